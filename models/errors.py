@@ -1,0 +1,280 @@
+"""Errors shared by the server, the edge client and enrollment.
+
+Every failure a user or a device can cause has one class, one stable `ReasonCode` (the value is a wire
+and database string: never rename it), one human message and one HTTP status.
+
+    BedcheckError
+    ├── ImageError                  the bytes are not a usable image
+    │   ├── EmptyImage                  empty_image
+    │   ├── ImageTooLarge               image_too_large        (bytes over the limit)
+    │   ├── ImageTooManyPixels          image_too_many_pixels  (decompression bomb)
+    │   ├── UnsupportedImageFormat      unsupported_format
+    │   ├── ImageTruncated              image_truncated
+    │   └── ImageCorrupt                image_corrupt
+    ├── FaceQualityError            an image decoded but fails a quality gate
+    │   ├── NoFace                      no_face
+    │   ├── MultipleFaces               multiple_faces
+    │   ├── FaceTooSmall                face_too_small
+    │   ├── FaceAtEdge                  face_at_edge
+    │   ├── FaceBlurred                 face_blurred
+    │   ├── FaceTooDark                 face_too_dark
+    │   ├── FaceOverexposed             face_overexposed
+    │   └── FaceNotFrontal              face_not_frontal
+    ├── AuthError
+    │   ├── NotAuthenticated            not_authenticated      401
+    │   ├── InvalidCredential           invalid_credential     401
+    │   ├── DeviceRevoked               device_revoked         401
+    │   └── PermissionDenied            permission_denied      403
+    ├── RequestError
+    │   ├── NotFound                    not_found              404
+    │   ├── Conflict                    conflict               409
+    │   ├── InvalidInput                invalid_input          422
+    │   ├── PayloadTooLarge             payload_too_large      413
+    │   └── RateLimited                 rate_limited           429
+    └── CheckError                  a device result that cannot be accepted
+        ├── NonceReplayed               nonce_replayed         409
+        ├── NonceMismatch               nonce_mismatch         422
+        ├── TaskNotForDevice            task_not_for_device    403
+        ├── TaskClosed                  task_closed            409
+        └── PairingCodeInvalid          pairing_code_invalid   400
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, ClassVar
+
+
+class ReasonCode(StrEnum):
+    EMPTY_IMAGE = "empty_image"
+    IMAGE_TOO_LARGE = "image_too_large"
+    IMAGE_TOO_MANY_PIXELS = "image_too_many_pixels"
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    IMAGE_TRUNCATED = "image_truncated"
+    IMAGE_CORRUPT = "image_corrupt"
+    NO_FACE = "no_face"
+    MULTIPLE_FACES = "multiple_faces"
+    FACE_TOO_SMALL = "face_too_small"
+    FACE_AT_EDGE = "face_at_edge"
+    FACE_BLURRED = "face_blurred"
+    FACE_TOO_DARK = "face_too_dark"
+    FACE_OVEREXPOSED = "face_overexposed"
+    FACE_NOT_FRONTAL = "face_not_frontal"
+    NOT_AUTHENTICATED = "not_authenticated"
+    INVALID_CREDENTIAL = "invalid_credential"
+    DEVICE_REVOKED = "device_revoked"
+    PERMISSION_DENIED = "permission_denied"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    INVALID_INPUT = "invalid_input"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    RATE_LIMITED = "rate_limited"
+    NONCE_REPLAYED = "nonce_replayed"
+    NONCE_MISMATCH = "nonce_mismatch"
+    TASK_NOT_FOR_DEVICE = "task_not_for_device"
+    TASK_CLOSED = "task_closed"
+    PAIRING_CODE_INVALID = "pairing_code_invalid"
+
+
+class BedcheckError(Exception):
+    """Base of every expected failure; `code`, `message` and `http_status` are what a client sees."""
+
+    code: ClassVar[ReasonCode]
+    default_message: ClassVar[str]
+    http_status: ClassVar[int] = 400
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        self.message = message or self.default_message
+        self.details = details
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code.value, "message": self.message, "details": self.details}
+
+
+# --- images -------------------------------------------------------------------------------------
+class ImageError(BedcheckError):
+    http_status = 422
+
+
+class EmptyImage(ImageError):
+    code = ReasonCode.EMPTY_IMAGE
+    default_message = "The image is empty (0 bytes)."
+
+
+class ImageTooLarge(ImageError):
+    code = ReasonCode.IMAGE_TOO_LARGE
+    default_message = "The image file is larger than the allowed maximum."
+    http_status = 413
+
+
+class ImageTooManyPixels(ImageError):
+    code = ReasonCode.IMAGE_TOO_MANY_PIXELS
+    default_message = "The image has more pixels than allowed (possible decompression bomb)."
+    http_status = 413
+
+
+class UnsupportedImageFormat(ImageError):
+    code = ReasonCode.UNSUPPORTED_FORMAT
+    default_message = "The file is not a supported image (JPEG, PNG or WebP)."
+
+
+class ImageTruncated(ImageError):
+    code = ReasonCode.IMAGE_TRUNCATED
+    default_message = "The image file is truncated (incomplete upload or copy)."
+
+
+class ImageCorrupt(ImageError):
+    code = ReasonCode.IMAGE_CORRUPT
+    default_message = "The image data is corrupt and cannot be decoded."
+
+
+# --- face quality -------------------------------------------------------------------------------
+class FaceQualityError(BedcheckError):
+    http_status = 422
+
+
+class NoFace(FaceQualityError):
+    code = ReasonCode.NO_FACE
+    default_message = "No face was found in the image."
+
+
+class MultipleFaces(FaceQualityError):
+    code = ReasonCode.MULTIPLE_FACES
+    default_message = "More than one face was found; exactly one is required."
+
+
+class FaceTooSmall(FaceQualityError):
+    code = ReasonCode.FACE_TOO_SMALL
+    default_message = "The face is too small; move the camera closer."
+
+
+class FaceAtEdge(FaceQualityError):
+    code = ReasonCode.FACE_AT_EDGE
+    default_message = "The face is cut off by the edge of the image."
+
+
+class FaceBlurred(FaceQualityError):
+    code = ReasonCode.FACE_BLURRED
+    default_message = "The face is blurred; hold the camera still."
+
+
+class FaceTooDark(FaceQualityError):
+    code = ReasonCode.FACE_TOO_DARK
+    default_message = "The face is too dark; add light."
+
+
+class FaceOverexposed(FaceQualityError):
+    code = ReasonCode.FACE_OVEREXPOSED
+    default_message = "The face is over-exposed; reduce the light."
+
+
+class FaceNotFrontal(FaceQualityError):
+    code = ReasonCode.FACE_NOT_FRONTAL
+    default_message = "The face is turned away; the person should face the camera."
+
+
+# --- access -------------------------------------------------------------------------------------
+class AuthError(BedcheckError):
+    http_status = 401
+
+
+class NotAuthenticated(AuthError):
+    code = ReasonCode.NOT_AUTHENTICATED
+    default_message = "Sign-in or a device credential is required."
+
+
+class InvalidCredential(AuthError):
+    code = ReasonCode.INVALID_CREDENTIAL
+    default_message = "The credential is not valid."
+
+
+class DeviceRevoked(AuthError):
+    code = ReasonCode.DEVICE_REVOKED
+    default_message = "This device has been revoked; pair it again."
+
+
+class PermissionDenied(AuthError):
+    code = ReasonCode.PERMISSION_DENIED
+    default_message = "You are not allowed to do this."
+    http_status = 403
+
+
+# --- requests -----------------------------------------------------------------------------------
+class RequestError(BedcheckError):
+    http_status = 400
+
+
+class NotFound(RequestError):
+    code = ReasonCode.NOT_FOUND
+    default_message = "Not found."
+    http_status = 404
+
+
+class Conflict(RequestError):
+    code = ReasonCode.CONFLICT
+    default_message = "The request conflicts with the current state."
+    http_status = 409
+
+
+class InvalidInput(RequestError):
+    code = ReasonCode.INVALID_INPUT
+    default_message = "The request is not valid."
+    http_status = 422
+
+
+class PayloadTooLarge(RequestError):
+    code = ReasonCode.PAYLOAD_TOO_LARGE
+    default_message = "The request body is larger than allowed."
+    http_status = 413
+
+
+class RateLimited(RequestError):
+    code = ReasonCode.RATE_LIMITED
+    default_message = "Too many requests; slow down."
+    http_status = 429
+
+
+# --- device results -----------------------------------------------------------------------------
+class CheckError(BedcheckError):
+    http_status = 409
+
+
+class NonceReplayed(CheckError):
+    code = ReasonCode.NONCE_REPLAYED
+    default_message = "This task's nonce was already used by another result."
+
+
+class NonceMismatch(CheckError):
+    code = ReasonCode.NONCE_MISMATCH
+    default_message = "The nonce does not belong to this task."
+    http_status = 422
+
+
+class TaskNotForDevice(CheckError):
+    code = ReasonCode.TASK_NOT_FOR_DEVICE
+    default_message = "This task belongs to another device's hospital or ward."
+    http_status = 403
+
+
+class TaskClosed(CheckError):
+    code = ReasonCode.TASK_CLOSED
+    default_message = "This task is closed and accepts no more results."
+
+
+class PairingCodeInvalid(CheckError):
+    code = ReasonCode.PAIRING_CODE_INVALID
+    default_message = "The pairing code is unknown, used or expired."
+    http_status = 400
+
+
+def all_error_classes() -> list[type[BedcheckError]]:
+    """Every concrete error class (one with a code), for contract tests and the API docs."""
+    found: list[type[BedcheckError]] = []
+    stack: list[type[BedcheckError]] = [BedcheckError]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if "code" in cls.__dict__:
+            found.append(cls)
+    return found

@@ -1,0 +1,66 @@
+"""Verdicts, flag kinds and capture outcomes: the vocabulary every side of bedcheck shares.
+
+Values are stable wire and database strings.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Verdict(StrEnum):
+    PENDING = "pending"            # no result yet, deadline not passed
+    VERIFIED = "verified"          # live face matching the admitted insured person, in time
+    ABSENT = "absent"              # bed reported empty, or no face found by the deadline (bed-hanging)
+    IMPERSONATED = "impersonated"  # live face that does not match the admitted person
+    SPOOF = "spoof"                # capture failed liveness (photo, screen replay)
+    UNRECOGNISED = "unrecognised"  # a face was captured but could not be judged (quality too low)
+    EXEMPT = "exempt"              # exemption recorded before the check
+    OVERDUE = "overdue"            # deadline passed with no answer from the device
+
+
+# Verdicts that close a task for good; the rest may still change.
+FINAL_VERDICTS = frozenset(
+    {Verdict.VERIFIED, Verdict.ABSENT, Verdict.IMPERSONATED, Verdict.SPOOF, Verdict.UNRECOGNISED, Verdict.EXEMPT}
+)
+
+
+class CaptureOutcome(StrEnum):
+    """What the device saw at the bed; the server turns it into a `Verdict`."""
+
+    FACE_CAPTURED = "face_captured"  # a face was captured, with embedding, liveness and crop
+    BED_EMPTY = "bed_empty"          # the nurse or the camera reported nobody in the bed
+    NO_FACE = "no_face"              # the burst ended without a usable face
+    SPOOF = "spoof"                  # a face was seen but failed liveness
+
+
+class FlagKind(StrEnum):
+    ABSENT = "absent"
+    IMPERSONATED = "impersonated"
+    SPOOF = "spoof"
+    UNRECOGNISED = "unrecognised"
+    OVERDUE = "overdue"
+    LATE = "late"
+    DEVICE_OFFLINE = "device_offline"
+    DUPLICATE_ADMISSION = "duplicate_admission"   # one insured person admitted in two hospitals (叠床)
+    DUPLICATE_IDENTITY = "duplicate_identity"     # one face enrolled under two insurance numbers
+    TAMPERED_EVIDENCE = "tampered_evidence"       # reported embedding differs from the uploaded crop
+    REPLAYED_PHOTO = "replayed_photo"             # same image or near-identical embedding reused
+    CROSS_HOSPITAL_FACE = "cross_hospital_face"   # same face captured in two hospitals within a window
+
+
+VERDICT_FLAG: dict[Verdict, FlagKind] = {
+    Verdict.ABSENT: FlagKind.ABSENT,
+    Verdict.IMPERSONATED: FlagKind.IMPERSONATED,
+    Verdict.SPOOF: FlagKind.SPOOF,
+    Verdict.UNRECOGNISED: FlagKind.UNRECOGNISED,
+    Verdict.OVERDUE: FlagKind.OVERDUE,
+}
+
+
+class ExemptionReason(StrEnum):
+    ICU = "icu"
+    SURGERY = "surgery"
+    NEWBORN = "newborn"
+    EXAMINATION = "examination"
+    OTHER = "other"

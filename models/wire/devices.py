@@ -1,0 +1,35 @@
+"""Pairing and heartbeat schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PairRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=6, max_length=64, description="One-time pairing code from an administrator")
+    name: str = Field(default="", max_length=120, description="Human label, e.g. 'Ward 3 tablet A'")
+
+
+class PairResponse(BaseModel):
+    device_id: int
+    token: str = Field(description="Device credential; shown once, stored hashed on the server")
+    hospital_id: int
+    ward_id: int
+    server_time: datetime
+
+
+class HeartbeatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    device_time: datetime
+    outbox_pending: int = Field(default=0, ge=0, description="Results stored on the device, not yet acked")
+    software_version: str = Field(default="", max_length=40)
+
+
+class HeartbeatResponse(BaseModel):
+    server_time: datetime
+    device_id: int
