@@ -1,0 +1,5 @@
+"""`bedcheck faces ...` (placeholder until the face engine lands)."""
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)

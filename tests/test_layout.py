@@ -1,0 +1,17 @@
+from pathlib import Path
+
+import models
+from models.errors import all_error_classes
+
+
+def test_models_package_is_this_repositorys_not_a_third_party_one():
+    assert Path(models.__file__).resolve().parent == Path(__file__).resolve().parents[1] / "models"
+
+
+def test_every_error_has_a_unique_code_a_message_and_a_client_status():
+    classes = all_error_classes()
+    codes = [cls.code for cls in classes]
+    assert len(codes) == len(set(codes))
+    for cls in classes:
+        assert cls.default_message.strip()
+        assert 400 <= cls.http_status < 500
