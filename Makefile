@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/bedcheck demo
 
 test: $(STAMP)
+	bash scripts/system_deps.sh
 	$(PY) scripts/run_tests.py
 
 lint: $(STAMP)
