@@ -1,0 +1,164 @@
+"""Face engine settings: every threshold and limit of models/faces, with bounds and a reason.
+
+Read from the environment (prefix BEDCHECK_ENGINE_) and from the file `bedcheck faces calibrate` writes
+(`engine.env` in the data dir, or BEDCHECK_ENGINE_ENV_FILE). Built by each process's entry point and passed
+down; never read at import.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CALIBRATION_FILE_NAME = "engine.env"
+
+
+def default_calibration_file() -> Path:
+    """Where `faces calibrate` writes its threshold and where the engine reads it back."""
+    explicit = os.environ.get("BEDCHECK_ENGINE_ENV_FILE")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("BEDCHECK_DATA_DIR", "var")) / CALIBRATION_FILE_NAME
+
+
+class EngineSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BEDCHECK_ENGINE_", extra="forbid")
+
+    # --- decoding limits -------------------------------------------------------------------------
+    max_image_bytes: int = Field(
+        default=15 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024,
+        title="Largest accepted image file", description="Bytes; larger uploads are rejected unread.",
+    )
+    max_image_pixels: int = Field(
+        default=40_000_000, ge=10_000, le=500_000_000,
+        title="Largest accepted image area",
+        description="Width x height, checked from the header before decoding (decompression bombs).",
+    )
+
+    # --- detection -------------------------------------------------------------------------------
+    detect_max_side_px: int = Field(
+        default=640, ge=160, le=4096,
+        title="Detection frame size",
+        description="Frames with a longer side are detected on a copy downscaled to this size; "
+        "encoding still uses the full-resolution face.",
+    )
+    small_image_upsample_below_px: int = Field(
+        default=400, ge=0, le=4096,
+        title="Upsample small images",
+        description="Images whose longer side is below this are detected with one HOG upsample.",
+    )
+    detect_fallback_cnn: bool = Field(
+        default=True,
+        title="CNN detector fallback",
+        description="When HOG finds no face, retry with more upsampling and then dlib's CNN detector "
+        "(slower, used only on the misses).",
+    )
+    cnn_max_side_px: int = Field(
+        default=400, ge=100, le=2000,
+        title="CNN fallback frame size", description="The CNN fallback runs on a copy at most this large.",
+    )
+
+    # --- quality gates ---------------------------------------------------------------------------
+    min_face_px: int = Field(
+        default=50, ge=20, le=1000,
+        title="Smallest face", description="Shorter side of the face box, in original-image pixels.",
+    )
+    min_eye_distance_px: float = Field(
+        default=26.0, ge=5.0, le=500.0,
+        title="Smallest eye distance",
+        description="Pixels between the eye centres; below it the face is too small to encode reliably.",
+    )
+    edge_margin_px: int = Field(
+        default=2, ge=0, le=100,
+        title="Edge margin",
+        description="A face box this close to (or beyond) the image border is cut off by the edge.",
+    )
+    min_sharpness: float = Field(
+        default=12.0, ge=0.0, le=10_000.0,
+        title="Blur gate",
+        description="Variance of the Laplacian of the face crop resized to 128 px; below is blurred.",
+    )
+    min_brightness: float = Field(
+        default=40.0, ge=0.0, le=255.0, title="Dark gate", description="Mean grey level of the face crop.",
+    )
+    max_brightness: float = Field(
+        default=225.0, ge=0.0, le=255.0, title="Over-exposure gate",
+        description="Mean grey level of the face crop.",
+    )
+    max_yaw_ratio: float = Field(
+        default=0.45, ge=0.0, le=1.0,
+        title="Frontal gate",
+        description="|nose offset from the eye midpoint| / eye distance; above is turned away.",
+    )
+    secondary_face_ratio: float = Field(
+        default=0.65, ge=0.0, le=1.0,
+        title="Background faces ignored at enrollment",
+        description="A second face smaller than this fraction of the main face's height is a "
+        "background face and does not make the photo multi-face.",
+    )
+
+    # --- encoding and matching -------------------------------------------------------------------
+    num_jitters: int = Field(
+        default=1, ge=1, le=20, title="Encoding jitters",
+        description="Re-samplings averaged per encoding; each one costs a full encoding.",
+    )
+    match_threshold: float = Field(
+        default=0.5, gt=0.0, lt=1.5,
+        title="Match threshold",
+        description="Euclidean distance at or below which two faces are the same person. "
+        "Set by `bedcheck faces calibrate` for a target false-accept rate.",
+    )
+    duplicate_threshold: float = Field(
+        default=0.4, gt=0.0, lt=1.5,
+        title="Duplicate-identity threshold",
+        description="Stricter distance under which a face enrolled under two insurance numbers is flagged.",
+    )
+    burst_agreement: float = Field(
+        default=0.45, gt=0.0, lt=1.5,
+        title="Burst agreement",
+        description="Frames of one burst farther than this from the burst's medoid are dropped as another face.",
+    )
+    burst_min_frames: int = Field(
+        default=1, ge=1, le=30, title="Frames needed",
+        description="A burst needs this many agreeing frames to produce a result; otherwise it abstains.",
+    )
+
+    # --- liveness --------------------------------------------------------------------------------
+    blink_ear_closed: float = Field(
+        default=0.21, gt=0.0, lt=1.0, title="Eye closed",
+        description="Eye aspect ratio below which an eye counts as closed.",
+    )
+    blink_ear_open: float = Field(
+        default=0.25, gt=0.0, lt=1.0, title="Eye open",
+        description="Eye aspect ratio above which an eye counts as open (hysteresis against noise).",
+    )
+    passive_live_threshold: float = Field(
+        default=0.5, ge=0.0, le=1.0, title="Passive liveness threshold",
+        description="Single-image score at or above which a capture is not a print or screen.",
+    )
+    require_blink: bool = Field(
+        default=False, title="Blink required",
+        description="Require a blink in the burst; when off, a blink raises the score but the passive "
+        "check decides (fixed bed cameras of sleeping patients see no blink).",
+    )
+
+    # --- evidence --------------------------------------------------------------------------------
+    crop_margin: float = Field(
+        default=0.35, ge=0.0, le=1.0, title="Evidence crop margin",
+        description="Margin around the face box in the evidence crop, as a fraction of the box size.",
+    )
+    crop_max_side_px: int = Field(
+        default=256, ge=64, le=1024, title="Evidence crop size", description="Longer side of the crop.",
+    )
+
+    @classmethod
+    def load(cls, env_file: Path | None = None, **overrides: Any) -> EngineSettings:
+        """Settings from the environment plus the calibration file (the environment wins)."""
+        path = env_file or default_calibration_file()
+        if path.is_file():
+            return cls(_env_file=path, **overrides)  # type: ignore[call-arg]
+        return cls(**overrides)
