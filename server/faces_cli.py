@@ -1,5 +1,182 @@
-"""`bedcheck faces ...` (placeholder until the face engine lands)."""
+"""`bedcheck faces ...`: check images against the enrollment gates, compare two faces, evaluate accuracy on
+LFW-format pairs and calibrate the match threshold."""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import Progress
+
+from models.errors import BedcheckError
+from models.settings import EngineSettings, default_calibration_file
 
 app = typer.Typer(no_args_is_help=True)
+console = Console(stderr=True)
+
+_engine = None
+
+
+def _worker_engine():  # type: ignore[no-untyped-def]
+    # One engine per worker process: face_recognition loads its dlib models once per process.
+    global _engine
+    if _engine is None:
+        from models.faces.engine import FaceEngine
+
+        _engine = FaceEngine(EngineSettings.load())
+    return _engine
+
+
+def _encode_file(path: str) -> tuple[str, list[float] | None, str | None]:
+    from models.faces.decode import load_image_file
+
+    engine = _worker_engine()
+    try:
+        encoding = engine.encode_largest(load_image_file(path, engine.settings))
+    except BedcheckError as e:
+        return path, None, e.code.value
+    return path, (None if encoding is None else encoding.tolist()), (None if encoding is not None else "no_face")
+
+
+def encode_files(paths: list[Path], workers: int) -> dict[str, list[float] | None]:
+    """Largest-face encoding of each file, on `workers` processes with a progress bar."""
+    results: dict[str, list[float] | None] = {}
+    with Progress(console=console, transient=True) as progress, ProcessPoolExecutor(workers) as pool:
+        task = progress.add_task("encoding faces", total=len(paths))
+        for path, encoding, _ in pool.map(_encode_file, [str(p) for p in paths], chunksize=4):
+            results[path] = encoding
+            progress.advance(task)
+    return results
+
+
+def _score_pairs(pairs_file: Path, images: Path, workers: int):  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from models.faces.evaluation import Scored, read_pairs
+
+    pairs = read_pairs(pairs_file)
+    files = sorted({images / p.left for p in pairs} | {images / p.right for p in pairs})
+    encodings = encode_files(files, workers)
+    scored = []
+    for pair in pairs:
+        a, b = encodings.get(str(images / pair.left)), encodings.get(str(images / pair.right))
+        distance = None if a is None or b is None else float(np.linalg.norm(np.array(a) - np.array(b)))
+        scored.append(Scored(pair, distance))
+    return scored
+
+
+@app.command()
+def check(images: Annotated[list[Path], typer.Argument(help="Image files to check")]) -> None:
+    """Report each image against the enrollment gates; exit 1 when any image fails."""
+    from models.faces.decode import load_image_file
+    from models.faces.engine import FaceEngine
+
+    engine = FaceEngine(EngineSettings.load())
+    failed = 0
+    for path in images:
+        try:
+            face = engine.enroll_face(load_image_file(path, engine.settings))
+            typer.echo(f"{path}\tok\teye_distance={face.quality.eye_distance_px:.0f}px "
+                       f"sharpness={face.quality.sharpness:.0f}")
+        except (BedcheckError, OSError) as e:
+            failed += 1
+            code = e.code.value if isinstance(e, BedcheckError) else "unreadable"
+            typer.echo(f"{path}\t{code}\t{e}")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def compare(a: Path, b: Path) -> None:
+    """Distance between the largest faces of two images, and the decision at the configured threshold."""
+    from models.faces.decode import load_image_file
+    from models.faces.engine import FaceEngine
+    from models.faces.match import match
+
+    engine = FaceEngine(EngineSettings.load())
+    try:
+        enc_a = engine.encode_largest(load_image_file(a, engine.settings))
+        enc_b = engine.encode_largest(load_image_file(b, engine.settings))
+    except BedcheckError as e:
+        typer.echo(f"error\t{e.code.value}\t{e}")
+        raise typer.Exit(2) from e
+    if enc_a is None or enc_b is None:
+        typer.echo(f"error\tno_face\tno face found in {a if enc_a is None else b}")
+        raise typer.Exit(2)
+    result = match(enc_a.reshape(1, -1), enc_b, engine.settings.match_threshold)
+    verdict = "same" if result.is_match else "different"
+    typer.echo(f"distance={result.distance:.4f}\tthreshold={result.threshold:.4f}\t{verdict}")
+
+
+@app.command("eval")
+def evaluate(
+    pairs: Annotated[Path, typer.Option(help="LFW-format pairs.txt", exists=True)],
+    images: Annotated[Path, typer.Option(help="Directory of <name>/<name>_NNNN.jpg", exists=True)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    plot: Annotated[Path | None, typer.Option(help="Write a ROC curve PNG here")] = None,
+    workers: Annotated[int, typer.Option(min=1)] = os.cpu_count() or 1,
+) -> None:
+    """Verification accuracy, FAR and FRR at the configured threshold, and the best threshold."""
+    from models.faces.evaluation import best_threshold, rates_at
+
+    settings = EngineSettings.load()
+    scored = _score_pairs(pairs, images, workers)
+    configured, best = rates_at(scored, settings.match_threshold), best_threshold(scored)
+    if plot:
+        _plot_roc(scored, plot)
+    if as_json:
+        records = [{"left": s.pair.left, "right": s.pair.right, "same": s.pair.same, "distance": s.distance,
+                    "decision": None if s.distance is None else s.distance <= settings.match_threshold}
+                   for s in scored]
+        typer.echo(json.dumps({"pairs": records, "configured": asdict(configured), "best": asdict(best)}))
+        return
+    for label, rates in (("configured", configured), ("best", best)):
+        typer.echo(f"{label}: threshold={rates.threshold:.4f} accuracy={rates.accuracy:.4f} "
+                   f"FAR={rates.false_accept_rate:.4f} FRR={rates.false_reject_rate:.4f} "
+                   f"errors={rates.errors}/{len(scored)} faces_not_found={rates.faces_not_found}")
+
+
+@app.command()
+def calibrate(
+    pairs: Annotated[Path, typer.Option(help="LFW-format pairs.txt", exists=True)],
+    images: Annotated[Path, typer.Option(help="Directory of <name>/<name>_NNNN.jpg", exists=True)],
+    target_far: Annotated[float, typer.Option(min=0.0, max=1.0, help="Largest false-accept rate")] = 0.01,
+    out: Annotated[Path | None, typer.Option(help="Settings file to write")] = None,
+    workers: Annotated[int, typer.Option(min=1)] = os.cpu_count() or 1,
+) -> None:
+    """Pick the match threshold for a target false-accept rate and write it to the engine settings file."""
+    from models.faces.evaluation import calibrate as pick
+
+    scored = _score_pairs(pairs, images, workers)
+    rates = pick(scored, target_far)
+    path = out or default_calibration_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kept = [line for line in (path.read_text().splitlines() if path.exists() else [])
+            if not line.startswith("BEDCHECK_ENGINE_MATCH_THRESHOLD=")]
+    path.write_text("\n".join([*kept, f"BEDCHECK_ENGINE_MATCH_THRESHOLD={rates.threshold:.4f}"]) + "\n")
+    typer.echo(f"threshold={rates.threshold:.4f} accuracy={rates.accuracy:.4f} FAR={rates.false_accept_rate:.4f} "
+               f"FRR={rates.false_reject_rate:.4f} -> {path}")
+
+
+def _plot_roc(scored, path: Path) -> None:  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    from models.faces.evaluation import roc_points
+
+    far, tar = roc_points(scored)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(far, tar)
+    ax.set_xscale("symlog", linthresh=1e-3)
+    ax.set_xlabel("false-accept rate")
+    ax.set_ylabel("true-accept rate")
+    ax.set_title("bedcheck faces eval")
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)

@@ -1,0 +1,84 @@
+"""`bedcheck faces ...` commands, run through the real typer app."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from server.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def lfw_layout(faces_dir: Path, tmp_path: Path) -> Path:
+    """people/ images linked (not copied) into LFW's <name>/<name>_NNNN.jpg layout, with a pairs file."""
+    images = tmp_path / "images"
+    names = ["george_w_bush", "colin_powell", "tony_blair"]
+    for name in names:
+        (images / name).mkdir(parents=True)
+        for i in range(1, 4):
+            (images / name / f"{name}_{i:04d}.jpg").symlink_to(faces_dir / "people" / name / f"{i:02d}.jpg")
+    lines = ["1\t6"]
+    lines += [f"{n}\t1\t2" for n in names]
+    lines += [f"{a}\t1\t{b}\t3" for a, b in zip(names, names[1:] + names[:1], strict=True)]
+    (tmp_path / "pairs.txt").write_text("\n".join(lines) + "\n")
+    return tmp_path
+
+
+@pytest.mark.faces
+def test_check_reports_each_image_and_fails_when_any_fails(faces_dir: Path) -> None:
+    good = faces_dir / "people" / "george_w_bush" / "01.jpg"
+    bad = faces_dir / "bad" / "multi_face_two_people.jpg"
+    result = runner.invoke(app, ["faces", "check", str(good), str(bad)])
+    lines = result.stdout.strip().splitlines()
+    assert result.exit_code == 1
+    assert lines[0].split("\t")[1] == "ok" and lines[1].split("\t")[1] == "multiple_faces"
+    assert runner.invoke(app, ["faces", "check", str(good)]).exit_code == 0
+
+
+@pytest.mark.faces
+def test_compare_says_same_for_one_person_and_different_for_two(faces_dir: Path) -> None:
+    blair, chavez = faces_dir / "people" / "tony_blair", faces_dir / "people" / "hugo_chavez"
+    same = runner.invoke(app, ["faces", "compare", str(blair / "01.jpg"), str(blair / "02.jpg")])
+    diff = runner.invoke(app, ["faces", "compare", str(blair / "01.jpg"), str(chavez / "01.jpg")])
+    assert same.stdout.strip().endswith("same") and diff.stdout.strip().endswith("different")
+
+
+@pytest.mark.faces
+def test_eval_json_has_a_record_per_pair_and_rates(lfw_layout: Path) -> None:
+    result = runner.invoke(app, ["faces", "eval", "--pairs", str(lfw_layout / "pairs.txt"),
+                                 "--images", str(lfw_layout / "images"), "--json", "--workers", "1",
+                                 "--plot", str(lfw_layout / "roc.png")])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert len(report["pairs"]) == 6
+    assert all(r["distance"] is not None and "decision" in r for r in report["pairs"])
+    assert report["configured"]["accuracy"] == 1.0 and report["configured"]["false_accept_rate"] == 0.0
+    assert (lfw_layout / "roc.png").stat().st_size > 1000
+
+
+@pytest.mark.faces
+def test_calibrate_writes_a_threshold_the_engine_then_reads(lfw_layout: Path, monkeypatch) -> None:
+    from models.settings import EngineSettings
+
+    out = lfw_layout / "engine.env"
+    result = runner.invoke(app, ["faces", "calibrate", "--pairs", str(lfw_layout / "pairs.txt"),
+                                 "--images", str(lfw_layout / "images"), "--target-far", "0.0",
+                                 "--out", str(out), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    written = float(out.read_text().split("=")[1])
+    assert EngineSettings.load(env_file=out).match_threshold == pytest.approx(written)
+
+
+def test_malformed_pairs_file_is_reported_with_its_line(tmp_path: Path) -> None:
+    from models.errors import InvalidInput
+    from models.faces.evaluation import read_pairs
+
+    bad = tmp_path / "pairs.txt"
+    bad.write_text("2\t300\nAbel_Pacheco\t1\t4\nthis line is wrong\n")
+    with pytest.raises(InvalidInput, match="line 3"):
+        read_pairs(bad)
