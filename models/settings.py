@@ -47,9 +47,10 @@ class EngineSettings(BaseSettings):
         "encoding still uses the full-resolution face.",
     )
     small_image_upsample_below_px: int = Field(
-        default=400, ge=0, le=4096,
+        default=700, ge=0, le=4096,
         title="Upsample small images",
-        description="Images whose longer side is below this are detected with one HOG upsample.",
+        description="When the (downscaled) detection copy's longer side is below this, HOG runs with one "
+        "upsample, so faces down to about 40 px in it are found.",
     )
     detect_fallback_cnn: bool = Field(
         default=True,

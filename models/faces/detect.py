@@ -43,21 +43,25 @@ class Box:
         return (self.top, self.right, self.bottom, self.left)
 
 
-def detect_faces(image: RGBImage, settings: EngineSettings) -> list[Box]:
+def detect_faces(image: RGBImage, settings: EngineSettings, *, thorough: bool = True) -> list[Box]:
     """Find faces, largest first.
 
     Args:
         image: RGB uint8 array.
         settings: `detect_max_side_px`, `small_image_upsample_below_px`, fallback settings.
+        thorough: run the fallback chain when HOG finds nothing. Right for one photo (enrollment, a
+            comparison); wrong for every frame of a video burst, where an empty frame is normal and the
+            CNN would cost several times the frame.
     Returns:
         Boxes in `image` coordinates, sorted by area, largest first; empty when no face is found.
     """
     height, width = image.shape[:2]
     longest = max(height, width)
     scale = min(1.0, settings.detect_max_side_px / longest)
-    upsample = 1 if longest < settings.small_image_upsample_below_px else 0
+    # Upsampling is decided on the copy HOG sees: its smallest window is 80 px, one upsample halves that.
+    upsample = 1 if longest * scale < settings.small_image_upsample_below_px else 0
     boxes = _run(image, scale, upsample, "hog")
-    if not boxes and settings.detect_fallback_cnn:
+    if not boxes and thorough and settings.detect_fallback_cnn:
         boxes = _run(image, scale, upsample + 1, "hog")
         if not boxes:
             cnn_scale = min(1.0, settings.cnn_max_side_px / longest)

@@ -66,9 +66,14 @@ class FaceEngine:
         self.settings = settings or EngineSettings()
 
     # --- single frames -----------------------------------------------------------------------------
-    def analyze(self, image: RGBImage, *, encode: bool = True, encode_all: bool = False) -> FrameAnalysis:
-        """Detect every face, measure its quality and (for the largest, or all) compute its encoding."""
-        boxes = detect_faces(image, self.settings)
+    def analyze(
+        self, image: RGBImage, *, encode: bool = True, encode_all: bool = False, thorough: bool = False
+    ) -> FrameAnalysis:
+        """Detect every face, measure its quality and (for the largest, or all) compute its encoding.
+
+        Frames are analysed without the slow detector fallback (`thorough`): a burst has other frames.
+        """
+        boxes = detect_faces(image, self.settings, thorough=thorough)
         faces = []
         for index, box in enumerate(boxes):
             landmarks = self._landmarks(image, box)
@@ -85,9 +90,9 @@ class FaceEngine:
         )
         return np.asarray(found[0], dtype=np.float64)
 
-    def encode_largest(self, image: RGBImage) -> Encoding | None:
+    def encode_largest(self, image: RGBImage, *, thorough: bool = True) -> Encoding | None:
         """The bed-check policy without gates: the largest face's encoding, or None when there is no face."""
-        boxes = detect_faces(image, self.settings)
+        boxes = detect_faces(image, self.settings, thorough=thorough)
         return self.encode(image, boxes[0]) if boxes else None
 
     def enroll_face(self, image: RGBImage) -> EnrolledFace:
