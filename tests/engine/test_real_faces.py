@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from models.errors import BedcheckError, ReasonCode
+from models.faces._fr import face_recognition
 from models.faces.decode import load_image_file
 from models.faces.engine import FaceEngine
 from models.faces.match import person_distance
@@ -89,5 +90,7 @@ def test_faces_are_found_in_video_frames(faces_dir: Path, engine: FaceEngine, vi
     capture.release()
     assert len(frames) >= 6
     result = engine.check_burst(frames)
-    assert result.frames_with_face >= len(frames) // 2
+    # Scenes change across a clip: the reference is what plain face_recognition finds on the same frames.
+    plain = sum(1 for frame in frames if face_recognition().face_locations(frame))
+    assert result.frames_with_face >= max(plain, 3)
     assert result.encoding is not None and result.encoding.shape == (128,)
