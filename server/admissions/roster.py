@@ -1,0 +1,162 @@
+"""Admission roster import from a hospital information system (HIS): CSV or JSON rows.
+
+Each row is validated on its own: bad rows are reported with their line number and reason, good rows are
+upserted (idempotent on hospital + HIS admission number), so a re-import changes nothing and a partial
+file loses nothing already stored. A row with `discharged_at` discharges; a known admission on another bed
+is a transfer.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from models.errors import InvalidInput
+from server.admissions.tables import Admission
+from server.audit import service as audit
+from server.hospitals import service as hospital_service
+from server.hospitals.tables import Hospital
+from server.persons.service import get_or_create_person
+
+REQUIRED = ("hospital_code", "ward_code", "bed_label", "insurance_number", "name", "his_admission_no",
+            "admitted_at")
+OPTIONAL = ("discharged_at",)
+
+
+@dataclass
+class RowRejected:
+    line: int
+    code: str
+    message: str
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    discharged: int = 0
+    transferred: int = 0
+    rejected: list[RowRejected] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        return self.created + self.updated + self.unchanged
+
+
+def parse_rows(data: bytes, filename: str) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) pairs from CSV (header line 1) or a JSON array (line = index + 1)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InvalidInput("the roster file is not UTF-8 text") from e
+    if filename.lower().endswith(".json") or text.lstrip().startswith("["):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InvalidInput(f"the roster JSON is malformed at line {e.lineno}") from e
+        if not isinstance(items, list):
+            raise InvalidInput("the roster JSON must be an array of rows")
+        return [(i + 1, item if isinstance(item, dict) else {}) for i, item in enumerate(items)]
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+    if missing:
+        raise InvalidInput(f"the roster CSV lacks columns: {', '.join(missing)}", missing=missing)
+    return [(reader.line_num, row) for row in reader]
+
+
+def _parse_time(value: Any, name: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).strip())
+    except ValueError as e:
+        raise ValueError(f"{name} is not an ISO date-time: {str(value)[:40]!r}") from e
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def import_roster(db: Session, *, rows: list[tuple[int, dict[str, Any]]], actor: str,
+                  only_hospital_id: int | None = None) -> ImportReport:
+    """Upserts admissions row by row; each good row commits with its own savepoint."""
+    report = ImportReport()
+    hospitals = {h.code: h for h in db.exec(select(Hospital))}
+    seen: dict[tuple[str, str], int] = {}
+    for line, row in rows:
+        try:
+            values = _validate(row, hospitals, only_hospital_id)
+            key = (values["hospital"].code, values["his_admission_no"])
+            if key in seen:
+                raise ValueError(f"duplicate of line {seen[key]} in this file")
+            seen[key] = line
+            with db.begin_nested():
+                outcome = _upsert(db, values)
+        except ValueError as e:
+            report.rejected.append(RowRejected(line, "invalid_row", str(e)))
+            continue
+        setattr(report, outcome, getattr(report, outcome) + 1)
+        if outcome in ("discharged", "transferred"):
+            report.updated += 1
+    audit.record(db, actor=actor, action="roster.imported", object_type="roster", object_id=only_hospital_id or 0,
+                 data={"created": report.created, "updated": report.updated, "unchanged": report.unchanged,
+                       "rejected": len(report.rejected)})
+    db.commit()
+    return report
+
+
+def _validate(row: dict[str, Any], hospitals: dict[str, Hospital], only_hospital_id: int | None) -> dict[str, Any]:
+    missing = [c for c in REQUIRED if not str(row.get(c) or "").strip()]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    hospital = hospitals.get(str(row["hospital_code"]).strip())
+    if hospital is None:
+        raise ValueError(f"unknown hospital code {str(row['hospital_code'])[:40]!r}")
+    if only_hospital_id is not None and hospital.id != only_hospital_id:
+        raise ValueError("row belongs to another hospital")
+    admitted = _parse_time(row["admitted_at"], "admitted_at")
+    discharged = _parse_time(row.get("discharged_at"), "discharged_at")
+    if discharged and admitted and discharged < admitted:
+        raise ValueError("discharged_at is before admitted_at")
+    values = {k: str(row[k]).strip() for k in REQUIRED if k not in ("admitted_at",)}
+    for name in ("insurance_number", "his_admission_no", "bed_label", "ward_code"):
+        if len(values[name]) > 40:
+            raise ValueError(f"{name} is longer than 40 characters")
+    return {**values, "hospital": hospital, "admitted_at": admitted, "discharged_at": discharged}
+
+
+def _upsert(db: Session, v: dict[str, Any]) -> str:
+    hospital: Hospital = v["hospital"]
+    ward = hospital_service.get_or_create_ward(db, hospital_id=hospital.id or 0, code=v["ward_code"])
+    bed = hospital_service.get_or_create_bed(db, ward_id=ward.id or 0, label=v["bed_label"])
+    person, _ = get_or_create_person(db, insurance_number=v["insurance_number"], name=v["name"])
+    admission = db.exec(select(Admission).where(Admission.hospital_id == hospital.id,
+                                                Admission.his_admission_no == v["his_admission_no"])).first()
+    if v["discharged_at"] is None:
+        occupant = db.exec(select(Admission).where(Admission.bed_id == bed.id, col(Admission.discharged_at).is_(None),
+                                                   Admission.his_admission_no != v["his_admission_no"])).first()
+        if occupant is not None:
+            raise ValueError(f"bed {v['bed_label']} is occupied by another current admission")
+    if admission is None:
+        db.add(Admission(insured_person_id=person.id or 0, hospital_id=hospital.id or 0, ward_id=ward.id or 0,
+                         bed_id=bed.id or 0, his_admission_no=v["his_admission_no"], admitted_at=v["admitted_at"],
+                         discharged_at=v["discharged_at"]))
+        db.flush()
+        return "created"
+    if admission.insured_person_id != person.id:
+        raise ValueError("HIS admission number already belongs to another insured person")
+    outcome = "unchanged"
+    if admission.bed_id != bed.id:
+        admission.ward_id, admission.bed_id, outcome = ward.id or 0, bed.id or 0, "transferred"
+    if admission.discharged_at != v["discharged_at"]:
+        admission.discharged_at = v["discharged_at"]
+        outcome = "discharged" if v["discharged_at"] else "updated"
+    if admission.admitted_at != v["admitted_at"]:
+        admission.admitted_at, outcome = v["admitted_at"], ("updated" if outcome == "unchanged" else outcome)
+    db.add(admission)
+    db.flush()
+    return outcome

@@ -1,0 +1,49 @@
+"""Roster import API (HIS sync)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, UploadFile
+from pydantic import BaseModel
+
+from models.errors import InvalidInput, PayloadTooLarge
+from server.accounts.deps import CurrentUser
+from server.accounts.tables import Role
+from server.admissions import roster
+from server.db import Db
+
+router = APIRouter(prefix="/api/v1/roster", tags=["roster"])
+
+
+class RejectedRow(BaseModel):
+    line: int
+    code: str
+    message: str
+
+
+class ImportReportRead(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+    discharged: int
+    transferred: int
+    rejected: list[RejectedRow]
+
+
+@router.post("/import", response_model=ImportReportRead)
+async def import_roster(file: UploadFile, user: CurrentUser, db: Db, request: Request) -> ImportReportRead:
+    """Hospital staff import their own hospital's roster; administrators and supervisors any."""
+    from server.accounts.deps import RequireRoles
+
+    RequireRoles(Role.ADMIN, Role.SUPERVISOR, Role.HOSPITAL_STAFF)(user)
+    data = await file.read(request.app.state.settings.max_body_bytes + 1)
+    if len(data) > request.app.state.settings.max_body_bytes:
+        raise PayloadTooLarge()
+    if not data:
+        raise InvalidInput("the roster file is empty")
+    rows = roster.parse_rows(data, file.filename or "")
+    only = user.hospital_id if user.role == Role.HOSPITAL_STAFF else None
+    report = roster.import_roster(db, rows=rows, actor=f"user:{user.id}", only_hospital_id=only)
+    return ImportReportRead(created=report.created, updated=report.updated, unchanged=report.unchanged,
+                            discharged=report.discharged, transferred=report.transferred,
+                            rejected=[RejectedRow(line=r.line, code=r.code, message=r.message)
+                                      for r in report.rejected])

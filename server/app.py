@@ -1,0 +1,87 @@
+"""create_app: the one place the server is wired together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from models.errors import PayloadTooLarge
+from models.settings import EngineSettings
+from server.accounts.deps import ANY_USER
+from server.db import make_engine, upgrade
+from server.devices.deps import get_current_device
+from server.devices.service import RateLimiter
+from server.errors import install_error_handlers
+from server.settings import ServerSettings
+
+# Routes reachable without a user or device credential; everything else declares one (tested).
+PUBLIC_ROUTE_NAMES = frozenset({"health", "sign_in", "pair"})
+
+
+class BodyLimit(BaseHTTPMiddleware):
+    """413 before a huge body is read: by Content-Length, or by counting a chunked stream."""
+
+    def __init__(self, app, max_bytes: int) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(app)
+        self.max_bytes = max_bytes
+
+    async def dispatch(self, request: Request, call_next) -> Response:  # type: ignore[no-untyped-def]
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            return JSONResponse(PayloadTooLarge(max_bytes=self.max_bytes).to_dict(), status_code=413)
+        return await call_next(request)
+
+
+def create_app(settings: ServerSettings | None = None, engine_settings: EngineSettings | None = None,
+               *, migrate: bool = True) -> FastAPI:
+    settings = settings or ServerSettings()
+    engine = make_engine(settings.resolved_database_url)
+    if migrate:
+        upgrade(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scheduler = None
+        if settings.run_scheduler:
+            from server.scheduler import start_scheduler
+
+            scheduler = start_scheduler(engine, settings)
+        yield
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+
+    app = FastAPI(title="bedcheck", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine_settings = engine_settings or EngineSettings.load()
+    app.state.engine = engine
+    app.state.rate_limiter = RateLimiter(settings.device_rate_per_s, settings.device_rate_burst)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+    _mount(app)
+    return app
+
+
+def _mount(app: FastAPI) -> None:
+    from server.accounts.routes import router as auth_router
+    from server.admissions.routes import router as roster_router
+    from server.campaigns.routes import router as campaigns_router
+    from server.devices.routes import admin_router, device_router, pairing_router
+    from server.flags.routes import router as flags_router
+
+    user = [Depends(ANY_USER)]
+    app.include_router(auth_router)
+    app.include_router(pairing_router)
+    app.include_router(device_router, dependencies=[Depends(get_current_device)])
+    app.include_router(admin_router, dependencies=user)
+    app.include_router(campaigns_router, dependencies=user)
+    app.include_router(flags_router, dependencies=user)
+    app.include_router(roster_router, dependencies=user)
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}

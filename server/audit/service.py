@@ -1,0 +1,81 @@
+"""The audit trail: append-only, each record chained to the previous one by hash.
+
+Editing a record breaks its own hash; deleting one breaks the next record's `prev_hash` and leaves a gap
+in `seq`. Records carry ids and scores only, never face data, names or insurance numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session, col, select
+
+from server.audit.tables import AuditRecord
+from server.db import utcnow
+
+GENESIS = "0" * 64
+
+
+def _digest(record: AuditRecord) -> str:
+    body = {
+        "seq": record.seq,
+        "created_at": record.created_at.isoformat(),
+        "actor": record.actor,
+        "action": record.action,
+        "object_type": record.object_type,
+        "object_id": record.object_id,
+        "data": record.data,
+        "prev_hash": record.prev_hash,
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def record(db: Session, *, actor: str, action: str, object_type: str, object_id: str | int,
+           data: dict[str, Any] | None = None) -> AuditRecord:
+    """Appends one audit record; adds and flushes, the caller commits."""
+    if db.get_bind().dialect.name == "postgresql":
+        # Serialise writers across processes so two records never share a prev_hash.
+        db.execute(text("SELECT pg_advisory_xact_lock(724911)"))
+    head = db.exec(select(AuditRecord).order_by(col(AuditRecord.seq).desc()).limit(1)).first()
+    entry = AuditRecord(
+        seq=(head.seq + 1) if head else 1,
+        created_at=utcnow().replace(microsecond=0),
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        data=json.loads(json.dumps(data or {}, default=str)),
+        prev_hash=head.hash if head else GENESIS,
+        hash="",
+    )
+    entry.hash = _digest(entry)
+    db.add(entry)
+    db.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    seq: int
+    record_id: int | None
+    problem: str
+
+
+def verify(db: Session) -> tuple[int, list[ChainProblem]]:
+    """Walks the chain; returns the number of records and every break found."""
+    problems: list[ChainProblem] = []
+    expected_prev, expected_seq, count = GENESIS, 1, 0
+    for entry in db.exec(select(AuditRecord).order_by(col(AuditRecord.seq))):
+        count += 1
+        if entry.seq != expected_seq:
+            problems.append(ChainProblem(expected_seq, None, f"records {expected_seq}..{entry.seq - 1} missing"))
+        if entry.prev_hash != expected_prev:
+            problems.append(ChainProblem(entry.seq, entry.id, "prev_hash does not match the previous record"))
+        if _digest(entry) != entry.hash:
+            problems.append(ChainProblem(entry.seq, entry.id, "record edited: hash does not match its content"))
+        expected_prev, expected_seq = entry.hash, entry.seq + 1
+    return count, problems

@@ -1,0 +1,171 @@
+"""Spot checks and roll-calls: one check task per current admission in scope, with nonce and deadline."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, update
+from sqlmodel import Session, col, select
+
+from models.errors import InvalidInput, NotFound
+from models.verdicts import FINAL_VERDICTS, Verdict
+from server.admissions.tables import Admission, Exemption
+from server.audit import service as audit
+from server.campaigns.tables import Campaign, CampaignKind, CampaignStatus, CheckTask
+from server.db import utcnow
+from server.hospitals.tables import Hospital
+from server.regions.tables import Region
+
+
+def resolve_scope(db: Session, *, county: str | None = None, hospitals: list[str] | None = None) -> list[int]:
+    """Hospital ids for a county name or hospital ids/codes; an unknown name is an error, not an empty check."""
+    if county:
+        region = db.exec(select(Region).where(Region.name == county, Region.level == "county")).first()
+        if region is None:
+            raise InvalidInput(f"unknown county {county!r}")
+        ids = list(db.exec(select(Hospital.id).where(Hospital.county_id == region.id)))
+    elif hospitals:
+        ids = []
+        for ref in hospitals:
+            found = db.exec(select(Hospital.id).where(or_(Hospital.code == ref, Hospital.id == _as_int(ref)))).first()
+            if found is None:
+                raise InvalidInput(f"unknown hospital {ref!r}")
+            ids.append(found)
+    else:
+        ids = list(db.exec(select(Hospital.id)))
+    return [int(i) for i in ids if i is not None]
+
+
+def _as_int(ref: str) -> int:
+    return int(ref) if ref.isdigit() else -1
+
+
+def create_campaign(db: Session, *, hospital_ids: list[int], deadline_s: int, actor: str,
+                    kind: CampaignKind = CampaignKind.SPOT_CHECK, scope: dict[str, Any] | None = None,
+                    admission_ids: list[int] | None = None) -> Campaign:
+    """Creates the campaign and, in bulk, one task per current admission; exempt admissions close at once."""
+    if deadline_s <= 0:
+        raise InvalidInput("the deadline must be in the future")
+    now = utcnow()
+    campaign = Campaign(kind=kind, scope=scope or {"hospital_ids": hospital_ids}, created_by=actor,
+                        created_at=now, deadline_at=now + timedelta(seconds=deadline_s))
+    db.add(campaign)
+    db.flush()
+    current = select(Admission).where(col(Admission.hospital_id).in_(hospital_ids),
+                                      col(Admission.discharged_at).is_(None), Admission.admitted_at <= now)
+    if admission_ids is not None:
+        current = current.where(col(Admission.id).in_(admission_ids))
+    admissions = list(db.exec(current))
+    exempt = _exempt_admission_ids(db, [a.id for a in admissions if a.id is not None], now)
+    rows = [
+        {
+            "campaign_id": campaign.id, "admission_id": a.id, "insured_person_id": a.insured_person_id,
+            "hospital_id": a.hospital_id, "ward_id": a.ward_id, "bed_id": a.bed_id,
+            "nonce": secrets.token_urlsafe(24), "issued_at": now, "deadline_at": campaign.deadline_at,
+            "verdict": Verdict.EXEMPT if a.id in exempt else Verdict.PENDING,
+            "verdict_at": now if a.id in exempt else None, "late": False,
+        }
+        for a in admissions
+    ]
+    if rows:
+        db.execute(insert(CheckTask), rows)
+    campaign.task_count = len(rows)
+    audit.record(db, actor=actor, action="campaign.created", object_type="campaign", object_id=campaign.id or 0,
+                 data={"kind": kind.value, "hospitals": len(hospital_ids), "tasks": len(rows),
+                       "exempt": len(exempt), "deadline_s": deadline_s})
+    db.commit()
+    return campaign
+
+
+def _exempt_admission_ids(db: Session, admission_ids: list[int], at: datetime) -> set[int]:
+    if not admission_ids:
+        return set()
+    stmt = select(Exemption.admission_id).where(
+        col(Exemption.admission_id).in_(admission_ids), Exemption.starts_at <= at,
+        or_(col(Exemption.ends_at).is_(None), col(Exemption.ends_at) > at))
+    return {int(i) for i in db.exec(stmt)}
+
+
+def pending_tasks_for_ward(db: Session, *, ward_id: int, limit: int = 500) -> list[CheckTask]:
+    """Tasks of a ward still waiting for a result (late answers to overdue ones are still welcome)."""
+    stmt = (select(CheckTask)
+            .where(CheckTask.ward_id == ward_id, col(CheckTask.result_id).is_(None),
+                   col(CheckTask.verdict).in_([Verdict.PENDING, Verdict.OVERDUE]),
+                   CheckTask.issued_at > utcnow() - timedelta(days=1))
+            .order_by(col(CheckTask.id)).limit(limit))
+    return list(db.exec(stmt))
+
+
+@dataclass
+class Progress:
+    campaign_id: int
+    status: str
+    total: int
+    counts: dict[str, int]
+    by_hospital: dict[int, dict[str, int]] = field(default_factory=dict)
+    verification_rate: float = 0.0
+    seconds_to_complete: float | None = None
+    created_at: datetime | None = None
+    deadline_at: datetime | None = None
+
+    @property
+    def done(self) -> int:
+        return self.total - self.counts.get(Verdict.PENDING.value, 0)
+
+
+def progress(db: Session, *, campaign_id: int) -> Progress:
+    """Counts per verdict overall and per hospital (one GROUP BY), verification rate, completion time."""
+    campaign = db.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound("campaign not found")
+    rows = db.exec(select(CheckTask.hospital_id, CheckTask.verdict, func.count())
+                   .where(CheckTask.campaign_id == campaign_id)
+                   .group_by(CheckTask.hospital_id, CheckTask.verdict))
+    counts: dict[str, int] = {v.value: 0 for v in Verdict}
+    by_hospital: dict[int, dict[str, int]] = {}
+    for hospital_id, verdict, n in rows:
+        key = Verdict(verdict).value
+        counts[key] += n
+        by_hospital.setdefault(int(hospital_id), {})[key] = n
+    checkable = campaign.task_count - counts[Verdict.EXEMPT.value]
+    seconds = (campaign.completed_at - campaign.created_at).total_seconds() if campaign.completed_at else None
+    return Progress(campaign_id, campaign.status.value, campaign.task_count, counts, by_hospital,
+                    counts[Verdict.VERIFIED.value] / checkable if checkable else 1.0, seconds,
+                    campaign.created_at, campaign.deadline_at)
+
+
+def complete_if_done(db: Session, *, campaign_id: int) -> bool:
+    """Marks a running campaign completed once no task is pending; returns True when it is completed."""
+    campaign = db.get(Campaign, campaign_id)
+    if campaign is None or campaign.status == CampaignStatus.COMPLETED:
+        return campaign is not None
+    pending = db.exec(select(func.count()).select_from(CheckTask).where(
+        CheckTask.campaign_id == campaign_id, CheckTask.verdict == Verdict.PENDING)).one()
+    if pending:
+        return False
+    campaign.status, campaign.completed_at = CampaignStatus.COMPLETED, utcnow()
+    audit.record(db, actor="system", action="campaign.completed", object_type="campaign", object_id=campaign_id,
+                 data={"tasks": campaign.task_count})
+    db.commit()
+    return True
+
+
+def final_or_overdue() -> Any:
+    return or_(col(CheckTask.verdict).in_(list(FINAL_VERDICTS)), CheckTask.verdict == Verdict.OVERDUE)
+
+
+def mark_expired(db: Session, *, now: datetime, ward_ids_seen: set[int]) -> list[tuple[int, Verdict]]:
+    """Past-deadline pending tasks: absent where the ward's device was in touch, overdue where it was silent."""
+    expired = list(db.exec(select(CheckTask.id, CheckTask.ward_id).where(
+        CheckTask.verdict == Verdict.PENDING, CheckTask.deadline_at <= now)))
+    changes = [(int(tid), Verdict.ABSENT if ward in ward_ids_seen else Verdict.OVERDUE) for tid, ward in expired]
+    for verdict in (Verdict.ABSENT, Verdict.OVERDUE):
+        ids = [tid for tid, v in changes if v == verdict]
+        if ids:
+            db.execute(update(CheckTask).where(and_(col(CheckTask.id).in_(ids),
+                                                    CheckTask.verdict == Verdict.PENDING))
+                       .values(verdict=verdict, verdict_at=now))
+    return changes

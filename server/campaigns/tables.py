@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlmodel import Field, SQLModel
+
+from models.verdicts import Verdict
+from server.tables_base import json_field, utc_field
+
+
+class CampaignKind(StrEnum):
+    SPOT_CHECK = "spot_check"
+    ROLL_CALL = "roll_call"
+    ADHOC = "adhoc"
+
+
+class CampaignStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+
+
+class Campaign(SQLModel, table=True):
+    __tablename__ = "campaign"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: CampaignKind
+    scope: dict[str, Any] = json_field()
+    created_by: str = Field(max_length=80)
+    created_at: datetime = utc_field(now=True)
+    deadline_at: datetime = utc_field()
+    completed_at: datetime | None = utc_field(nullable=True)
+    status: CampaignStatus = Field(default=CampaignStatus.RUNNING, index=True)
+    task_count: int = 0
+
+
+class CheckTask(SQLModel, table=True):
+    __tablename__ = "check_task"
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    admission_id: int = Field(foreign_key="admission.id", index=True)
+    insured_person_id: int = Field(foreign_key="insured_person.id", index=True)
+    hospital_id: int = Field(foreign_key="hospital.id", index=True)
+    ward_id: int = Field(foreign_key="ward.id", index=True)
+    bed_id: int = Field(foreign_key="bed.id")
+    nonce: str = Field(unique=True, max_length=64)
+    issued_at: datetime = utc_field(now=True)
+    deadline_at: datetime = utc_field(index=True)
+    verdict: Verdict = Field(default=Verdict.PENDING, index=True)
+    verdict_at: datetime | None = utc_field(nullable=True)
+    late: bool = False
+    result_id: int | None = None  # no FK: check_result already points here; a cycle would break SQLite batch

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Field, SQLModel
+
+from models.verdicts import CaptureOutcome
+from server.tables_base import bytes_field, json_field, utc_field
+
+
+class CheckResult(SQLModel, table=True):
+    """A device's answer to one task, with the evidence needed to judge it again."""
+
+    __tablename__ = "check_result"
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="check_task.id", index=True)
+    device_id: int = Field(foreign_key="device.id", index=True)
+    idempotency_key: str = Field(unique=True, max_length=80)
+    outcome: CaptureOutcome
+    captured_at: datetime = utc_field()
+    received_at: datetime = utc_field(now=True)
+    clock_offset_ms: int = 0
+    server_distance: float | None = None
+    device_distance: float | None = None
+    liveness: dict[str, Any] = json_field()
+    embedding: bytes | None = bytes_field()
+    face_crop_jpeg: bytes | None = bytes_field()
+    evidence_sha256: str | None = Field(default=None, max_length=64, index=True)
+    engine_version: str = Field(default="", max_length=80)
+    threshold: float | None = None
+    late: bool = False
+    note: str = Field(default="", max_length=500)

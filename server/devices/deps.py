@@ -1,0 +1,44 @@
+"""`CurrentDevice`: the paired, unrevoked device behind a bearer token, rate limited."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from models.errors import BedcheckError, NotAuthenticated
+from server.audit import service as audit
+from server.db import Db, utcnow
+from server.devices import service
+from server.devices.tables import Device
+
+
+def get_current_device(request: Request, db: Db) -> Device:
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer "):
+        raise NotAuthenticated("a device token is required")
+    try:
+        device = service.authenticate(db, header[7:].strip())
+    except BedcheckError as e:
+        _record_refusal(request, e)
+        raise
+    request.app.state.rate_limiter.check(device.id)
+    now = utcnow()
+    # Presence has seconds of resolution; writing it on every request would double the write load.
+    if device.last_seen_at is None or (now - device.last_seen_at).total_seconds() > 5:
+        device.last_seen_at = now
+        db.add(device)
+        db.commit()
+    return device
+
+
+def _record_refusal(request: Request, error: BedcheckError) -> None:
+    # Its own session: the request's session is about to be discarded with the error.
+    with Session(request.app.state.engine) as db:
+        audit.record(db, actor="device:?", action="device.refused", object_type="request",
+                     object_id=request.url.path[:40], data={"code": error.code.value})
+        db.commit()
+
+
+CurrentDevice = Annotated[Device, Depends(get_current_device)]

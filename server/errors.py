@@ -1,0 +1,45 @@
+"""One error shape for every failure: {"code", "message", "details"}; never a stack trace to a client."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from models.errors import BedcheckError, ReasonCode
+
+log = logging.getLogger("bedcheck.server")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(BedcheckError)
+    async def _known(request: Request, exc: BedcheckError) -> JSONResponse:
+        log.info("%s %s -> %s %s", request.method, request.url.path, exc.http_status, exc.code.value)
+        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Only locations and messages: echoing the input could echo an embedding or a photo.
+        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        body = {"code": ReasonCode.INVALID_INPUT.value, "message": "The request is not valid.",
+                "details": {"errors": details}}
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: ReasonCode.NOT_FOUND, 405: ReasonCode.INVALID_INPUT, 413: ReasonCode.PAYLOAD_TOO_LARGE}.get(
+            exc.status_code, ReasonCode.INVALID_INPUT)
+        return JSONResponse({"code": code.value, "message": str(exc.detail), "details": {}},
+                            status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        request_id = uuid.uuid4().hex[:12]
+        log.error("unhandled error request_id=%s %s %s", request_id, request.method, request.url.path,
+                  exc_info=exc)
+        return JSONResponse({"code": "internal_error", "message": "Internal error; quote the request id.",
+                             "details": {"request_id": request_id}}, status_code=500)

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlmodel import Field, SQLModel
+
+from models.verdicts import FlagKind
+from server.tables_base import json_field, utc_field
+
+
+class FlagStatus(StrEnum):
+    OPEN = "open"
+    FIRST_REVIEWED = "first_reviewed"
+    CONFIRMED = "confirmed"
+    DISMISSED = "dismissed"
+    APPEALED = "appealed"
+
+
+class Flag(SQLModel, table=True):
+    __tablename__ = "flag"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: FlagKind = Field(index=True)
+    status: FlagStatus = Field(default=FlagStatus.OPEN, index=True)
+    hospital_id: int = Field(foreign_key="hospital.id", index=True)
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id", index=True)
+    task_id: int | None = Field(default=None, foreign_key="check_task.id", index=True)
+    admission_id: int | None = Field(default=None, foreign_key="admission.id")
+    insured_person_id: int | None = Field(default=None, foreign_key="insured_person.id")
+    details: dict[str, Any] = json_field()
+    created_at: datetime = utc_field(now=True)
+    updated_at: datetime = utc_field(now=True)
+
+
+class Review(SQLModel, table=True):
+    __tablename__ = "review"
+
+    id: int | None = Field(default=None, primary_key=True)
+    flag_id: int = Field(foreign_key="flag.id", index=True)
+    from_status: FlagStatus
+    to_status: FlagStatus
+    reason: str = Field(max_length=500)
+    actor: str = Field(max_length=80)
+    created_at: datetime = utc_field(now=True)

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from server.tables_base import bytes_field, utc_field
+
+
+class InsuredPerson(SQLModel, table=True):
+    __tablename__ = "insured_person"
+
+    id: int | None = Field(default=None, primary_key=True)
+    insurance_number: str = Field(unique=True, max_length=40)
+    name: str = Field(max_length=120)
+    created_at: datetime = utc_field(now=True)
+
+
+class StaffMember(SQLModel, table=True):
+    __tablename__ = "staff_member"
+
+    id: int | None = Field(default=None, primary_key=True)
+    hospital_id: int = Field(foreign_key="hospital.id", index=True)
+    staff_number: str = Field(max_length=40)
+    name: str = Field(max_length=120)
+
+
+class FaceEmbedding(SQLModel, table=True):
+    """One enrolled face: 128 float32 (little-endian) plus a small thumbnail for reviewers."""
+
+    __tablename__ = "face_embedding"
+
+    id: int | None = Field(default=None, primary_key=True)
+    insured_person_id: int | None = Field(default=None, foreign_key="insured_person.id", index=True)
+    staff_member_id: int | None = Field(default=None, foreign_key="staff_member.id", index=True)
+    vector: bytes = bytes_field(nullable=False)
+    source: str = Field(default="", max_length=80)
+    engine_version: str = Field(default="", max_length=80)
+    photo_sha256: str = Field(default="", max_length=64, index=True)
+    thumbnail_jpeg: bytes | None = bytes_field()
+    is_active: bool = True
+    created_at: datetime = utc_field(now=True)

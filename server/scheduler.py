@@ -1,0 +1,60 @@
+"""Background jobs of a server process (APScheduler): the deadline sweep and the daily roll-calls.
+
+Jobs take no ORM objects; each opens its own database scope and logs and carries on when one fails.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.engine import Engine
+
+from server.settings import ServerSettings
+
+log = logging.getLogger("bedcheck.scheduler")
+
+
+def sweep_job(engine: Engine) -> None:
+    from server.checks.service import sweep_deadlines
+    from server.db import db_scope
+
+    try:
+        with db_scope(engine) as db:
+            closed = sweep_deadlines(db)
+        if closed:
+            log.info("deadline sweep closed %d tasks", closed)
+    except Exception:  # a failed sweep must not stop the next one
+        log.exception("deadline sweep failed")
+
+
+def roll_call_job(engine: Engine, deadline_s: int) -> None:
+    """One roll-call campaign per hospital, so a failing hospital does not stop the others."""
+    from sqlmodel import select
+
+    from server.campaigns.service import create_campaign
+    from server.campaigns.tables import CampaignKind
+    from server.db import db_scope
+    from server.hospitals.tables import Hospital
+
+    with db_scope(engine) as db:
+        hospital_ids = [h for h in db.exec(select(Hospital.id)) if h is not None]
+    for hospital_id in hospital_ids:
+        try:
+            with db_scope(engine) as db:
+                create_campaign(db, hospital_ids=[hospital_id], deadline_s=deadline_s, actor="scheduler",
+                                kind=CampaignKind.ROLL_CALL)
+        except Exception:
+            log.exception("roll-call failed for hospital %s", hospital_id)
+
+
+def start_scheduler(engine: Engine, settings: ServerSettings) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(timezone="Asia/Shanghai")
+    scheduler.add_job(sweep_job, "interval", seconds=settings.sweep_interval_s, args=[engine],
+                      max_instances=1, coalesce=True, id="deadline-sweep")
+    for at in filter(None, (t.strip() for t in settings.roll_call_times.split(","))):
+        hour, minute = (int(x) for x in at.split(":"))
+        scheduler.add_job(roll_call_job, "cron", hour=hour, minute=minute,
+                          args=[engine, settings.default_deadline_s], id=f"roll-call-{at}", coalesce=True)
+    scheduler.start()
+    return scheduler
