@@ -1,0 +1,133 @@
+"""A simulated county: hospitals, wards, beds, insured persons with enrolled embeddings, admissions and
+the seeded truth of each bed (present, bed-hanging, impersonated, spoof, exempt, device offline)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+
+import numpy as np
+from sqlalchemy import insert
+from sqlmodel import Session, select
+
+from models.faces import ENGINE_VERSION
+from models.verdicts import ExemptionReason
+from server.admissions.tables import Admission, Exemption
+from server.db import utcnow
+from server.hospitals import service as hospital_service
+from server.hospitals.tables import Bed, HospitalKind, Ward
+from server.persons.service import vector_to_bytes
+from server.persons.tables import FaceEmbedding, InsuredPerson
+from server.simulation.embeddings import identity
+
+
+class Truth(StrEnum):
+    PRESENT = "present"
+    BED_HANGING_EMPTY = "bed_hanging_empty"      # the nurse finds the bed empty
+    BED_HANGING_SILENT = "bed_hanging_silent"    # nobody answers for the bed before the deadline
+    IMPERSONATION = "impersonation"
+    SPOOF = "spoof"
+    EXEMPT = "exempt"
+
+
+@dataclass
+class CountySpec:
+    name: str = "Demo County"
+    hospitals: int = 46
+    public_hospitals: int = 28
+    inpatients: int = 5000
+    beds_per_ward: int = 30
+    bed_hanging_rate: float = 0.03
+    impersonation_rate: float = 0.01
+    spoof_rate: float = 0.002
+    exempt_rate: float = 0.02
+    offline_wards: int = 3
+    seed: int = 7
+
+
+@dataclass
+class SeededBed:
+    admission_id: int
+    person_id: int
+    ward_id: int
+    bed_id: int
+    truth: Truth
+
+
+@dataclass
+class County:
+    county_name: str
+    hospital_ids: list[int]
+    ward_ids: list[int]
+    offline_ward_ids: set[int]
+    beds: dict[int, SeededBed] = field(default_factory=dict)   # by admission id
+    identities: dict[int, np.ndarray] = field(default_factory=dict)  # person id -> true face
+
+
+def build_county(db: Session, spec: CountySpec, *, province: str = "Demo Province", city: str = "Demo City",
+                 code_prefix: str = "H") -> County:
+    """Creates the county in bulk and returns the truth a simulation answers from."""
+    rng, pick = np.random.default_rng(spec.seed), random.Random(spec.seed)
+    region = hospital_service.get_or_create_county(db, province=province, city=city, county=spec.name)
+    hospitals = [hospital_service.upsert_hospital(
+        db, code=f"{code_prefix}{i + 1:03d}", name=f"{spec.name} Hospital {i + 1}", county_id=region.id or 0,
+        kind=HospitalKind.PUBLIC if i < spec.public_hospitals else HospitalKind.PRIVATE)
+        for i in range(spec.hospitals)]
+    per_hospital = [spec.inpatients // spec.hospitals + (1 if i < spec.inpatients % spec.hospitals else 0)
+                    for i in range(spec.hospitals)]
+    beds: list[tuple[int, int, int]] = []  # (hospital id, ward id, bed id)
+    for hospital, count in zip(hospitals, per_hospital, strict=True):
+        for w in range((count + spec.beds_per_ward - 1) // spec.beds_per_ward):
+            ward = Ward(hospital_id=hospital.id or 0, code=f"W{w + 1:02d}", name=f"Ward {w + 1}")
+            db.add(ward)
+            db.flush()
+            n = min(spec.beds_per_ward, count - w * spec.beds_per_ward)
+            db.execute(insert(Bed), [{"ward_id": ward.id, "label": f"{b + 1:02d}"} for b in range(n)])
+            beds += [(hospital.id or 0, ward.id or 0, bed_id) for bed_id in
+                     db.exec(select(Bed.id).where(Bed.ward_id == ward.id).order_by(Bed.id))]
+    return _admit(db, spec, rng, pick, region.name, [h.id or 0 for h in hospitals], beds)
+
+
+def _admit(db: Session, spec: CountySpec, rng: np.random.Generator, pick: random.Random, county: str,
+           hospital_ids: list[int], beds: list[tuple[int, int, int]]) -> County:
+    now = utcnow()
+    tag = f"{spec.seed:04d}{pick.randrange(10**6):06d}"
+    db.execute(insert(InsuredPerson), [{"insurance_number": f"SIM{tag}{i:07d}", "name": f"患者{i}",
+                                        "created_at": now} for i in range(len(beds))])
+    person_ids = list(db.exec(select(InsuredPerson.id).where(InsuredPerson.insurance_number.startswith(f"SIM{tag}"))
+                              .order_by(InsuredPerson.id)))
+    faces = {pid: identity(rng) for pid in person_ids}
+    db.execute(insert(FaceEmbedding), [{"insured_person_id": pid, "vector": vector_to_bytes(faces[pid]),
+                                        "source": "simulation", "engine_version": ENGINE_VERSION,
+                                        "photo_sha256": "", "is_active": True, "created_at": now}
+                                       for pid in person_ids])
+    db.execute(insert(Admission), [{"insured_person_id": pid, "hospital_id": h, "ward_id": w, "bed_id": b,
+                                    "his_admission_no": f"A{tag}{i:07d}", "admitted_at": now - timedelta(days=2),
+                                    "discharged_at": None} for i, (pid, (h, w, b)) in enumerate(zip(person_ids, beds,
+                                                                                                    strict=True))])
+    admissions = list(db.exec(select(Admission).where(Admission.his_admission_no.startswith(f"A{tag}"))))
+    ward_ids = sorted({w for _, w, _ in beds})
+    county = County(county, hospital_ids, ward_ids, set(pick.sample(ward_ids, min(spec.offline_wards, len(ward_ids)))),
+                    identities=faces)
+    truths = _draw_truths(len(admissions), spec, pick)
+    for admission, truth in zip(admissions, truths, strict=True):
+        county.beds[admission.id or 0] = SeededBed(admission.id or 0, admission.insured_person_id,
+                                                   admission.ward_id, admission.bed_id, truth)
+        if truth == Truth.EXEMPT:
+            db.add(Exemption(admission_id=admission.id or 0, reason=pick.choice(list(ExemptionReason)),
+                             note="simulated", starts_at=now - timedelta(hours=1), created_by="simulation"))
+    db.commit()
+    return county
+
+
+def _draw_truths(n: int, spec: CountySpec, pick: random.Random) -> list[Truth]:
+    counts = {Truth.BED_HANGING_EMPTY: round(n * spec.bed_hanging_rate / 2),
+              Truth.BED_HANGING_SILENT: round(n * spec.bed_hanging_rate) - round(n * spec.bed_hanging_rate / 2),
+              Truth.IMPERSONATION: round(n * spec.impersonation_rate), Truth.SPOOF: round(n * spec.spoof_rate),
+              Truth.EXEMPT: round(n * spec.exempt_rate)}
+    truths = [t for t, c in counts.items() for _ in range(c)]
+    truths += [Truth.PRESENT] * (n - len(truths))
+    pick.shuffle(truths)
+    return truths

@@ -1,0 +1,88 @@
+"""Simulated ward devices: real HTTP clients of the device API that answer tasks from a county's truth."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+import numpy as np
+
+from models.faces import ENGINE_VERSION
+from models.verdicts import CaptureOutcome
+from models.wire import DEVICE_PREFIX, LivenessReport, PairResponse, ResultUpload, TaskBatch, TaskRead
+from server.simulation.county import County, Truth
+from server.simulation.embeddings import identity, photo_of
+
+
+class SimulatedDevice(threading.Thread):
+    """Pairs with a code, long-polls its ward's tasks and uploads one result per task it should answer."""
+
+    def __init__(self, base_url: str, code: str, county: County, *, seed: int, answer_delay_s: float = 0.0,
+                 stop: threading.Event | None = None) -> None:
+        super().__init__(daemon=True, name=f"device-{code}")
+        self.base_url, self.code, self.county = base_url, code, county
+        self.rng = np.random.default_rng(seed)
+        self.answer_delay_s = answer_delay_s
+        self.stop_event = stop or threading.Event()
+        self.latencies_ms: list[float] = []
+        self.answered: set[int] = set()
+        self.errors: list[str] = []
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(30.0, connect=5.0)) as client:
+            paired = PairResponse.model_validate(
+                client.post(f"{DEVICE_PREFIX}/pair", json={"code": self.code, "name": "simulated"}).raise_for_status()
+                .json())
+            client.headers["authorization"] = f"Bearer {paired.token}"
+            if self.answer_delay_s and self.stop_event.wait(self.answer_delay_s):
+                return  # an offline ward: comes back online late, then syncs
+            while not self.stop_event.is_set():
+                try:
+                    response = client.get(f"{DEVICE_PREFIX}/tasks", params={"wait_s": 2.0})
+                    batch = TaskBatch.model_validate(response.raise_for_status().json())
+                except httpx.HTTPError as e:
+                    self.errors.append(type(e).__name__)
+                    self.stop_event.wait(0.5)
+                    continue
+                fresh = [t for t in batch.tasks if t.task_id not in self.answered]
+                for task in fresh:
+                    self._answer(client, task)
+                if batch.tasks and not fresh:
+                    self.stop_event.wait(0.5)  # only unanswerable (silent) beds left: don't spin
+
+    def _answer(self, client: httpx.Client, task: TaskRead) -> None:
+        self.answered.add(task.task_id)
+        upload = self.result_for(task)
+        if upload is None:
+            return
+        start = time.perf_counter()
+        response = client.post(f"{DEVICE_PREFIX}/results", content=upload.model_dump_json(),
+                               headers={"content-type": "application/json"})
+        self.latencies_ms.append((time.perf_counter() - start) * 1000)
+        if response.status_code >= 400:
+            self.errors.append(f"{response.status_code} {response.json().get('code')}")
+
+    def result_for(self, task: TaskRead) -> ResultUpload | None:
+        seeded = self.county.beds.get(task.admission_id)
+        truth = seeded.truth if seeded else Truth.PRESENT
+        if truth == Truth.BED_HANGING_SILENT:
+            return None
+        base = {"idempotency_key": uuid.uuid4().hex, "task_id": task.task_id, "nonce": task.nonce,
+                "captured_at": datetime.now(UTC), "engine_version": ENGINE_VERSION}
+        if truth == Truth.BED_HANGING_EMPTY:
+            return ResultUpload(outcome=CaptureOutcome.BED_EMPTY, note="bed empty at check", **base)
+        face = self.county.identities[task.insured_person_id]
+        if truth == Truth.IMPERSONATION:
+            face = identity(self.rng)
+        embedding = photo_of(face, self.rng)
+        live = truth != Truth.SPOOF
+        liveness = LivenessReport(is_live=live, score=0.9 if live else 0.2, blink_detected=live,
+                                  passive_score=0.9 if live else 0.2, reasons=[] if live else ["passive_check_failed"])
+        crop = hashlib.sha256(embedding.tobytes()).hexdigest()  # stands in for the crop's hash
+        return ResultUpload(outcome=CaptureOutcome.FACE_CAPTURED if live else CaptureOutcome.SPOOF,
+                            embedding=embedding.tolist(), liveness=liveness, evidence_sha256=crop,
+                            frames_used=3, **base)

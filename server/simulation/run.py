@@ -1,0 +1,144 @@
+"""One simulated county spot check end to end: real server on loopback, one device per ward, the
+one-command spot check, and the flags compared with the seeded truth."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, select
+
+from server.campaigns import service as campaign_service
+from server.db import db_scope, make_engine, upgrade
+from server.devices.service import create_pairing_code
+from server.flags.tables import Flag
+from server.simulation.county import County, CountySpec, Truth, build_county
+from server.simulation.devices import SimulatedDevice
+
+FRAUD_KINDS = {"bed_hanging": ({Truth.BED_HANGING_EMPTY, Truth.BED_HANGING_SILENT}, {"absent", "overdue"}),
+               "impersonation": ({Truth.IMPERSONATION}, {"impersonated"}),
+               "spoof": ({Truth.SPOOF}, {"spoof"})}
+
+
+@dataclass
+class SimulationOptions:
+    deadline_s: int = 30
+    offline_delay_s: float = 5.0
+    sweep_interval_s: float = 0.5
+
+
+def start_server(db_url: str, sweep_interval_s: float, port: int = 0) -> tuple[Any, str]:
+    """A real uvicorn server in a thread; returns (server, base URL)."""
+    import socket
+
+    import uvicorn
+
+    from server.app import create_app
+    from server.settings import ServerSettings
+
+    if port == 0:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+    settings = ServerSettings(database_url=db_url, sweep_interval_s=sweep_interval_s, roll_call_times="",
+                              device_rate_per_s=1000.0, device_rate_burst=5000)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
+                                           limit_concurrency=2000, backlog=2048))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    return server, f"http://127.0.0.1:{port}"
+
+
+def simulate(db_url: str, spec: CountySpec, options: SimulationOptions,
+             on_progress: Callable[[campaign_service.Progress], None] | None = None,
+             base_url: str | None = None) -> dict[str, Any]:
+    """Builds the county, runs the spot check against a server, and returns the summary."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    with Session(engine, expire_on_commit=False) as db:
+        county = build_county(db, spec, code_prefix=f"{spec.name[:2].upper()}{spec.seed}-")
+        codes = {w: create_pairing_code(db, ward_id=w, ttl_s=3600, actor="simulation") for w in county.ward_ids}
+    server = None
+    if base_url is None:
+        server, base_url = start_server(db_url, options.sweep_interval_s)
+    stop = threading.Event()
+    devices = [SimulatedDevice(base_url, code, county, seed=spec.seed * 1000 + w, stop=stop,
+                               answer_delay_s=options.offline_delay_s if w in county.offline_ward_ids else 0.0)
+               for w, code in codes.items()]
+    for device in devices:
+        device.start()
+    try:
+        summary = _run_campaign(engine, county, options, on_progress)
+    finally:
+        stop.set()
+        for device in devices:
+            device.join(timeout=10)
+        if server is not None:
+            server.should_exit = True
+    latencies = sorted(ms for d in devices for ms in d.latencies_ms)
+    summary["uploads"] = len(latencies)
+    summary["upload_latency_ms"] = _percentiles(latencies)
+    summary["device_errors"] = dict(Counter(e for d in devices for e in d.errors))
+    engine.dispose()
+    return summary
+
+
+def _run_campaign(engine: Any, county: County, options: SimulationOptions,
+                  on_progress: Callable[[campaign_service.Progress], None] | None) -> dict[str, Any]:
+    started = time.perf_counter()
+    with db_scope(engine) as db:
+        hospital_ids = campaign_service.resolve_scope(db, county=county.county_name)
+        campaign = campaign_service.create_campaign(db, hospital_ids=hospital_ids, deadline_s=options.deadline_s,
+                                                    actor="simulation", scope={"county": county.county_name})
+    campaign_id = campaign.id or 0
+    while True:
+        with Session(engine) as db:
+            progress = campaign_service.progress(db, campaign_id=campaign_id)
+        if on_progress:
+            on_progress(progress)
+        if progress.status == "completed":
+            break
+        time.sleep(0.25)
+    seconds = time.perf_counter() - started
+    aggregate_started = time.perf_counter()
+    with Session(engine) as db:
+        final = campaign_service.progress(db, campaign_id=campaign_id)
+        aggregate_ms = (time.perf_counter() - aggregate_started) * 1000
+        flags = list(db.exec(select(Flag.admission_id, Flag.kind).where(Flag.campaign_id == campaign_id)))
+    return {"campaign_id": campaign_id, "inpatients": len(county.beds), "hospitals": len(county.hospital_ids),
+            "wards": len(county.ward_ids), "offline_wards": len(county.offline_ward_ids),
+            "verdicts": {k: v for k, v in final.counts.items() if v}, "tasks": final.total,
+            "seconds_to_complete": round(seconds, 2), "aggregate_query_ms": round(aggregate_ms, 1),
+            "verification_rate": round(final.verification_rate, 4),
+            "results_per_second": round((final.total - final.counts.get("exempt", 0)) / seconds, 1),
+            **_score(county, flags)}
+
+
+def _score(county: County, flags: list[tuple[int | None, Any]]) -> dict[str, Any]:
+    """Precision and recall of the flags against the seeded truth, per fraud kind."""
+    flagged: dict[str, set[int]] = {}
+    for admission_id, kind in flags:
+        if admission_id is not None:
+            flagged.setdefault(str(getattr(kind, "value", kind)), set()).add(admission_id)
+    precision, recall, seeded = {}, {}, {}
+    for name, (truths, kinds) in FRAUD_KINDS.items():
+        actual = {a for a, bed in county.beds.items() if bed.truth in truths}
+        found = set().union(*(flagged.get(k, set()) for k in kinds))
+        seeded[name] = len(actual)
+        recall[name] = round(len(actual & found) / len(actual), 4) if actual else 1.0
+        precision[name] = round(len(actual & found) / len(found), 4) if found else (1.0 if not actual else 0.0)
+    return {"seeded": seeded, "precision": precision, "recall": recall}
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    def at(q: float) -> float:
+        return round(values[min(len(values) - 1, int(q * len(values)))], 1)
+    return {"p50": at(0.50), "p99": at(0.99), "mean": round(statistics.fmean(values), 1)}
