@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from models.errors import PayloadTooLarge
 from models.settings import EngineSettings
 from server.accounts.deps import ANY_USER
-from server.db import make_engine, upgrade
+from server.db import WriteGate, make_engine, upgrade
 from server.devices.deps import get_current_device
 from server.devices.service import RateLimiter
 from server.errors import install_error_handlers
@@ -53,17 +53,24 @@ def create_app(settings: ServerSettings | None = None, engine_settings: EngineSe
             scheduler = start_scheduler(engine, settings)
         yield
         if scheduler is not None:
-            scheduler.shutdown(wait=False)
+            scheduler.shutdown(wait=True)
+        engine.dispose()
 
     app = FastAPI(title="bedcheck", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.engine_settings = engine_settings or EngineSettings.load()
     app.state.engine = engine
+    app.state.write_gate = WriteGate(engine)
     app.state.rate_limiter = RateLimiter(settings.device_rate_per_s, settings.device_rate_burst)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     _mount(app)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory`: settings from the environment (BEDCHECK_*)."""
+    return create_app(ServerSettings())
 
 
 def _mount(app: FastAPI) -> None:

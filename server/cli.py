@@ -4,9 +4,34 @@ from __future__ import annotations
 
 import typer
 
+from server import admin_cli
+from server.audit.cli import app as audit_app
+from server.faces_cli import app as faces_app
+
 app = typer.Typer(help="bedcheck: inpatient bed checks for medical-insurance supervision.", no_args_is_help=True)
 
-# Sub-command modules register themselves here, one line each (imports stay light: heavy work is lazy).
-from server.faces_cli import app as faces_app  # noqa: E402
-
 app.add_typer(faces_app, name="faces", help="Face engine: check, compare, evaluate and calibrate.")
+app.add_typer(audit_app, name="audit", help="Audit trail.")
+app.add_typer(admin_cli.users, name="users")
+app.add_typer(admin_cli.roster, name="roster")
+app.add_typer(admin_cli.devices, name="devices")
+app.command("db-upgrade")(admin_cli.db_upgrade)
+app.command("serve")(admin_cli.serve)
+app.command("hospitals-import")(admin_cli.import_hospitals)
+app.command("spot-check")(admin_cli.spot_check)
+
+
+@app.command()
+def demo(
+    no_serve: bool = typer.Option(False, "--no-serve", help="Exit after the summary instead of serving"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (progress goes to stderr)"),
+    hospitals: int = typer.Option(46, min=1),
+    inpatients: int = typer.Option(5000, min=1),
+    deadline_s: int = typer.Option(30, min=5, help="Spot-check deadline in seconds"),
+    seed: int = typer.Option(7),
+) -> None:
+    """Simulate a county and run the one-command spot check end to end."""
+    from server.demo import run_demo
+
+    run_demo(serve=not no_serve, as_json=as_json, hospitals=hospitals, inpatients=inpatients,
+             deadline_s=deadline_s, seed=seed)

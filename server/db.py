@@ -52,7 +52,8 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and ":memory:" not in url:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               pool_size=20, max_overflow=40)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -65,6 +66,28 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+
+
+class WriteGate:
+    """Serialises write transactions in this process on SQLite.
+
+    SQLite allows one writer; threads that collide wait in its busy handler, which sleeps in growing steps
+    (up to 100 ms), so a burst of uploads crawls. Queuing on a lock instead keeps the writer busy.
+    PostgreSQL needs no gate.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        import threading
+
+        self._lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+
+    def __enter__(self) -> None:
+        if self._lock is not None:
+            self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._lock is not None:
+            self._lock.release()
 
 
 def upgrade(engine: Engine) -> None:

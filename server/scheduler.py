@@ -56,5 +56,7 @@ def start_scheduler(engine: Engine, settings: ServerSettings) -> BackgroundSched
         hour, minute = (int(x) for x in at.split(":"))
         scheduler.add_job(roll_call_job, "cron", hour=hour, minute=minute,
                           args=[engine, settings.default_deadline_s], id=f"roll-call-{at}", coalesce=True)
+    # A sweep still running when the next is due is normal under load, not worth a warning each time.
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
     scheduler.start()
     return scheduler

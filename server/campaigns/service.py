@@ -157,11 +157,19 @@ def final_or_overdue() -> Any:
     return or_(col(CheckTask.verdict).in_(list(FINAL_VERDICTS)), CheckTask.verdict == Verdict.OVERDUE)
 
 
-def mark_expired(db: Session, *, now: datetime, ward_ids_seen: set[int]) -> list[tuple[int, Verdict]]:
-    """Past-deadline pending tasks: absent where the ward's device was in touch, overdue where it was silent."""
-    expired = list(db.exec(select(CheckTask.id, CheckTask.ward_id).where(
+def mark_delivered(db: Session, *, task_ids: list[int]) -> None:
+    """Notes that a device received these tasks (first delivery only)."""
+    if task_ids:
+        db.execute(update(CheckTask).where(col(CheckTask.id).in_(task_ids), col(CheckTask.delivered_at).is_(None))
+                   .values(delivered_at=utcnow()))
+        db.commit()
+
+
+def mark_expired(db: Session, *, now: datetime) -> list[tuple[int, Verdict]]:
+    """Past-deadline pending tasks: absent when a device had received them, overdue when none had."""
+    expired = list(db.exec(select(CheckTask.id, CheckTask.delivered_at).where(
         CheckTask.verdict == Verdict.PENDING, CheckTask.deadline_at <= now)))
-    changes = [(int(tid), Verdict.ABSENT if ward in ward_ids_seen else Verdict.OVERDUE) for tid, ward in expired]
+    changes = [(int(tid), Verdict.ABSENT if delivered else Verdict.OVERDUE) for tid, delivered in expired]
     for verdict in (Verdict.ABSENT, Verdict.OVERDUE):
         ids = [tid for tid, v in changes if v == verdict]
         if ids:

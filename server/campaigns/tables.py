@@ -4,6 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from models.verdicts import Verdict
@@ -37,6 +38,8 @@ class Campaign(SQLModel, table=True):
 
 class CheckTask(SQLModel, table=True):
     __tablename__ = "check_task"
+    __table_args__ = (Index("ix_check_task_campaign_verdict", "campaign_id", "verdict"),
+                      Index("ix_check_task_ward_result", "ward_id", "result_id"))
 
     id: int | None = Field(default=None, primary_key=True)
     campaign_id: int = Field(foreign_key="campaign.id", index=True)
@@ -48,6 +51,9 @@ class CheckTask(SQLModel, table=True):
     nonce: str = Field(unique=True, max_length=64)
     issued_at: datetime = utc_field(now=True)
     deadline_at: datetime = utc_field(index=True)
+    # When a device of the ward first received the task: past the deadline without an answer, a delivered
+    # task means the device looked and found nobody (absent); an undelivered one means it was offline.
+    delivered_at: datetime | None = utc_field(nullable=True)
     verdict: Verdict = Field(default=Verdict.PENDING, index=True)
     verdict_at: datetime | None = utc_field(nullable=True)
     late: bool = False

@@ -84,7 +84,6 @@ def submit_result(db: Session, *, device: Device, upload: ResultUpload, threshol
                  object_id=task.id or 0, data={"verdict": decision.verdict.value, "distance": decision.distance,
                                                "late": late, "evidence_sha256": upload.evidence_sha256})
     db.commit()
-    campaign_service.complete_if_done(db, campaign_id=task.campaign_id)
     return Accepted(task, result, duplicate=False)
 
 
@@ -119,15 +118,19 @@ def _checked_crop(upload: ResultUpload) -> bytes | None:
 
 
 def sweep_deadlines(db: Session) -> int:
-    """Closes pending tasks past their deadline (absent or overdue), flags them, completes campaigns."""
+    """Closes pending tasks past their deadline (absent or overdue), flags them, completes campaigns.
+
+    Completion is decided here, every sweep interval, not on every upload: counting a campaign's pending
+    tasks per result would cost a scan per upload.
+    """
     now = utcnow()
-    running = list(db.exec(select(Campaign).where(Campaign.status == CampaignStatus.RUNNING,
-                                                  Campaign.deadline_at <= now)))
+    running = list(db.exec(select(Campaign).where(Campaign.status == CampaignStatus.RUNNING)))
     closed = 0
     for campaign in running:
-        seen = {int(w) for w in db.exec(select(Device.ward_id).where(
-            col(Device.last_seen_at) >= campaign.created_at, col(Device.revoked_at).is_(None)))}
-        changes = campaign_service.mark_expired(db, now=now, ward_ids_seen=seen)
+        if campaign.deadline_at > now:
+            campaign_service.complete_if_done(db, campaign_id=campaign.id or 0)
+            continue
+        changes = campaign_service.mark_expired(db, now=now)
         if changes:
             tasks = list(db.exec(select(CheckTask).where(col(CheckTask.id).in_([tid for tid, _ in changes]))))
             flag_service.raise_for_tasks(db, tasks)

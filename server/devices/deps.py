@@ -29,6 +29,11 @@ def get_current_device(request: Request, db: Db) -> Device:
     if device.last_seen_at is None or (now - device.last_seen_at).total_seconds() > 5:
         device.last_seen_at = now
         db.add(device)
+        with request.app.state.write_gate:
+            db.commit()
+    else:
+        # Ends the read transaction so the pooled connection goes back now: a long-poll holds this
+        # request for up to half a minute and must not hold a connection with it.
         db.commit()
     return device
 

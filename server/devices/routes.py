@@ -67,9 +67,13 @@ def _task_read(task: CheckTask, bed_labels: dict[int, str]) -> TaskRead:
                     issued_at=task.issued_at)
 
 
-def _pending(engine: object, ward_id: int) -> TaskBatch:
-    with Session(engine) as db:  # type: ignore[arg-type]
+def _pending(engine: object, ward_id: int, write_gate: object) -> TaskBatch:
+    with Session(engine, expire_on_commit=False) as db:  # type: ignore[arg-type]
         tasks = campaign_service.pending_tasks_for_ward(db, ward_id=ward_id)
+        fresh = [t.id or 0 for t in tasks if t.delivered_at is None]
+        if fresh:
+            with write_gate:  # type: ignore[attr-defined]
+                campaign_service.mark_delivered(db, task_ids=fresh)
         labels = dict(db.exec(select(Bed.id, Bed.label).where(col(Bed.id).in_({t.bed_id for t in tasks}))).all())
         return TaskBatch(server_time=utcnow(), tasks=[_task_read(t, labels) for t in tasks])  # type: ignore[arg-type]
 
@@ -83,7 +87,8 @@ async def tasks(request: Request, device: CurrentDevice, wait_s: float = Query(d
     settings = request.app.state.settings
     deadline = time.monotonic() + min(wait_s, settings.long_poll_max_s)
     while True:
-        batch = await run_in_threadpool(_pending, request.app.state.engine, device.ward_id)
+        batch = await run_in_threadpool(_pending, request.app.state.engine, device.ward_id,
+                                        request.app.state.write_gate)
         if batch.tasks or time.monotonic() >= deadline or await request.is_disconnected():
             return batch
         await asyncio.sleep(settings.long_poll_interval_s)
@@ -137,9 +142,10 @@ def roster(device: CurrentDevice, db: Db) -> WardRoster:
 
 @device_router.post("/results", response_model=ResultAck)
 def upload_result(body: ResultUpload, device: CurrentDevice, db: Db, request: Request) -> ResultAck:
-    accepted = check_service.submit_result(
-        db, device=device, upload=body, threshold=request.app.state.engine_settings.match_threshold,
-        keep_verified_crops=request.app.state.settings.keep_verified_crops)
+    with request.app.state.write_gate:
+        accepted = check_service.submit_result(
+            db, device=device, upload=body, threshold=request.app.state.engine_settings.match_threshold,
+            keep_verified_crops=request.app.state.settings.keep_verified_crops)
     return ResultAck(task_id=accepted.task.id or 0, verdict=accepted.task.verdict, late=accepted.result.late,
                      duplicate=accepted.duplicate, server_time=utcnow())
 

@@ -26,6 +26,7 @@ from server.simulation.embeddings import identity
 class Truth(StrEnum):
     PRESENT = "present"
     BED_HANGING_EMPTY = "bed_hanging_empty"      # the nurse finds the bed empty
+    BED_HANGING_NO_FACE = "bed_hanging_no_face"  # the bed camera's burst finds nobody
     BED_HANGING_SILENT = "bed_hanging_silent"    # nobody answers for the bed before the deadline
     IMPERSONATION = "impersonation"
     SPOOF = "spoof"
@@ -40,6 +41,7 @@ class CountySpec:
     inpatients: int = 5000
     beds_per_ward: int = 30
     bed_hanging_rate: float = 0.03
+    silent_rate: float = 0.0  # beds nobody answers for: they close at the deadline, so completion waits for it
     impersonation_rate: float = 0.01
     spoof_rate: float = 0.002
     exempt_rate: float = 0.02
@@ -124,7 +126,8 @@ def _admit(db: Session, spec: CountySpec, rng: np.random.Generator, pick: random
 
 def _draw_truths(n: int, spec: CountySpec, pick: random.Random) -> list[Truth]:
     counts = {Truth.BED_HANGING_EMPTY: round(n * spec.bed_hanging_rate / 2),
-              Truth.BED_HANGING_SILENT: round(n * spec.bed_hanging_rate) - round(n * spec.bed_hanging_rate / 2),
+              Truth.BED_HANGING_NO_FACE: round(n * spec.bed_hanging_rate) - round(n * spec.bed_hanging_rate / 2),
+              Truth.BED_HANGING_SILENT: round(n * spec.silent_rate),
               Truth.IMPERSONATION: round(n * spec.impersonation_rate), Truth.SPOOF: round(n * spec.spoof_rate),
               Truth.EXEMPT: round(n * spec.exempt_rate)}
     truths = [t for t, c in counts.items() for _ in range(c)]

@@ -75,6 +75,8 @@ class SimulatedDevice(threading.Thread):
                 "captured_at": datetime.now(UTC), "engine_version": ENGINE_VERSION}
         if truth == Truth.BED_HANGING_EMPTY:
             return ResultUpload(outcome=CaptureOutcome.BED_EMPTY, note="bed empty at check", **base)
+        if truth == Truth.BED_HANGING_NO_FACE:
+            return ResultUpload(outcome=CaptureOutcome.NO_FACE, **base)
         face = self.county.identities[task.insured_person_id]
         if truth == Truth.IMPERSONATION:
             face = identity(self.rng)

@@ -20,7 +20,8 @@ from server.flags.tables import Flag
 from server.simulation.county import County, CountySpec, Truth, build_county
 from server.simulation.devices import SimulatedDevice
 
-FRAUD_KINDS = {"bed_hanging": ({Truth.BED_HANGING_EMPTY, Truth.BED_HANGING_SILENT}, {"absent", "overdue"}),
+FRAUD_KINDS = {"bed_hanging": ({Truth.BED_HANGING_EMPTY, Truth.BED_HANGING_NO_FACE, Truth.BED_HANGING_SILENT},
+                               {"absent"}),
                "impersonation": ({Truth.IMPERSONATION}, {"impersonated"}),
                "spoof": ({Truth.SPOOF}, {"spoof"})}
 
@@ -32,27 +33,49 @@ class SimulationOptions:
     sweep_interval_s: float = 0.5
 
 
-def start_server(db_url: str, sweep_interval_s: float, port: int = 0) -> tuple[Any, str]:
-    """A real uvicorn server in a thread; returns (server, base URL)."""
-    import socket
+class ServerProcess:
+    """The real server in its own process (uvicorn), so simulated devices do not share its interpreter."""
 
-    import uvicorn
+    def __init__(self, db_url: str, sweep_interval_s: float, port: int = 0) -> None:
+        import os
+        import socket
+        import subprocess
+        import sys
 
-    from server.app import create_app
-    from server.settings import ServerSettings
+        if port == 0:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "BEDCHECK_DATABASE_URL": db_url, "BEDCHECK_SWEEP_INTERVAL_S": str(sweep_interval_s),
+               "BEDCHECK_ROLL_CALL_TIMES": "", "BEDCHECK_DEVICE_RATE_PER_S": "1000",
+               "BEDCHECK_DEVICE_RATE_BURST": "5000"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "server.app:create_app_from_env", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "warning", "--limit-concurrency", "2000", "--backlog", "2048"],
+            env=env)
+        self._wait_ready()
 
-    if port == 0:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-    settings = ServerSettings(database_url=db_url, sweep_interval_s=sweep_interval_s, roll_call_times="",
-                              device_rate_per_s=1000.0, device_rate_burst=5000)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                                           limit_concurrency=2000, backlog=2048))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    return server, f"http://127.0.0.1:{port}"
+    def _wait_ready(self, timeout_s: float = 60.0) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with code {self.process.returncode}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start within a minute")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except Exception:
+            self.process.kill()
 
 
 def simulate(db_url: str, spec: CountySpec, options: SimulationOptions,
@@ -66,7 +89,8 @@ def simulate(db_url: str, spec: CountySpec, options: SimulationOptions,
         codes = {w: create_pairing_code(db, ward_id=w, ttl_s=3600, actor="simulation") for w in county.ward_ids}
     server = None
     if base_url is None:
-        server, base_url = start_server(db_url, options.sweep_interval_s)
+        server = ServerProcess(db_url, options.sweep_interval_s)
+        base_url = server.url
     stop = threading.Event()
     devices = [SimulatedDevice(base_url, code, county, seed=spec.seed * 1000 + w, stop=stop,
                                answer_delay_s=options.offline_delay_s if w in county.offline_ward_ids else 0.0)
@@ -80,7 +104,7 @@ def simulate(db_url: str, spec: CountySpec, options: SimulationOptions,
         for device in devices:
             device.join(timeout=10)
         if server is not None:
-            server.should_exit = True
+            server.stop()
     latencies = sorted(ms for d in devices for ms in d.latencies_ms)
     summary["uploads"] = len(latencies)
     summary["upload_latency_ms"] = _percentiles(latencies)

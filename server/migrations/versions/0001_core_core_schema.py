@@ -2,13 +2,13 @@
 
 Revision ID: 0001_core
 Revises: 
-Create Date: 2026-11-23 04:35:34.539122
+Create Date: 2026-11-23 04:50:48.882489
 """
+from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-from alembic import op
-
 import server.db
+
 
 revision = '0001_core'
 down_revision = None
@@ -216,6 +216,7 @@ def upgrade() -> None:
     sa.Column('nonce', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('issued_at', server.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('deadline_at', server.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', server.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('verdict', sa.Enum('PENDING', 'VERIFIED', 'ABSENT', 'IMPERSONATED', 'SPOOF', 'UNRECOGNISED', 'EXEMPT', 'OVERDUE', name='verdict'), nullable=False),
     sa.Column('verdict_at', server.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('late', sa.Boolean(), nullable=False),
@@ -232,11 +233,13 @@ def upgrade() -> None:
     with op.batch_alter_table('check_task', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_check_task_admission_id'), ['admission_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_check_task_campaign_id'), ['campaign_id'], unique=False)
+        batch_op.create_index('ix_check_task_campaign_verdict', ['campaign_id', 'verdict'], unique=False)
         batch_op.create_index(batch_op.f('ix_check_task_deadline_at'), ['deadline_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_check_task_hospital_id'), ['hospital_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_check_task_insured_person_id'), ['insured_person_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_check_task_verdict'), ['verdict'], unique=False)
         batch_op.create_index(batch_op.f('ix_check_task_ward_id'), ['ward_id'], unique=False)
+        batch_op.create_index('ix_check_task_ward_result', ['ward_id', 'result_id'], unique=False)
 
     op.create_table('exemption',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -350,11 +353,13 @@ def downgrade() -> None:
 
     op.drop_table('exemption')
     with op.batch_alter_table('check_task', schema=None) as batch_op:
+        batch_op.drop_index('ix_check_task_ward_result')
         batch_op.drop_index(batch_op.f('ix_check_task_ward_id'))
         batch_op.drop_index(batch_op.f('ix_check_task_verdict'))
         batch_op.drop_index(batch_op.f('ix_check_task_insured_person_id'))
         batch_op.drop_index(batch_op.f('ix_check_task_hospital_id'))
         batch_op.drop_index(batch_op.f('ix_check_task_deadline_at'))
+        batch_op.drop_index('ix_check_task_campaign_verdict')
         batch_op.drop_index(batch_op.f('ix_check_task_campaign_id'))
         batch_op.drop_index(batch_op.f('ix_check_task_admission_id'))
 

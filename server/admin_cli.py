@@ -1,0 +1,187 @@
+"""Administration commands: database, users, hospitals, roster, devices, spot checks, server."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from server.settings import ServerSettings
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    from server.db import make_engine, upgrade
+
+    engine = make_engine(ServerSettings().resolved_database_url)
+    upgrade(engine)
+    return engine
+
+
+def parse_duration(text: str) -> int:
+    """'20m', '90s', '1h', '1h30m' or plain seconds -> seconds."""
+    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?", text.strip())
+    if not text.strip() or match is None or not any(match.groups()):
+        raise typer.BadParameter(f"not a duration: {text!r} (use e.g. 20m, 90s, 1h)")
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the newest revision."""
+    _engine()
+    out.print(f"database ready: {ServerSettings().resolved_database_url.split('@')[-1]}")
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the server (API, device endpoints, scheduler)."""
+    import uvicorn
+
+    from server.app import create_app
+
+    uvicorn.run(create_app(ServerSettings()), host=host, port=port)
+
+
+users = typer.Typer(no_args_is_help=True, help="User accounts.")
+
+
+@users.command("create")
+def create_user(username: str, role: str, password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+                hospital: Annotated[str | None, typer.Option(help="Hospital code (hospital staff)")] = None) -> None:
+    """Create a user with a role: admin, supervisor, reviewer or hospital_staff."""
+    from sqlmodel import select
+
+    from server.accounts.service import create_user as create
+    from server.accounts.tables import Role
+    from server.db import db_scope
+    from server.hospitals.tables import Hospital
+
+    with db_scope(_engine()) as db:
+        hospital_id = None
+        if hospital:
+            found = db.exec(select(Hospital).where(Hospital.code == hospital)).first()
+            if found is None:
+                raise typer.BadParameter(f"unknown hospital {hospital!r}")
+            hospital_id = found.id
+        user = create(db, username=username, password=password, role=Role(role), hospital_id=hospital_id)
+    out.print(f"created user {user.username} ({user.role.value})")
+
+
+def import_hospitals(file: Path) -> None:
+    """Import regions and hospitals from CSV (province, city, county, code, name, kind)."""
+    from server.db import db_scope
+    from server.hospitals.service import import_hospitals_csv
+
+    with db_scope(_engine()) as db:
+        count = import_hospitals_csv(db, file.read_bytes())
+    out.print(f"{count} hospitals imported")
+
+
+roster = typer.Typer(no_args_is_help=True, help="Admission roster (HIS sync).")
+
+
+@roster.command("import")
+def import_roster(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Import admissions from CSV or JSON; bad rows are listed with line numbers; exit 1 if any."""
+    from server.admissions import roster as roster_service
+    from server.db import db_scope
+
+    with db_scope(_engine()) as db:
+        report = roster_service.import_roster(db, rows=roster_service.parse_rows(file.read_bytes(), file.name),
+                                              actor="cli")
+    table = Table("created", "updated", "unchanged", "discharged", "transferred", "rejected")
+    table.add_row(*(str(x) for x in (report.created, report.updated, report.unchanged, report.discharged,
+                                     report.transferred, len(report.rejected))))
+    out.print(table)
+    for row in report.rejected:
+        out.print(f"line {row.line}: {row.code}: {row.message}")
+    raise typer.Exit(1 if report.rejected else 0)
+
+
+devices = typer.Typer(no_args_is_help=True, help="Ward devices.")
+
+
+@devices.command("pairing-code")
+def pairing_code(hospital: str, ward: str) -> None:
+    """Issue a one-time pairing code for a ward (hospital code, ward code)."""
+    from sqlmodel import select
+
+    from server.db import db_scope
+    from server.devices.service import create_pairing_code
+    from server.hospitals.tables import Hospital, Ward
+
+    with db_scope(_engine()) as db:
+        found = db.exec(select(Ward).join(Hospital).where(Hospital.code == hospital, Ward.code == ward)).first()
+        if found is None:
+            raise typer.BadParameter(f"no ward {ward!r} in hospital {hospital!r}")
+        code = create_pairing_code(db, ward_id=found.id or 0, ttl_s=ServerSettings().pairing_code_ttl_s, actor="cli")
+    out.print(code)
+
+
+@devices.command("revoke")
+def revoke(device_id: int) -> None:
+    """Revoke a device's credential."""
+    from server.db import db_scope
+    from server.devices.service import revoke as do_revoke
+
+    with db_scope(_engine()) as db:
+        do_revoke(db, device_id=device_id, actor="cli")
+    out.print(f"device {device_id} revoked")
+
+
+def spot_check(
+    county: Annotated[str | None, typer.Option(help="County name")] = None,
+    hospital: Annotated[list[str] | None, typer.Option(help="Hospital id or code (repeatable)")] = None,
+    deadline: Annotated[str, typer.Option(help="e.g. 20m, 90s")] = "20m",
+    wait: Annotated[bool, typer.Option(help="Show live progress until every task has a verdict")] = False,
+) -> None:
+    """One command: a check task for every current inpatient in scope, each with a nonce and a deadline."""
+    from server.campaigns import service
+    from server.db import db_scope
+
+    if not county and not hospital:
+        raise typer.BadParameter("give --county or at least one --hospital")
+    engine = _engine()
+    with db_scope(engine) as db:
+        ids = service.resolve_scope(db, county=county, hospitals=hospital)
+        campaign = service.create_campaign(db, hospital_ids=ids, deadline_s=parse_duration(deadline), actor="cli",
+                                           scope={"county": county, "hospitals": hospital})
+    out.print(f"campaign {campaign.id}: {campaign.task_count} tasks in {len(ids)} hospitals, "
+              f"deadline {campaign.deadline_at:%H:%M:%S} UTC")
+    if wait:
+        watch(engine, campaign.id or 0)
+
+
+def watch(engine, campaign_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Live progress bar with counts per verdict, then a summary table."""
+    from sqlmodel import Session
+
+    from server.campaigns import service
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("checking", total=None)
+        while True:
+            with Session(engine) as db:
+                p = service.progress(db, campaign_id=campaign_id)
+            counts = " ".join(f"{k}={v}" for k, v in p.counts.items() if v)
+            bar.update(task, total=p.total, completed=p.done, description=counts or "waiting")
+            if p.status == "completed":
+                break
+            time.sleep(1.0)
+    table = Table(title=f"campaign {campaign_id}")
+    table.add_column("verdict")
+    table.add_column("count", justify="right")
+    for verdict, count in p.counts.items():
+        if count:
+            table.add_row(verdict, str(count))
+    out.print(table)
+    out.print(f"verification rate {p.verification_rate:.1%}; completed in {p.seconds_to_complete or 0:.1f} s")

@@ -1,0 +1,90 @@
+"""`bedcheck demo`: a simulated county checked on one command, on the embedded database by default."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from server.settings import ServerSettings
+from server.simulation.county import CountySpec
+from server.simulation.run import ServerProcess, SimulationOptions, simulate
+
+console = Console(stderr=True)
+DEMO_USERS = [("supervisor", "supervisor", None), ("reviewer", "reviewer", None), ("hospital1", "hospital_staff", 0)]
+DEMO_PASSWORD = "demo-password"  # demo only: the demo database is rebuilt on every run
+
+
+def demo_database_url(settings: ServerSettings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    path = (settings.data_dir / "demo.db").resolve()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
+def run_demo(*, serve: bool, as_json: bool, hospitals: int, inpatients: int, deadline_s: int, seed: int) -> None:
+    settings = ServerSettings()
+    url = demo_database_url(settings)
+    spec = CountySpec(hospitals=hospitals, public_hospitals=min(hospitals, round(hospitals * 28 / 46)),
+                      inpatients=inpatients, seed=seed)
+    console.print(f"[bold]bedcheck demo[/]: {spec.hospitals} hospitals, {spec.inpatients} inpatients, "
+                  f"deadline {deadline_s} s, database {url.split('@')[-1]}")
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, transient=as_json) as bar:
+        task = bar.add_task("building county", total=None)
+
+        def on_progress(p) -> None:  # type: ignore[no-untyped-def]
+            counts = " ".join(f"{k}={v}" for k, v in p.counts.items() if v)
+            bar.update(task, total=p.total, completed=p.done, description=counts or "waiting")
+
+        summary = simulate(url, spec, SimulationOptions(deadline_s=deadline_s), on_progress)
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False))  # noqa: T201  (the command's one JSON answer)
+    else:
+        _print_summary(summary)
+    if serve:
+        _serve(url)
+
+
+def _print_summary(summary: dict) -> None:  # type: ignore[type-arg]
+    table = Table(title="spot check", show_header=False)
+    for key in ("inpatients", "hospitals", "wards", "offline_wards", "seconds_to_complete", "results_per_second",
+                "verification_rate", "aggregate_query_ms"):
+        table.add_row(key, str(summary[key]))
+    for verdict, count in summary["verdicts"].items():
+        table.add_row(f"verdict {verdict}", str(count))
+    for kind in summary["precision"]:
+        table.add_row(f"{kind} (seeded {summary['seeded'][kind]})",
+                      f"precision {summary['precision'][kind]:.1%}  recall {summary['recall'][kind]:.1%}")
+    Console().print(table)
+
+
+def _serve(url: str) -> None:
+    from server.accounts.service import create_user
+    from server.accounts.tables import Role
+    from server.db import db_scope, make_engine
+    from server.hospitals.tables import Hospital
+
+    engine = make_engine(url)
+    with db_scope(engine) as db:
+        first_hospital = db.exec(Hospital.__table__.select().limit(1)).first()  # type: ignore[attr-defined]
+        for username, role, _ in DEMO_USERS:
+            create_user(db, username=username, password=DEMO_PASSWORD, role=Role(role),
+                        hospital_id=first_hospital.id if role == "hospital_staff" else None)
+    server = ServerProcess(url, sweep_interval_s=2.0, port=8000)
+    base_url = server.url
+    console.print(f"\nconsole and API: [bold]{base_url}[/]  (API docs: {base_url}/docs)")
+    for username, role, _ in DEMO_USERS:
+        console.print(f"  sign in as [bold]{username}[/] / {DEMO_PASSWORD}  ({role})")
+    console.print("Ctrl-C to stop.")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        server.stop()

@@ -1,0 +1,85 @@
+"""Builders for tests: a small region with hospitals, wards, beds, enrolled persons and admissions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import numpy as np
+from sqlmodel import Session
+
+from models.faces import ENGINE_VERSION
+from models.verdicts import ExemptionReason
+from server.accounts.service import create_user
+from server.accounts.tables import Role, UserAccount
+from server.admissions.tables import Admission, Exemption
+from server.db import utcnow
+from server.devices.service import create_pairing_code
+from server.hospitals import service as hospitals
+from server.hospitals.tables import HospitalKind
+from server.persons.service import add_embedding, get_or_create_person
+from server.simulation.embeddings import identity
+
+PASSWORD = "test-password-1"
+
+
+@dataclass
+class Patient:
+    admission_id: int
+    person_id: int
+    hospital_id: int
+    ward_id: int
+    bed_id: int
+    face: np.ndarray
+
+
+@dataclass
+class World:
+    county: str
+    hospital_ids: list[int] = field(default_factory=list)
+    ward_ids: list[int] = field(default_factory=list)
+    patients: dict[str, Patient] = field(default_factory=dict)
+
+
+def build_world(db: Session, *, hospitals_n: int, patients_per_ward: list[str] | None = None,
+                county: str = "Test County", seed: int = 1) -> World:
+    """One ward per hospital; `patients_per_ward` names the patients put in every ward (e.g. ['a', 'b'])."""
+    rng = np.random.default_rng(seed)
+    region = hospitals.get_or_create_county(db, province="P", city="C", county=county)
+    world = World(county)
+    for h in range(hospitals_n):
+        hospital = hospitals.upsert_hospital(db, code=f"T{seed}H{h + 1}", name=f"Hospital {h + 1}",
+                                             county_id=region.id or 0, kind=HospitalKind.PUBLIC)
+        ward = hospitals.get_or_create_ward(db, hospital_id=hospital.id or 0, code="W1")
+        world.hospital_ids.append(hospital.id or 0)
+        world.ward_ids.append(ward.id or 0)
+        for b, name in enumerate(patients_per_ward or []):
+            bed = hospitals.get_or_create_bed(db, ward_id=ward.id or 0, label=f"{b + 1:02d}")
+            face = identity(rng)
+            person, _ = get_or_create_person(db, insurance_number=f"INS-{seed}-{h}-{name}", name=f"患者{name}")
+            add_embedding(db, person_id=person.id or 0, vector=face, source="test", engine_version=ENGINE_VERSION)
+            admission = Admission(insured_person_id=person.id or 0, hospital_id=hospital.id or 0,
+                                  ward_id=ward.id or 0, bed_id=bed.id or 0, his_admission_no=f"A{h}{name}",
+                                  admitted_at=utcnow() - timedelta(days=1))
+            db.add(admission)
+            db.flush()
+            world.patients[f"h{h + 1}:{name}"] = Patient(admission.id or 0, person.id or 0, hospital.id or 0,
+                                                         ward.id or 0, bed.id or 0, face)
+    db.commit()
+    return world
+
+
+def exempt(db: Session, patient: Patient, reason: ExemptionReason = ExemptionReason.ICU) -> None:
+    db.add(Exemption(admission_id=patient.admission_id, reason=reason, note="test",
+                     starts_at=utcnow() - timedelta(minutes=5), created_by="test"))
+    db.commit()
+
+
+def user(db: Session, username: str, role: Role, hospital_id: int | None = None) -> UserAccount:
+    created = create_user(db, username=username, password=PASSWORD, role=role, hospital_id=hospital_id)
+    db.commit()
+    return created
+
+
+def pairing_code(db: Session, ward_id: int) -> str:
+    return create_pairing_code(db, ward_id=ward_id, ttl_s=600, actor="test")
