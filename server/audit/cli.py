@@ -16,8 +16,11 @@ def verify() -> None:
     from server.db import db_scope, make_engine
 
     engine = make_engine(ServerSettings().resolved_database_url)
-    with db_scope(engine) as db:
-        count, problems = walk(db)
+    try:
+        with db_scope(engine) as db:
+            count, problems = walk(db)
+    finally:
+        engine.dispose()
     for problem in problems:
         typer.echo(f"BROKEN seq={problem.seq} id={problem.record_id}: {problem.problem}")
     if problems:

@@ -1,0 +1,146 @@
+"""Device API over real HTTP: idempotent uploads, nonces, device identity, ward scope, late results."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+import numpy as np
+import pytest
+from sqlmodel import Session, func, select
+
+from models.verdicts import CaptureOutcome
+from models.wire import DEVICE_PREFIX, LivenessReport, ResultUpload, TaskBatch, WardRoster
+from server.audit.tables import AuditRecord
+from server.campaigns.service import create_campaign
+from server.checks.tables import CheckResult
+from server.devices.service import revoke
+from server.simulation.embeddings import photo_of
+from tests import factories
+
+LIVE = LivenessReport(is_live=True, score=0.9, passive_score=0.9)
+
+
+@pytest.fixture
+def setting(engine, live_server):
+    with Session(engine, expire_on_commit=False) as db:
+        world = factories.build_world(db, hospitals_n=2, patients_per_ward=["a", "b"])
+        codes = [factories.pairing_code(db, w) for w in world.ward_ids]
+        create_campaign(db, hospital_ids=world.hospital_ids, deadline_s=600, actor="test")
+    server = live_server()
+    clients = []
+    for code in codes:
+        client = httpx.Client(base_url=server.url, timeout=30)
+        paired = client.post(f"{DEVICE_PREFIX}/pair", json={"code": code}).json()
+        client.headers["authorization"] = f"Bearer {paired['token']}"
+        client.device_id = paired["device_id"]  # type: ignore[attr-defined]
+        clients.append(client)
+    yield world, server, clients
+    for client in clients:
+        client.close()
+
+
+def _tasks(client: httpx.Client) -> list:
+    return TaskBatch.model_validate(client.get(f"{DEVICE_PREFIX}/tasks").json()).tasks
+
+
+def _result(task, face, key: str | None = None, nonce: str | None = None) -> ResultUpload:
+    return ResultUpload(idempotency_key=key or uuid.uuid4().hex, task_id=task.task_id, nonce=nonce or task.nonce,
+                        outcome=CaptureOutcome.FACE_CAPTURED, captured_at=datetime.now(UTC),
+                        embedding=list(photo_of(face, np.random.default_rng(0))), liveness=LIVE)
+
+
+def _post(client: httpx.Client, upload: ResultUpload) -> httpx.Response:
+    return client.post(f"{DEVICE_PREFIX}/results", content=upload.model_dump_json(),
+                       headers={"content-type": "application/json"})
+
+
+def _face(world, task):
+    return next(p.face for p in world.patients.values() if p.admission_id == task.admission_id)
+
+
+def test_same_result_twice_is_stored_once(setting, engine) -> None:
+    world, _, (device, _) = setting
+    task = _tasks(device)[0]
+    upload = _result(task, _face(world, task))
+    first, second = _post(device, upload), _post(device, upload)
+    assert first.status_code == second.status_code == 200
+    assert first.json()["verdict"] == "verified" and second.json()["duplicate"] is True
+    with Session(engine) as db:
+        assert db.exec(select(func.count()).select_from(CheckResult)).one() == 1
+
+
+def test_replayed_nonce_is_rejected_and_audited(setting, engine) -> None:
+    world, _, (device, _) = setting
+    task = _tasks(device)[0]
+    assert _post(device, _result(task, _face(world, task))).status_code == 200
+    replay = _post(device, _result(task, _face(world, task)))  # a new key, the same nonce
+    assert replay.status_code == 409 and replay.json()["code"] == "nonce_replayed"
+    wrong = _post(device, _result(_tasks(device)[0], np.ones(128), nonce="x" * 32))
+    assert wrong.status_code == 422 and wrong.json()["code"] == "nonce_mismatch"
+    with Session(engine) as db:
+        refused = db.exec(select(AuditRecord).where(AuditRecord.action == "result.refused")).all()
+        assert {r.data["code"] for r in refused} == {"nonce_replayed", "nonce_mismatch"}
+
+
+def test_a_device_cannot_answer_another_hospitals_task(setting) -> None:
+    world, _, (device_a, device_b) = setting
+    task_of_b = _tasks(device_b)[0]
+    response = _post(device_a, _result(task_of_b, _face(world, task_of_b)))
+    assert response.status_code == 403 and response.json()["code"] == "task_not_for_device"
+
+
+def test_forged_and_revoked_credentials_are_refused(setting, engine) -> None:
+    _, server, (device, _) = setting
+    forged = httpx.get(f"{server.url}{DEVICE_PREFIX}/tasks", headers={"authorization": "Bearer forged-token"})
+    assert forged.status_code == 401 and forged.json()["code"] == "invalid_credential"
+    assert httpx.get(f"{server.url}{DEVICE_PREFIX}/tasks").json()["code"] == "not_authenticated"
+    with Session(engine) as db:
+        revoke(db, device_id=device.device_id, actor="test")  # type: ignore[attr-defined]
+    refused = device.get(f"{DEVICE_PREFIX}/tasks")
+    assert refused.status_code == 401 and refused.json()["code"] == "device_revoked"
+
+
+def test_roster_holds_only_the_devices_own_ward(setting) -> None:
+    world, _, (device_a, _) = setting
+    roster = WardRoster.model_validate(device_a.get(f"{DEVICE_PREFIX}/roster").json())
+    own = {p.person_id for p in world.patients.values() if p.ward_id == roster.ward_id}
+    assert {b.insured_person_id for b in roster.beds} == own
+    assert all(len(b.embeddings) == 1 and len(b.embeddings[0]) == 128 for b in roster.beds)
+    assert all("*" in b.display_name for b in roster.beds)  # names are masked on devices
+
+
+def test_long_poll_returns_as_soon_as_a_spot_check_is_created(setting, engine) -> None:
+    world, _, (device, _) = setting
+    for task in _tasks(device):
+        assert _post(device, _result(task, _face(world, task))).status_code == 200
+    import threading
+
+    def launch() -> None:
+        time.sleep(1.0)
+        with Session(engine) as db:
+            create_campaign(db, hospital_ids=world.hospital_ids, deadline_s=600, actor="test")
+
+    threading.Thread(target=launch).start()
+    started = time.monotonic()
+    batch = TaskBatch.model_validate(device.get(f"{DEVICE_PREFIX}/tasks", params={"wait_s": 10}).json())
+    waited = time.monotonic() - started
+    assert len(batch.tasks) == 2 and 0.9 < waited < 3.0
+
+
+def test_bad_requests_get_clear_4xx(setting) -> None:
+    world, server, (device, _) = setting
+    task = _tasks(device)[0]
+    short = _result(task, _face(world, task)).model_dump(mode="json")
+    short["embedding"] = short["embedding"][:10]
+    response = device.post(f"{DEVICE_PREFIX}/results", json=short)
+    assert response.status_code == 422 and response.json()["code"] == "invalid_input"
+    huge = device.post(f"{DEVICE_PREFIX}/results", content=b"x" * (5 * 1024 * 1024),
+                       headers={"content-type": "application/json"})
+    assert huge.status_code == 413 and huge.json()["code"] == "payload_too_large"
+    json_header = {"content-type": "application/json"}
+    garbage = device.post(f"{DEVICE_PREFIX}/results", content=b"{not json", headers=json_header)
+    assert garbage.status_code == 422
+    assert httpx.post(f"{server.url}{DEVICE_PREFIX}/pair", json={"code": "WRONGCODE"}).status_code == 400
