@@ -23,7 +23,7 @@ class FlagRead(BaseModel):
     id: int
     kind: FlagKind
     status: FlagStatus
-    hospital_id: int
+    hospital_id: int | None
     campaign_id: int | None
     task_id: int | None
     admission_id: int | None
@@ -66,7 +66,7 @@ def _load(db: Db, user: CurrentUser, flag_id: int) -> Flag:
     flag = db.get(Flag, flag_id)
     if flag is None:
         raise NotFound("flag not found")
-    check_hospital(user, flag.hospital_id, "flag")
+    check_hospital(user, flag.hospital_id or -1, "flag")
     return flag
 
 

@@ -32,7 +32,7 @@ def raise_for_tasks(db: Session, tasks: list[CheckTask], details: dict[int, dict
     return len(rows)
 
 
-def raise_flag(db: Session, *, kind: FlagKind, hospital_id: int, details: dict[str, Any],
+def raise_flag(db: Session, *, kind: FlagKind, hospital_id: int | None, details: dict[str, Any],
                task: CheckTask | None = None) -> Flag:
     flag = Flag(kind=kind, hospital_id=hospital_id, details=details,
                 campaign_id=task.campaign_id if task else None, task_id=task.id if task else None,

@@ -24,7 +24,8 @@ class Flag(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     kind: FlagKind = Field(index=True)
     status: FlagStatus = Field(default=FlagStatus.OPEN, index=True)
-    hospital_id: int = Field(foreign_key="hospital.id", index=True)
+    # None for flags about no hospital (a face enrolled under two insurance numbers): bureau staff only.
+    hospital_id: int | None = Field(default=None, foreign_key="hospital.id", index=True)
     campaign_id: int | None = Field(default=None, foreign_key="campaign.id", index=True)
     task_id: int | None = Field(default=None, foreign_key="check_task.id", index=True)
     admission_id: int | None = Field(default=None, foreign_key="admission.id")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_core
 Revises: 
-Create Date: 2026-11-23 04:50:48.882489
+Create Date: 2026-11-23 04:54:58.317782
 """
 from alembic import op
 import sqlalchemy as sa
@@ -289,7 +289,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.Enum('ABSENT', 'IMPERSONATED', 'SPOOF', 'UNRECOGNISED', 'OVERDUE', 'LATE', 'DEVICE_OFFLINE', 'DUPLICATE_ADMISSION', 'DUPLICATE_IDENTITY', 'TAMPERED_EVIDENCE', 'REPLAYED_PHOTO', 'CROSS_HOSPITAL_FACE', name='flagkind'), nullable=False),
     sa.Column('status', sa.Enum('OPEN', 'FIRST_REVIEWED', 'CONFIRMED', 'DISMISSED', 'APPEALED', name='flagstatus'), nullable=False),
-    sa.Column('hospital_id', sa.Integer(), nullable=False),
+    sa.Column('hospital_id', sa.Integer(), nullable=True),
     sa.Column('campaign_id', sa.Integer(), nullable=True),
     sa.Column('task_id', sa.Integer(), nullable=True),
     sa.Column('admission_id', sa.Integer(), nullable=True),
