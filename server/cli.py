@@ -35,3 +35,7 @@ def demo(
 
     run_demo(serve=not no_serve, as_json=as_json, hospitals=hospitals, inpatients=inpatients,
              deadline_s=deadline_s, seed=seed)
+
+
+if __name__ == "__main__":
+    app()

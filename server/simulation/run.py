@@ -78,21 +78,23 @@ class ServerProcess:
             self.process.kill()
 
 
-def simulate(db_url: str, spec: CountySpec, options: SimulationOptions,
+def simulate(db_url: str, spec: CountySpec | list[CountySpec], options: SimulationOptions,
              on_progress: Callable[[campaign_service.Progress], None] | None = None,
              base_url: str | None = None) -> dict[str, Any]:
-    """Builds the county, runs the spot check against a server, and returns the summary."""
+    """Builds the counties, runs one spot check over all of them against a server, returns the summary."""
+    specs = spec if isinstance(spec, list) else [spec]
     engine = make_engine(db_url)
     upgrade(engine)
     with Session(engine, expire_on_commit=False) as db:
-        county = build_county(db, spec, code_prefix=f"{spec.name[:2].upper()}{spec.seed}-")
+        county = merge([build_county(db, s, code_prefix=f"C{s.seed}-") for s in specs])
         codes = {w: create_pairing_code(db, ward_id=w, ttl_s=3600, actor="simulation") for w in county.ward_ids}
+    seed = specs[0].seed
     server = None
     if base_url is None:
         server = ServerProcess(db_url, options.sweep_interval_s)
         base_url = server.url
     stop = threading.Event()
-    devices = [SimulatedDevice(base_url, code, county, seed=spec.seed * 1000 + w, stop=stop,
+    devices = [SimulatedDevice(base_url, code, county, seed=seed * 1000 + w, stop=stop,
                                answer_delay_s=options.offline_delay_s if w in county.offline_ward_ids else 0.0)
                for w, code in codes.items()]
     for device in devices:
@@ -117,9 +119,9 @@ def _run_campaign(engine: Any, county: County, options: SimulationOptions,
                   on_progress: Callable[[campaign_service.Progress], None] | None) -> dict[str, Any]:
     started = time.perf_counter()
     with db_scope(engine) as db:
-        hospital_ids = campaign_service.resolve_scope(db, county=county.county_name)
-        campaign = campaign_service.create_campaign(db, hospital_ids=hospital_ids, deadline_s=options.deadline_s,
-                                                    actor="simulation", scope={"county": county.county_name})
+        campaign = campaign_service.create_campaign(db, hospital_ids=county.hospital_ids,
+                                                    deadline_s=options.deadline_s, actor="simulation",
+                                                    scope={"counties": county.county_name})
     campaign_id = campaign.id or 0
     while True:
         with Session(engine) as db:
@@ -142,6 +144,20 @@ def _run_campaign(engine: Any, county: County, options: SimulationOptions,
             "verification_rate": round(final.verification_rate, 4),
             "results_per_second": round((final.total - final.counts.get("exempt", 0)) / seconds, 1),
             **_score(county, flags)}
+
+
+def merge(counties: list[County]) -> County:
+    """Several simulated counties as one scope (a province-level spot check)."""
+    if len(counties) == 1:
+        return counties[0]
+    merged = County(", ".join(c.county_name for c in counties), [], [], set())
+    for c in counties:
+        merged.hospital_ids += c.hospital_ids
+        merged.ward_ids += c.ward_ids
+        merged.offline_ward_ids |= c.offline_ward_ids
+        merged.beds.update(c.beds)
+        merged.identities.update(c.identities)
+    return merged
 
 
 def _score(county: County, flags: list[tuple[int | None, Any]]) -> dict[str, Any]:

@@ -1,0 +1,33 @@
+"""`bedcheck demo --no-serve --json` at a small scale: one JSON object, every admission judged, frauds found."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_demo_json_reports_every_verdict_and_finds_the_seeded_frauds(tmp_path: Path) -> None:
+    env = {**os.environ, "BEDCHECK_DATA_DIR": str(tmp_path)}
+    env.pop("BEDCHECK_DATABASE_URL", None)
+    completed = subprocess.run(
+        [sys.executable, "-m", "server.cli", "demo", "--no-serve", "--json", "--hospitals", "4",
+         "--inpatients", "400", "--seed", "11"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    summary = json.loads(completed.stdout)  # exactly one JSON object on stdout
+    assert summary["inpatients"] == 400
+    assert sum(summary["verdicts"].values()) == 400 and "pending" not in summary["verdicts"]
+    assert summary["seeded"]["bed_hanging"] > 0 and summary["seeded"]["impersonation"] > 0
+    for kind in ("bed_hanging", "impersonation"):
+        assert summary["recall"][kind] == 1.0
+        assert summary["precision"][kind] >= 0.99
+    assert summary["seconds_to_complete"] > 0
+    assert (tmp_path / "demo.db").exists()
