@@ -1,0 +1,156 @@
+"""`bedcheck-edge`: pair, run, check one bed, mark a bed empty or exempt, status."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from edge_client.api import ApiError
+from edge_client.config import EdgeSettings
+from edge_client.credentials import NotPaired
+from edge_client.device import CheckRefused, Device, pair_device
+from edge_client.outbox import AlreadyAnswered
+from edge_client.sources import SourceError
+from models.errors import BedcheckError
+from models.verdicts import ExemptionReason
+
+app = typer.Typer(help="bedcheck device: ward tablet or bed camera.", no_args_is_help=True)
+
+StateDir = Annotated[Path | None, typer.Option("--state-dir", help="Default: BEDCHECK_EDGE_STATE_DIR or var/edge")]
+
+
+def _settings(state_dir: Path | None, **overrides: Any) -> EdgeSettings:
+    if state_dir is not None:
+        overrides["state_dir"] = state_dir
+    try:
+        return EdgeSettings(**overrides)
+    except ValidationError as e:
+        for error in e.errors():
+            where = ".".join(str(p) for p in error["loc"])
+            typer.echo(f"setting BEDCHECK_EDGE_{where.upper()} = {error.get('input')!r}: {error['msg']}", err=True)
+        raise typer.Exit(2) from e
+
+
+def _device(settings: EdgeSettings) -> Device:
+    try:
+        return Device(settings)
+    except NotPaired as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(2) from e
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def pair(server: Annotated[str, typer.Option(help="Server URL, e.g. https://bedcheck.example")],
+         code: Annotated[str, typer.Option(help="One-time pairing code from an administrator")],
+         state_dir: StateDir = None) -> None:
+    """Register this device with a one-time code; the credential is saved with mode 0600."""
+    settings = _settings(state_dir)
+    try:
+        paired = pair_device(settings, server, code)
+    except ApiError as e:
+        typer.echo(f"pairing failed: {e}", err=True)
+        raise typer.Exit(1) from e
+    typer.echo(f"paired as device {paired.device_id} (hospital {paired.hospital_id}, ward {paired.ward_id})")
+
+
+@app.command()
+def run(state_dir: StateDir = None,
+        screen: Annotated[bool, typer.Option(help="Serve the nurse's page on loopback")] = True,
+        verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    """The device loop: tasks, roll-calls, roster, outbox sync, heartbeats. Stops cleanly on SIGTERM."""
+    from edge_client.loop import Runner
+
+    _logging(verbose)
+    runner = Runner(_device(_settings(state_dir, screen_enabled=screen)))
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: runner.stop_event.set())
+    runner.run_until_stopped()
+
+
+@app.command()
+def check(bed: Annotated[str, typer.Option(help="Bed label, as on the roster")],
+          source: Annotated[str, typer.Option(help="Camera index, rtsp/http URL, video file[#t=s] or image folder")],
+          state_dir: StateDir = None, upload: Annotated[bool, typer.Option(help="Try to upload at once")] = True,
+          verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    """Check one bed now: capture a burst, judge it, store the result; upload if the server is reachable."""
+    _logging(verbose)
+    device = _device(_settings(state_dir))
+    try:
+        stored = device.check_bed(bed, source)
+        typer.echo(f"bed {stored.bed_label}: {stored.record.local_verdict.value} "
+                   f"({stored.record.upload.outcome.value}), stored as result {stored.result_id}")
+        _upload(device, upload)
+    except (CheckRefused, SourceError, AlreadyAnswered, BedcheckError) as e:
+        typer.echo(f"bed {bed} not checked: {e}", err=True)
+        raise typer.Exit(1) from e
+    finally:
+        device.close()
+
+
+@app.command()
+def empty(bed: Annotated[str, typer.Option()], note: Annotated[str, typer.Option()] = "bed empty",
+          state_dir: StateDir = None) -> None:
+    """Report a bed empty (the server records absent, with this note)."""
+    device = _device(_settings(state_dir))
+    try:
+        stored = device.mark_empty(bed, note)
+        typer.echo(f"bed {stored.bed_label}: reported empty, stored as result {stored.result_id}")
+        _upload(device, True)
+    except (CheckRefused, AlreadyAnswered) as e:
+        typer.echo(f"bed {bed}: {e}", err=True)
+        raise typer.Exit(1) from e
+    finally:
+        device.close()
+
+
+@app.command()
+def exempt(bed: Annotated[str, typer.Option()], reason: Annotated[ExemptionReason, typer.Option()],
+           note: Annotated[str, typer.Option()] = "", state_dir: StateDir = None) -> None:
+    """Report a patient away for a reason (ICU, surgery...): sent as an empty bed with the reason for review."""
+    device = _device(_settings(state_dir))
+    try:
+        stored = device.mark_exempt(bed, reason, note)
+        typer.echo(f"bed {stored.bed_label}: reported exempt ({reason.value}), stored as result {stored.result_id}")
+        _upload(device, True)
+    except (CheckRefused, AlreadyAnswered) as e:
+        typer.echo(f"bed {bed}: {e}", err=True)
+        raise typer.Exit(1) from e
+    finally:
+        device.close()
+
+
+@app.command()
+def status(state_dir: StateDir = None) -> None:
+    """Pairing, outbox counts, open tasks and the last results (as JSON)."""
+    from edge_client.screen import screen_state
+
+    device = _device(_settings(state_dir))
+    try:
+        state = {"device_id": device.credentials.device_id, "ward_id": device.credentials.ward_id,
+                 "server_url": device.credentials.server_url, "clock_offset_ms": device.api.clock_offset_ms,
+                 **screen_state(device)}
+        typer.echo(json.dumps(state, ensure_ascii=False, indent=2))
+    finally:
+        device.close()
+
+
+def _upload(device: Device, wanted: bool) -> None:
+    if not wanted:
+        return
+    device.syncer.attempts = 2  # a person is waiting: do not sit in a long backoff
+    report = device.sync()
+    if report.offline:
+        typer.echo("server unreachable: the result stays in the outbox until `bedcheck-edge run` syncs it")
+    else:
+        typer.echo(f"uploaded {report.sent} result(s), {report.rejected} rejected")

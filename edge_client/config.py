@@ -1,0 +1,51 @@
+"""Edge settings: one pydantic-settings object (prefix BEDCHECK_EDGE_), built by the CLI and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EdgeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BEDCHECK_EDGE_", extra="forbid")
+
+    state_dir: Path = Field(default=Path("var/edge"), description="Credential, outbox and roster of this device")
+    server_url: str = Field(default="", description="Overrides the URL saved at pairing")
+    device_name: str = Field(default="", max_length=120)
+
+    # --- capture ---------------------------------------------------------------------------------
+    burst_frames: int = Field(default=8, ge=1, le=60, description="Frames per capture burst")
+    burst_stride: int = Field(default=3, ge=1, le=60,
+                              description="Keep every n-th frame of a stream or video: spreads a burst "
+                              "over ~1 s so a blink can show")
+    encode_best: int = Field(default=3, ge=1, le=10, description="Sharpest frames encoded and fused per burst")
+    bed_sources: dict[str, str] = Field(
+        default_factory=dict,
+        description="Fixed bed cameras: bed label -> source (camera index, URL, video file, image folder). "
+        "Beds listed here are checked automatically when a task arrives; others wait for the nurse.")
+    tablet_source: str = Field(default="0", description="Source the nurse's screen captures from")
+
+    # --- network ---------------------------------------------------------------------------------
+    http_timeout_s: float = Field(default=10.0, gt=0.0, le=120.0)
+    long_poll_s: float = Field(default=20.0, ge=0.0, le=120.0, description="wait_s of the task long-poll")
+    heartbeat_interval_s: float = Field(default=30.0, gt=0.0)
+    roster_refresh_s: float = Field(default=300.0, gt=0.0, description="How often roster and embeddings refresh")
+    sync_interval_s: float = Field(default=2.0, gt=0.0, description="Outbox sweep interval when idle")
+    retry_attempts: int = Field(default=6, ge=1, le=100, description="Tries per upload within one sweep")
+    retry_max_wait_s: float = Field(default=30.0, gt=0.0, description="Cap of the exponential backoff")
+    offline_wait_s: float = Field(default=5.0, gt=0.0, description="Pause after the server could not be reached")
+
+    # --- nurse screen ----------------------------------------------------------------------------
+    screen_enabled: bool = Field(default=True)
+    screen_host: str = Field(default="127.0.0.1", description="Loopback only: the page has no sign-in")
+    screen_port: int = Field(default=8765, ge=0, le=65535)
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.state_dir / "credentials.json"
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.state_dir / "outbox.sqlite3"

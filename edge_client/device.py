@@ -1,0 +1,162 @@
+"""The device's use cases, shared by the CLI, the run loop and the nurse's screen."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge_client.api import ApiError, DeviceApi
+from edge_client.check import CheckRecord, bed_empty, check_frames, patient_exempt
+from edge_client.config import EdgeSettings
+from edge_client.credentials import Credentials, load_credentials, save_credentials
+from edge_client.outbox import Outbox
+from edge_client.sources import open_source
+from edge_client.sync import Syncer, SyncReport
+from models.faces.engine import FaceEngine
+from models.settings import EngineSettings
+from models.verdicts import ExemptionReason
+from models.wire import BedRoster, TaskRead, WardRoster
+
+log = logging.getLogger(__name__)
+SOFTWARE_VERSION = "bedcheck-edge/0.1"
+
+
+class CheckRefused(Exception):
+    """A check cannot be made (unknown bed, nobody admitted, no task and no network)."""
+
+
+@dataclass(frozen=True)
+class StoredCheck:
+    result_id: int
+    bed_label: str
+    record: CheckRecord
+
+
+def pair_device(settings: EdgeSettings, server_url: str, code: str) -> Credentials:
+    """Registers with a one-time code and saves the credential (0600) in the state dir."""
+    api = DeviceApi(server_url, timeout_s=settings.http_timeout_s)
+    try:
+        paired = api.pair(code, settings.device_name)
+    finally:
+        api.close()
+    credentials = Credentials(server_url=server_url, device_id=paired.device_id, token=paired.token,
+                              hospital_id=paired.hospital_id, ward_id=paired.ward_id)
+    save_credentials(settings.credentials_path, credentials)
+    return credentials
+
+
+class Device:
+    def __init__(self, settings: EdgeSettings, engine_settings: EngineSettings | None = None) -> None:
+        self.settings = settings
+        self.credentials = load_credentials(settings.credentials_path)
+        self.api = DeviceApi(settings.server_url or self.credentials.server_url, self.credentials.token,
+                             timeout_s=settings.http_timeout_s)
+        self.outbox = Outbox(settings.outbox_path)
+        self.syncer = Syncer(self.api, self.outbox, attempts=settings.retry_attempts,
+                             max_wait_s=settings.retry_max_wait_s)
+        self._engine_settings = engine_settings
+        self._engine: FaceEngine | None = None
+        offset = self.outbox.meta("clock_offset_ms")
+        self.api.clock_offset_ms = int(offset) if offset is not None else None
+
+    @property
+    def engine(self) -> FaceEngine:
+        # Built on first check: loading dlib's models costs seconds the CLI's `status` need not pay.
+        if self._engine is None:
+            self._engine = FaceEngine(self._engine_settings or EngineSettings.load())
+        return self._engine
+
+    def close(self) -> None:
+        self.api.close()
+        self.outbox.close()
+
+    # --- server state ------------------------------------------------------------------------------
+    def refresh_roster(self) -> WardRoster:
+        roster = self.api.roster()
+        self.outbox.save_roster(roster)
+        self._save_offset()
+        return roster
+
+    def poll_tasks(self, wait_s: float) -> list[TaskRead]:
+        """Long-polls the ward's pending tasks into the outbox; returns the new ones."""
+        fresh = self.outbox.store_tasks(self.api.tasks(wait_s))
+        self._save_offset()
+        return fresh
+
+    def heartbeat(self) -> None:
+        self.api.heartbeat(self.outbox.unacknowledged(), SOFTWARE_VERSION)
+        self._save_offset()
+
+    def sync(self) -> SyncReport:
+        report = self.syncer.sync()
+        self._save_offset()
+        return report
+
+    def _save_offset(self) -> None:
+        if self.api.clock_offset_ms is not None:
+            self.outbox.set_meta("clock_offset_ms", str(self.api.clock_offset_ms))
+
+    @property
+    def clock_offset_ms(self) -> int:
+        return self.api.clock_offset_ms or 0
+
+    # --- checks ------------------------------------------------------------------------------------
+    def check_bed(self, bed_label: str, source_spec: str) -> StoredCheck:
+        """Captures a burst at the bed, judges it and commits the result to the outbox (not uploaded yet)."""
+        bed, task = self._bed_and_task(bed_label)
+        source = open_source(source_spec, self.engine.settings)
+        try:
+            frames = source.burst(self.settings.burst_frames, self.settings.burst_stride)
+        finally:
+            source.close()
+        enrolled = self._enrolled_for(bed, task)
+        record = check_frames(self.engine, frames, task, enrolled, clock_offset_ms=self.clock_offset_ms,
+                              encode_best=self.settings.encode_best)
+        return self._store(bed, record)
+
+    def mark_empty(self, bed_label: str, note: str) -> StoredCheck:
+        bed, task = self._bed_and_task(bed_label)
+        return self._store(bed, bed_empty(task, note, clock_offset_ms=self.clock_offset_ms))
+
+    def mark_exempt(self, bed_label: str, reason: ExemptionReason, note: str) -> StoredCheck:
+        bed, task = self._bed_and_task(bed_label)
+        return self._store(bed, patient_exempt(task, reason, note, clock_offset_ms=self.clock_offset_ms))
+
+    def _store(self, bed: BedRoster, record: CheckRecord) -> StoredCheck:
+        result_id = self.outbox.add_result(record.upload, bed_label=bed.bed_label,
+                                           local_verdict=record.local_verdict.value)
+        log.info("bed %s: result %s stored (%s)", bed.bed_label, result_id, record.local_verdict.value)
+        return StoredCheck(result_id, bed.bed_label, record)
+
+    def _bed_and_task(self, bed_label: str) -> tuple[BedRoster, TaskRead]:
+        roster = self.outbox.roster() or self._try_refresh()
+        bed = next((b for b in roster.beds if b.bed_label == bed_label), None) if roster else None
+        if bed is None:
+            raise CheckRefused(f"bed {bed_label!r} is not on this ward's roster")
+        task = self.outbox.open_task_for_bed(bed_label)
+        if task is not None:
+            return bed, task
+        try:
+            task = self.api.adhoc_task(bed.bed_id)
+        except ApiError as e:
+            raise CheckRefused(f"bed {bed_label}: no pending task and none could be requested ({e})") from e
+        self.outbox.add_task(task)
+        return bed, task
+
+    def _try_refresh(self) -> WardRoster | None:
+        try:
+            return self.refresh_roster()
+        except ApiError as e:
+            log.warning("roster unavailable: %s", e)
+            return None
+
+    def _enrolled_for(self, bed: BedRoster, task: TaskRead) -> np.ndarray | None:
+        if bed.insured_person_id != task.insured_person_id:
+            # The roster is older than the task (a new admission): fetch it again if the network allows.
+            fresh = self._try_refresh()
+            bed = next((b for b in fresh.beds if b.bed_id == task.bed_id), bed) if fresh else bed
+        if bed.insured_person_id != task.insured_person_id or not bed.embeddings:
+            return None
+        return np.asarray(bed.embeddings, dtype=np.float64)
