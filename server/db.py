@@ -69,10 +69,11 @@ def make_engine(url: str) -> Engine:
 
 
 class WriteGate:
-    """Serialises write transactions in this process on SQLite.
+    """Serialises write transactions on SQLite, across threads and across server processes.
 
-    SQLite allows one writer; threads that collide wait in its busy handler, which sleeps in growing steps
-    (up to 100 ms), so a burst of uploads crawls. Queuing on a lock instead keeps the writer busy.
+    SQLite allows one writer; writers that collide wait in its busy handler, which sleeps in growing steps
+    (up to 100 ms), so a burst of uploads crawls. Queuing on a lock (a thread lock, then an flock on a
+    file beside the database for other worker processes) keeps the single writer busy instead.
     PostgreSQL needs no gate.
     """
 
@@ -80,14 +81,30 @@ class WriteGate:
         import threading
 
         self._lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+        database = engine.url.database
+        self._lock_path = f"{database}.writelock" if self._lock and database and database != ":memory:" else None
+        self._fd: int | None = None
 
     def __enter__(self) -> None:
-        if self._lock is not None:
-            self._lock.acquire()
+        if self._lock is None:
+            return
+        self._lock.acquire()
+        if self._lock_path:
+            import fcntl
+            import os
+
+            if self._fd is None:
+                self._fd = os.open(self._lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
 
     def __exit__(self, *exc: object) -> None:
-        if self._lock is not None:
-            self._lock.release()
+        if self._lock is None:
+            return
+        if self._fd is not None:
+            import fcntl
+
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._lock.release()
 
 
 def upgrade(engine: Engine) -> None:

@@ -48,7 +48,35 @@ def roll_call_job(engine: Engine, deadline_s: int) -> None:
             log.exception("roll-call failed for hospital %s", hospital_id)
 
 
-def start_scheduler(engine: Engine, settings: ServerSettings) -> BackgroundScheduler:
+def is_leader(settings: ServerSettings) -> bool:
+    """Only one process per machine and database runs the jobs (several uvicorn workers share them).
+
+    An flock held for the life of the process; it is released by the kernel when the process dies. Past
+    one machine, run the scheduler in one process only (BEDCHECK_RUN_SCHEDULER=false elsewhere).
+    """
+    import fcntl
+    import hashlib
+    import os
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    tag = hashlib.sha256(settings.resolved_database_url.encode()).hexdigest()[:12]
+    fd = os.open(settings.data_dir / f"scheduler-{tag}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    _held_locks.append(fd)
+    return True
+
+
+_held_locks: list[int] = []
+
+
+def start_scheduler(engine: Engine, settings: ServerSettings) -> BackgroundScheduler | None:
+    if not is_leader(settings):
+        log.info("another process runs the scheduler")
+        return None
     scheduler = BackgroundScheduler(timezone="Asia/Shanghai")
     scheduler.add_job(sweep_job, "interval", seconds=settings.sweep_interval_s, args=[engine],
                       max_instances=1, coalesce=True, id="deadline-sweep")

@@ -9,12 +9,22 @@ Device API (all under `/api/v1/device`, `Authorization: Bearer <device token>` e
     POST /api/v1/device/tasks/adhoc AdhocTaskRequest -> TaskRead           (a nurse checks a bed now)
     GET  /api/v1/device/roster                       -> WardRoster         (own ward only, with embeddings)
     POST /api/v1/device/results     ResultUpload     -> ResultAck          (idempotent on idempotency_key)
+    POST /api/v1/device/results/batch ResultBatch    -> BatchAck           (up to 100; each item on its own)
 
 Errors answer `{"code", "message", "details"}` with the status of `models.errors`.
 """
 
 from models.wire.devices import HeartbeatRequest, HeartbeatResponse, PairRequest, PairResponse
-from models.wire.results import LivenessReport, ResultAck, ResultUpload
+from models.wire.results import (
+    MAX_BATCH,
+    BatchAck,
+    BatchItem,
+    ItemError,
+    LivenessReport,
+    ResultAck,
+    ResultBatch,
+    ResultUpload,
+)
 from models.wire.roster import BedRoster, WardRoster
 from models.wire.tasks import AdhocTaskRequest, TaskBatch, TaskRead
 
@@ -24,14 +34,19 @@ DEVICE_PREFIX = f"{API_PREFIX}/device"
 __all__ = [
     "API_PREFIX",
     "DEVICE_PREFIX",
+    "MAX_BATCH",
     "AdhocTaskRequest",
+    "BatchAck",
+    "BatchItem",
     "BedRoster",
     "HeartbeatRequest",
     "HeartbeatResponse",
+    "ItemError",
     "LivenessReport",
     "PairRequest",
     "PairResponse",
     "ResultAck",
+    "ResultBatch",
     "ResultUpload",
     "TaskBatch",
     "TaskRead",

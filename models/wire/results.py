@@ -59,3 +59,31 @@ class ResultAck(BaseModel):
     late: bool = False
     duplicate: bool = Field(default=False, description="True when this key was already accepted")
     server_time: datetime
+
+
+MAX_BATCH = 100
+
+
+class ResultBatch(BaseModel):
+    """Several outbox entries in one request: each is accepted or refused on its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    results: list[ResultUpload] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ItemError(BaseModel):
+    code: str
+    message: str
+    http_status: int = Field(description="What the single-result endpoint would have answered")
+
+
+class BatchItem(BaseModel):
+    idempotency_key: str
+    ack: ResultAck | None = None
+    error: ItemError | None = Field(default=None, description="Final for this result: do not resend it")
+
+
+class BatchAck(BaseModel):
+    items: list[BatchItem] = Field(description="One per uploaded result, in the same order")
+    server_time: datetime

@@ -34,28 +34,42 @@ def _digest(record: AuditRecord) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Entry:
+    actor: str
+    action: str
+    object_type: str
+    object_id: str | int
+    data: dict[str, Any] | None = None
+
+
 def record(db: Session, *, actor: str, action: str, object_type: str, object_id: str | int,
            data: dict[str, Any] | None = None) -> AuditRecord:
     """Appends one audit record; adds and flushes, the caller commits."""
+    return record_many(db, [Entry(actor, action, object_type, object_id, data)])[0]
+
+
+def record_many(db: Session, entries: list[Entry]) -> list[AuditRecord]:
+    """Appends records in order, reading the chain's head once; adds and flushes, the caller commits."""
+    if not entries:
+        return []
     if db.get_bind().dialect.name == "postgresql":
         # Serialise writers across processes so two records never share a prev_hash.
         db.execute(text("SELECT pg_advisory_xact_lock(724911)"))
     head = db.exec(select(AuditRecord).order_by(col(AuditRecord.seq).desc()).limit(1)).first()
-    entry = AuditRecord(
-        seq=(head.seq + 1) if head else 1,
-        created_at=utcnow().replace(microsecond=0),
-        actor=actor,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        data=json.loads(json.dumps(data or {}, default=str)),
-        prev_hash=head.hash if head else GENESIS,
-        hash="",
-    )
-    entry.hash = _digest(entry)
-    db.add(entry)
+    seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS)
+    created_at = utcnow().replace(microsecond=0)
+    written = []
+    for entry in entries:
+        seq += 1
+        row = AuditRecord(seq=seq, created_at=created_at, actor=entry.actor, action=entry.action,
+                          object_type=entry.object_type, object_id=str(entry.object_id),
+                          data=json.loads(json.dumps(entry.data or {}, default=str)), prev_hash=prev_hash, hash="")
+        row.hash = prev_hash = _digest(row)
+        db.add(row)
+        written.append(row)
     db.flush()
-    return entry
+    return written
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,13 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from models.errors import InvalidInput, NonceMismatch, NonceReplayed, NotFound, TaskNotForDevice
+from models.errors import BedcheckError, InvalidInput, NonceMismatch, NonceReplayed, NotFound, TaskNotForDevice
 from models.verdicts import Verdict
 from models.wire import ResultUpload
 from server.audit import service as audit
@@ -34,75 +35,133 @@ class Accepted:
 
 def submit_result(db: Session, *, device: Device, upload: ResultUpload, threshold: float,
                   keep_verified_crops: bool) -> Accepted:
-    """Accepts one result exactly once (idempotent on its key) and turns it into a verdict and flags."""
-    existing = _by_key(db, upload.idempotency_key)
-    if existing is not None:
-        return _replay_of(db, existing, device)
-    task = db.get(CheckTask, upload.task_id)
-    if task is None:
-        raise NotFound("task not found")
-    if task.ward_id != device.ward_id or task.hospital_id != device.hospital_id:
-        _refuse(db, device, task, "task_not_for_device")
-        raise TaskNotForDevice()
-    if upload.nonce != task.nonce:
-        _refuse(db, device, task, "nonce_mismatch")
-        raise NonceMismatch()
-    if task.result_id is not None:
-        _refuse(db, device, task, "nonce_replayed")
-        raise NonceReplayed()
-    crop = _checked_crop(upload)
+    """Accepts one result exactly once (idempotent on its key); raises the typed error of a refusal."""
+    (outcome,) = submit_results(db, device=device, uploads=[upload], threshold=threshold,
+                                keep_verified_crops=keep_verified_crops)
+    if isinstance(outcome, BedcheckError):
+        raise outcome
+    return outcome
 
-    enrolled = enrolled_vectors(db, [task.insured_person_id]).get(task.insured_person_id)
-    decision = decide(upload, enrolled, threshold)
-    now = utcnow()
-    late = now > task.deadline_at
-    result = CheckResult(
-        task_id=task.id or 0, device_id=device.id or 0, idempotency_key=upload.idempotency_key,
-        outcome=upload.outcome, captured_at=upload.captured_at, received_at=now,
-        clock_offset_ms=upload.clock_offset_ms, server_distance=decision.distance,
-        device_distance=upload.distance, liveness=upload.liveness.model_dump() if upload.liveness else {},
-        embedding=vector_to_bytes(upload.embedding) if upload.embedding else None,
-        # Privacy: a verified check's face is not kept unless a setting asks for it.
-        face_crop_jpeg=crop if (decision.verdict != Verdict.VERIFIED or keep_verified_crops) else None,
-        evidence_sha256=upload.evidence_sha256, engine_version=upload.engine_version,
-        threshold=threshold, late=late, note=upload.note)
-    db.add(result)
+
+def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload], threshold: float,
+                   keep_verified_crops: bool) -> list[Accepted | BedcheckError]:
+    """Accepts results exactly once each (idempotent on their keys), in one transaction.
+
+    A device syncing its outbox sends many results at once; one transaction and one round of lookups for
+    all of them is what lets a county's devices report within the minute. Each result still gets its own
+    verdict, flag and audit record, and a refused result (replayed nonce, another ward's task) is refused
+    alone, recorded, without holding back the others.
+    """
     try:
-        db.flush()
+        outcomes = _submit_batch(db, device, uploads, threshold, keep_verified_crops)
     except IntegrityError:
-        db.rollback()  # the same key raced in from a retry: answer as for a duplicate
-        existing = _by_key(db, upload.idempotency_key)
-        if existing is None:
-            raise
-        return _replay_of(db, existing, device)
-    task.result_id, task.verdict, task.verdict_at, task.late = result.id, decision.verdict, now, late
-    db.add(task)
-    details = {"distance": decision.distance, "reason": decision.reason, "result_id": result.id,
-               "device_id": device.id, "late": late}
-    flag_service.raise_for_tasks(db, [task], {task.id or 0: details})
-    audit.record(db, actor=f"device:{device.id}", action="result.accepted", object_type="check_task",
-                 object_id=task.id or 0, data={"verdict": decision.verdict.value, "distance": decision.distance,
-                                               "late": late, "evidence_sha256": upload.evidence_sha256})
+        # Another server process stored one of these keys between our lookup and our insert (a retry that
+        # raced): redo one by one, so the raced key is answered as a duplicate and the rest still land.
+        db.rollback()
+        if len(uploads) == 1:
+            existing = _existing_results(db, [uploads[0].idempotency_key])
+            if uploads[0].idempotency_key not in existing:
+                raise
+            return [_replay_of(db, existing[uploads[0].idempotency_key], device)]
+        return [outcome for upload in uploads
+                for outcome in submit_results(db, device=device, uploads=[upload], threshold=threshold,
+                                              keep_verified_crops=keep_verified_crops)]
     db.commit()
-    return Accepted(task, result, duplicate=False)
+    return outcomes
 
 
-def _by_key(db: Session, key: str) -> CheckResult | None:
-    return db.exec(select(CheckResult).where(CheckResult.idempotency_key == key)).first()
+def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], threshold: float,
+                  keep_verified_crops: bool) -> list[Accepted | BedcheckError]:
+    existing = _existing_results(db, [u.idempotency_key for u in uploads])
+    task_ids = {u.task_id for u in uploads}
+    tasks = {t.id: t for t in db.exec(select(CheckTask).where(col(CheckTask.id).in_(task_ids)))} if task_ids else {}
+    enrolled = enrolled_vectors(db, sorted({t.insured_person_id for t in tasks.values()}))
+    now = utcnow()
+    outcomes: list[Accepted | BedcheckError] = []
+    accepted: dict[str, Accepted] = {}
+    audit_entries: list[audit.Entry] = []
+    flag_details: dict[int, dict[str, Any]] = {}
+    for upload in uploads:
+        key = upload.idempotency_key
+        if key in existing or key in accepted:
+            prior = existing[key] if key in existing else accepted[key].result
+            outcomes.append(_replay_of(db, prior, device))
+            continue
+        task = tasks.get(upload.task_id)
+        refusal = _refusal(device, task, upload)
+        if refusal is not None:
+            if task is not None:
+                audit_entries.append(audit.Entry(
+                    actor=f"device:{device.id}", action="result.refused", object_type="check_task",
+                    object_id=task.id or 0, data={"code": refusal.code.value}))
+            outcomes.append(refusal)
+            continue
+        assert task is not None
+        try:
+            crop = _checked_crop(upload)
+        except InvalidInput as e:
+            outcomes.append(e)
+            continue
+        decision = decide(upload, enrolled.get(task.insured_person_id), threshold)
+        late = now > task.deadline_at
+        result = CheckResult(
+            task_id=task.id or 0, device_id=device.id or 0, idempotency_key=key,
+            outcome=upload.outcome, captured_at=upload.captured_at, received_at=now,
+            clock_offset_ms=upload.clock_offset_ms, server_distance=decision.distance,
+            device_distance=upload.distance, liveness=upload.liveness.model_dump() if upload.liveness else {},
+            embedding=vector_to_bytes(upload.embedding) if upload.embedding else None,
+            # Privacy: a verified check's face is not kept unless a setting asks for it.
+            face_crop_jpeg=crop if (decision.verdict != Verdict.VERIFIED or keep_verified_crops) else None,
+            evidence_sha256=upload.evidence_sha256, engine_version=upload.engine_version,
+            threshold=threshold, late=late, note=upload.note)
+        db.add(result)
+        task.verdict, task.verdict_at, task.late = decision.verdict, now, late
+        # Marks the task answered before the flush, so a second key for the same task in this batch is
+        # refused as a replay like it would be across requests.
+        task.result_id = -1
+        item = Accepted(task, result, duplicate=False)
+        accepted[key] = item
+        outcomes.append(item)
+        flag_details[task.id or 0] = {"distance": decision.distance, "reason": decision.reason,
+                                      "device_id": device.id, "late": late}
+        audit_entries.append(audit.Entry(
+            actor=f"device:{device.id}", action="result.accepted", object_type="check_task", object_id=task.id or 0,
+            data={"verdict": decision.verdict.value, "distance": decision.distance, "late": late,
+                  "evidence_sha256": upload.evidence_sha256}))
+    if accepted:
+        db.flush()
+        for item in accepted.values():
+            item.task.result_id = item.result.id
+            flag_details[item.task.id or 0]["result_id"] = item.result.id
+            db.add(item.task)
+        flag_service.raise_for_tasks(db, [item.task for item in accepted.values()], flag_details)
+    audit.record_many(db, audit_entries)
+    return outcomes
 
 
-def _replay_of(db: Session, existing: CheckResult, device: Device) -> Accepted:
+def _existing_results(db: Session, keys: list[str]) -> dict[str, CheckResult]:
+    rows = db.exec(select(CheckResult).where(col(CheckResult.idempotency_key).in_(keys)))
+    return {r.idempotency_key: r for r in rows}
+
+
+def _refusal(device: Device, task: CheckTask | None, upload: ResultUpload) -> BedcheckError | None:
+    if task is None:
+        return NotFound("task not found")
+    if task.ward_id != device.ward_id or task.hospital_id != device.hospital_id:
+        return TaskNotForDevice()
+    if upload.nonce != task.nonce:
+        return NonceMismatch()
+    if task.result_id is not None:
+        return NonceReplayed()
+    return None
+
+
+def _replay_of(db: Session, existing: CheckResult, device: Device) -> Accepted | BedcheckError:
     if existing.device_id != device.id:
-        raise NonceReplayed("this idempotency key belongs to another device's result")
+        return NonceReplayed("this idempotency key belongs to another device's result")
     task = db.get(CheckTask, existing.task_id)
     assert task is not None
     return Accepted(task, existing, duplicate=True)
-
-
-def _refuse(db: Session, device: Device, task: CheckTask, code: str) -> None:
-    audit.record(db, actor=f"device:{device.id}", action="result.refused", object_type="check_task",
-                 object_id=task.id or 0, data={"code": code})
-    db.commit()
 
 
 def _checked_crop(upload: ResultUpload) -> bytes | None:

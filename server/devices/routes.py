@@ -14,12 +14,16 @@ from models.errors import NotFound
 from models.faces import ENGINE_VERSION  # noqa: F401  (the version devices should report)
 from models.wire import (
     AdhocTaskRequest,
+    BatchAck,
+    BatchItem,
     BedRoster,
     HeartbeatRequest,
     HeartbeatResponse,
+    ItemError,
     PairRequest,
     PairResponse,
     ResultAck,
+    ResultBatch,
     ResultUpload,
     TaskBatch,
     TaskRead,
@@ -146,6 +150,26 @@ def upload_result(body: ResultUpload, device: CurrentDevice, db: Db, request: Re
         accepted = check_service.submit_result(
             db, device=device, upload=body, threshold=request.app.state.engine_settings.match_threshold,
             keep_verified_crops=request.app.state.settings.keep_verified_crops)
+    return _ack(accepted)
+
+
+@device_router.post("/results/batch", response_model=BatchAck)
+def upload_results(body: ResultBatch, device: CurrentDevice, db: Db, request: Request) -> BatchAck:
+    with request.app.state.write_gate:
+        outcomes = check_service.submit_results(
+            db, device=device, uploads=body.results, threshold=request.app.state.engine_settings.match_threshold,
+            keep_verified_crops=request.app.state.settings.keep_verified_crops)
+    items = [
+        BatchItem(idempotency_key=upload.idempotency_key, ack=_ack(outcome))
+        if isinstance(outcome, check_service.Accepted) else
+        BatchItem(idempotency_key=upload.idempotency_key,
+                  error=ItemError(code=outcome.code.value, message=outcome.message, http_status=outcome.http_status))
+        for upload, outcome in zip(body.results, outcomes, strict=True)
+    ]
+    return BatchAck(items=items, server_time=utcnow())
+
+
+def _ack(accepted: check_service.Accepted) -> ResultAck:
     return ResultAck(task_id=accepted.task.id or 0, verdict=accepted.task.verdict, late=accepted.result.late,
                      duplicate=accepted.duplicate, server_time=utcnow())
 

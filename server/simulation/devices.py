@@ -13,7 +13,17 @@ import numpy as np
 
 from models.faces import ENGINE_VERSION
 from models.verdicts import CaptureOutcome
-from models.wire import DEVICE_PREFIX, LivenessReport, PairResponse, ResultUpload, TaskBatch, TaskRead
+from models.wire import (
+    DEVICE_PREFIX,
+    MAX_BATCH,
+    BatchAck,
+    LivenessReport,
+    PairResponse,
+    ResultBatch,
+    ResultUpload,
+    TaskBatch,
+    TaskRead,
+)
 from server.simulation.county import County, Truth
 from server.simulation.embeddings import identity, photo_of
 
@@ -22,11 +32,12 @@ class SimulatedDevice(threading.Thread):
     """Pairs with a code, long-polls its ward's tasks and uploads one result per task it should answer."""
 
     def __init__(self, base_url: str, code: str, county: County, *, seed: int, answer_delay_s: float = 0.0,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, batch_size: int = MAX_BATCH) -> None:
         super().__init__(daemon=True, name=f"device-{code}")
         self.base_url, self.code, self.county = base_url, code, county
         self.rng = np.random.default_rng(seed)
         self.answer_delay_s = answer_delay_s
+        self.batch_size = batch_size
         self.stop_event = stop or threading.Event()
         self.latencies_ms: list[float] = []
         self.answered: set[int] = set()
@@ -49,22 +60,28 @@ class SimulatedDevice(threading.Thread):
                     self.stop_event.wait(0.5)
                     continue
                 fresh = [t for t in batch.tasks if t.task_id not in self.answered]
-                for task in fresh:
-                    self._answer(client, task)
+                for start in range(0, len(fresh), self.batch_size):
+                    self._answer(client, fresh[start:start + self.batch_size])
                 if batch.tasks and not fresh:
                     self.stop_event.wait(0.5)  # only unanswerable (silent) beds left: don't spin
 
-    def _answer(self, client: httpx.Client, task: TaskRead) -> None:
-        self.answered.add(task.task_id)
-        upload = self.result_for(task)
-        if upload is None:
+    def _answer(self, client: httpx.Client, tasks: list[TaskRead]) -> None:
+        """Uploads the results of these tasks in one request, as a device syncing its outbox does."""
+        self.answered.update(t.task_id for t in tasks)
+        uploads = [u for u in (self.result_for(t) for t in tasks) if u is not None]
+        if not uploads:
             return
         start = time.perf_counter()
-        response = client.post(f"{DEVICE_PREFIX}/results", content=upload.model_dump_json(),
+        response = client.post(f"{DEVICE_PREFIX}/results/batch", content=ResultBatch(results=uploads).model_dump_json(),
                                headers={"content-type": "application/json"})
-        self.latencies_ms.append((time.perf_counter() - start) * 1000)
+        # Each result waited for the whole request: its latency is the request's.
+        self.latencies_ms.extend([(time.perf_counter() - start) * 1000] * len(uploads))
         if response.status_code >= 400:
             self.errors.append(f"{response.status_code} {response.json().get('code')}")
+            return
+        for item in BatchAck.model_validate(response.json()).items:
+            if item.error is not None:
+                self.errors.append(f"{item.error.http_status} {item.error.code}")
 
     def result_for(self, task: TaskRead) -> ResultUpload | None:
         seeded = self.county.beds.get(task.admission_id)

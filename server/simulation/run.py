@@ -36,7 +36,7 @@ class SimulationOptions:
 class ServerProcess:
     """The real server in its own process (uvicorn), so simulated devices do not share its interpreter."""
 
-    def __init__(self, db_url: str, sweep_interval_s: float, port: int = 0) -> None:
+    def __init__(self, db_url: str, sweep_interval_s: float, port: int = 0, workers: int = 2) -> None:
         import os
         import socket
         import subprocess
@@ -52,7 +52,8 @@ class ServerProcess:
                "BEDCHECK_DEVICE_RATE_BURST": "5000"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "server.app:create_app_from_env", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning", "--limit-concurrency", "2000", "--backlog", "2048"],
+             "--port", str(port), "--log-level", "warning", "--limit-concurrency", "2000", "--backlog", "2048",
+             "--workers", str(workers)],
             env=env)
         self._wait_ready()
 

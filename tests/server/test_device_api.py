@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import Session, func, select
 
 from models.verdicts import CaptureOutcome
-from models.wire import DEVICE_PREFIX, LivenessReport, ResultUpload, TaskBatch, WardRoster
+from models.wire import DEVICE_PREFIX, BatchAck, LivenessReport, ResultBatch, ResultUpload, TaskBatch, WardRoster
 from server.audit.tables import AuditRecord
 from server.campaigns.service import create_campaign
 from server.checks.tables import CheckResult
@@ -144,3 +144,41 @@ def test_bad_requests_get_clear_4xx(setting) -> None:
     garbage = device.post(f"{DEVICE_PREFIX}/results", content=b"{not json", headers=json_header)
     assert garbage.status_code == 422
     assert httpx.post(f"{server.url}{DEVICE_PREFIX}/pair", json={"code": "WRONGCODE"}).status_code == 400
+
+
+def test_a_batch_accepts_each_result_on_its_own(setting, engine) -> None:
+    """One request, five results: good ones land, refused ones are refused alone and audited."""
+    world, _, (device, other_device) = setting
+    first, second = _tasks(device)[:2]
+    foreign = _tasks(other_device)[0]
+    good = _result(first, _face(world, first))
+    batch = [
+        good,
+        _result(second, _face(world, second), nonce="x" * 32),           # wrong nonce
+        _result(foreign, _face(world, foreign)),                          # another ward's task
+        good,                                                            # the same key again
+        _result(first, _face(world, first)),                              # a new key for an answered task
+    ]
+    response = device.post(f"{DEVICE_PREFIX}/results/batch",
+                           content=ResultBatch(results=batch).model_dump_json(),
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 200
+    items = BatchAck.model_validate(response.json()).items
+    assert [i.idempotency_key for i in items] == [u.idempotency_key for u in batch]
+    assert items[0].ack is not None and items[0].ack.verdict == "verified" and not items[0].ack.duplicate
+    assert [i.error.code if i.error else None for i in items[1:]] == [
+        "nonce_mismatch", "task_not_for_device", None, "nonce_replayed"]
+    assert items[3].ack is not None and items[3].ack.duplicate
+    with Session(engine) as db:
+        assert db.exec(select(func.count()).select_from(CheckResult)).one() == 1
+        refused = db.exec(select(AuditRecord.data).where(AuditRecord.action == "result.refused")).all()
+        assert sorted(d["code"] for d in refused) == ["nonce_mismatch", "nonce_replayed", "task_not_for_device"]
+    # The refused task is still open and can be answered properly afterwards.
+    assert _post(device, _result(second, _face(world, second))).json()["verdict"] == "verified"
+
+
+def test_an_oversized_or_empty_batch_is_refused(setting) -> None:
+    _, _, (device, _) = setting
+    for results in ([], [{}] * 101):
+        response = device.post(f"{DEVICE_PREFIX}/results/batch", json={"results": results})
+        assert response.status_code == 422
