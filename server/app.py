@@ -20,7 +20,7 @@ from server.errors import install_error_handlers
 from server.settings import ServerSettings
 
 # Routes reachable without a user or device credential; everything else declares one (tested).
-PUBLIC_ROUTE_NAMES = frozenset({"health", "sign_in", "pair"})
+PUBLIC_ROUTE_NAMES = frozenset({"health", "sign_in", "pair", "console_sign_in_form", "console_sign_in"})
 
 
 class BodyLimit(BaseHTTPMiddleware):
@@ -77,6 +77,7 @@ def _mount(app: FastAPI) -> None:
     from server.accounts.routes import router as auth_router
     from server.admissions.routes import router as roster_router
     from server.campaigns.routes import router as campaigns_router
+    from server.console.mount import mount_console
     from server.devices.routes import admin_router, device_router, pairing_router
     from server.flags.routes import router as flags_router
 
@@ -88,6 +89,7 @@ def _mount(app: FastAPI) -> None:
     app.include_router(campaigns_router, dependencies=user)
     app.include_router(flags_router, dependencies=user)
     app.include_router(roster_router, dependencies=user)
+    mount_console(app)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

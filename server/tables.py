@@ -5,6 +5,7 @@ from server.admissions.tables import Admission, Exemption
 from server.audit.tables import AuditRecord
 from server.campaigns.tables import Campaign, CheckTask
 from server.checks.tables import CheckResult
+from server.console.tables import Appeal, AppealAttachment
 from server.devices.tables import Device, PairingCode
 from server.flags.tables import Flag, Review
 from server.hospitals.tables import Bed, Hospital, Ward
@@ -12,7 +13,7 @@ from server.persons.tables import FaceEmbedding, InsuredPerson, StaffMember
 from server.regions.tables import Region
 
 __all__ = [
-    "Admission", "AuditRecord", "Bed", "Campaign", "CheckResult", "CheckTask", "Device", "Exemption",
-    "FaceEmbedding", "Flag", "Hospital", "InsuredPerson", "PairingCode", "Region", "Review", "StaffMember",
-    "UserAccount", "Ward",
+    "Admission", "Appeal", "AppealAttachment", "AuditRecord", "Bed", "Campaign", "CheckResult", "CheckTask",
+    "Device", "Exemption", "FaceEmbedding", "Flag", "Hospital", "InsuredPerson", "PairingCode", "Region",
+    "Review", "StaffMember", "UserAccount", "Ward",
 ]

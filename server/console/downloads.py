@@ -1,0 +1,104 @@
+"""Files behind the console: face images, appeal attachments, exports and evidence packages, all in scope."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlmodel import Session
+
+from models.errors import NotFound
+from server.accounts.deps import ANY_USER, CurrentUser
+from server.accounts.tables import UserAccount
+from server.audit import service as audit
+from server.console import exports, service
+from server.console.pages import Filters
+from server.console.tables import Appeal, AppealAttachment
+from server.console.web import PREFIX, PageRoute
+from server.db import Db
+
+router = APIRouter(prefix=PREFIX, route_class=PageRoute, include_in_schema=False, dependencies=[Depends(ANY_USER)])
+Format = Literal["csv", "xlsx"]
+MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+         "zip": "application/zip"}
+# Face images and evidence are personal data: no shared or browser cache keeps them.
+PRIVATE = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
+
+
+def _download(content: bytes, media_type: str, filename: str) -> Response:
+    disposition = f"attachment; filename*=UTF-8''{quote(filename)}"
+    return Response(content, media_type=media_type, headers={**PRIVATE, "content-disposition": disposition})
+
+
+def _image(content: bytes | None) -> Response:
+    if content is None:
+        raise NotFound("no image")
+    return Response(content, media_type="image/jpeg", headers=PRIVATE)
+
+
+def _audit(request: Request, db: Session, user: UserAccount, action: str, object_type: str, object_id: int | str,
+           **data: object) -> None:
+    with request.app.state.write_gate:
+        audit.record(db, actor=f"user:{user.id}", action=action, object_type=object_type, object_id=object_id,
+                     data=data)
+        db.commit()
+
+
+@router.get("/flags/{flag_id}/enrolled.jpg")
+def enrolled_photo(flag_id: int, user: CurrentUser, db: Db) -> Response:
+    return _image(service.enrolled_thumbnail(db, service.load_flag(db, user, flag_id)))
+
+
+@router.get("/flags/{flag_id}/crop.jpg")
+def captured_crop(flag_id: int, user: CurrentUser, db: Db) -> Response:
+    return _image(service.captured_crop(db, service.load_flag(db, user, flag_id)))
+
+
+@router.get("/attachments/{attachment_id}")
+def attachment(attachment_id: int, user: CurrentUser, db: Db) -> Response:
+    found = db.get(AppealAttachment, attachment_id)
+    appeal = db.get(Appeal, found.appeal_id) if found else None
+    if found is None or appeal is None:
+        raise NotFound("attachment not found")
+    service.load_flag(db, user, appeal.flag_id)  # scope: 404 for another hospital's appeal
+    return _download(found.content, found.content_type, found.filename)
+
+
+def _stamp() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+@router.get("/exports/flags.{fmt}")
+def export_flags(request: Request, fmt: Format, user: CurrentUser, db: Db, filters: Filters) -> Response:
+    rows = exports.flag_rows(db, user, filters)
+    _audit(request, db, user, "export.flags", "flag", "*", format=fmt, rows=len(rows), filters=filters.query())
+    body = exports.to_csv(exports.FLAG_HEADER, rows) if fmt == "csv" else exports.to_xlsx(
+        exports.FLAG_HEADER, rows, "flags")
+    return _download(body, MEDIA[fmt], f"flags-{_stamp()}.{fmt}")
+
+
+@router.get("/exports/campaigns/{campaign_id}/summary.{fmt}")
+def export_summary(request: Request, campaign_id: int, fmt: Format, user: CurrentUser, db: Db) -> Response:
+    header, rows = exports.summary_rows(db, user, campaign_id)
+    _audit(request, db, user, "export.summary", "campaign", campaign_id, format=fmt)
+    body = exports.to_csv(header, rows) if fmt == "csv" else exports.to_xlsx(header, rows, f"campaign {campaign_id}")
+    return _download(body, MEDIA[fmt], f"campaign-{campaign_id}-summary.{fmt}")
+
+
+@router.get("/exports/flags/{flag_id}/evidence.zip")
+def flag_evidence(request: Request, flag_id: int, user: CurrentUser, db: Db) -> Response:
+    body, manifest_sha256 = exports.evidence_zip(db, user, exports.evidence_flags(db, user, flag_id=flag_id))
+    _audit(request, db, user, "export.evidence", "flag", flag_id, manifest_sha256=manifest_sha256)
+    return _download(body, MEDIA["zip"], f"evidence-flag-{flag_id}.zip")
+
+
+@router.get("/exports/campaigns/{campaign_id}/evidence.zip")
+def campaign_evidence(request: Request, campaign_id: int, user: CurrentUser, db: Db) -> Response:
+    flags = exports.evidence_flags(db, user, campaign_id=campaign_id)
+    body, manifest_sha256 = exports.evidence_zip(db, user, flags)
+    _audit(request, db, user, "export.evidence", "campaign", campaign_id, flags=len(flags),
+           manifest_sha256=manifest_sha256)
+    return _download(body, MEDIA["zip"], f"evidence-campaign-{campaign_id}.zip")

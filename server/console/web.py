@@ -1,0 +1,156 @@
+"""What every console page shares: the session cookie, CSRF tokens, the page route class and rendering."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable, Coroutine
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from models.errors import AuthError, BedcheckError, PermissionDenied
+from server.accounts.tables import UserAccount
+from server.console.i18n import DEFAULT_LANGUAGE, LANGUAGES, translator
+
+SESSION_COOKIE = "bedcheck_session"  # the cookie server/accounts/deps.py reads
+CSRF_COOKIE = "bedcheck_csrf"
+LANG_COOKIE = "bedcheck_lang"
+PREFIX = "/console"
+# Pages load scripts and styles from /console/static only; images are same-origin routes.
+SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; "
+                               "base-uri 'self'; form-action 'self'",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+}
+
+
+class CsrfFailed(PermissionDenied):
+    default_message = "The form's CSRF token is missing or invalid; reload the page."
+
+
+@cache
+def templates() -> Jinja2Templates:
+    return Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+
+
+def _secret(request: Request) -> str:
+    return str(request.app.state.settings.secret_key.get_secret_value())
+
+
+def _is_secure(request: Request) -> bool:
+    return bool(request.app.state.settings.environment == "production")
+
+
+def language(request: Request) -> str:
+    """`?lang=en` on any page switches (and is remembered in a cookie); Chinese otherwise."""
+    lang = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE, DEFAULT_LANGUAGE)
+    return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def start_session(response: Response, request: Request, token: str) -> None:
+    """The session cookie carries the signed user token; it expires with the token (user_token_ttl_s)."""
+    ttl_s = int(request.app.state.settings.user_token_ttl_s)
+    response.set_cookie(SESSION_COOKIE, token, max_age=ttl_s, httponly=True, samesite="lax",
+                        secure=_is_secure(request), path="/")
+
+
+def end_session(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+def _csrf_serializer(request: Request) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(_secret(request), salt="console-csrf")
+
+
+def csrf_token(request: Request) -> str:
+    """A signed copy of the CSRF cookie (double submit): a forged cross-site form cannot read either."""
+    raw = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
+    if not raw:
+        raw = request.state.new_csrf = secrets.token_urlsafe(24)
+    return str(_csrf_serializer(request).dumps(raw))
+
+
+async def verify_csrf(request: Request) -> None:
+    """Dependency of every console form post: the form's token must sign this browser's CSRF cookie."""
+    form = await request.form()
+    submitted, cookie = form.get("csrf_token"), request.cookies.get(CSRF_COOKIE)
+    if not isinstance(submitted, str) or not cookie:
+        raise CsrfFailed()
+    max_age_s = int(request.app.state.settings.user_token_ttl_s)
+    try:
+        signed = _csrf_serializer(request).loads(submitted, max_age=max_age_s)
+    except BadSignature as e:
+        raise CsrfFailed() from e
+    if not hmac.compare_digest(str(signed), cookie):
+        raise CsrfFailed()
+
+
+def render(request: Request, name: str, context: dict[str, Any], *, user: UserAccount | None = None,
+           status_code: int = 200) -> HTMLResponse:
+    lang = language(request)
+    other = request.url.include_query_params(lang="en" if lang == "zh" else "zh")
+    page = {"request": request, "t": translator(lang), "lang": lang, "user": user, "prefix": PREFIX,
+            "csrf_token": csrf_token(request), "switch_url": f"{other.path}?{other.query}", **context}
+    response = templates().TemplateResponse(request, name, page, status_code=status_code)
+    _set_csrf_cookie(request, response)
+    if request.query_params.get("lang") in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", path="/")
+    return response
+
+
+def _set_csrf_cookie(request: Request, response: Response) -> None:
+    new = getattr(request.state, "new_csrf", None)
+    if new:
+        response.set_cookie(CSRF_COOKIE, new, httponly=True, samesite="strict", secure=_is_secure(request), path="/")
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+class PageRoute(APIRoute):
+    """Console routes answer in HTML: no session -> the sign-in page; a known error -> an error page."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except AuthError as e:
+                if e.http_status != 401:
+                    response = _error_page(request, e.http_status, "forbidden", e.message)
+                else:
+                    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                    expired = "&expired=1" if request.cookies.get(SESSION_COOKIE) else ""
+                    response = redirect(f"{PREFIX}/sign-in?next={quote(target)}{expired}")
+                    end_session(response)
+            except BedcheckError as e:
+                response = _error_page(request, e.http_status, _error_key(e), e.message)
+            except RequestValidationError:
+                response = _error_page(request, 422, "error", "invalid request")
+            response.headers.update(SECURITY_HEADERS)
+            return response
+
+        return page_handler
+
+
+def _error_key(error: BedcheckError) -> str:
+    if isinstance(error, CsrfFailed):
+        return "csrf_failed"
+    return {404: "not_found", 403: "forbidden"}.get(error.http_status, "error")
+
+
+def _error_page(request: Request, status_code: int, key: str, message: str) -> HTMLResponse:
+    return render(request, "error.html", {"key": key, "message": message}, status_code=status_code)
