@@ -74,6 +74,7 @@ def create_app_from_env() -> FastAPI:
 
 
 def _mount(app: FastAPI) -> None:
+    from enrollment.routes import router as enrollment_router
     from server.accounts.routes import router as auth_router
     from server.admissions.routes import router as roster_router
     from server.campaigns.routes import router as campaigns_router
@@ -89,6 +90,7 @@ def _mount(app: FastAPI) -> None:
     app.include_router(campaigns_router, dependencies=user)
     app.include_router(flags_router, dependencies=user)
     app.include_router(roster_router, dependencies=user)
+    app.include_router(enrollment_router, dependencies=user)
     mount_console(app)
 
     @app.get("/health", tags=["health"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from enrollment.cli import app as enroll_app
 from server import admin_cli
 from server.audit.cli import app as audit_app
 from server.faces_cli import app as faces_app
@@ -12,6 +13,7 @@ app = typer.Typer(help="bedcheck: inpatient bed checks for medical-insurance sup
 
 app.add_typer(faces_app, name="faces", help="Face engine: check, compare, evaluate and calibrate.")
 app.add_typer(audit_app, name="audit", help="Audit trail.")
+app.add_typer(enroll_app, name="enroll", help="Enroll insured persons' faces (bulk) and keep the 1:N face index.")
 app.add_typer(admin_cli.users, name="users")
 app.add_typer(admin_cli.roster, name="roster")
 app.add_typer(admin_cli.devices, name="devices")

@@ -30,12 +30,24 @@ class ServerSettings(BaseSettings):
     sweep_interval_s: float = Field(default=5.0, gt=0.0, description="How often deadlines are swept")
     run_scheduler: bool = Field(default=True, description="Run roll-calls and sweeps in this process")
     keep_verified_crops: bool = Field(default=False, description="Keep face crops of verified checks")
+    keep_full_photos: bool = Field(default=False, description="Keep full enrollment photos (else embedding and "
+                                   "a 96 px thumbnail only), under data_dir/enrollment_photos")
+    face_index_path: Path | None = Field(default=None, description="faiss 1:N index file; default "
+                                         "data_dir/face_index.bin (rebuilt from the database when missing)")
 
     @model_validator(mode="after")
     def _no_placeholder_secret_in_production(self) -> ServerSettings:
         if self.environment == "production" and self.secret_key.get_secret_value() == DEV_SECRET:
             raise ValueError("BEDCHECK_SECRET_KEY must be set to a real secret in production")
         return self
+
+    @property
+    def resolved_face_index_path(self) -> Path:
+        return self.face_index_path or self.data_dir / "face_index.bin"
+
+    @property
+    def enrollment_photo_dir(self) -> Path | None:
+        return self.data_dir / "enrollment_photos" if self.keep_full_photos else None
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,0 +1,115 @@
+"""`bedcheck enroll`: bulk enrollment from a roster or a photo folder, and the 1:N index."""
+
+from __future__ import annotations
+
+import json
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from server.settings import ServerSettings
+
+app = typer.Typer(help="Enroll insured persons' faces (bulk) and keep the 1:N face index.",
+                  invoke_without_command=True, no_args_is_help=False)
+console = Console(stderr=True)
+out = Console()
+
+
+class Layout(StrEnum):
+    ROSTER = "roster"
+    FOLDERS = "folders"
+    FLAT = "flat"
+
+
+def _engine(settings: ServerSettings):  # type: ignore[no-untyped-def]
+    from server.db import make_engine, upgrade
+
+    engine = make_engine(settings.resolved_database_url)
+    upgrade(engine)
+    return engine
+
+
+@app.callback()
+def enroll(
+    ctx: typer.Context,
+    photos: Annotated[Path | None, typer.Option(help="Photo directory", exists=True, file_okay=False)] = None,
+    roster: Annotated[Path | None, typer.Option(help="CSV: insurance_number,name,photo|photos", exists=True,
+                                                dir_okay=False)] = None,
+    layout: Annotated[Layout | None, typer.Option(help="roster (default with --roster); folders: DIR/<person>/*;"
+                                                  " flat: one person per file")] = None,
+    pairs: Annotated[Path | None, typer.Option(help="flat layout: file_x,file_y,Decision CSV; 'Yes' pairs are "
+                                               "one person (deepface's master.csv)", exists=True)] = None,
+    id_prefix: Annotated[str, typer.Option(help="Prefix of generated insurance numbers (no roster)")] = "AUTO",
+    rejects: Annotated[Path | None, typer.Option(help="Rejects CSV (default data_dir/enrollment_rejects.csv)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = os.cpu_count() or 1,
+    replace: Annotated[bool, typer.Option(help="Re-enrollment: deactivate a person's earlier faces (kept as "
+                                          "history) when a new one is accepted")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
+) -> None:
+    """Bulk-enroll photos: `bedcheck enroll --photos DIR [--roster persons.csv]`. A rerun skips what is done."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if photos is None:
+        raise typer.BadParameter("give --photos DIR (and --roster CSV, or --layout folders|flat)",
+                                 param_hint="--photos")
+    from enrollment import sources
+    from enrollment.pipeline import EnrollmentOptions, run_enrollment
+    from models.settings import EngineSettings
+
+    chosen = layout or (Layout.ROSTER if roster else Layout.FOLDERS)
+    source_rejects: list[sources.SourceReject] = []
+    if chosen == Layout.ROSTER:
+        if roster is None:
+            raise typer.BadParameter("the roster layout needs --roster", param_hint="--roster")
+        found = sources.roster_jobs(roster, photos)
+        jobs, source_rejects = found.jobs, found.rejects
+    elif chosen == Layout.FOLDERS:
+        jobs = sources.folder_jobs(photos, prefix=id_prefix)
+    else:
+        jobs = sources.flat_jobs(photos, pairs=pairs, prefix=id_prefix)
+
+    settings = ServerSettings()
+    engine = _engine(settings)
+    options = EnrollmentOptions(
+        index_path=settings.resolved_face_index_path,
+        rejects_path=rejects or settings.data_dir / "enrollment_rejects.csv",
+        workers=workers, replace=replace, photo_dir=settings.enrollment_photo_dir, show_progress=not quiet)
+    try:
+        summary = run_enrollment(engine, jobs, options, EngineSettings.load(), source_rejects)
+    finally:
+        engine.dispose()
+    if as_json:
+        out.print_json(json.dumps(summary.as_dict()))
+        return
+    out.print(f"photos: {len(jobs)} listed, {summary.enrolled} enrolled, {summary.skipped} already enrolled, "
+              f"{summary.rejected} rejected ({options.rejects_path}); persons created: {summary.persons_created}; "
+              f"duplicate-identity flags: {summary.duplicate_flags}; {summary.as_dict()['images_per_s']} images/s")
+
+
+@app.command("rebuild-index")
+def rebuild_index(
+    check: Annotated[bool, typer.Option(help="Only bring the index in step (catch up, rebuild if stale)")] = False,
+) -> None:
+    """Rebuild the 1:N face index from the database (or, with --check, only when missing or stale)."""
+    from sqlmodel import Session
+
+    from enrollment.index import build_from_db, load_or_rebuild
+
+    settings = ServerSettings()
+    engine = _engine(settings)
+    path = settings.resolved_face_index_path
+    try:
+        with Session(engine) as db:
+            if check:
+                index, how = load_or_rebuild(db, path)
+            else:
+                index, how = build_from_db(db), "rebuilt"
+                index.save(path)
+    finally:
+        engine.dispose()
+    out.print(f"face index {how}: {len(index)} embeddings in {path}")

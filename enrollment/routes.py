@@ -1,0 +1,101 @@
+"""Admission-desk enrollment: one photo for one insured person, through the same gates and 1:N check as bulk.
+
+Administrators and supervisors may enroll anyone (creating the person when a name is given). Hospital
+staff may enroll only persons currently admitted to their own hospital; anyone else answers 404, as if
+unknown, so the desk cannot probe which insurance numbers exist.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlmodel import Session, col, select
+
+from enrollment.analyse import analyse_photo
+from enrollment.index import FaceIndex, load_or_rebuild
+from enrollment.service import enroll_photo
+from models.errors import InvalidInput, NotFound, PayloadTooLarge, all_error_classes
+from models.faces.engine import FaceEngine
+from server.accounts.deps import RequireRoles
+from server.accounts.tables import Role, UserAccount
+from server.admissions.tables import Admission
+from server.db import Db
+from server.persons.tables import InsuredPerson
+
+router = APIRouter(prefix="/api/enrollment", tags=["enrollment"])
+DESK = RequireRoles(Role.ADMIN, Role.SUPERVISOR, Role.HOSPITAL_STAFF)
+_ERRORS = {cls.code.value: cls for cls in all_error_classes()}
+_STATE_LOCK = threading.Lock()
+
+
+class EnrollmentRead(BaseModel):
+    insured_person_id: int
+    insurance_number: str
+    embedding_id: int | None
+    already_enrolled: bool
+    person_created: bool
+    duplicate_flag_ids: list[int]
+
+
+@router.post("/persons/{insurance_number}/photos", response_model=EnrollmentRead, status_code=201,
+             responses={200: {"model": EnrollmentRead, "description": "This photo was already enrolled"}})
+def upload_photo(insurance_number: str, request: Request, db: Db, user: Annotated[UserAccount, Depends(DESK)],
+                 photo: Annotated[UploadFile, File(description="JPEG, PNG or WebP with exactly one face")],
+                 name: Annotated[str, Form(max_length=120)] = "",
+                 replace: Annotated[bool, Form(description="Deactivate earlier faces (kept as history)")] = False,
+                 ) -> EnrollmentRead | JSONResponse:
+    """Enroll one photo for an insured person; a face enrolled under another number raises a flag."""
+    _check_person(db, user, insurance_number, name)
+    data = _read(photo, request.app.state.settings.max_body_bytes)
+    engine_settings = request.app.state.engine_settings
+    analysis = analyse_photo(data, FaceEngine(engine_settings))
+    if not analysis.accepted:
+        raise _ERRORS.get(analysis.code, InvalidInput)(analysis.message, **analysis.details)
+    settings = request.app.state.settings
+    index = _face_index(request, db)
+    with index.lock, request.app.state.write_gate:
+        result = enroll_photo(
+            db, index=index, insurance_number=insurance_number, name=name, photo=analysis, source="desk",
+            actor=f"user:{user.id}", duplicate_threshold=engine_settings.duplicate_threshold, replace=replace,
+            photo_bytes=data if settings.keep_full_photos else None, photo_dir=settings.enrollment_photo_dir)
+    body = EnrollmentRead(insured_person_id=result.person_id, insurance_number=insurance_number,
+                          embedding_id=result.embedding_id, already_enrolled=result.already_enrolled,
+                          person_created=result.person_created, duplicate_flag_ids=result.flag_ids)
+    return JSONResponse(body.model_dump(), status_code=200) if result.already_enrolled else body
+
+
+def _check_person(db: Session, user: UserAccount, insurance_number: str, name: str) -> None:
+    person = db.exec(select(InsuredPerson).where(InsuredPerson.insurance_number == insurance_number)).first()
+    if user.role == Role.HOSPITAL_STAFF:
+        admitted = person is not None and db.exec(select(Admission.id).where(
+            Admission.insured_person_id == person.id, Admission.hospital_id == user.hospital_id,
+            col(Admission.discharged_at).is_(None))).first()
+        if not admitted:
+            raise NotFound("insured person not found among your hospital's current admissions")
+    elif person is None and not name.strip():
+        raise InvalidInput("a new insured person needs a name", field="name")
+    if not insurance_number.strip() or len(insurance_number) > 40:
+        raise InvalidInput("insurance_number must be 1 to 40 characters", field="insurance_number")
+
+
+def _read(photo: UploadFile, max_bytes: int) -> bytes:
+    data = photo.file.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(max_bytes=max_bytes)
+    return data
+
+
+def _face_index(request: Request, db: Session) -> FaceIndex:
+    """The app's index, loaded (or rebuilt) from its file on first use and kept in step with the DB."""
+    state = request.app.state
+    with _STATE_LOCK:
+        index: FaceIndex | None = getattr(state, "face_index", None)
+        if index is None:
+            index, _ = load_or_rebuild(db, state.settings.resolved_face_index_path)
+            state.face_index = index
+    return index
+

@@ -1,0 +1,98 @@
+"""Enrolling one analysed photo for one insured person: the transaction bulk runs and the desk share.
+
+History: embeddings are never deleted. Every accepted photo adds an active row (several photos per
+person); `replace=True` (re-enrollment after a change of appearance) first deactivates the person's
+active rows, which stay in the table, with their thumbnails, for reviewers and earlier evidence. Checks
+compare against active rows only (server/persons/service.py `enrolled_vectors`).
+
+A photo whose sha256 is already enrolled for the person (active or not) is skipped: reruns are no-ops.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlmodel import Session, col, select, update
+
+from enrollment.analyse import PhotoAnalysis
+from enrollment.duplicates import DuplicateMatch, find_duplicates, flag_duplicates
+from enrollment.index import FaceIndex, catch_up
+from models.faces import ENGINE_VERSION
+from server.audit import service as audit
+from server.persons.service import add_embedding, get_or_create_person
+from server.persons.tables import FaceEmbedding, InsuredPerson
+
+
+@dataclass
+class EnrollResult:
+    person_id: int
+    person_created: bool
+    embedding_id: int | None  # None: this photo was already enrolled for the person
+    duplicates: list[DuplicateMatch] = field(default_factory=list)
+    flag_ids: list[int] = field(default_factory=list)
+
+    @property
+    def already_enrolled(self) -> bool:
+        return self.embedding_id is None
+
+
+def enrolled_photo_hashes(db: Session, insurance_numbers: list[str]) -> set[tuple[str, str]]:
+    """(insurance number, photo sha256) pairs already enrolled, for the numbers given."""
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(insurance_numbers), 500):
+        chunk = insurance_numbers[start:start + 500]
+        rows = db.exec(select(InsuredPerson.insurance_number, FaceEmbedding.photo_sha256)
+                       .join(FaceEmbedding, col(FaceEmbedding.insured_person_id) == col(InsuredPerson.id))
+                       .where(col(InsuredPerson.insurance_number).in_(chunk)))
+        found.update((number, sha) for number, sha in rows)
+    return found
+
+
+def enroll_photo(db: Session, *, index: FaceIndex, insurance_number: str, name: str, photo: PhotoAnalysis,
+                 source: str, actor: str, duplicate_threshold: float, replace: bool = False,
+                 photo_bytes: bytes | None = None, photo_dir: Path | None = None) -> EnrollResult:
+    """Enrolls an accepted photo in one transaction (person, embedding, flags, audit) and commits.
+
+    The index learns the new row only after the commit, so it never holds a face the DB does not.
+    `photo_bytes` + `photo_dir`: keep the full photo (content-addressed file), when the setting says so.
+    """
+    if photo.encoding is None:
+        raise ValueError("only an accepted photo can be enrolled")
+    person, created = get_or_create_person(db, insurance_number=insurance_number, name=name)
+    person_id = person.id or 0
+    if not created and db.exec(select(FaceEmbedding.id).where(
+            FaceEmbedding.insured_person_id == person_id, FaceEmbedding.photo_sha256 == photo.sha256)).first():
+        db.commit()
+        return EnrollResult(person_id, False, None)
+    catch_up(db, index)  # rows other processes enrolled meanwhile
+    matches = find_duplicates(db, index=index, vector=photo.encoding, person_id=person_id,
+                              threshold=duplicate_threshold)
+    if replace:
+        db.exec(update(FaceEmbedding).where(col(FaceEmbedding.insured_person_id) == person_id)  # type: ignore[call-overload]
+                .values(is_active=False))
+    if photo_bytes is not None and photo_dir is not None:
+        keep_photo(photo_dir, photo.sha256, photo_bytes)
+    row = add_embedding(db, person_id=person_id, vector=photo.encoding, source=source[:80],
+                        engine_version=ENGINE_VERSION, photo_sha256=photo.sha256,
+                        thumbnail_jpeg=photo.thumbnail_jpeg)
+    flag_ids = flag_duplicates(db, person=person, embedding_id=row.id or 0, matches=matches,
+                               threshold=duplicate_threshold)
+    audit.record(db, actor=actor, action="enrollment.photo", object_type="insured_person", object_id=person_id,
+                 data={"embedding_id": row.id, "replaced": replace, "duplicate_flag_ids": flag_ids})
+    db.commit()
+    index.add_one(row.id or 0, photo.encoding)
+    return EnrollResult(person_id, created, row.id, matches, flag_ids)
+
+
+def keep_photo(photo_dir: Path, sha256: str, data: bytes) -> Path:
+    """Stores the full photo under its hash (atomic; an orphan after a crash is harmless and reused)."""
+    path = photo_dir / sha256[:2] / f"{sha256}.img"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,138 @@
+"""Enrollment benchmark: photos/s through the real pipeline (both cores) and 1:N search at county scale.
+
+    .venv/bin/python scripts/bench_enrollment.py                       # images, then 10k, 100k, 1.5M
+    .venv/bin/python scripts/bench_enrollment.py --sizes 10000,100000 --no-images
+    .venv/bin/python scripts/bench_enrollment.py --sizes 0              # images only
+
+Search: synthetic embeddings shaped like dlib's (enrollment/synthetic.py), one photo per person in the
+gallery; queries are another photo of an enrolled person (the duplicate-identity case). Ground truth is
+exact brute-force search (faiss IndexFlatL2) on the same queries. Queries run on ONE core
+(faiss.omp_set_num_threads(1)), one at a time, as the admission desk asks them. Prints figures only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from enrollment.index import FaceIndex, IndexParams  # noqa: E402
+from enrollment.synthetic import SyntheticFaces  # noqa: E402
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def bench_search(n: int, *, queries: int, ef_values: list[int], build_threads: int, seed: int = 1) -> None:
+    faces = SyntheticFaces(seed)
+    centres = faces.identities(n)
+    gallery = faces.photos_of(centres)
+    picked = np.random.default_rng(seed).choice(n, size=queries, replace=False)
+    probes = faces.photos_of(centres[picked])  # another photo of an enrolled person (~0.44 from theirs)
+    del centres
+    before = _rss_mb()
+    faiss.omp_set_num_threads(build_threads)
+    started = time.perf_counter()
+    index = FaceIndex(IndexParams())
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    for start in range(0, n, 100_000):
+        index.add(ids[start:start + 100_000], gallery[start:start + 100_000])
+    build_s = time.perf_counter() - started
+    memory_mb = _rss_mb() - before
+    faiss.omp_set_num_threads(1)
+    exact = faiss.IndexFlatL2(128)
+    exact.add(gallery)
+    _, truth = exact.search(probes, 1)
+    del exact, gallery
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "faces.index"
+        started = time.perf_counter()
+        index.save(path)
+        save_s = time.perf_counter() - started
+        file_mb = path.stat().st_size / 2**20
+        started = time.perf_counter()
+        FaceIndex.read(path)
+        load_s = time.perf_counter() - started
+    print(f"n={n:>9,}  build {build_s:7.1f} s ({build_threads} thread(s))  index memory {memory_mb:7.0f} MB  "
+          f"file {file_mb:6.0f} MB  save {save_s:4.1f} s  load {load_s:4.1f} s", flush=True)
+
+    faiss.omp_set_num_threads(1)
+    for ef in ef_values:
+        index._set_ef_search(ef)
+        latencies, hits = [], 0
+        for q, expected in zip(probes, truth[:, 0], strict=True):
+            t0 = time.perf_counter()
+            found = index.search(q, k=1)
+            latencies.append(time.perf_counter() - t0)
+            hits += bool(found) and found[0][0] == expected + 1
+        ms = np.array(latencies) * 1e3
+        print(f"    efSearch {ef:>5}: p50 {np.percentile(ms, 50):6.2f} ms  p99 {np.percentile(ms, 99):6.2f} ms  "
+              f"recall@1 {hits / len(probes):.4f}  (1 core, {len(probes)} queries)", flush=True)
+
+
+def bench_images(faces_dir: Path, workers: int) -> None:
+    from sqlmodel import Session
+
+    from enrollment.pipeline import EnrollmentOptions, run_enrollment
+    from enrollment.sources import folder_jobs
+    from models.settings import EngineSettings
+    from server.db import make_engine, upgrade
+
+    jobs = []
+    for sub in ("people", "ageitgey"):
+        if (faces_dir / sub).is_dir():
+            jobs += folder_jobs(faces_dir / sub)
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{tmp}/bench.db")
+        upgrade(engine)
+        options = EnrollmentOptions(index_path=Path(tmp) / "faces.index", rejects_path=Path(tmp) / "rejects.csv",
+                                    workers=workers, show_progress=False)
+        started = time.perf_counter()
+        summary = run_enrollment(engine, jobs, options, EngineSettings.load())
+        elapsed = time.perf_counter() - started
+        with Session(engine):
+            pass
+        engine.dispose()
+    print(f"enrollment: {summary.seen} photos in {elapsed:.1f} s with {workers} worker processes = "
+          f"{summary.seen / elapsed:.1f} images/s (enrolled {summary.enrolled}, rejected {summary.rejected}; "
+          f"includes worker start-up)", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000,1500000", help="gallery sizes, comma-separated; 0 = none")
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--ef", default="256,512,1024", help="efSearch values to measure")
+    parser.add_argument("--build-threads", type=int, default=1, help="threads for building (queries use 1)")
+    parser.add_argument("--no-images", action="store_true", help="skip the real-image throughput run")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--faces-dir", type=Path,
+                        default=Path(os.environ.get("BEDCHECK_FACES_DIR",
+                                                    Path(__file__).resolve().parents[2] / "shared" / "faces")))
+    args = parser.parse_args()
+    if not args.no_images:
+        if (args.faces_dir / "people").is_dir():
+            bench_images(args.faces_dir, args.workers)
+        else:
+            print(f"no real images at {args.faces_dir}: throughput skipped")
+    ef_values = [int(v) for v in args.ef.split(",")]
+    for n in (int(s) for s in args.sizes.split(",")):
+        if n > 0:
+            bench_search(n, queries=min(args.queries, n), ef_values=ef_values, build_threads=args.build_threads)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
