@@ -40,6 +40,9 @@ class CountySpec:
     public_hospitals: int = 28
     inpatients: int = 5000
     beds_per_ward: int = 30
+    # When set, the county has exactly this many wards (one device each), spread over the hospitals;
+    # beds_per_ward is then ignored.
+    wards: int | None = None
     bed_hanging_rate: float = 0.03
     silent_rate: float = 0.0  # beds nobody answers for: they close at the deadline, so completion waits for it
     impersonation_rate: float = 0.01
@@ -80,16 +83,24 @@ def build_county(db: Session, spec: CountySpec, *, province: str = "Demo Provinc
     per_hospital = [spec.inpatients // spec.hospitals + (1 if i < spec.inpatients % spec.hospitals else 0)
                     for i in range(spec.hospitals)]
     beds: list[tuple[int, int, int]] = []  # (hospital id, ward id, bed id)
-    for hospital, count in zip(hospitals, per_hospital, strict=True):
-        for w in range((count + spec.beds_per_ward - 1) // spec.beds_per_ward):
+    for i, (hospital, count) in enumerate(zip(hospitals, per_hospital, strict=True)):
+        ward_sizes = _ward_sizes(spec, i, count)
+        for w, n in enumerate(ward_sizes):
             ward = Ward(hospital_id=hospital.id or 0, code=f"W{w + 1:02d}", name=f"Ward {w + 1}")
             db.add(ward)
             db.flush()
-            n = min(spec.beds_per_ward, count - w * spec.beds_per_ward)
             db.execute(insert(Bed), [{"ward_id": ward.id, "label": f"{b + 1:02d}"} for b in range(n)])
             beds += [(hospital.id or 0, ward.id or 0, bed_id) for bed_id in
                      db.exec(select(Bed.id).where(Bed.ward_id == ward.id).order_by(Bed.id))]
     return _admit(db, spec, rng, pick, region.name, [h.id or 0 for h in hospitals], beds)
+
+
+def _ward_sizes(spec: CountySpec, hospital_index: int, beds: int) -> list[int]:
+    if spec.wards is None:
+        return [min(spec.beds_per_ward, beds - start) for start in range(0, beds, spec.beds_per_ward)]
+    wards = max(1, spec.wards // spec.hospitals + (1 if hospital_index < spec.wards % spec.hospitals else 0))
+    wards = min(wards, max(beds, 1))
+    return [beds // wards + (1 if w < beds % wards else 0) for w in range(wards)]
 
 
 def _admit(db: Session, spec: CountySpec, rng: np.random.Generator, pick: random.Random, county: str,

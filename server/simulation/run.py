@@ -31,6 +31,9 @@ class SimulationOptions:
     deadline_s: int = 30
     offline_delay_s: float = 5.0
     sweep_interval_s: float = 0.5
+    # Results per upload request: a device syncs its outbox in batches; 1 = one request per result.
+    batch_size: int = 100
+    server_workers: int = 2
 
 
 class ServerProcess:
@@ -92,10 +95,10 @@ def simulate(db_url: str, spec: CountySpec | list[CountySpec], options: Simulati
     seed = specs[0].seed
     server = None
     if base_url is None:
-        server = ServerProcess(db_url, options.sweep_interval_s)
+        server = ServerProcess(db_url, options.sweep_interval_s, workers=options.server_workers)
         base_url = server.url
     stop = threading.Event()
-    devices = [SimulatedDevice(base_url, code, county, seed=seed * 1000 + w, stop=stop,
+    devices = [SimulatedDevice(base_url, code, county, seed=seed * 1000 + w, stop=stop, batch_size=options.batch_size,
                                answer_delay_s=options.offline_delay_s if w in county.offline_ward_ids else 0.0)
                for w, code in codes.items()]
     for device in devices:
