@@ -33,16 +33,30 @@ def main() -> None:
     p.add_argument("--offline-wards", type=int, default=3, help="per county; they answer after --offline-delay")
     p.add_argument("--offline-delay", type=float, default=5.0)
     p.add_argument("--deadline", type=int, default=120, help="spot-check deadline, seconds")
-    p.add_argument("--database-url", default="", help="default: a new SQLite file in a temp dir")
+    p.add_argument("--database-url", default="",
+                   help="default: a new SQLite file in a temp dir; 'postgresql' starts a throwaway cluster")
+    p.add_argument("--batch-size", type=int, default=100, help="results per upload request (1 = one each)")
+    p.add_argument("--workers", type=int, default=2, help="server worker processes")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
-    url = a.database_url or f"sqlite:///{tempfile.mkdtemp(prefix='bedcheck-sim-')}/sim.db"
     specs = [CountySpec(name=f"County {i + 1}", hospitals=a.hospitals, public_hospitals=round(a.hospitals * 28 / 46),
                         inpatients=a.inpatients, beds_per_ward=a.beds_per_ward, bed_hanging_rate=a.bed_hanging_rate,
                         impersonation_rate=a.impersonation_rate, spoof_rate=a.spoof_rate, silent_rate=a.silent_rate,
                         offline_wards=a.offline_wards, seed=a.seed + i) for i in range(a.counties)]
-    summary = simulate(url, specs, SimulationOptions(deadline_s=a.deadline, offline_delay_s=a.offline_delay))
+    options = SimulationOptions(deadline_s=a.deadline, offline_delay_s=a.offline_delay, batch_size=a.batch_size,
+                                server_workers=a.workers)
+    if a.database_url == "postgresql":
+        from tests.fixtures.postgres import create_database, throwaway_cluster
+
+        with throwaway_cluster() as admin:
+            if admin is None:
+                sys.exit("PostgreSQL binaries not found")
+            url = create_database(admin)
+            summary = simulate(url, specs, options)
+    else:
+        url = a.database_url or f"sqlite:///{tempfile.mkdtemp(prefix='bedcheck-sim-')}/sim.db"
+        summary = simulate(url, specs, options)
     summary["database"] = url.split("@")[-1].split("://")[0]
     if a.json:
         print(json.dumps(summary))
