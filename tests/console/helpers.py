@@ -44,6 +44,7 @@ def placeholder_jpeg(label: str, color: tuple[int, int, int]) -> bytes:
 class ConsoleWorld:
     county: str
     hospital_ids: list[int]
+    ward_ids: list[int]
     codes: list[str]
     roles: dict[int, tuple[str, np.ndarray]] = field(default_factory=dict)  # admission id -> (role, face)
 
@@ -62,7 +63,7 @@ def build(db: Session, *, hospitals_n: int = 2) -> ConsoleWorld:
         factories.user(db, f"staff{n}", Role.HOSPITAL_STAFF, hospital_id=hospital_id)
     codes = [factories.pairing_code(db, ward) for ward in world.ward_ids]
     roles = {p.admission_id: (key.split(":")[1], p.face) for key, p in world.patients.items()}
-    return ConsoleWorld(world.county, world.hospital_ids, codes, roles)
+    return ConsoleWorld(world.county, world.hospital_ids, world.ward_ids, codes, roles)
 
 
 def pair(base_url: str, code: str) -> httpx.Client:

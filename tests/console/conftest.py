@@ -1,0 +1,30 @@
+"""Fixtures of the console tests."""
+
+from __future__ import annotations
+
+from contextlib import closing
+
+import numpy as np
+import pytest
+from sqlmodel import Session, select
+
+from server.campaigns.service import create_campaign
+from server.flags.tables import Flag
+from tests.console import helpers
+
+
+@pytest.fixture
+def county(engine, live_server):
+    """Two hospitals after a spot check answered over HTTP: per hospital one absent and one impersonated flag."""
+    with Session(engine, expire_on_commit=False) as db:
+        world = helpers.build(db)
+        create_campaign(db, hospital_ids=world.hospital_ids, deadline_s=600, actor="test")
+    server = live_server()
+    rng = np.random.default_rng(3)
+    for code in world.codes:
+        with closing(helpers.pair(server.url, code)) as device:
+            assert helpers.answer_once(device, world, rng) == 3
+    with Session(engine) as db:
+        flags = {(f.hospital_id, f.kind.value): f.id for f in db.exec(select(Flag))}
+    assert len(flags) == 4
+    return server, world, flags

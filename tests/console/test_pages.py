@@ -1,0 +1,64 @@
+"""Pages beyond the must-show: launch by hospitals with validation, dashboard, languages and texts."""
+
+from __future__ import annotations
+
+from contextlib import closing
+
+import pytest
+from sqlmodel import Session
+
+from models.verdicts import FlagKind, Verdict
+from server.accounts.tables import Role
+from server.campaigns.tables import CampaignKind, CampaignStatus
+from server.console.actions import REVIEW_REASONS
+from server.console.i18n import TEXT
+from server.devices.tables import Device
+from server.flags.tables import FlagStatus
+from tests.console.helpers import csrf_of, sign_in
+
+
+@pytest.mark.parametrize("values", [Verdict, FlagKind, FlagStatus, Role, CampaignKind, CampaignStatus])
+def test_every_value_shown_on_a_page_has_chinese_and_english_text(values) -> None:
+    assert [v.value for v in values if v.value not in TEXT] == []
+
+
+def test_every_review_reason_has_text() -> None:
+    assert [r for r in REVIEW_REASONS if f"reason_{r}" not in TEXT] == []
+
+
+def _launch(client, **data):
+    token = csrf_of(client.get("/console/launch"))
+    return client.post("/console/launch", data={"csrf_token": token, **data})
+
+
+def test_launch_by_hospitals_validates_and_shows_the_campaign_on_the_dashboard(county, engine) -> None:
+    server, world, _ = county
+    h1, _h2 = world.hospital_ids
+    with Session(engine) as db:
+        device = db.get(Device, 1)
+        assert device is not None and device.last_seen_at is not None
+    with closing(sign_in(server.url, "sup")) as sup:
+        assert _launch(sup, scope="hospitals").status_code == 422
+        assert _launch(sup, scope="hospitals", hospitals="99999", deadline_minutes="5").status_code == 422
+        assert _launch(sup, scope="county", county="Nowhere").status_code == 422
+        assert _launch(sup, scope="county", county=world.county, deadline_minutes="0").status_code == 422
+        launched = _launch(sup, scope="hospitals", hospitals=str(h1), deadline_minutes="5")
+        assert launched.status_code == 303
+        board = sup.get(launched.headers["location"])
+        assert 'data-status="running"' in board.text and f'data-hospital-id="{h1}"' in board.text
+        progress = sup.get(f"/console/campaigns/{launched.headers['location'].split('=')[1]}/progress").json()
+        assert progress["total"] == 3 and progress["counts"]["pending"] == 3
+        english = sup.get("/console/dashboard", params={"lang": "en"})
+        assert "Verification rate" in english.text and english.cookies.get("bedcheck_lang") == "en"
+        assert "在院病人核查率" not in sup.get("/console/dashboard").text  # the choice is remembered
+
+
+def test_devices_not_heard_from_show_as_offline_to_their_own_hospital_only(county, engine) -> None:
+    server, world, _ = county
+    h1, h2 = world.hospital_ids
+    with Session(engine) as db:
+        db.add(Device(hospital_id=h2, ward_id=world.ward_ids[1], name="silent-tablet", token_hash="0" * 64))
+        db.commit()
+    with closing(sign_in(server.url, "sup")) as sup, closing(sign_in(server.url, "staff1")) as staff:
+        assert "silent-tablet" in sup.get("/console/dashboard").text
+        assert "silent-tablet" not in staff.get("/console/dashboard").text
