@@ -20,6 +20,10 @@ class EdgeSettings(BaseSettings):
     burst_stride: int = Field(default=3, ge=1, le=60,
                               description="Keep every n-th frame of a stream or video: spreads a burst "
                               "over ~1 s so a blink can show")
+    # 960: a face at the bed stays well above the engine's 50 px minimum, and a 1080p bed check drops from
+    # ~2.0 s to ~1.8 s of CPU on one core (scripts/bench_edge.py).
+    frame_max_side_px: int = Field(default=960, ge=320, le=4096,
+                                   description="Captured frames with a longer side are scaled down first")
     encode_best: int = Field(default=3, ge=1, le=10, description="Sharpest frames encoded and fused per burst")
     bed_sources: dict[str, str] = Field(
         default_factory=dict,

@@ -12,7 +12,7 @@ from edge_client.check import CheckRecord, bed_empty, check_frames, patient_exem
 from edge_client.config import EdgeSettings
 from edge_client.credentials import Credentials, load_credentials, save_credentials
 from edge_client.outbox import Outbox
-from edge_client.sources import open_source
+from edge_client.sources import fit_frames, open_source
 from edge_client.sync import Syncer, SyncReport
 from models.faces.engine import FaceEngine
 from models.settings import EngineSettings
@@ -108,7 +108,8 @@ class Device:
         bed, task = self._bed_and_task(bed_label)
         source = open_source(source_spec, self.engine.settings)
         try:
-            frames = source.burst(self.settings.burst_frames, self.settings.burst_stride)
+            frames = fit_frames(source.burst(self.settings.burst_frames, self.settings.burst_stride),
+                                self.settings.frame_max_side_px)
         finally:
             source.close()
         enrolled = self._enrolled_for(bed, task)

@@ -96,6 +96,20 @@ class CaptureSource:
         self._capture.release()
 
 
+def fit_frames(frames: list[RGBImage], max_side_px: int) -> list[RGBImage]:
+    """Frames larger than `max_side_px` are scaled down: a face at a bed fills a good part of the frame,
+    and the engine's per-frame work on the whole image (grey, edges, crops) grows with its area."""
+    out = []
+    for frame in frames:
+        height, width = frame.shape[:2]
+        scale = max_side_px / max(height, width)
+        if scale < 1.0:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            frame = np.ascontiguousarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
+        out.append(frame)
+    return out
+
+
 def open_source(spec: str, engine_settings: EngineSettings) -> FrameSource:
     """A source from its spec: `0` (camera index), `rtsp://...`, `clip.mp4[#t=SECONDS]`, `folder/`."""
     spec = spec.strip()
