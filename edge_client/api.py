@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel
@@ -29,6 +29,7 @@ from models.wire import (
 )
 
 USER_AGENT = "bedcheck-edge/0.1"
+Answer = TypeVar("Answer", bound=BaseModel)
 
 
 class ApiError(Exception):
@@ -84,8 +85,9 @@ class DeviceApi:
     def upload(self, result: ResultUpload) -> ResultAck:
         return self._call("POST", "/results", ResultAck, body=result)
 
-    def _call(self, method: str, path: str, answer: type[Any], *, body: BaseModel | None = None,
-              params: dict[str, Any] | None = None, timeout: httpx.Timeout | None = None, timed: bool = True) -> Any:
+    def _call(self, method: str, path: str, answer: type[Answer], *, body: BaseModel | None = None,
+              params: dict[str, Any] | None = None, timeout: httpx.Timeout | None = None,
+              timed: bool = True) -> Answer:
         kwargs: dict[str, Any] = {"params": params}
         if body is not None:
             kwargs["content"] = body.model_dump_json()

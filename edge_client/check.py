@@ -13,6 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,7 +38,7 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-def _base(task: TaskRead, outcome: CaptureOutcome, clock_offset_ms: int, note: str = "") -> dict[str, object]:
+def _base(task: TaskRead, outcome: CaptureOutcome, clock_offset_ms: int, note: str = "") -> dict[str, Any]:
     return {"idempotency_key": new_key(), "task_id": task.task_id, "nonce": task.nonce, "outcome": outcome,
             "captured_at": datetime.now(UTC), "clock_offset_ms": clock_offset_ms, "note": note[:500],
             "engine_version": ENGINE_VERSION}

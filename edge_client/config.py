@@ -34,6 +34,10 @@ class EdgeSettings(BaseSettings):
     # --- network ---------------------------------------------------------------------------------
     http_timeout_s: float = Field(default=10.0, gt=0.0, le=120.0)
     long_poll_s: float = Field(default=20.0, ge=0.0, le=120.0, description="wait_s of the task long-poll")
+    poll_min_interval_s: float = Field(
+        default=3.0, ge=0.0, le=60.0,
+        description="Pause between polls that bring nothing new: the server answers a long-poll at once while "
+        "any task is pending, including those waiting for the nurse")
     heartbeat_interval_s: float = Field(default=30.0, gt=0.0)
     roster_refresh_s: float = Field(default=300.0, gt=0.0, description="How often roster and embeddings refresh")
     sync_interval_s: float = Field(default=2.0, gt=0.0, description="Outbox sweep interval when idle")

@@ -79,12 +79,14 @@ class Runner:
     def _poll_loop(self) -> None:
         while not self.stop_event.is_set():
             try:
-                self.device.poll_tasks(self.settings.long_poll_s)
+                fresh = self.device.poll_tasks(self.settings.long_poll_s)
                 self.online = True
             except ApiError as e:
                 self._offline("task poll", e)
                 continue
             self._enqueue_camera_beds()
+            if not fresh:
+                self.stop_event.wait(self.settings.poll_min_interval_s)
 
     def _enqueue_camera_beds(self) -> None:
         for task in self.device.outbox.open_tasks():

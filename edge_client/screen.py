@@ -12,7 +12,7 @@ import html
 import threading
 import time
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import uvicorn
 from fastapi import FastAPI, Form, HTTPException, Request
@@ -56,7 +56,7 @@ def create_screen_app(device: Device, settings: EdgeSettings, on_change: Callabl
         return render_page(device)
 
     @app.get("/state")
-    def state() -> dict[str, object]:
+    def state() -> dict[str, Any]:
         return screen_state(device)
 
     @app.post("/beds/{bed_label}/empty")
@@ -77,7 +77,7 @@ def create_screen_app(device: Device, settings: EdgeSettings, on_change: Callabl
     return app
 
 
-def screen_state(device: Device) -> dict[str, object]:
+def screen_state(device: Device) -> dict[str, Any]:
     roster = device.outbox.roster()
     return {
         "ward": roster.ward_name if roster else None,
@@ -95,10 +95,10 @@ def screen_state(device: Device) -> dict[str, object]:
 def render_page(device: Device) -> str:
     data = screen_state(device)
     e = html.escape
-    open_beds = {t["bed"]: t for t in data["open_tasks"]}  # type: ignore[union-attr]
+    open_beds = {t["bed"]: t for t in data["open_tasks"]}
     reasons = "".join(f"<option>{r.value}</option>" for r in ExemptionReason)
     rows = []
-    for bed in data["beds"]:  # type: ignore[union-attr]
+    for bed in data["beds"]:
         label = e(str(bed["bed"]))
         task = open_beds.get(bed["bed"])
         actions = "" if task is None else (
@@ -112,8 +112,8 @@ def render_page(device: Device) -> str:
     results = "".join(
         f"<tr><td>{e(str(r['bed']))}</td><td>{e(str(r['device_verdict']))}</td><td>{e(str(r['state']))}</td>"
         f"<td>{e(str(r['server_verdict'] or ''))}</td><td>{e(str(r['error']))}</td><td>{e(str(r['at']))}</td></tr>"
-        for r in data["results"])  # type: ignore[union-attr]
-    outbox = ", ".join(f"{k}: {v}" for k, v in data["outbox"].items())  # type: ignore[union-attr]
+        for r in data["results"])
+    outbox = ", ".join(f"{k}: {v}" for k, v in data["outbox"].items())
     return (f"<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=10><title>bedcheck</title>"
             f"<h1>Ward {e(str(data['ward'] or '?'))}</h1><p>Outbox: {e(outbox)}</p>"
             f"<table border=1><tr><th>bed</th><th>patient</th><th>status</th><th></th></tr>{''.join(rows)}</table>"

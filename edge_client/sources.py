@@ -29,7 +29,8 @@ class SourceError(Exception):
 
 
 class FrameSource(Protocol):
-    description: str
+    @property
+    def description(self) -> str: ...
 
     def burst(self, frames: int, stride: int) -> list[RGBImage]: ...
 

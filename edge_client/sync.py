@@ -8,7 +8,14 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_when_event_set,
+    wait_random_exponential,
+)
 
 from edge_client.api import ApiError, DeviceApi
 from edge_client.outbox import Outbox, StoredResult
@@ -78,7 +85,7 @@ class Syncer:
         retrying = Retrying(
             retry=retry_if_exception(_retryable),
             wait=wait_random_exponential(multiplier=0.5, max=self.max_wait_s),
-            stop=stop_after_attempt(self.attempts) | (lambda _state: self.stop.is_set()),
+            stop=stop_after_attempt(self.attempts) | stop_when_event_set(self.stop),
             sleep=self._sleep,
             reraise=True,
         )
