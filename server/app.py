@@ -44,21 +44,23 @@ def create_app(settings: ServerSettings | None = None, engine_settings: EngineSe
     if migrate:
         upgrade(engine)
 
+    engine_settings = engine_settings or EngineSettings.load()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        scheduler = None
-        if settings.run_scheduler:
-            from server.scheduler import start_scheduler
+        from server.scheduler import release_leadership, start_scheduler
 
-            scheduler = start_scheduler(engine, settings)
+        started = start_scheduler(engine, settings, engine_settings) if settings.run_scheduler else None
         yield
-        if scheduler is not None:
+        if started is not None:
+            scheduler, lock = started
             scheduler.shutdown(wait=True)
+            release_leadership(lock)
         engine.dispose()
 
     app = FastAPI(title="bedcheck", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
-    app.state.engine_settings = engine_settings or EngineSettings.load()
+    app.state.engine_settings = engine_settings
     app.state.engine = engine
     app.state.write_gate = WriteGate(engine)
     app.state.rate_limiter = RateLimiter(settings.device_rate_per_s, settings.device_rate_burst)

@@ -7,12 +7,14 @@ import typer
 from enrollment.cli import app as enroll_app
 from server import admin_cli
 from server.audit.cli import app as audit_app
+from server.evidence.cli import app as evidence_app
 from server.faces_cli import app as faces_app
 
 app = typer.Typer(help="bedcheck: inpatient bed checks for medical-insurance supervision.", no_args_is_help=True)
 
 app.add_typer(faces_app, name="faces", help="Face engine: check, compare, evaluate and calibrate.")
 app.add_typer(audit_app, name="audit", help="Audit trail.")
+app.add_typer(evidence_app, name="evidence", help="Evidence checks on uploaded results.")
 app.add_typer(enroll_app, name="enroll", help="Enroll insured persons' faces (bulk) and keep the 1:N face index.")
 app.add_typer(admin_cli.users, name="users")
 app.add_typer(admin_cli.roster, name="roster")

@@ -1,4 +1,4 @@
-"""Background jobs of a server process (APScheduler): the deadline sweep and the daily roll-calls.
+"""Background jobs of a server process (APScheduler): deadline sweep, evidence check, daily roll-calls.
 
 Jobs take no ORM objects; each opens its own database scope and logs and carries on when one fails.
 """
@@ -10,6 +10,7 @@ import logging
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
+from models.settings import EngineSettings
 from server.settings import ServerSettings
 
 log = logging.getLogger("bedcheck.scheduler")
@@ -26,6 +27,20 @@ def sweep_job(engine: Engine) -> None:
             log.info("deadline sweep closed %d tasks", closed)
     except Exception:  # a failed sweep must not stop the next one
         log.exception("deadline sweep failed")
+
+
+def evidence_job(engine: Engine, checker: object) -> None:
+    from server.db import db_scope
+    from server.evidence.service import EvidenceChecker
+
+    assert isinstance(checker, EvidenceChecker)
+    try:
+        with db_scope(engine) as db:
+            checked = checker.run_until_done(db)
+        if checked:
+            log.info("evidence check: %d results", checked)
+    except Exception:  # the next run retries what this one left unchecked
+        log.exception("evidence check failed")
 
 
 def roll_call_job(engine: Engine, deadline_s: int) -> None:
@@ -48,11 +63,12 @@ def roll_call_job(engine: Engine, deadline_s: int) -> None:
             log.exception("roll-call failed for hospital %s", hospital_id)
 
 
-def is_leader(settings: ServerSettings) -> bool:
+def acquire_leadership(settings: ServerSettings) -> int | None:
     """Only one process per machine and database runs the jobs (several uvicorn workers share them).
 
-    An flock held for the life of the process; it is released by the kernel when the process dies. Past
-    one machine, run the scheduler in one process only (BEDCHECK_RUN_SCHEDULER=false elsewhere).
+    An flock held until `release_leadership` (or the process's death: the kernel drops it). Returns the
+    lock's file descriptor, or None when another process leads. Past one machine, run the scheduler in one
+    process only (BEDCHECK_RUN_SCHEDULER=false elsewhere).
     """
     import fcntl
     import hashlib
@@ -65,21 +81,31 @@ def is_leader(settings: ServerSettings) -> bool:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        return False
-    _held_locks.append(fd)
-    return True
+        return None
+    return fd
 
 
-_held_locks: list[int] = []
+def release_leadership(fd: int) -> None:
+    import os
+
+    os.close(fd)  # closing the descriptor drops the flock
 
 
-def start_scheduler(engine: Engine, settings: ServerSettings) -> BackgroundScheduler | None:
-    if not is_leader(settings):
+def start_scheduler(engine: Engine, settings: ServerSettings,
+                    engine_settings: EngineSettings) -> tuple[BackgroundScheduler, int] | None:
+    """Starts the jobs if this process leads; returns the scheduler and the leadership lock to release."""
+    from server.evidence.service import EvidenceChecker
+
+    lock = acquire_leadership(settings)
+    if lock is None:
         log.info("another process runs the scheduler")
         return None
     scheduler = BackgroundScheduler(timezone="Asia/Shanghai")
     scheduler.add_job(sweep_job, "interval", seconds=settings.sweep_interval_s, args=[engine],
                       max_instances=1, coalesce=True, id="deadline-sweep")
+    scheduler.add_job(evidence_job, "interval", seconds=settings.evidence_interval_s,
+                      args=[engine, EvidenceChecker(settings, engine_settings)],
+                      max_instances=1, coalesce=True, id="evidence-check")
     for at in filter(None, (t.strip() for t in settings.roll_call_times.split(","))):
         hour, minute = (int(x) for x in at.split(":"))
         scheduler.add_job(roll_call_job, "cron", hour=hour, minute=minute,
@@ -87,4 +113,4 @@ def start_scheduler(engine: Engine, settings: ServerSettings) -> BackgroundSched
     # A sweep still running when the next is due is normal under load, not worth a warning each time.
     logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
     scheduler.start()
-    return scheduler
+    return scheduler, lock

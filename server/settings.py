@@ -29,7 +29,20 @@ class ServerSettings(BaseSettings):
     roll_call_times: str = Field(default="08:00,20:00", description="Daily roll-call times, local HH:MM")
     sweep_interval_s: float = Field(default=5.0, gt=0.0, description="How often deadlines are swept")
     run_scheduler: bool = Field(default=True, description="Run roll-calls and sweeps in this process")
-    keep_verified_crops: bool = Field(default=False, description="Keep face crops of verified checks")
+    keep_verified_crops: bool = Field(default=False, description="Keep face crops of verified checks (else "
+                                      "dropped once the evidence check has passed)")
+    # Evidence checks (server/evidence). Measured on ../shared/faces/people: re-encoding a device's JPEG crop
+    # lands at most 0.152 from the embedding the device fused from its burst; two different photos of one
+    # person are at least 0.294 apart; impostors are beyond the match threshold (~0.6).
+    evidence_interval_s: float = Field(default=2.0, gt=0.0, description="How often new results are re-checked")
+    evidence_batch: int = Field(default=500, ge=1, le=10_000)
+    tamper_tolerance: float = Field(default=0.25, gt=0.0, lt=1.0,
+                                    description="Max distance between the reported embedding and the crop's")
+    replay_max_distance: float = Field(default=0.1, gt=0.0, lt=1.0,
+                                       description="Closer than this to another check or an enrolled photo: "
+                                                   "the same picture shown again")
+    cross_hospital_window_h: float = Field(default=24.0, gt=0.0,
+                                           description="The same face in two hospitals within this window")
     keep_full_photos: bool = Field(default=False, description="Keep full enrollment photos (else embedding and "
                                    "a 96 px thumbnail only), under data_dir/enrollment_photos")
     face_index_path: Path | None = Field(default=None, description="faiss 1:N index file; default "

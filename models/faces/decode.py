@@ -40,16 +40,8 @@ def decode_image(data: bytes, settings: EngineSettings) -> RGBImage:
     Raises:
         EmptyImage, ImageTooLarge, ImageTooManyPixels, UnsupportedImageFormat, ImageTruncated, ImageCorrupt.
     """
-    if not data:
-        raise EmptyImage()
-    if len(data) > settings.max_image_bytes:
-        raise ImageTooLarge(size_bytes=len(data), max_bytes=settings.max_image_bytes)
+    check_image_header(data, settings)
     image = _open_header(data)
-    width, height = image.size
-    if width * height > settings.max_image_pixels:
-        raise ImageTooManyPixels(width=width, height=height, max_pixels=settings.max_image_pixels)
-    if _is_truncated(image.format or "", data):
-        raise ImageTruncated(format=image.format)
     try:
         with warnings.catch_warnings():
             # Our own pixel limit ran above; Pillow's bomb warning would only repeat it.
@@ -60,6 +52,24 @@ def decode_image(data: bytes, settings: EngineSettings) -> RGBImage:
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise ImageCorrupt(format=image.format) from e
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+
+
+def check_image_header(data: bytes, settings: EngineSettings) -> tuple[str, int, int]:
+    """The checks of `decode_image` that need no decoding (size, format, pixel count, truncation).
+
+    Returns (format, width, height). Cheap enough to run on every upload before the bytes are stored.
+    """
+    if not data:
+        raise EmptyImage()
+    if len(data) > settings.max_image_bytes:
+        raise ImageTooLarge(size_bytes=len(data), max_bytes=settings.max_image_bytes)
+    image = _open_header(data)
+    width, height = image.size
+    if width * height > settings.max_image_pixels:
+        raise ImageTooManyPixels(width=width, height=height, max_pixels=settings.max_image_pixels)
+    if _is_truncated(image.format or "", data):
+        raise ImageTruncated(format=image.format)
+    return image.format or "", width, height
 
 
 def load_image_file(path: str | Path, settings: EngineSettings) -> RGBImage:

@@ -59,7 +59,7 @@ def create_campaign(db: Session, *, hospital_ids: list[int], deadline_s: int, ac
     if admission_ids is not None:
         current = current.where(col(Admission.id).in_(admission_ids))
     admissions = list(db.exec(current))
-    exempt = _exempt_admission_ids(db, [a.id for a in admissions if a.id is not None], now)
+    exempt = _exempt_admission_ids(db, current.with_only_columns(col(Admission.id)).subquery(), now)
     rows = [
         {
             "campaign_id": campaign.id, "admission_id": a.id, "insured_person_id": a.insured_person_id,
@@ -80,11 +80,10 @@ def create_campaign(db: Session, *, hospital_ids: list[int], deadline_s: int, ac
     return campaign
 
 
-def _exempt_admission_ids(db: Session, admission_ids: list[int], at: datetime) -> set[int]:
-    if not admission_ids:
-        return set()
+def _exempt_admission_ids(db: Session, in_scope: Any, at: datetime) -> set[int]:
+    # A subquery, not a list of ids: a province has more admissions than PostgreSQL takes bind parameters.
     stmt = select(Exemption.admission_id).where(
-        col(Exemption.admission_id).in_(admission_ids), Exemption.starts_at <= at,
+        col(Exemption.admission_id).in_(select(in_scope.c.id)), Exemption.starts_at <= at,
         or_(col(Exemption.ends_at).is_(None), col(Exemption.ends_at) > at))
     return {int(i) for i in db.exec(stmt)}
 
@@ -172,8 +171,13 @@ def mark_expired(db: Session, *, now: datetime) -> list[tuple[int, Verdict]]:
     changes = [(int(tid), Verdict.ABSENT if delivered else Verdict.OVERDUE) for tid, delivered in expired]
     for verdict in (Verdict.ABSENT, Verdict.OVERDUE):
         ids = [tid for tid, v in changes if v == verdict]
-        if ids:
-            db.execute(update(CheckTask).where(and_(col(CheckTask.id).in_(ids),
+        for chunk in chunks(ids):
+            db.execute(update(CheckTask).where(and_(col(CheckTask.id).in_(chunk),
                                                     CheckTask.verdict == Verdict.PENDING))
                        .values(verdict=verdict, verdict_at=now))
     return changes
+
+
+def chunks(ids: list[int], size: int = 10_000) -> list[list[int]]:
+    """Id lists cut to what one statement may bind (PostgreSQL takes at most 65,535 parameters)."""
+    return [ids[i:i + size] for i in range(0, len(ids), size)]

@@ -12,7 +12,17 @@ import numpy as np
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from models.errors import BedcheckError, InvalidInput, NonceMismatch, NonceReplayed, NotFound, TaskNotForDevice
+from models.errors import (
+    BedcheckError,
+    ImageError,
+    InvalidInput,
+    NonceMismatch,
+    NonceReplayed,
+    NotFound,
+    TaskNotForDevice,
+)
+from models.faces.decode import check_image_header
+from models.settings import EngineSettings
 from models.verdicts import Verdict
 from models.wire import ResultUpload
 from server.audit import service as audit
@@ -34,17 +44,16 @@ class Accepted:
 
 
 def submit_result(db: Session, *, device: Device, upload: ResultUpload, threshold: float,
-                  keep_verified_crops: bool) -> Accepted:
+                  image_limits: EngineSettings | None = None) -> Accepted:
     """Accepts one result exactly once (idempotent on its key); raises the typed error of a refusal."""
-    (outcome,) = submit_results(db, device=device, uploads=[upload], threshold=threshold,
-                                keep_verified_crops=keep_verified_crops)
+    (outcome,) = submit_results(db, device=device, uploads=[upload], threshold=threshold, image_limits=image_limits)
     if isinstance(outcome, BedcheckError):
         raise outcome
     return outcome
 
 
 def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload], threshold: float,
-                   keep_verified_crops: bool) -> list[Accepted | BedcheckError]:
+                   image_limits: EngineSettings | None = None) -> list[Accepted | BedcheckError]:
     """Accepts results exactly once each (idempotent on their keys), in one transaction.
 
     A device syncing its outbox sends many results at once; one transaction and one round of lookups for
@@ -53,7 +62,7 @@ def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload], 
     alone, recorded, without holding back the others.
     """
     try:
-        outcomes = _submit_batch(db, device, uploads, threshold, keep_verified_crops)
+        outcomes = _submit_batch(db, device, uploads, threshold, image_limits or EngineSettings())
     except IntegrityError:
         # Another server process stored one of these keys between our lookup and our insert (a retry that
         # raced): redo one by one, so the raced key is answered as a duplicate and the rest still land.
@@ -65,13 +74,13 @@ def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload], 
             return [_replay_of(db, existing[uploads[0].idempotency_key], device)]
         return [outcome for upload in uploads
                 for outcome in submit_results(db, device=device, uploads=[upload], threshold=threshold,
-                                              keep_verified_crops=keep_verified_crops)]
+                                              image_limits=image_limits)]
     db.commit()
     return outcomes
 
 
 def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], threshold: float,
-                  keep_verified_crops: bool) -> list[Accepted | BedcheckError]:
+                  image_limits: EngineSettings) -> list[Accepted | BedcheckError]:
     existing = _existing_results(db, [u.idempotency_key for u in uploads])
     task_ids = {u.task_id for u in uploads}
     tasks = {t.id: t for t in db.exec(select(CheckTask).where(col(CheckTask.id).in_(task_ids)))} if task_ids else {}
@@ -98,8 +107,8 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], thre
             continue
         assert task is not None
         try:
-            crop = _checked_crop(upload)
-        except InvalidInput as e:
+            crop = _checked_crop(upload, image_limits)
+        except (InvalidInput, ImageError) as e:
             outcomes.append(e)
             continue
         decision = decide(upload, enrolled.get(task.insured_person_id), threshold)
@@ -110,8 +119,8 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], thre
             clock_offset_ms=upload.clock_offset_ms, server_distance=decision.distance,
             device_distance=upload.distance, liveness=upload.liveness.model_dump() if upload.liveness else {},
             embedding=vector_to_bytes(upload.embedding) if upload.embedding else None,
-            # Privacy: a verified check's face is not kept unless a setting asks for it.
-            face_crop_jpeg=crop if (decision.verdict != Verdict.VERIFIED or keep_verified_crops) else None,
+            # Kept until the evidence check has re-encoded it; then dropped for verified checks (privacy).
+            face_crop_jpeg=crop,
             evidence_sha256=upload.evidence_sha256, engine_version=upload.engine_version,
             threshold=threshold, late=late, note=upload.note)
         db.add(result)
@@ -164,7 +173,7 @@ def _replay_of(db: Session, existing: CheckResult, device: Device) -> Accepted |
     return Accepted(task, existing, duplicate=True)
 
 
-def _checked_crop(upload: ResultUpload) -> bytes | None:
+def _checked_crop(upload: ResultUpload, limits: EngineSettings) -> bytes | None:
     if upload.face_crop_jpeg_b64 is None:
         return None
     try:
@@ -173,6 +182,8 @@ def _checked_crop(upload: ResultUpload) -> bytes | None:
         raise InvalidInput("face_crop_jpeg_b64 is not valid base64") from e
     if upload.evidence_sha256 and hashlib.sha256(crop).hexdigest() != upload.evidence_sha256:
         raise InvalidInput("evidence_sha256 does not match the uploaded crop")
+    # A decompression bomb or a broken file is refused now, not found later by the evidence check.
+    check_image_header(crop, limits)
     return crop
 
 
@@ -191,7 +202,8 @@ def sweep_deadlines(db: Session) -> int:
             continue
         changes = campaign_service.mark_expired(db, now=now)
         if changes:
-            tasks = list(db.exec(select(CheckTask).where(col(CheckTask.id).in_([tid for tid, _ in changes]))))
+            tasks = [task for chunk in campaign_service.chunks([tid for tid, _ in changes])
+                     for task in db.exec(select(CheckTask).where(col(CheckTask.id).in_(chunk)))]
             flag_service.raise_for_tasks(db, tasks)
             audit.record(db, actor="system", action="deadline.swept", object_type="campaign",
                          object_id=campaign.id or 0,

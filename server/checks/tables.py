@@ -32,3 +32,5 @@ class CheckResult(SQLModel, table=True):
     threshold: float | None = None
     late: bool = False
     note: str = Field(default="", max_length=500)
+    # Set by the evidence check (server/evidence) once the crop, replays and 1:N search have been looked at.
+    evidence_checked_at: datetime | None = utc_field(nullable=True, index=True)

@@ -7,7 +7,7 @@ from collections import defaultdict
 import numpy as np
 from sqlmodel import Session, col, select
 
-from server.persons.tables import FaceEmbedding, InsuredPerson
+from server.persons.tables import FaceEmbedding, InsuredPerson, StaffMember
 
 EMBEDDING_DTYPE = np.dtype("<f4")
 
@@ -38,6 +38,22 @@ def add_embedding(db: Session, *, person_id: int, vector: np.ndarray | list[floa
     """Enrolls one face for a person (earlier ones stay active: several photos per person)."""
     row = FaceEmbedding(insured_person_id=person_id, vector=vector_to_bytes(vector), source=source,
                         engine_version=engine_version, photo_sha256=photo_sha256, thumbnail_jpeg=thumbnail_jpeg)
+    db.add(row)
+    db.flush()
+    return row
+
+
+def add_staff_embedding(db: Session, *, hospital_id: int, staff_number: str, name: str,
+                        vector: np.ndarray | list[float], source: str, engine_version: str) -> FaceEmbedding:
+    """Adds a face to the staff gallery (staff are searched when a bed shows someone else); flushes."""
+    staff = db.exec(select(StaffMember).where(StaffMember.hospital_id == hospital_id,
+                                              StaffMember.staff_number == staff_number)).first()
+    if staff is None:
+        staff = StaffMember(hospital_id=hospital_id, staff_number=staff_number, name=name)
+        db.add(staff)
+        db.flush()
+    row = FaceEmbedding(staff_member_id=staff.id, vector=vector_to_bytes(vector), source=source,
+                        engine_version=engine_version)
     db.add(row)
     db.flush()
     return row

@@ -1,0 +1,74 @@
+"""The faces captured recently, in memory, to compare each new capture with the ones before it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlmodel import Session, col, select
+
+from server.campaigns.tables import CheckTask
+from server.checks.tables import CheckResult
+from server.persons.service import EMBEDDING_DTYPE
+
+DIM = 128
+
+
+@dataclass(frozen=True)
+class Capture:
+    result_id: int
+    task_id: int
+    hospital_id: int
+    insured_person_id: int
+    received_at: datetime
+
+
+@dataclass
+class RecentCaptures:
+    """Checked captures of the last `window`, oldest first. Rebuilt from the database after a restart."""
+
+    window: timedelta
+    captures: list[Capture] = field(default_factory=list)
+    _buffer: np.ndarray = field(default_factory=lambda: np.zeros((1024, DIM), dtype=np.float32))
+    loaded: bool = False
+
+    @property
+    def vectors(self) -> np.ndarray:
+        return self._buffer[: len(self.captures)]
+
+    def load(self, db: Session, now: datetime) -> None:
+        rows = db.exec(
+            select(CheckResult.id, CheckResult.task_id, CheckTask.hospital_id, CheckTask.insured_person_id,
+                   CheckResult.received_at, CheckResult.embedding)
+            .join(CheckTask, col(CheckTask.id) == col(CheckResult.task_id))
+            .where(col(CheckResult.evidence_checked_at).is_not(None), col(CheckResult.embedding).is_not(None),
+                   CheckResult.received_at >= now - self.window)
+            .order_by(col(CheckResult.id))).all()
+        self.captures = [Capture(int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4]) for r in rows]
+        self._buffer = np.zeros((max(1024, 2 * len(rows)), DIM), dtype=np.float32)
+        if rows:
+            stored = np.frombuffer(b"".join(r[5] for r in rows), dtype=EMBEDDING_DTYPE)
+            self._buffer[: len(rows)] = stored.reshape(-1, DIM)
+        self.loaded = True
+
+    def nearest(self, vector: np.ndarray, k: int = 8) -> list[tuple[Capture, float]]:
+        if not self.captures:
+            return []
+        distances = np.linalg.norm(self.vectors - vector.astype(np.float32), axis=1)
+        order = np.argsort(distances)[:k]
+        return [(self.captures[i], float(distances[i])) for i in order]
+
+    def add(self, capture: Capture, vector: np.ndarray) -> None:
+        if len(self.captures) == len(self._buffer):  # grow by doubling: adding stays O(1) amortised
+            self._buffer = np.vstack([self._buffer, np.zeros_like(self._buffer)])
+        self._buffer[len(self.captures)] = vector.astype(np.float32)
+        self.captures.append(capture)
+
+    def forget_before(self, now: datetime) -> None:
+        keep = next((i for i, c in enumerate(self.captures) if c.received_at >= now - self.window),
+                     len(self.captures))
+        if keep:
+            remaining = len(self.captures) - keep
+            self._buffer[:remaining] = self._buffer[keep: len(self.captures)]
+            self.captures = self.captures[keep:]

@@ -1,0 +1,269 @@
+"""Attacks on the evidence, through a real server with its scheduler running the evidence check.
+
+A tampered embedding, one photo used for two beds, an enrolled photo shown to the camera, the same face in
+two hospitals, an impersonator named from the enrolled insured and the staff gallery, a decompression bomb
+as the crop. Synthetic embeddings where the check is about vectors; real faces where it is about images.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+from sqlmodel import Session, select
+
+from models.faces import ENGINE_VERSION, crop_to_jpeg
+from models.faces.decode import load_image_file
+from models.faces.engine import FaceEngine
+from models.settings import EngineSettings
+from models.verdicts import CaptureOutcome, FlagKind
+from models.wire import DEVICE_PREFIX, LivenessReport, ResultUpload, TaskBatch, TaskRead
+from server.campaigns.service import create_campaign
+from server.checks.tables import CheckResult
+from server.flags.tables import Flag
+from server.persons.service import add_embedding, add_staff_embedding
+from server.persons.tables import FaceEmbedding
+from server.simulation.embeddings import identity, photo_of
+from tests import factories
+
+LIVE = LivenessReport(is_live=True, score=0.9, blink_detected=True, passive_score=0.9)
+
+
+@pytest.fixture
+def ward(engine, live_server, tmp_path: Path):
+    """Two hospitals with two patients each, a running spot check, one paired device per ward."""
+    with Session(engine, expire_on_commit=False) as db:
+        world = factories.build_world(db, hospitals_n=2, patients_per_ward=["a", "b"], seed=4)
+        codes = [factories.pairing_code(db, w) for w in world.ward_ids]
+        create_campaign(db, hospital_ids=world.hospital_ids, deadline_s=600, actor="test")
+    server = live_server(run_scheduler=True, evidence_interval_s=0.2, sweep_interval_s=0.5, roll_call_times="",
+                         data_dir=tmp_path)
+    devices = []
+    for code in codes:
+        client = httpx.Client(base_url=server.url, timeout=30)
+        token = client.post(f"{DEVICE_PREFIX}/pair", json={"code": code}).json()["token"]
+        client.headers["authorization"] = f"Bearer {token}"
+        devices.append(client)
+    yield world, devices
+    for client in devices:
+        client.close()
+
+
+def _tasks(device: httpx.Client) -> dict[int, TaskRead]:
+    """This ward's open tasks by admission id."""
+    return {t.admission_id: t for t in TaskBatch.model_validate(device.get(f"{DEVICE_PREFIX}/tasks").json()).tasks}
+
+
+def _upload(device: httpx.Client, task: TaskRead, embedding: np.ndarray, crop: bytes | None = None,
+            evidence_sha256: str | None = None) -> httpx.Response:
+    upload = ResultUpload(
+        idempotency_key=uuid.uuid4().hex, task_id=task.task_id, nonce=task.nonce,
+        outcome=CaptureOutcome.FACE_CAPTURED, captured_at=datetime.now(UTC), embedding=[float(x) for x in embedding],
+        liveness=LIVE, engine_version=ENGINE_VERSION,
+        face_crop_jpeg_b64=base64.b64encode(crop).decode() if crop else None,
+        evidence_sha256=hashlib.sha256(crop).hexdigest() if crop else evidence_sha256)
+    return device.post(f"{DEVICE_PREFIX}/results", content=upload.model_dump_json(),
+                       headers={"content-type": "application/json"})
+
+
+def _flags_when_checked(engine, expected_results: int, timeout_s: float = 60.0) -> list[Flag]:
+    """Waits until the server's evidence check has looked at every result, then returns all flags."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with Session(engine) as db:
+            results = db.exec(select(CheckResult)).all()
+            if len(results) >= expected_results and all(r.evidence_checked_at for r in results):
+                return list(db.exec(select(Flag).order_by(Flag.id)))
+        assert time.monotonic() < deadline, "the evidence check did not run"
+        time.sleep(0.2)
+
+
+def _kinds(flags: list[Flag]) -> list[str]:
+    return sorted(str(f.kind) for f in flags)
+
+
+def test_honest_checks_raise_nothing(ward, engine) -> None:
+    world, devices = ward
+    rng = np.random.default_rng(1)
+    for h, device in enumerate(devices, start=1):
+        tasks = _tasks(device)
+        for name in ("a", "b"):
+            patient = world.patients[f"h{h}:{name}"]
+            assert _upload(device, tasks[patient.admission_id], photo_of(patient.face, rng)).status_code == 200
+    assert _flags_when_checked(engine, 4) == []
+
+
+def test_one_photo_for_two_beds_is_a_replay(ward, engine) -> None:
+    """The second bed shows the very same picture (same bytes' hash, same embedding) as the first."""
+    world, (device, _) = ward
+    tasks = _tasks(device)
+    a, b = world.patients["h1:a"], world.patients["h1:b"]
+    picture = photo_of(a.face, np.random.default_rng(2))
+    sha = hashlib.sha256(b"the same picture").hexdigest()
+    assert _upload(device, tasks[a.admission_id], picture, evidence_sha256=sha).json()["verdict"] == "verified"
+    assert _upload(device, tasks[b.admission_id], picture, evidence_sha256=sha).json()["verdict"] == "impersonated"
+    flags = _flags_when_checked(engine, 2)
+    replays = [f for f in flags if f.kind == FlagKind.REPLAYED_PHOTO]
+    assert len(replays) == 1 and replays[0].admission_id == b.admission_id
+    assert replays[0].details["reason"] == "same_image"
+
+
+def test_near_identical_embedding_on_another_bed_is_a_replay(ward, engine) -> None:
+    world, (device, _) = ward
+    tasks = _tasks(device)
+    a, b = world.patients["h1:a"], world.patients["h1:b"]
+    picture = photo_of(a.face, np.random.default_rng(3))
+    _upload(device, tasks[a.admission_id], picture)
+    _upload(device, tasks[b.admission_id], picture + 0.003)  # re-encoded copy: not bit-identical
+    replays = [f for f in _flags_when_checked(engine, 2) if f.kind == FlagKind.REPLAYED_PHOTO]
+    assert [f.admission_id for f in replays] == [b.admission_id]
+    assert replays[0].details["reason"] == "near_identical_capture"
+
+
+def test_enrolled_photo_shown_to_the_camera_is_a_replay(ward, engine) -> None:
+    world, (device, _) = ward
+    a = world.patients["h1:a"]
+    response = _upload(device, _tasks(device)[a.admission_id], a.face)  # exactly the enrolled embedding
+    assert response.json()["verdict"] == "verified"
+    flags = _flags_when_checked(engine, 1)
+    assert _kinds(flags) == ["replayed_photo"] and flags[0].details["reason"] == "enrolled_photo_shown"
+
+
+def test_impersonator_is_named_from_insured_persons_and_staff(ward, engine) -> None:
+    """Bed h1:a shows the patient admitted in hospital 2; bed h1:b shows a nurse of hospital 1."""
+    world, (device, other_device) = ward
+    rng = np.random.default_rng(5)
+    nurse = identity(rng)
+    with Session(engine) as db:
+        add_staff_embedding(db, hospital_id=world.hospital_ids[0], staff_number="N-007", name="护士", vector=nurse,
+                            source="test", engine_version=ENGINE_VERSION)
+        db.commit()
+    a, b, elsewhere = world.patients["h1:a"], world.patients["h1:b"], world.patients["h2:a"]
+    tasks = _tasks(device)
+    assert _upload(device, tasks[a.admission_id], photo_of(elsewhere.face, rng)).json()["verdict"] == "impersonated"
+    assert _upload(device, tasks[b.admission_id], photo_of(nurse, rng)).json()["verdict"] == "impersonated"
+    flags = {f.admission_id: f for f in _flags_when_checked(engine, 2) if f.kind == FlagKind.IMPERSONATED}
+    (named_patient,) = flags[a.admission_id].details["named"]
+    assert named_patient["kind"] == "insured_person"
+    assert named_patient["insured_person_id"] == elsewhere.person_id
+    assert named_patient["admitted_at_hospital_id"] == world.hospital_ids[1]
+    (named_staff,) = flags[b.admission_id].details["named"]
+    assert named_staff["kind"] == "staff" and named_staff["staff_number"] == "N-007"
+
+
+def test_same_face_in_two_hospitals_is_flagged(ward, engine) -> None:
+    """The patient of hospital 1 also lies, as an impostor, in a bed of hospital 2."""
+    world, (device, other_device) = ward
+    rng = np.random.default_rng(6)
+    patient, bed_elsewhere = world.patients["h1:a"], world.patients["h2:b"]
+    _upload(device, _tasks(device)[patient.admission_id], photo_of(patient.face, rng))
+    _upload(other_device, _tasks(other_device)[bed_elsewhere.admission_id], photo_of(patient.face, rng))
+    flags = _flags_when_checked(engine, 2)
+    cross = [f for f in flags if f.kind == FlagKind.CROSS_HOSPITAL_FACE]
+    assert len(cross) == 1 and cross[0].hospital_id == world.hospital_ids[1]
+    assert cross[0].details["other_hospital_id"] == world.hospital_ids[0]
+
+
+def test_a_crop_without_a_face_is_tampering(ward, engine) -> None:
+    world, (device, _) = ward
+    a = world.patients["h1:a"]
+    blank = crop_to_jpeg(np.full((120, 100, 3), 128, dtype=np.uint8))
+    assert _upload(device, _tasks(device)[a.admission_id], photo_of(a.face, np.random.default_rng(7)),
+                   crop=blank).json()["verdict"] == "verified"
+    flags = _flags_when_checked(engine, 1)
+    assert _kinds(flags) == ["tampered_evidence"] and flags[0].details["reason"] == "no_face_in_crop"
+
+
+def test_decompression_bomb_as_crop_is_refused_and_nothing_stored(ward, engine) -> None:
+    world, (device, _) = ward
+    a = world.patients["h1:a"]
+    buffer = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(buffer, format="PNG")  # ~50 kB that would decode to 400 Mpx
+    response = _upload(device, _tasks(device)[a.admission_id], photo_of(a.face, np.random.default_rng(8)),
+                       crop=buffer.getvalue())
+    assert response.status_code == 413 and response.json()["code"] == "image_too_many_pixels"
+    with Session(engine) as db:
+        assert db.exec(select(CheckResult)).all() == []
+
+
+# --- with real faces ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def face_engine() -> FaceEngine:
+    return FaceEngine(EngineSettings())
+
+
+def _burst(engine: FaceEngine, path: Path) -> tuple[np.ndarray, bytes]:
+    image = load_image_file(path, engine.settings)
+    burst = engine.check_burst([image, image, image])
+    assert burst.encoding is not None and burst.crop_rgb is not None
+    return burst.encoding, crop_to_jpeg(burst.crop_rgb)
+
+
+@pytest.mark.faces
+def test_tampered_embedding_is_caught_from_the_crop(ward, engine, faces_dir: Path, face_engine) -> None:
+    """The device sends an impostor's real crop with the enrolled patient's embedding, so it would pass."""
+    world, (device, _) = ward
+    a = world.patients["h1:a"]
+    _, impostor_crop = _burst(face_engine, faces_dir / "people" / "colin_powell" / "01.jpg")
+    forged = photo_of(a.face, np.random.default_rng(9))
+    assert _upload(device, _tasks(device)[a.admission_id], forged, crop=impostor_crop).json()["verdict"] == "verified"
+    flags = _flags_when_checked(engine, 1, timeout_s=120)
+    assert _kinds(flags) == ["tampered_evidence"]
+    assert flags[0].details["reason"] == "embedding_differs_from_crop" and flags[0].details["distance"] > 0.25
+
+
+@pytest.mark.faces
+def test_genuine_crops_pass_and_verified_crops_are_dropped(ward, engine, faces_dir: Path, face_engine) -> None:
+    """Real embeddings with their own crops: no tampering found; the verified crop is dropped once checked,
+    the impostor's is kept as evidence."""
+    world, (device, _) = ward
+    a, b = world.patients["h1:a"], world.patients["h1:b"]
+    enrolled, _ = _burst(face_engine, faces_dir / "people" / "george_w_bush" / "01.jpg")
+    with Session(engine) as db:
+        for row in db.exec(select(FaceEmbedding).where(FaceEmbedding.insured_person_id == a.person_id)):
+            row.is_active = False
+            db.add(row)
+        add_embedding(db, person_id=a.person_id, vector=enrolled, source="test", engine_version=ENGINE_VERSION)
+        db.commit()
+    tasks = _tasks(device)
+    embedding_a, crop_a = _burst(face_engine, faces_dir / "people" / "george_w_bush" / "02.jpg")
+    embedding_b, crop_b = _burst(face_engine, faces_dir / "people" / "tony_blair" / "03.jpg")
+    assert _upload(device, tasks[a.admission_id], embedding_a, crop=crop_a).json()["verdict"] == "verified"
+    assert _upload(device, tasks[b.admission_id], embedding_b, crop=crop_b).json()["verdict"] == "impersonated"
+    flags = _flags_when_checked(engine, 2, timeout_s=120)
+    assert _kinds(flags) == ["impersonated"]
+    with Session(engine) as db:
+        crops = {r.task_id: r.face_crop_jpeg for r in db.exec(select(CheckResult))}
+    assert crops[tasks[a.admission_id].task_id] is None
+    assert crops[tasks[b.admission_id].task_id] == crop_b
+
+
+@pytest.mark.faces
+def test_screen_photo_is_a_spoof(ward, engine, faces_dir: Path, face_engine) -> None:
+    """A phone screen held to the camera: the device's liveness check fails and the server says spoof."""
+    world, (device, _) = ward
+    a = world.patients["h1:a"]
+    image = load_image_file(faces_dir / "spoof" / "spoof_F2.jpg", face_engine.settings)
+    burst = face_engine.check_burst([image, image, image])
+    assert burst.encoding is not None and not burst.liveness.is_live
+    liveness = LivenessReport(is_live=False, score=burst.liveness.score, blink_detected=burst.liveness.blink_detected,
+                              passive_score=burst.liveness.passive_score, reasons=list(burst.liveness.reasons))
+    upload = ResultUpload(idempotency_key=uuid.uuid4().hex, task_id=_tasks(device)[a.admission_id].task_id,
+                          nonce=_tasks(device)[a.admission_id].nonce, outcome=CaptureOutcome.SPOOF,
+                          captured_at=datetime.now(UTC), embedding=[float(x) for x in burst.encoding],
+                          liveness=liveness)
+    response = device.post(f"{DEVICE_PREFIX}/results", content=upload.model_dump_json(),
+                           headers={"content-type": "application/json"})
+    assert response.json()["verdict"] == "spoof"
+    assert "spoof" in _kinds(_flags_when_checked(engine, 1))
+
+
