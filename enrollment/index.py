@@ -67,7 +67,7 @@ class FaceIndex:
             hnsw.hnsw.efConstruction = self.params.ef_construction
             index = faiss.IndexIDMap2(hnsw)
         self._index = index
-        self._set_ef_search(self.params.ef_search)
+        self.set_ef_search(self.params.ef_search)
         self.fingerprint = fingerprint or Fingerprint()
         self.lock = threading.RLock()
 
@@ -126,7 +126,8 @@ class FaceIndex:
         return cls(IndexParams(**header["params"]), index=index, fingerprint=Fingerprint(**header["fingerprint"]),
                    database=str(header.get("database", "")))
 
-    def _set_ef_search(self, ef: int) -> None:
+    def set_ef_search(self, ef: int) -> None:
+        """Candidates HNSW keeps while searching: higher is slower and closer to exact."""
         inner = faiss.downcast_index(self._index.index) if hasattr(self._index, "index") else self._index
         if hasattr(inner, "hnsw"):
             inner.hnsw.efSearch = ef
@@ -199,7 +200,8 @@ def load_or_rebuild(db: Session, path: Path, params: IndexParams | None = None) 
         except (ValueError, RuntimeError, OSError, KeyError, TypeError):
             log.warning("face index file unreadable, rebuilding: %s", path)
         else:
-            if (index.params != params or index.database != database_identity(db)
+            built_alike = (index.params.m, index.params.ef_construction) == (params.m, params.ef_construction)
+            if (not built_alike or index.database != database_identity(db)
                     or db_fingerprint(db, up_to_id=index.fingerprint.max_id) != index.fingerprint):
                 index, outcome = None, "rebuilt_stale"
     if index is None:
@@ -207,6 +209,8 @@ def load_or_rebuild(db: Session, path: Path, params: IndexParams | None = None) 
         index.save(path)
         log.info("face index %s: %d embeddings", outcome, len(index))
         return index, outcome
+    index.params = params  # efSearch is a query-time knob: a file saved with another one is still good
+    index.set_ef_search(params.ef_search)
     added = catch_up(db, index)
     if added:
         index.save(path)

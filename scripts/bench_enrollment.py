@@ -69,7 +69,7 @@ def bench_search(n: int, *, queries: int, ef_values: list[int], build_threads: i
 
     faiss.omp_set_num_threads(1)
     for ef in ef_values:
-        index._set_ef_search(ef)
+        index.set_ef_search(ef)
         latencies, hits = [], 0
         for q, expected in zip(probes, truth[:, 0], strict=True):
             t0 = time.perf_counter()
@@ -82,8 +82,6 @@ def bench_search(n: int, *, queries: int, ef_values: list[int], build_threads: i
 
 
 def bench_images(faces_dir: Path, workers: int) -> None:
-    from sqlmodel import Session
-
     from enrollment.pipeline import EnrollmentOptions, run_enrollment
     from enrollment.sources import folder_jobs
     from models.settings import EngineSettings
@@ -101,8 +99,6 @@ def bench_images(faces_dir: Path, workers: int) -> None:
         started = time.perf_counter()
         summary = run_enrollment(engine, jobs, options, EngineSettings.load())
         elapsed = time.perf_counter() - started
-        with Session(engine):
-            pass
         engine.dispose()
     print(f"enrollment: {summary.seen} photos in {elapsed:.1f} s with {workers} worker processes = "
           f"{summary.seen / elapsed:.1f} images/s (enrolled {summary.enrolled}, rejected {summary.rejected}; "
