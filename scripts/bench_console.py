@@ -28,7 +28,7 @@ from sqlalchemy import insert  # noqa: E402
 from models.verdicts import FlagKind  # noqa: E402
 from server.accounts.service import create_user  # noqa: E402
 from server.accounts.tables import Role  # noqa: E402
-from server.campaigns.tables import Campaign, CampaignKind  # noqa: E402
+from server.campaigns.tables import Campaign, CampaignKind, CampaignStatus  # noqa: E402
 from server.db import db_scope, make_engine, upgrade, utcnow  # noqa: E402
 from server.flags.tables import Flag, FlagStatus  # noqa: E402
 from server.hospitals import service as hospitals  # noqa: E402
@@ -51,7 +51,9 @@ def seed(url: str, flags_n: int) -> list[int]:
         now = utcnow()
         campaigns = []
         for _ in range(10):
-            campaign = Campaign(kind=CampaignKind.SPOT_CHECK, created_by="bench", deadline_at=now + timedelta(hours=1))
+            # Completed already: the server's sweep has nothing to close while the pages are timed.
+            campaign = Campaign(kind=CampaignKind.SPOT_CHECK, created_by="bench", deadline_at=now + timedelta(hours=1),
+                                status=CampaignStatus.COMPLETED, completed_at=now)
             db.add(campaign)
             db.flush()
             campaigns.append(campaign.id)
