@@ -8,6 +8,7 @@ import uuid
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.errors import BedcheckError, ReasonCode
@@ -35,6 +36,13 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.status_code, ReasonCode.INVALID_INPUT)
         return JSONResponse({"code": code.value, "message": str(exc.detail), "details": {}},
                             status_code=exc.status_code)
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        # An id or count beyond what the database column holds (found by fuzzing: 2**64 as a task id).
+        return JSONResponse({"code": ReasonCode.INVALID_INPUT.value, "message": "A number is out of range.",
+                             "details": {}}, status_code=422)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
