@@ -45,9 +45,9 @@ class SimulatedDevice(threading.Thread):
 
     def run(self) -> None:
         with httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(30.0, connect=5.0)) as client:
-            paired = PairResponse.model_validate(
-                client.post(f"{DEVICE_PREFIX}/pair", json={"code": self.code, "name": "simulated"}).raise_for_status()
-                .json())
+            paired = self._pair(client)
+            if paired is None:
+                return
             client.headers["authorization"] = f"Bearer {paired.token}"
             if self.answer_delay_s and self.stop_event.wait(self.answer_delay_s):
                 return  # an offline ward: comes back online late, then syncs
@@ -64,6 +64,20 @@ class SimulatedDevice(threading.Thread):
                     self._answer(client, fresh[start:start + self.batch_size])
                 if batch.tasks and not fresh:
                     self.stop_event.wait(0.5)  # only unanswerable (silent) beds left: don't spin
+
+    def _pair(self, client: httpx.Client) -> PairResponse | None:
+        """Pairs, retrying while the server is too busy to answer (a province's devices all start at once)."""
+        while not self.stop_event.is_set():
+            try:
+                response = client.post(f"{DEVICE_PREFIX}/pair", json={"code": self.code, "name": "simulated"})
+                return PairResponse.model_validate(response.raise_for_status().json())
+            except httpx.TransportError as e:
+                self.errors.append(type(e).__name__)
+                self.stop_event.wait(1.0)
+            except httpx.HTTPStatusError as e:  # e.g. the code was used by a try whose answer timed out
+                self.errors.append(f"pair {e.response.status_code}")
+                return None
+        return None
 
     def _answer(self, client: httpx.Client, tasks: list[TaskRead]) -> None:
         """Uploads the results of these tasks in one request, as a device syncing its outbox does."""
