@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from collections.abc import Callable, Coroutine
 from functools import cache
 from pathlib import Path
@@ -126,6 +127,7 @@ class PageRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def page_handler(request: Request) -> Response:
+            started = time.perf_counter()
             try:
                 response = await handler(request)
             except AuthError as e:
@@ -141,6 +143,8 @@ class PageRoute(APIRoute):
             except RequestValidationError:
                 response = _error_page(request, 422, "error", "invalid request")
             response.headers.update(SECURITY_HEADERS)
+            # Time spent in the app (queries and rendering), for browsers' dev tools and bench_console.py.
+            response.headers["server-timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
             return response
 
         return page_handler
