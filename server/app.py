@@ -50,7 +50,8 @@ def create_app(settings: ServerSettings | None = None, engine_settings: EngineSe
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from server.scheduler import release_leadership, start_scheduler
 
-        started = start_scheduler(engine, settings, engine_settings) if settings.run_scheduler else None
+        started = (start_scheduler(engine, settings, engine_settings, app.state.write_gate)
+                   if settings.run_scheduler else None)
         yield
         if started is not None:
             scheduler, lock = started

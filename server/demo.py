@@ -12,6 +12,7 @@ from rich.table import Table
 
 from server.settings import ServerSettings
 from server.simulation.county import CountySpec
+from server.simulation.real_faces import default_faces_dir
 from server.simulation.run import ServerProcess, SimulationOptions, simulate
 
 console = Console(stderr=True)
@@ -43,7 +44,10 @@ def run_demo(*, serve: bool, as_json: bool, hospitals: int, inpatients: int, dea
             counts = " ".join(f"{k}={v}" for k, v in p.counts.items() if v)
             bar.update(task, total=p.total, completed=p.done, description=counts or "waiting")
 
-        summary = simulate(url, spec, SimulationOptions(deadline_s=deadline_s), on_progress)
+        faces_dir = default_faces_dir()
+        if faces_dir is not None:
+            bar.console.print(f"real face images from {faces_dir} for part of the county")
+        summary = simulate(url, spec, SimulationOptions(deadline_s=deadline_s, faces_dir=faces_dir), on_progress)
     if as_json:
         print(json.dumps(summary, ensure_ascii=False))  # noqa: T201  (the command's one JSON answer)
     else:
@@ -54,8 +58,8 @@ def run_demo(*, serve: bool, as_json: bool, hospitals: int, inpatients: int, dea
 
 def _print_summary(summary: dict) -> None:  # type: ignore[type-arg]
     table = Table(title="spot check", show_header=False)
-    for key in ("inpatients", "hospitals", "wards", "offline_wards", "seconds_to_complete", "results_per_second",
-                "verification_rate", "aggregate_query_ms"):
+    for key in ("inpatients", "hospitals", "wards", "offline_wards", "real_face_beds", "seconds_to_complete",
+                "results_per_second", "verification_rate", "aggregate_query_ms"):
         table.add_row(key, str(summary[key]))
     for verdict, count in summary["verdicts"].items():
         table.add_row(f"verdict {verdict}", str(count))

@@ -11,17 +11,18 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
 from models.settings import EngineSettings
+from server.db import WriteGate
 from server.settings import ServerSettings
 
 log = logging.getLogger("bedcheck.scheduler")
 
 
-def sweep_job(engine: Engine) -> None:
+def sweep_job(engine: Engine, gate: WriteGate) -> None:
     from server.checks.service import sweep_deadlines
     from server.db import db_scope
 
     try:
-        with db_scope(engine) as db:
+        with gate, db_scope(engine) as db:
             closed = sweep_deadlines(db)
         if closed:
             log.info("deadline sweep closed %d tasks", closed)
@@ -29,21 +30,21 @@ def sweep_job(engine: Engine) -> None:
         log.exception("deadline sweep failed")
 
 
-def evidence_job(engine: Engine, checker: object) -> None:
+def evidence_job(engine: Engine, gate: WriteGate, checker: object) -> None:
     from server.db import db_scope
     from server.evidence.service import EvidenceChecker
 
     assert isinstance(checker, EvidenceChecker)
     try:
         with db_scope(engine) as db:
-            checked = checker.run_until_done(db)
+            checked = checker.run_until_done(db, gate)
         if checked:
             log.info("evidence check: %d results", checked)
     except Exception:  # the next run retries what this one left unchecked
         log.exception("evidence check failed")
 
 
-def roll_call_job(engine: Engine, deadline_s: int) -> None:
+def roll_call_job(engine: Engine, gate: WriteGate, deadline_s: int) -> None:
     """One roll-call campaign per hospital, so a failing hospital does not stop the others."""
     from sqlmodel import select
 
@@ -56,7 +57,7 @@ def roll_call_job(engine: Engine, deadline_s: int) -> None:
         hospital_ids = [h for h in db.exec(select(Hospital.id)) if h is not None]
     for hospital_id in hospital_ids:
         try:
-            with db_scope(engine) as db:
+            with gate, db_scope(engine) as db:
                 create_campaign(db, hospital_ids=[hospital_id], deadline_s=deadline_s, actor="scheduler",
                                 kind=CampaignKind.ROLL_CALL)
         except Exception:
@@ -91,8 +92,8 @@ def release_leadership(fd: int) -> None:
     os.close(fd)  # closing the descriptor drops the flock
 
 
-def start_scheduler(engine: Engine, settings: ServerSettings,
-                    engine_settings: EngineSettings) -> tuple[BackgroundScheduler, int] | None:
+def start_scheduler(engine: Engine, settings: ServerSettings, engine_settings: EngineSettings,
+                    gate: WriteGate) -> tuple[BackgroundScheduler, int] | None:
     """Starts the jobs if this process leads; returns the scheduler and the leadership lock to release."""
     from server.evidence.service import EvidenceChecker
 
@@ -101,15 +102,15 @@ def start_scheduler(engine: Engine, settings: ServerSettings,
         log.info("another process runs the scheduler")
         return None
     scheduler = BackgroundScheduler(timezone="Asia/Shanghai")
-    scheduler.add_job(sweep_job, "interval", seconds=settings.sweep_interval_s, args=[engine],
+    scheduler.add_job(sweep_job, "interval", seconds=settings.sweep_interval_s, args=[engine, gate],
                       max_instances=1, coalesce=True, id="deadline-sweep")
     scheduler.add_job(evidence_job, "interval", seconds=settings.evidence_interval_s,
-                      args=[engine, EvidenceChecker(settings, engine_settings)],
+                      args=[engine, gate, EvidenceChecker(settings, engine_settings)],
                       max_instances=1, coalesce=True, id="evidence-check")
     for at in filter(None, (t.strip() for t in settings.roll_call_times.split(","))):
         hour, minute = (int(x) for x in at.split(":"))
         scheduler.add_job(roll_call_job, "cron", hour=hour, minute=minute,
-                          args=[engine, settings.default_deadline_s], id=f"roll-call-{at}", coalesce=True)
+                          args=[engine, gate, settings.default_deadline_s], id=f"roll-call-{at}", coalesce=True)
     # A sweep still running when the next is due is normal under load, not worth a warning each time.
     logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
     scheduler.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
@@ -34,7 +34,7 @@ from server.admissions.tables import Admission, Exemption
 from server.campaigns import service as campaign_service
 from server.campaigns.tables import CampaignKind, CheckTask
 from server.checks import service as check_service
-from server.db import Db, utcnow
+from server.db import Db, hold_write_gate, utcnow
 from server.devices import service
 from server.devices.deps import CurrentDevice
 from server.devices.tables import Device
@@ -47,7 +47,7 @@ device_router = APIRouter(prefix="/api/v1/device", tags=["device"])
 admin_router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 
 
-@pairing_router.post("/pair", response_model=PairResponse)
+@pairing_router.post("/pair", response_model=PairResponse, dependencies=[Depends(hold_write_gate)])
 def pair(body: PairRequest, db: Db) -> PairResponse:
     device, token = service.pair_device(db, code=body.code, name=body.name)
     return PairResponse(device_id=device.id or 0, token=token, hospital_id=device.hospital_id,
@@ -55,12 +55,13 @@ def pair(body: PairRequest, db: Db) -> PairResponse:
 
 
 @device_router.post("/heartbeat", response_model=HeartbeatResponse)
-def heartbeat(body: HeartbeatRequest, device: CurrentDevice, db: Db) -> HeartbeatResponse:
+def heartbeat(body: HeartbeatRequest, device: CurrentDevice, db: Db, request: Request) -> HeartbeatResponse:
     now = utcnow()
     device.clock_offset_ms = int((now - body.device_time).total_seconds() * 1000)
     device.outbox_pending, device.last_seen_at = body.outbox_pending, now
     db.add(device)
-    db.commit()
+    with request.app.state.write_gate:
+        db.commit()
     return HeartbeatResponse(server_time=now, device_id=device.id or 0)
 
 
@@ -108,9 +109,10 @@ def adhoc_task(body: AdhocTaskRequest, device: CurrentDevice, db: Db, request: R
                                                 col(Admission.discharged_at).is_(None))).first()
     if admission is None:
         raise NotFound("nobody is admitted to this bed")
-    campaign = campaign_service.create_campaign(
-        db, hospital_ids=[device.hospital_id], deadline_s=request.app.state.settings.default_deadline_s,
-        actor=f"device:{device.id}", kind=CampaignKind.ADHOC, admission_ids=[admission.id or 0])
+    with request.app.state.write_gate:
+        campaign = campaign_service.create_campaign(
+            db, hospital_ids=[device.hospital_id], deadline_s=request.app.state.settings.default_deadline_s,
+            actor=f"device:{device.id}", kind=CampaignKind.ADHOC, admission_ids=[admission.id or 0])
     task = db.exec(select(CheckTask).where(CheckTask.campaign_id == campaign.id)).one()
     return _task_read(task, {bed.id or 0: bed.label})
 
@@ -149,7 +151,7 @@ def upload_result(body: ResultUpload, device: CurrentDevice, db: Db, request: Re
     with request.app.state.write_gate:
         accepted = check_service.submit_result(
             db, device=device, upload=body, threshold=request.app.state.engine_settings.match_threshold,
-            keep_verified_crops=request.app.state.settings.keep_verified_crops)
+            image_limits=request.app.state.engine_settings)
     return _ack(accepted)
 
 
@@ -158,7 +160,7 @@ def upload_results(body: ResultBatch, device: CurrentDevice, db: Db, request: Re
     with request.app.state.write_gate:
         outcomes = check_service.submit_results(
             db, device=device, uploads=body.results, threshold=request.app.state.engine_settings.match_threshold,
-            keep_verified_crops=request.app.state.settings.keep_verified_crops)
+            image_limits=request.app.state.engine_settings)
     items = [
         BatchItem(idempotency_key=upload.idempotency_key, ack=_ack(outcome))
         if isinstance(outcome, check_service.Accepted) else
@@ -193,7 +195,7 @@ class DeviceRead(BaseModel):
     last_seen_at: str | None
 
 
-@admin_router.post("/pairing-codes", response_model=PairingCodeRead, dependencies=[])
+@admin_router.post("/pairing-codes", response_model=PairingCodeRead, dependencies=[Depends(hold_write_gate)])
 def new_pairing_code(body: PairingCodeCreate, user: CurrentUser, db: Db, request: Request) -> PairingCodeRead:
     SUPERVISORS(user)
     ttl = request.app.state.settings.pairing_code_ttl_s
@@ -211,7 +213,7 @@ def list_devices(user: CurrentUser, db: Db) -> list[DeviceRead]:
                        last_seen_at=d.last_seen_at.isoformat() if d.last_seen_at else None) for d in rows]
 
 
-@admin_router.post("/{device_id}/revoke", response_model=DeviceRead)
+@admin_router.post("/{device_id}/revoke", response_model=DeviceRead, dependencies=[Depends(hold_write_gate)])
 def revoke_device(device_id: int, user: CurrentUser, db: Db) -> DeviceRead:
     SUPERVISORS(user)
     d = service.revoke(db, device_id=device_id, actor=f"user:{user.id}")

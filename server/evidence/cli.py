@@ -15,7 +15,7 @@ def check() -> None:
     from sqlmodel import func, select
 
     from models.settings import EngineSettings
-    from server.db import db_scope, make_engine
+    from server.db import WriteGate, db_scope, make_engine
     from server.evidence.service import EvidenceChecker
     from server.flags.tables import Flag
 
@@ -24,7 +24,7 @@ def check() -> None:
     try:
         with db_scope(engine) as db:
             before = db.exec(select(func.count()).select_from(Flag)).one()
-            checked = EvidenceChecker(settings, EngineSettings.load()).run_until_done(db)
+            checked = EvidenceChecker(settings, EngineSettings.load()).run_until_done(db, WriteGate(engine))
             raised = db.exec(select(func.count()).select_from(Flag)).one() - before
     finally:
         engine.dispose()

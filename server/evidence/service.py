@@ -19,6 +19,7 @@ once nothing was found (unless `keep_verified_crops`): it was only kept to be lo
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -67,8 +68,11 @@ class EvidenceChecker:
     def __post_init__(self) -> None:
         self.recent = RecentCaptures(timedelta(hours=self.settings.cross_hospital_window_h))
 
-    def run_once(self, db: Session) -> int:
-        """Checks up to `evidence_batch` unchecked results; commits; returns how many were checked."""
+    def run_once(self, db: Session, gate: AbstractContextManager[Any] | None = None) -> int:
+        """Checks up to `evidence_batch` unchecked results; commits; returns how many were checked.
+
+        The costly part (re-encoding crops) runs before `gate` is taken: only the writes hold it.
+        """
         now = utcnow()
         if not self.recent.loaded:
             self.recent.load(db, now)
@@ -79,31 +83,40 @@ class EvidenceChecker:
         if not rows:
             return 0
         enrolled = enrolled_vectors(db, sorted({task.insured_person_id for _, task in rows}))
-        entries: list[audit.Entry] = []
-        for result, task in rows:
-            findings = self._check(db, result, task, enrolled.get(task.insured_person_id)) if result.embedding else []
-            for finding in findings:
-                flag = flag_service.raise_flag(db, kind=finding.kind, hospital_id=task.hospital_id,
-                                               details=finding.details, task=task)
-                entries.append(audit.Entry("system", "evidence.flagged", "flag", flag.id or 0,
-                                           {"kind": finding.kind.value, "task_id": task.id, "result_id": result.id}))
-            result.evidence_checked_at = now
-            if task.verdict == Verdict.VERIFIED and not findings and not self.settings.keep_verified_crops:
-                result.face_crop_jpeg = None
-            db.add(result)
-        audit.record_many(db, entries)
-        db.commit()
+        checked = [(result, task, *self._check(db, result, task, enrolled.get(task.insured_person_id)))
+                   for result, task in rows]
+        db.commit()  # ends the read transaction before the write one
+        with gate or nullcontext():
+            entries: list[audit.Entry] = []
+            for result, task, findings, named in checked:
+                for finding in findings:
+                    flag = flag_service.raise_flag(db, kind=finding.kind, hospital_id=task.hospital_id,
+                                                   details=finding.details, task=task)
+                    entries.append(audit.Entry("system", "evidence.flagged", "flag", flag.id or 0,
+                                               {"kind": finding.kind.value, "task_id": task.id,
+                                                "result_id": result.id}))
+                if named:
+                    _name_in_flag(db, task, named)
+                result.evidence_checked_at = now
+                if task.verdict == Verdict.VERIFIED and not findings and not self.settings.keep_verified_crops:
+                    result.face_crop_jpeg = None
+                db.add(result)
+            audit.record_many(db, entries)
+            db.commit()
         return len(rows)
 
-    def run_until_done(self, db: Session) -> int:
+    def run_until_done(self, db: Session, gate: AbstractContextManager[Any] | None = None) -> int:
         total = 0
-        while checked := self.run_once(db):
+        while checked := self.run_once(db, gate):
             total += checked
         return total
 
     # --- one result ---------------------------------------------------------------------------------
-    def _check(self, db: Session, result: CheckResult, task: CheckTask, enrolled: np.ndarray | None) -> list[Finding]:
-        assert result.embedding is not None
+    def _check(self, db: Session, result: CheckResult, task: CheckTask,
+               enrolled: np.ndarray | None) -> tuple[list[Finding], list[dict[str, Any]]]:
+        """What is wrong with this result's evidence, and whose face it shows when not the billed person's."""
+        if result.embedding is None:
+            return [], []
         vector = bytes_to_vector(result.embedding)
         findings = [f for f in (self._tampering(result, vector), self._same_image(db, result)) if f]
         findings += self._against_recent(result, task, vector, findings)
@@ -113,11 +126,10 @@ class EvidenceChecker:
                 findings.append(Finding(FlagKind.REPLAYED_PHOTO, {"reason": "enrolled_photo_shown",
                                                                   "result_id": result.id,
                                                                   "distance": round(distance, 4)}))
-        if task.verdict in NAMED_VERDICTS:
-            self._name_the_face(db, task, vector)
+        named = self._whose_face(db, task, vector) if task.verdict in NAMED_VERDICTS else []
         self.recent.add(Capture(result.id or 0, task.id or 0, task.hospital_id, task.insured_person_id,
                                 result.received_at), vector)
-        return findings
+        return findings, named
 
     def _tampering(self, result: CheckResult, vector: np.ndarray) -> Finding | None:
         if result.face_crop_jpeg is None:
@@ -171,12 +183,12 @@ class EvidenceChecker:
                     "distance": round(distance, 4), "window_h": self.settings.cross_hospital_window_h}))
         return findings
 
-    def _name_the_face(self, db: Session, task: CheckTask, vector: np.ndarray) -> None:
-        """Writes who the face belongs to (insured persons, staff) into the task's verdict flag."""
-        threshold = self.engine_settings.match_threshold
-        named: list[dict[str, Any]] = []
+    def _whose_face(self, db: Session, task: CheckTask, vector: np.ndarray) -> list[dict[str, Any]]:
+        """Enrolled insured persons (1:N, faiss) and staff whose face this is, nearest first."""
         from enrollment.duplicates import find_duplicates
 
+        threshold = self.engine_settings.match_threshold
+        named: list[dict[str, Any]] = []
         for match in find_duplicates(db, index=self._catch_up_index(db), vector=vector,
                                      person_id=task.insured_person_id, threshold=threshold):
             admitted = db.exec(select(Admission.hospital_id).where(
@@ -186,15 +198,7 @@ class EvidenceChecker:
                           "insurance_number": match.insurance_number, "distance": match.distance,
                           "admitted_at_hospital_id": admitted})
         named += _staff_matches(db, vector, threshold)
-        if not named:
-            return
-        named.sort(key=lambda n: n["distance"])
-        kind = VERDICT_FLAG.get(task.verdict) if task.verdict else None
-        flag = db.exec(select(Flag).where(Flag.task_id == task.id, Flag.kind == kind)).first()
-        if flag is not None:
-            flag.details = {**flag.details, "named": named}
-            flag.updated_at = utcnow()
-            db.add(flag)
+        return sorted(named, key=lambda n: n["distance"])
 
     @property
     def face_engine(self) -> FaceEngine:
@@ -211,6 +215,15 @@ class EvidenceChecker:
         else:
             catch_up(db, self._index)
         return self._index
+
+
+def _name_in_flag(db: Session, task: CheckTask, named: list[dict[str, Any]]) -> None:
+    kind = VERDICT_FLAG.get(task.verdict) if task.verdict else None
+    flag = db.exec(select(Flag).where(Flag.task_id == task.id, Flag.kind == kind)).first()
+    if flag is not None:
+        flag.details = {**flag.details, "named": named}
+        flag.updated_at = utcnow()
+        db.add(flag)
 
 
 def _staff_matches(db: Session, vector: np.ndarray, threshold: float) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import threading
 import time
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 import httpx
 import numpy as np
 
-from models.faces import ENGINE_VERSION
+from models.faces import ENGINE_VERSION, crop_to_jpeg
 from models.verdicts import CaptureOutcome
 from models.wire import (
     DEVICE_PREFIX,
@@ -26,18 +27,21 @@ from models.wire import (
 )
 from server.simulation.county import County, Truth
 from server.simulation.embeddings import identity, photo_of
+from server.simulation.real_faces import RealBed, RealFaces
 
 
 class SimulatedDevice(threading.Thread):
     """Pairs with a code, long-polls its ward's tasks and uploads one result per task it should answer."""
 
     def __init__(self, base_url: str, code: str, county: County, *, seed: int, answer_delay_s: float = 0.0,
-                 stop: threading.Event | None = None, batch_size: int = MAX_BATCH) -> None:
+                 stop: threading.Event | None = None, batch_size: int = MAX_BATCH,
+                 real: RealFaces | None = None) -> None:
         super().__init__(daemon=True, name=f"device-{code}")
         self.base_url, self.code, self.county = base_url, code, county
         self.rng = np.random.default_rng(seed)
         self.answer_delay_s = answer_delay_s
         self.batch_size = batch_size
+        self.real = real
         self.stop_event = stop or threading.Event()
         self.latencies_ms: list[float] = []
         self.answered: set[int] = set()
@@ -97,6 +101,22 @@ class SimulatedDevice(threading.Thread):
             if item.error is not None:
                 self.errors.append(f"{item.error.http_status} {item.error.code}")
 
+    def _real_check(self, bed: RealBed, base: dict) -> ResultUpload:  # type: ignore[type-arg]
+        """The real engine on a real photo: what `bedcheck-edge check` would upload for this bed."""
+        assert self.real is not None
+        burst = self.real.check(bed)
+        if burst.encoding is None or burst.crop_rgb is None:
+            return ResultUpload(outcome=CaptureOutcome.NO_FACE, **base)
+        crop = crop_to_jpeg(burst.crop_rgb)
+        live = burst.liveness
+        liveness = LivenessReport(is_live=live.is_live, score=live.score, blink_detected=live.blink_detected,
+                                  passive_score=live.passive_score, reasons=list(live.reasons)[:20])
+        return ResultUpload(outcome=CaptureOutcome.FACE_CAPTURED if live.is_live else CaptureOutcome.SPOOF,
+                            embedding=[float(x) for x in burst.encoding], liveness=liveness,
+                            face_crop_jpeg_b64=base64.b64encode(crop).decode("ascii"),
+                            evidence_sha256=hashlib.sha256(crop).hexdigest(), frames_used=burst.frames_used,
+                            other_faces=burst.other_faces, **base)
+
     def result_for(self, task: TaskRead) -> ResultUpload | None:
         seeded = self.county.beds.get(task.admission_id)
         truth = seeded.truth if seeded else Truth.PRESENT
@@ -104,6 +124,8 @@ class SimulatedDevice(threading.Thread):
             return None
         base = {"idempotency_key": uuid.uuid4().hex, "task_id": task.task_id, "nonce": task.nonce,
                 "captured_at": datetime.now(UTC), "engine_version": ENGINE_VERSION}
+        if self.real is not None and task.admission_id in self.real.beds:
+            return self._real_check(self.real.beds[task.admission_id], base)
         if truth == Truth.BED_HANGING_EMPTY:
             return ResultUpload(outcome=CaptureOutcome.BED_EMPTY, note="bed empty at check", **base)
         if truth == Truth.BED_HANGING_NO_FACE:

@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, select
@@ -19,6 +20,7 @@ from server.devices.service import create_pairing_code
 from server.flags.tables import Flag
 from server.simulation.county import County, CountySpec, Truth, build_county
 from server.simulation.devices import SimulatedDevice
+from server.simulation.real_faces import attach_real_faces
 
 FRAUD_KINDS = {"bed_hanging": ({Truth.BED_HANGING_EMPTY, Truth.BED_HANGING_NO_FACE, Truth.BED_HANGING_SILENT},
                                {"absent"}),
@@ -34,6 +36,8 @@ class SimulationOptions:
     # Results per upload request: a device syncs its outbox in batches; 1 = one request per result.
     batch_size: int = 100
     server_workers: int = 2
+    # Real photos for part of the county (see server/simulation/real_faces.py); None: synthetic only.
+    faces_dir: Path | None = None
 
 
 class ServerProcess:
@@ -92,6 +96,7 @@ def simulate(db_url: str, spec: CountySpec | list[CountySpec], options: Simulati
     with Session(engine, expire_on_commit=False) as db:
         county = merge([build_county(db, s, code_prefix=f"C{s.seed}-") for s in specs])
         codes = {w: create_pairing_code(db, ward_id=w, ttl_s=3600, actor="simulation") for w in county.ward_ids}
+        real = attach_real_faces(db, county, options.faces_dir) if options.faces_dir else None
     seed = specs[0].seed
     server = None
     if base_url is None:
@@ -99,6 +104,7 @@ def simulate(db_url: str, spec: CountySpec | list[CountySpec], options: Simulati
         base_url = server.url
     stop = threading.Event()
     devices = [SimulatedDevice(base_url, code, county, seed=seed * 1000 + w, stop=stop, batch_size=options.batch_size,
+                               real=real,
                                answer_delay_s=options.offline_delay_s if w in county.offline_ward_ids else 0.0)
                for w, code in codes.items()]
     for device in devices:
@@ -115,6 +121,7 @@ def simulate(db_url: str, spec: CountySpec | list[CountySpec], options: Simulati
     summary["uploads"] = len(latencies)
     summary["upload_latency_ms"] = _percentiles(latencies)
     summary["device_errors"] = dict(Counter(e for d in devices for e in d.errors))
+    summary["real_face_beds"] = len(real.beds) if real else 0
     engine.dispose()
     return summary
 

@@ -143,8 +143,14 @@ def server_process(db_url: str) -> Iterator[Callable[..., ServerProcess]]:
 
     yield start
     for server in started:
+        # ServerProcess.stop() gives up after 10 s without reaping; a loaded machine needs longer.
         if server.process.poll() is None:
-            server.stop()
+            server.process.terminate()
+            try:
+                server.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.process.kill()
+                server.process.wait(timeout=10)
 
 
 def edge_env(state_dir: Path, **settings: object) -> dict[str, str]:

@@ -1,0 +1,115 @@
+"""Real face images for part of a simulated county, when a face image folder is at hand.
+
+The rest of the county runs on synthetic embeddings; these beds run the real engine end to end: the person
+is enrolled from real photos through the enrollment gates, and at the check the device runs a capture
+burst on another photo (the patient), a photo of someone else (an impersonator) or a photo of a screen (a
+spoof), with liveness, crop and evidence hash, exactly as `bedcheck-edge check` does.
+
+Layout expected (that of `../shared/faces`): `people/<person>/*.jpg` with at least 4 photos each, and
+`spoof/spoof_*.jpg`. Images are read where they are; nothing is copied.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlmodel import Session, col, update
+
+from models.errors import BedcheckError
+from models.faces import ENGINE_VERSION
+from models.faces.decode import load_image_file
+from models.faces.engine import BurstResult, FaceEngine
+from server.persons.service import add_embedding
+from server.persons.tables import FaceEmbedding
+from server.simulation.county import County, Truth
+
+log = logging.getLogger("bedcheck.simulation")
+
+ENROLL_PHOTOS = 3
+PROBE_INDEX = 4  # the fifth photo: never one of the enrolled ones
+
+
+def default_faces_dir() -> Path | None:
+    """BEDCHECK_FACES_DIR, else ../shared/faces beside the working directory, when it holds people/."""
+    candidate = Path(os.environ.get("BEDCHECK_FACES_DIR", "../shared/faces"))
+    return candidate if (candidate / "people").is_dir() else None
+
+
+@dataclass(frozen=True)
+class RealBed:
+    probe: Path
+    truth: Truth
+
+
+class RealFaces:
+    """Which beds of a county show real photos, and the engine the simulated devices check them with."""
+
+    def __init__(self, engine: FaceEngine) -> None:
+        self.engine = engine
+        self.beds: dict[int, RealBed] = {}  # by admission id
+        # One engine for every device thread; dlib's models are not documented as thread-safe.
+        self._lock = threading.Lock()
+
+    def check(self, bed: RealBed) -> BurstResult:
+        with self._lock:
+            image = load_image_file(bed.probe, self.engine.settings)
+            return self.engine.check_burst([image, image, image])
+
+
+def attach_real_faces(db: Session, county: County, faces_dir: Path, *, present: int = 10, impersonations: int = 3,
+                      spoofs: int = 2) -> RealFaces:
+    """Re-enrolls a few beds' persons from real photos and makes their checks run on real images."""
+    engine = FaceEngine()
+    real = RealFaces(engine)
+    people = sorted(p for p in (faces_dir / "people").iterdir()
+                    if p.is_dir() and len(list(p.glob("*.jpg"))) > PROBE_INDEX)
+    screens = sorted((faces_dir / "spoof").glob("spoof_*.jpg"))
+    if len(people) < 2:
+        return real
+    wanted = {Truth.PRESENT: present, Truth.IMPERSONATION: impersonations, Truth.SPOOF: spoofs if screens else 0}
+    chosen = [bed for bed in sorted(county.beds.values(), key=lambda b: b.admission_id)
+              if bed.ward_id not in county.offline_ward_ids and bed.truth in wanted]
+    used = 0
+    for bed in chosen:
+        if wanted[bed.truth] == 0 or used >= len(people):
+            continue
+        person = people[used]
+        if not _enroll(db, engine, bed.person_id, person):
+            continue
+        wanted[bed.truth] -= 1
+        if bed.truth == Truth.PRESENT:
+            probe = _photos(person)[PROBE_INDEX]
+        elif bed.truth == Truth.IMPERSONATION:
+            probe = _photos(people[(used + 1) % len(people)])[PROBE_INDEX]
+        else:
+            probe = screens[used % len(screens)]
+        real.beds[bed.admission_id] = RealBed(probe, bed.truth)
+        used += 1
+    db.commit()
+    log.info("real faces: %d beds", len(real.beds))
+    return real
+
+
+def _photos(person: Path) -> list[Path]:
+    return sorted(person.glob("*.jpg"))
+
+
+def _enroll(db: Session, engine: FaceEngine, person_id: int, person: Path) -> bool:
+    encodings: list[np.ndarray] = []
+    for photo in _photos(person)[:ENROLL_PHOTOS]:
+        try:
+            encodings.append(engine.enroll_face(load_image_file(photo, engine.settings)).encoding)
+        except BedcheckError:
+            continue  # a photo failing the gates is skipped, as bulk enrollment does
+    if not encodings:
+        return False
+    db.execute(update(FaceEmbedding).where(col(FaceEmbedding.insured_person_id) == person_id)
+               .values(is_active=False))
+    for encoding in encodings:
+        add_embedding(db, person_id=person_id, vector=encoding, source="simulation:real", engine_version=ENGINE_VERSION)
+    return True
