@@ -35,13 +35,14 @@ class SimulatedDevice(threading.Thread):
 
     def __init__(self, base_url: str, code: str, county: County, *, seed: int, answer_delay_s: float = 0.0,
                  stop: threading.Event | None = None, batch_size: int = MAX_BATCH,
-                 real: RealFaces | None = None) -> None:
+                 real: RealFaces | None = None, token: str | None = None) -> None:
         super().__init__(daemon=True, name=f"device-{code}")
         self.base_url, self.code, self.county = base_url, code, county
         self.rng = np.random.default_rng(seed)
         self.answer_delay_s = answer_delay_s
         self.batch_size = batch_size
         self.real = real
+        self.token = token  # already paired (installed earlier); else pairs with `code` first
         self.stop_event = stop or threading.Event()
         self.latencies_ms: list[float] = []
         self.answered: set[int] = set()
@@ -49,10 +50,13 @@ class SimulatedDevice(threading.Thread):
 
     def run(self) -> None:
         with httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(30.0, connect=5.0)) as client:
-            paired = self._pair(client)
-            if paired is None:
-                return
-            client.headers["authorization"] = f"Bearer {paired.token}"
+            token = self.token
+            if token is None:
+                paired = self._pair(client)
+                if paired is None:
+                    return
+                token = paired.token
+            client.headers["authorization"] = f"Bearer {token}"
             if self.answer_delay_s and self.stop_event.wait(self.answer_delay_s):
                 return  # an offline ward: comes back online late, then syncs
             while not self.stop_event.is_set():

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from server.campaigns import service as campaign_service
 from server.db import db_scope, make_engine, upgrade
-from server.devices.service import create_pairing_code
+from server.devices.service import create_pairing_code, pair_device
 from server.flags.tables import Flag
 from server.simulation.county import County, CountySpec, Truth, build_county
 from server.simulation.devices import SimulatedDevice
@@ -38,6 +38,9 @@ class SimulationOptions:
     server_workers: int = 2
     # Real photos for part of the county (see server/simulation/real_faces.py); None: synthetic only.
     faces_dir: Path | None = None
+    # Devices already paired (as they are on the day of a spot check) instead of pairing over HTTP at start:
+    # thousands of devices pairing in the same second measure the pairing burst, not the spot check.
+    pre_paired: bool = False
 
 
 class ServerProcess:
@@ -96,6 +99,8 @@ def simulate(db_url: str, spec: CountySpec | list[CountySpec], options: Simulati
     with Session(engine, expire_on_commit=False) as db:
         county = merge([build_county(db, s, code_prefix=f"C{s.seed}-") for s in specs])
         codes = {w: create_pairing_code(db, ward_id=w, ttl_s=3600, actor="simulation") for w in county.ward_ids}
+        tokens = ({w: pair_device(db, code=code, name="simulated")[1] for w, code in codes.items()}
+                  if options.pre_paired else {})
         real = attach_real_faces(db, county, options.faces_dir) if options.faces_dir else None
     seed = specs[0].seed
     server = None
@@ -104,7 +109,7 @@ def simulate(db_url: str, spec: CountySpec | list[CountySpec], options: Simulati
         base_url = server.url
     stop = threading.Event()
     devices = [SimulatedDevice(base_url, code, county, seed=seed * 1000 + w, stop=stop, batch_size=options.batch_size,
-                               real=real,
+                               real=real, token=tokens.get(w),
                                answer_delay_s=options.offline_delay_s if w in county.offline_ward_ids else 0.0)
                for w, code in codes.items()]
     for device in devices:
