@@ -83,7 +83,7 @@ def _serve(url: str) -> None:
                         hospital_id=first_hospital.id if role == "hospital_staff" else None)
     server = ServerProcess(url, sweep_interval_s=2.0, port=8000)
     base_url = server.url
-    console.print(f"\nconsole and API: [bold]{base_url}[/]  (API docs: {base_url}/docs)")
+    console.print(f"\nconsole: [bold]{base_url}/console[/]   API docs: {base_url}/docs")
     for username, role, _ in DEMO_USERS:
         console.print(f"  sign in as [bold]{username}[/] / {DEMO_PASSWORD}  ({role})")
     console.print("Ctrl-C to stop.")
