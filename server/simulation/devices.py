@@ -93,9 +93,25 @@ class SimulatedDevice(threading.Thread):
         uploads = [u for u in (self.result_for(t) for t in tasks) if u is not None]
         if not uploads:
             return
+        body = ResultBatch(results=uploads).model_dump_json()
         start = time.perf_counter()
-        response = client.post(f"{DEVICE_PREFIX}/results/batch", content=ResultBatch(results=uploads).model_dump_json(),
-                               headers={"content-type": "application/json"})
+        # As the edge client's outbox does: the same keys are sent again until the server answers (a result
+        # the server stored before the answer was lost comes back as a duplicate, never twice).
+        while True:
+            try:
+                response = client.post(f"{DEVICE_PREFIX}/results/batch", content=body,
+                                       headers={"content-type": "application/json"}, timeout=120.0)
+            except httpx.TransportError as e:
+                self.errors.append(type(e).__name__)
+                if self.stop_event.wait(1.0):
+                    return
+                continue
+            if response.status_code in (429, 503) or response.status_code >= 500:
+                self.errors.append(str(response.status_code))
+                if self.stop_event.wait(1.0):
+                    return
+                continue
+            break
         # Each result waited for the whole request: its latency is the request's.
         self.latencies_ms.extend([(time.perf_counter() - start) * 1000] * len(uploads))
         if response.status_code >= 400:
