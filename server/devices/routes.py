@@ -8,7 +8,7 @@ import time
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from models.errors import NotFound
 from models.faces import ENGINE_VERSION  # noqa: F401  (the version devices should report)
@@ -83,20 +83,50 @@ def _pending(engine: object, ward_id: int, write_gate: object) -> TaskBatch:
         return TaskBatch(server_time=utcnow(), tasks=[_task_read(t, labels) for t in tasks])  # type: ignore[arg-type]
 
 
+class TaskWatermark:
+    """The newest task id, read at most once per poll interval per process and shared by all waiting devices.
+
+    New work reaches a ward only as new tasks, so a waiting long-poll re-queries its ward only when this has
+    moved: a province's thousands of idle devices then cost one tiny query per interval, not one each.
+    """
+
+    def __init__(self, engine: object, interval_s: float) -> None:
+        self.engine, self.interval_s = engine, interval_s
+        self._value: int | None = None
+        self._read_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def current(self) -> int:
+        async with self._lock:
+            if self._value is None or time.monotonic() - self._read_at >= self.interval_s:
+                self._value = await run_in_threadpool(self._read)
+                self._read_at = time.monotonic()
+            return self._value
+
+    def _read(self) -> int:
+        with Session(self.engine) as db:  # type: ignore[arg-type]
+            return int(db.exec(select(func.max(CheckTask.id))).one() or 0)
+
+
 @device_router.get("/tasks", response_model=TaskBatch)
 async def tasks(request: Request, device: CurrentDevice, wait_s: float = Query(default=0.0, ge=0.0, le=120.0)):
-    """Long-poll: answers at once when tasks are pending, else re-checks the database until `wait_s`.
+    """Long-poll: answers at once when tasks are pending, else waits for new tasks until `wait_s`.
 
-    Polling the database (not an in-process event) lets any server process answer for any campaign.
+    Waiting watches the database (not an in-process event), so any server process answers for any campaign.
     """
-    settings = request.app.state.settings
-    deadline = time.monotonic() + min(wait_s, settings.long_poll_max_s)
-    while True:
-        batch = await run_in_threadpool(_pending, request.app.state.engine, device.ward_id,
-                                        request.app.state.write_gate)
-        if batch.tasks or time.monotonic() >= deadline or await request.is_disconnected():
-            return batch
-        await asyncio.sleep(settings.long_poll_interval_s)
+    state = request.app.state
+    deadline = time.monotonic() + min(wait_s, state.settings.long_poll_max_s)
+    if not hasattr(state, "task_watermark"):
+        state.task_watermark = TaskWatermark(state.engine, state.settings.long_poll_interval_s)
+    seen = await state.task_watermark.current()
+    batch = await run_in_threadpool(_pending, state.engine, device.ward_id, state.write_gate)
+    while not batch.tasks and time.monotonic() < deadline and not await request.is_disconnected():
+        await asyncio.sleep(state.settings.long_poll_interval_s)
+        latest = await state.task_watermark.current()
+        if latest != seen:
+            seen = latest
+            batch = await run_in_threadpool(_pending, state.engine, device.ward_id, state.write_gate)
+    return batch if batch.tasks else TaskBatch(server_time=utcnow(), tasks=[])
 
 
 @device_router.post("/tasks/adhoc", response_model=TaskRead)

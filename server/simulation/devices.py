@@ -43,6 +43,8 @@ class SimulatedDevice(threading.Thread):
         self.batch_size = batch_size
         self.real = real
         self.token = token  # already paired (installed earlier); else pairs with `code` first
+        # As long as a real device waits (the edge client's default is 25 s): shorter means more idle requests.
+        self.poll_wait_s = 20.0
         self.stop_event = stop or threading.Event()
         self.latencies_ms: list[float] = []
         self.answered: set[int] = set()
@@ -61,7 +63,7 @@ class SimulatedDevice(threading.Thread):
                 return  # an offline ward: comes back online late, then syncs
             while not self.stop_event.is_set():
                 try:
-                    response = client.get(f"{DEVICE_PREFIX}/tasks", params={"wait_s": 2.0})
+                    response = client.get(f"{DEVICE_PREFIX}/tasks", params={"wait_s": self.poll_wait_s})
                     batch = TaskBatch.model_validate(response.raise_for_status().json())
                 except httpx.HTTPError as e:
                     self.errors.append(type(e).__name__)

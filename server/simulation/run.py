@@ -118,10 +118,10 @@ def simulate(db_url: str, spec: CountySpec | list[CountySpec], options: Simulati
         summary = _run_campaign(engine, county, options, on_progress)
     finally:
         stop.set()
+        if server is not None:
+            server.stop()  # first: devices blocked in a long-poll return at once instead of after its wait
         for device in devices:
             device.join(timeout=10)
-        if server is not None:
-            server.stop()
     latencies = sorted(ms for d in devices for ms in d.latencies_ms)
     summary["uploads"] = len(latencies)
     summary["upload_latency_ms"] = _percentiles(latencies)
