@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from sqlmodel import Session, select
 
-from enrollment.index import FaceIndex, IndexParams, db_fingerprint, load_or_rebuild
+from enrollment.index import FORMAT_VERSION, FaceIndex, IndexParams, db_fingerprint, load_or_rebuild
 from enrollment.synthetic import SyntheticFaces
 from server.persons.service import add_embedding, get_or_create_person
 from server.persons.tables import FaceEmbedding
@@ -25,8 +25,9 @@ def test_recall_at_1_against_exact_search_on_face_shaped_vectors() -> None:
     faces = SyntheticFaces(3)
     centres = faces.identities(5000)
     gallery, probes = faces.photos_of(centres), faces.photos_of(centres[:300])
-    index = FaceIndex(IndexParams())
+    index = FaceIndex(IndexParams(exact_below=1000))  # the quantised path, as a county-sized gallery uses
     index.add(np.arange(1, 5001), gallery)
+    assert not index.exact
     exact = np.argmin(((probes[:, None, :] - gallery[None, :, :]) ** 2).sum(axis=2), axis=1) + 1
     found = np.array([index.search(p, k=1)[0][0] for p in probes])
     assert (found == exact).mean() >= 0.99
@@ -65,7 +66,7 @@ def test_index_is_rebuilt_when_missing_caught_up_when_rows_were_added_and_rebuil
     assert index.fingerprint == db_fingerprint(db)
 
     row = db.get(FaceEmbedding, ids[3])
-    row.is_active = False  # re-enrollment deactivated a face: the graph still holds it
+    row.is_active = False  # re-enrollment deactivated a face: the index still holds it
     db.add(row)
     db.commit()
     index, how = load_or_rebuild(db, path)
@@ -88,3 +89,30 @@ def test_unreadable_or_foreign_index_file_is_rebuilt_from_the_database(db, tmp_p
     assert how == "rebuilt_stale"
     stored = db.exec(select(FaceEmbedding.vector).where(FaceEmbedding.id == 1)).one()
     assert index.search(np.frombuffer(stored, dtype="<f4"), k=1) == [(1, 0.0)]
+
+
+def test_gallery_outgrowing_the_flat_scan_is_quantised_in_place_and_keeps_every_row() -> None:
+    faces = SyntheticFaces(6)
+    centres = faces.identities(900)
+    gallery = faces.photos_of(centres)
+    index = FaceIndex(IndexParams(exact_below=500))
+    for start in range(0, 900, 200):  # catch_up adds batches: the threshold is crossed mid-way
+        index.add(np.arange(start + 1, start + 201)[: len(gallery[start:start + 200])], gallery[start:start + 200])
+        assert index.exact == (start + 200 < 500)
+    assert len(index) == 900 and index.fingerprint.count == 900
+    assert all(index.search(gallery[i], k=1)[0] == (i + 1, 0.0) for i in range(0, 900, 37))
+    wide = index.search(gallery[0], k=900)  # deeper than k_factor allows: every row still comes back once
+    assert sorted(eid for eid, _ in wide) == list(range(1, 901))
+
+
+def test_index_file_of_the_former_format_is_rebuilt(db, tmp_path) -> None:
+    _enroll(db, SyntheticFaces(7).identities(5))
+    path = tmp_path / "faces.index"
+    load_or_rebuild(db, path)
+    data = bytearray(path.read_bytes())
+    header_length = int.from_bytes(data[4:8], "little")
+    old, new = f'"version": {FORMAT_VERSION}'.encode(), f'"version": {FORMAT_VERSION - 1}'.encode()
+    data[8:8 + header_length] = data[8:8 + header_length].replace(old, new)
+    path.write_bytes(bytes(data))
+    assert load_or_rebuild(db, path)[1] == "rebuilt_missing"
+    assert load_or_rebuild(db, path)[1] == "loaded"
