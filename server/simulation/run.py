@@ -63,7 +63,9 @@ class ServerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "server.app:create_app_from_env", "--host", "127.0.0.1",
              "--port", str(port), "--log-level", "warning", "--limit-concurrency", "2000", "--backlog", "2048",
-             "--workers", str(workers)],
+             "--workers", str(workers),
+             # uvicorn kills a worker that misses a 5 s health check; a saturated worker is busy, not dead.
+             "--timeout-worker-healthcheck", "120"],
             env=env)
         self._wait_ready()
 
