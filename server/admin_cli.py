@@ -41,13 +41,14 @@ def db_upgrade() -> None:
     out.print(f"database ready: {ServerSettings().resolved_database_url.split('@')[-1]}")
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the server (API, device endpoints, scheduler)."""
+def serve(host: str = "127.0.0.1", port: int = 8000,
+          workers: Annotated[int, typer.Option(min=1, help="Worker processes (one runs the scheduler)")] = 1) -> None:
+    """Run the server (API, device endpoints, console, scheduler)."""
     import uvicorn
 
-    from server.app import create_app
-
-    uvicorn.run(create_app(ServerSettings()), host=host, port=port)
+    # A busy worker is not a dead one: uvicorn's 5 s health check would restart it mid spot check.
+    uvicorn.run("server.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
+                timeout_worker_healthcheck=120)
 
 
 users = typer.Typer(no_args_is_help=True, help="User accounts.")
