@@ -62,7 +62,7 @@ class ServerProcess:
                "BEDCHECK_DEVICE_RATE_BURST": "5000"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "server.app:create_app_from_env", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning", "--limit-concurrency", "2000", "--backlog", "2048",
+             "--port", str(port), "--log-level", "warning", "--limit-concurrency", "20000", "--backlog", "4096",
              "--workers", str(workers),
              # uvicorn kills a worker that misses a 5 s health check; a saturated worker is busy, not dead.
              "--timeout-worker-healthcheck", "120"],
