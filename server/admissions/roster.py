@@ -64,11 +64,15 @@ def parse_rows(data: bytes, filename: str) -> list[tuple[int, dict[str, Any]]]:
         if not isinstance(items, list):
             raise InvalidInput("the roster JSON must be an array of rows")
         return [(i + 1, item if isinstance(item, dict) else {}) for i, item in enumerate(items)]
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-    if missing:
-        raise InvalidInput(f"the roster CSV lacks columns: {', '.join(missing)}", missing=missing)
-    return [(reader.line_num, row) for row in reader]
+    # newline="" as the csv module asks: a bare carriage return inside a field is then data, not an error.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InvalidInput(f"the roster CSV lacks columns: {', '.join(missing)}", missing=missing)
+        return [(reader.line_num, row) for row in reader]
+    except csv.Error as e:  # found by fuzzing: malformed CSV must be a clear 422, not a 500
+        raise InvalidInput(f"the roster CSV is malformed at line {reader.line_num}: {e}") from e
 
 
 def _parse_time(value: Any, name: str) -> datetime | None:

@@ -66,7 +66,7 @@ class ServerProcess:
              "--workers", str(workers),
              # uvicorn kills a worker that misses a 5 s health check; a saturated worker is busy, not dead.
              "--timeout-worker-healthcheck", "120"],
-            env=env)
+            env=env, start_new_session=True)
         self._wait_ready()
 
     def _wait_ready(self, timeout_s: float = 60.0) -> None:
@@ -84,11 +84,22 @@ class ServerProcess:
         raise RuntimeError("server did not start within a minute")
 
     def stop(self) -> None:
-        self.process.terminate()
+        """SIGTERM to the whole process group (uvicorn's workers too), SIGKILL if it is not gone in 10 s.
+
+        Graceful shutdown waits for open long-polls; the group kill keeps workers from being orphaned.
+        """
+        import os
+        import signal
+        import subprocess
+
         try:
+            os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=10)
-        except Exception:
-            self.process.kill()
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        except ProcessLookupError:
+            self.process.wait()
 
 
 def simulate(db_url: str, spec: CountySpec | list[CountySpec], options: SimulationOptions,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import Session, func, select
 
 from server.admissions import roster
@@ -91,3 +92,14 @@ def test_json_roster_and_malformed_json_report_clearly(db: Session) -> None:
         roster.parse_rows(b'[{"a": 1},', "his.json")
     with pytest.raises(InvalidInput, match="lacks columns"):
         roster.parse_rows(b"name,bed\nx,1\n", "his.csv")
+
+
+@pytest.mark.parametrize("data", [b"insurance_number,name\r\n\"a\rb", b"a,b\n\"unterminated\x00,x\n", b"x\ry,z\n1,2\n"])
+def test_malformed_csv_is_a_clear_error_not_a_crash(data: bytes) -> None:
+    from models.errors import InvalidInput
+    from server.admissions.roster import parse_rows
+
+    try:
+        parse_rows(data, "roster.csv")
+    except InvalidInput as e:
+        assert "roster CSV" in e.message
