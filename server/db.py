@@ -107,16 +107,6 @@ class WriteGate:
         self._lock.release()
 
 
-def hold_write_gate(request: Request) -> Iterator[None]:
-    """Route dependency for routes that write (audit records included): one writer at a time on SQLite.
-
-    Not for routes behind `CurrentDevice`, which takes the gate itself to note a device's presence: the gate
-    is not re-entrant. Those take it in their body.
-    """
-    with request.app.state.write_gate:
-        yield
-
-
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision (alembic, run in code so an installed package migrates)."""
     from alembic import command

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlmodel import Session, col, func, select
@@ -34,7 +34,7 @@ from server.admissions.tables import Admission, Exemption
 from server.campaigns import service as campaign_service
 from server.campaigns.tables import CampaignKind, CheckTask
 from server.checks import service as check_service
-from server.db import Db, hold_write_gate, utcnow
+from server.db import Db, utcnow
 from server.devices import service
 from server.devices.deps import CurrentDevice
 from server.devices.tables import Device
@@ -47,9 +47,10 @@ device_router = APIRouter(prefix="/api/v1/device", tags=["device"])
 admin_router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 
 
-@pairing_router.post("/pair", response_model=PairResponse, dependencies=[Depends(hold_write_gate)])
-def pair(body: PairRequest, db: Db) -> PairResponse:
-    device, token = service.pair_device(db, code=body.code, name=body.name)
+@pairing_router.post("/pair", response_model=PairResponse)
+def pair(body: PairRequest, db: Db, request: Request) -> PairResponse:
+    with request.app.state.write_gate:
+        device, token = service.pair_device(db, code=body.code, name=body.name)
     return PairResponse(device_id=device.id or 0, token=token, hospital_id=device.hospital_id,
                         ward_id=device.ward_id, server_time=utcnow())
 
@@ -225,7 +226,7 @@ class DeviceRead(BaseModel):
     last_seen_at: str | None
 
 
-@admin_router.post("/pairing-codes", response_model=PairingCodeRead, dependencies=[Depends(hold_write_gate)])
+@admin_router.post("/pairing-codes", response_model=PairingCodeRead)
 def new_pairing_code(body: PairingCodeCreate, user: CurrentUser, db: Db, request: Request) -> PairingCodeRead:
     SUPERVISORS(user)
     ttl = request.app.state.settings.pairing_code_ttl_s
@@ -243,7 +244,7 @@ def list_devices(user: CurrentUser, db: Db) -> list[DeviceRead]:
                        last_seen_at=d.last_seen_at.isoformat() if d.last_seen_at else None) for d in rows]
 
 
-@admin_router.post("/{device_id}/revoke", response_model=DeviceRead, dependencies=[Depends(hold_write_gate)])
+@admin_router.post("/{device_id}/revoke", response_model=DeviceRead)
 def revoke_device(device_id: int, user: CurrentUser, db: Db) -> DeviceRead:
     SUPERVISORS(user)
     d = service.revoke(db, device_id=device_id, actor=f"user:{user.id}")
