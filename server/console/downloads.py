@@ -19,6 +19,7 @@ from server.console.pages import Filters
 from server.console.tables import Appeal, AppealAttachment
 from server.console.web import PREFIX, PageRoute
 from server.db import Db
+from server.flags import service as flag_service
 
 router = APIRouter(prefix=PREFIX, route_class=PageRoute, include_in_schema=False, dependencies=[Depends(ANY_USER)])
 Format = Literal["csv", "xlsx"]
@@ -49,12 +50,12 @@ def _audit(request: Request, db: Session, user: UserAccount, action: str, object
 
 @router.get("/flags/{flag_id}/enrolled.jpg")
 def enrolled_photo(flag_id: int, user: CurrentUser, db: Db) -> Response:
-    return _image(service.enrolled_thumbnail(db, service.load_flag(db, user, flag_id)))
+    return _image(service.enrolled_thumbnail(db, flag_service.load_flag(db, user, flag_id)))
 
 
 @router.get("/flags/{flag_id}/crop.jpg")
 def captured_crop(flag_id: int, user: CurrentUser, db: Db) -> Response:
-    return _image(service.captured_crop(db, service.load_flag(db, user, flag_id)))
+    return _image(service.captured_crop(db, flag_service.load_flag(db, user, flag_id)))
 
 
 @router.get("/attachments/{attachment_id}")
@@ -63,7 +64,7 @@ def attachment(attachment_id: int, user: CurrentUser, db: Db) -> Response:
     appeal = db.get(Appeal, found.appeal_id) if found else None
     if found is None or appeal is None:
         raise NotFound("attachment not found")
-    service.load_flag(db, user, appeal.flag_id)  # scope: 404 for another hospital's appeal
+    flag_service.load_flag(db, user, appeal.flag_id)  # scope: 404 for another hospital's appeal
     return _download(found.content, found.content_type, found.filename)
 
 

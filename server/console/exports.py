@@ -25,6 +25,7 @@ from server.checks.tables import CheckResult
 from server.console import service
 from server.console.tables import Appeal, AppealAttachment
 from server.db import utcnow
+from server.flags import service as flag_service
 from server.flags.tables import Flag, Review
 from server.hospitals.tables import Hospital
 
@@ -90,7 +91,7 @@ def evidence_flags(db: Session, user: UserAccount, *, flag_id: int | None = None
                    campaign_id: int | None = None) -> list[Flag]:
     """The flags of one evidence package: one flag, or every flag of a campaign in scope."""
     if flag_id is not None:
-        return [service.load_flag(db, user, flag_id)]
+        return [flag_service.load_flag(db, user, flag_id)]
     if db.get(Campaign, campaign_id) is None:
         raise NotFound("campaign not found")
     stmt = service.flag_query(user, service.FlagFilter(campaign_id=campaign_id)).order_by(col(Flag.id))

@@ -16,6 +16,7 @@ from server.campaigns import service as campaign_service
 from server.console import actions, service
 from server.console.web import PREFIX, PageRoute, end_session, redirect, render, start_session, verify_csrf
 from server.db import Db
+from server.flags import service as flag_service
 from server.flags.tables import FlagStatus
 
 public = APIRouter(prefix=PREFIX, route_class=PageRoute, include_in_schema=False)
@@ -139,7 +140,7 @@ def flag_detail(request: Request, flag_id: int, user: CurrentUser, db: Db) -> Re
 def review(request: Request, flag_id: int, user: CurrentUser, db: Db, to: Annotated[str, Form()],
            reason: Annotated[str, Form()], comment: Annotated[str, Form(max_length=400)] = "") -> Response:
     with request.app.state.write_gate:
-        flag = service.load_flag(db, user, flag_id)
+        flag = flag_service.load_flag(db, user, flag_id)
         actions.review_flag(db, flag=flag, actor=user, to=_enum(FlagStatus, to), reason_code=reason, comment=comment)
     return redirect(f"{PREFIX}/flags/{flag_id}")
 
@@ -151,6 +152,6 @@ def appeal(request: Request, flag_id: int, user: CurrentUser, db: Db, statement:
     uploads = [actions.Upload(f.filename or "", f.file.read(actions.MAX_ATTACHMENT_BYTES + 1))
                for f in attachments or []]
     with request.app.state.write_gate:
-        flag = service.load_flag(db, user, flag_id)
+        flag = flag_service.load_flag(db, user, flag_id)
         actions.file_appeal(db, flag=flag, actor=user, statement=statement, uploads=uploads)
     return redirect(f"{PREFIX}/flags/{flag_id}")

@@ -132,15 +132,6 @@ def flag_page(db: Session, user: UserAccount, filters: FlagFilter, *, page: int 
     return FlagPage(total, page, pages, [(f, h or "-") for f, h in rows])
 
 
-def load_flag(db: Session, user: UserAccount, flag_id: int) -> Flag:
-    """The flag, or 404 when it does not exist or belongs to another hospital."""
-    flag = db.get(Flag, flag_id)
-    if flag is None:
-        raise NotFound("flag not found")
-    check_hospital(user, flag.hospital_id or -1, "flag")
-    return flag
-
-
 @dataclass
 class FlagView:
     flag: Flag
@@ -170,7 +161,7 @@ class FlagView:
 
 def flag_view(db: Session, user: UserAccount, flag_id: int) -> FlagView:
     """Everything the detail page shows about one flag."""
-    flag = load_flag(db, user, flag_id)
+    flag = flag_service.load_flag(db, user, flag_id)
     view = FlagView(flag, hospital=db.get(Hospital, flag.hospital_id) if flag.hospital_id else None)
     view.task = db.get(CheckTask, flag.task_id) if flag.task_id else None
     result_id = (view.task.result_id if view.task else None) or flag.details.get("result_id")

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlmodel import col, func, select
 
-from models.errors import NotFound
 from models.verdicts import FlagKind
 from server.accounts.deps import CurrentUser, check_hospital, scope
 from server.db import Db
@@ -62,20 +61,12 @@ def list_flags(user: CurrentUser, db: Db, campaign_id: int | None = None, hospit
     return FlagPage(total=total, items=[_read(f) for f in rows])
 
 
-def _load(db: Db, user: CurrentUser, flag_id: int) -> Flag:
-    flag = db.get(Flag, flag_id)
-    if flag is None:
-        raise NotFound("flag not found")
-    check_hospital(user, flag.hospital_id or -1, "flag")
-    return flag
-
-
 @router.get("/{flag_id}", response_model=FlagRead)
 def get_flag(flag_id: int, user: CurrentUser, db: Db) -> FlagRead:
-    return _read(_load(db, user, flag_id))
+    return _read(service.load_flag(db, user, flag_id))
 
 
 @router.post("/{flag_id}/transition", response_model=FlagRead)
 def transition_flag(flag_id: int, body: TransitionCreate, user: CurrentUser, db: Db) -> FlagRead:
-    flag = _load(db, user, flag_id)
+    flag = service.load_flag(db, user, flag_id)
     return _read(service.transition(db, flag=flag, to=body.to, actor=user, reason=body.reason))

@@ -32,6 +32,17 @@ def raise_for_tasks(db: Session, tasks: list[CheckTask], details: dict[int, dict
     return len(rows)
 
 
+def load_flag(db: Session, user: UserAccount, flag_id: int) -> Flag:
+    """The flag, or 404 when it does not exist or belongs to another hospital."""
+    from server.accounts.deps import check_hospital  # deps imports nothing of flags: no cycle
+
+    flag = db.get(Flag, flag_id)
+    if flag is None:
+        raise NotFound("flag not found")
+    check_hospital(user, flag.hospital_id or -1, "flag")
+    return flag
+
+
 def raise_flag(db: Session, *, kind: FlagKind, hospital_id: int | None, details: dict[str, Any],
                task: CheckTask | None = None) -> Flag:
     flag = Flag(kind=kind, hospital_id=hospital_id, details=details,
