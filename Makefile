@@ -8,12 +8,14 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-# face-recognition 1.3.0 declares `dlib`, which has no wheel and compiles for many minutes: it is
-# installed without dependencies, and dlib-bin (a pyproject dependency) provides `import dlib`.
-$(STAMP): pyproject.toml requirements.lock
+# dlib: built from source against OpenBLAS once per machine (about 7 minutes, then pip's wheel cache), or
+# the dlib-bin wheel if that fails or BEDCHECK_DLIB=wheel: see scripts/install_dlib.sh.
+# face-recognition 1.3.0 declares `dlib` by name, so it is installed without dependencies.
+$(STAMP): pyproject.toml requirements.lock scripts/install_dlib.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip>=24"
 	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
+	bash scripts/install_dlib.sh $(PY)
 	$(PY) -m pip install -q -c requirements.lock --no-deps face-recognition==1.3.0
 	touch $(STAMP)
 

@@ -39,6 +39,9 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2, help="server worker processes")
     p.add_argument("--pre-paired", action="store_true", help="devices paired before the run (default: pair over "
                    "HTTP at start; a province's devices all pairing in one second is not what is measured)")
+    p.add_argument("--device-processes", type=int, default=1,
+                   help="processes the simulated devices run in (a province's 1,840 devices as threads of one "
+                   "process measure the simulator's GIL, not the server)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
@@ -47,7 +50,8 @@ def main() -> None:
                         impersonation_rate=a.impersonation_rate, spoof_rate=a.spoof_rate, silent_rate=a.silent_rate,
                         offline_wards=a.offline_wards, seed=a.seed + i) for i in range(a.counties)]
     options = SimulationOptions(deadline_s=a.deadline, offline_delay_s=a.offline_delay, batch_size=a.batch_size,
-                                server_workers=a.workers, pre_paired=a.pre_paired)
+                                server_workers=a.workers, pre_paired=a.pre_paired,
+                                device_processes=a.device_processes)
     if a.database_url == "postgresql":
         from tests.fixtures.postgres import create_database, throwaway_cluster
 

@@ -4,7 +4,6 @@ one-command spot check, and the flags compared with the seeded truth."""
 from __future__ import annotations
 
 import statistics
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from server.db import db_scope, make_engine, upgrade
 from server.devices.service import create_pairing_code, pair_device
 from server.flags.tables import Flag
 from server.simulation.county import County, CountySpec, Truth, build_county
-from server.simulation.devices import SimulatedDevice
+from server.simulation.fleet import DeviceFleet, DeviceSpec
 from server.simulation.real_faces import attach_real_faces
 
 FRAUD_KINDS = {"bed_hanging": ({Truth.BED_HANGING_EMPTY, Truth.BED_HANGING_NO_FACE, Truth.BED_HANGING_SILENT},
@@ -41,6 +40,8 @@ class SimulationOptions:
     # Devices already paired (as they are on the day of a spot check) instead of pairing over HTTP at start:
     # thousands of devices pairing in the same second measure the pairing burst, not the spot check.
     pre_paired: bool = False
+    # Processes the simulated devices run in (threads of this one when 1); see server/simulation/fleet.py.
+    device_processes: int = 1
 
 
 class ServerProcess:
@@ -120,25 +121,24 @@ def simulate(db_url: str, spec: CountySpec | list[CountySpec], options: Simulati
     if base_url is None:
         server = ServerProcess(db_url, options.sweep_interval_s, workers=options.server_workers)
         base_url = server.url
-    stop = threading.Event()
-    devices = [SimulatedDevice(base_url, code, county, seed=seed * 1000 + w, stop=stop, batch_size=options.batch_size,
-                               real=real, token=tokens.get(w),
-                               answer_delay_s=options.offline_delay_s if w in county.offline_ward_ids else 0.0)
-               for w, code in codes.items()]
-    for device in devices:
-        device.start()
+    engine.dispose()  # forked device processes must not inherit this process's database connections
+    fleet = DeviceFleet(base_url, county,
+                        [DeviceSpec(w, code, tokens.get(w),
+                                    options.offline_delay_s if w in county.offline_ward_ids else 0.0)
+                         for w, code in codes.items()],
+                        seed=seed, batch_size=options.batch_size, real=real, processes=options.device_processes)
     try:
         summary = _run_campaign(engine, county, options, on_progress)
     finally:
-        stop.set()
+        fleet.signal_stop()
         if server is not None:
             server.stop()  # first: devices blocked in a long-poll return at once instead of after its wait
-        for device in devices:
-            device.join(timeout=10)
-    latencies = sorted(ms for d in devices for ms in d.latencies_ms)
+        report = fleet.stop()
+    latencies = sorted(report.latencies_ms)
     summary["uploads"] = len(latencies)
     summary["upload_latency_ms"] = _percentiles(latencies)
-    summary["device_errors"] = dict(Counter(e for d in devices for e in d.errors))
+    summary["device_errors"] = dict(Counter(report.errors))
+    summary["device_processes"] = fleet.processes
     summary["real_face_beds"] = len(real.beds) if real else 0
     engine.dispose()
     return summary

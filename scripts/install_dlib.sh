@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs dlib into the venv: built from source against OpenBLAS when possible, else the dlib-bin wheel.
+#
+# Why: the 128-d encoding (a ResNet on the CPU) dominates every face operation. Measured on this machine's
+# 2 cores (scripts/bench_dlib.py, docs/benchmarks.md): 66 ms per encoding with dlib-bin (AVX, no BLAS),
+# 15 ms with dlib built here against OpenBLAS; the same encodings to 1e-6; a 250 px photo end to end
+# 83 ms -> 35 ms. The build takes about 7 minutes
+# once; pip keeps the wheel in its cache, so later venvs on the machine install it in seconds.
+# Usage: scripts/install_dlib.sh PYTHON    (BEDCHECK_DLIB=wheel skips the build)
+set -euo pipefail
+PY=${1:?usage: install_dlib.sh PYTHON}
+DLIB_VERSION=20.0.1
+DLIB_BIN_VERSION=20.0.1.post1
+
+installed() { "$PY" -c "import dlib, sys; sys.exit(0 if dlib.__version__ == '$DLIB_VERSION' else 1)" 2>/dev/null; }
+
+use_wheel() {
+    echo "install_dlib: $1; installing the dlib-bin wheel (no BLAS: encodings about 4x slower)" >&2
+    "$PY" -m pip uninstall -q -y dlib 2>/dev/null || true
+    "$PY" -m pip install -q "dlib-bin==$DLIB_BIN_VERSION"
+}
+
+if [ "${BEDCHECK_DLIB:-source}" = wheel ]; then
+    use_wheel "BEDCHECK_DLIB=wheel"
+    exit 0
+fi
+# dlib's build links OpenBLAS when it finds it; without it, it falls back to its own slower matrix code.
+if ! compgen -G "/usr/include/cblas.h" >/dev/null && ! compgen -G "/usr/include/*/cblas.h" >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "install_dlib: installing libopenblas-dev for the dlib build" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends libopenblas-dev liblapack-dev >/dev/null \
+            || echo "install_dlib: could not install OpenBLAS; dlib is built without it" >&2
+    else
+        echo "install_dlib: no OpenBLAS headers and not root: dlib is built without BLAS" >&2
+    fi
+fi
+if "$PY" -m pip show -q dlib-bin >/dev/null 2>&1; then
+    "$PY" -m pip uninstall -q -y dlib-bin  # both install the same `dlib` package directory
+fi
+if installed && "$PY" -m pip show -q dlib >/dev/null 2>&1; then
+    exit 0
+fi
+echo "install_dlib: building dlib $DLIB_VERSION from source (about 7 minutes on 2 cores, once per machine)" >&2
+# -march=native: HOG detection 21 ms instead of 35 ms with dlib's default -mavx (250 px image, this machine);
+# the wheel stays in this machine's pip cache only. --no-binary: never take a wheel from a local index.
+if CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) CXXFLAGS="${CXXFLAGS:--O3 -march=native}" \
+    "$PY" -m pip install -q --no-binary dlib "dlib==$DLIB_VERSION"; then
+    "$PY" -c "import dlib; print('install_dlib: dlib', dlib.__version__, 'BLAS' if dlib.DLIB_USE_BLAS else 'no BLAS', 'AVX' if dlib.USE_AVX_INSTRUCTIONS else 'no AVX')" >&2
+else
+    use_wheel "the dlib source build failed"
+fi

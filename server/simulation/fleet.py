@@ -1,0 +1,110 @@
+"""The simulated devices of a run, as threads of this process or spread over several processes.
+
+A province has thousands of ward devices; as threads of one interpreter they contend for one GIL with
+each other and with the progress loop, and the simulator, not the server, becomes what is measured.
+Real devices are separate machines: separate processes are the closer stand-in.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.simulation.county import County
+from server.simulation.devices import SimulatedDevice
+from server.simulation.real_faces import RealFaces
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    ward_id: int
+    code: str
+    token: str | None
+    answer_delay_s: float
+
+
+@dataclass
+class FleetReport:
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, devices: list[SimulatedDevice]) -> None:
+        for device in devices:
+            self.latencies_ms.extend(device.latencies_ms)
+            self.errors.extend(device.errors)
+
+
+def _devices(base_url: str, county: County, specs: list[DeviceSpec], *, seed: int, batch_size: int,
+             real: RealFaces | None, stop: Any) -> list[SimulatedDevice]:
+    return [SimulatedDevice(base_url, s.code, county, seed=seed * 1000 + s.ward_id, stop=stop, batch_size=batch_size,
+                            real=real, token=s.token, answer_delay_s=s.answer_delay_s) for s in specs]
+
+
+def _run_share(base_url: str, county: County, specs: list[DeviceSpec], seed: int, batch_size: int,
+               stop: Any, reports: Any) -> None:
+    """A child process: its share of the devices as threads, until `stop`; then its report to the parent."""
+    devices = _devices(base_url, county, specs, seed=seed, batch_size=batch_size, real=None, stop=stop)
+    for device in devices:
+        device.start()
+    stop.wait()
+    for device in devices:
+        device.join(timeout=10)
+    report = FleetReport()
+    report.add(devices)
+    reports.put(report)
+
+
+class DeviceFleet:
+    """Starts every device; `stop()` ends them and returns what they measured.
+
+    With `processes` > 1 the devices are dealt round-robin to forked child processes (the county is
+    inherited, not pickled). Beds with real photos run the face engine in this process only, so a run
+    with real faces keeps its devices here.
+    """
+
+    def __init__(self, base_url: str, county: County, specs: list[DeviceSpec], *, seed: int, batch_size: int,
+                 real: RealFaces | None = None, processes: int = 1) -> None:
+        self.processes = 1 if real is not None else max(1, min(processes, len(specs) or 1))
+        if self.processes == 1:
+            self._stop: Any = threading.Event()
+            self._threads = _devices(base_url, county, specs, seed=seed, batch_size=batch_size, real=real,
+                                     stop=self._stop)
+            for device in self._threads:
+                device.start()
+            return
+        ctx = mp.get_context("fork")
+        self._stop = ctx.Event()
+        self._reports: Any = ctx.Queue()
+        self._children = [ctx.Process(target=_run_share, name=f"devices-{i}", daemon=True,
+                                      args=(base_url, county, specs[i::self.processes], seed, batch_size,
+                                            self._stop, self._reports))
+                          for i in range(self.processes)]
+        for child in self._children:
+            child.start()
+
+    def signal_stop(self) -> None:
+        self._stop.set()
+
+    def stop(self, timeout_s: float = 30.0) -> FleetReport:
+        self._stop.set()
+        report = FleetReport()
+        if self.processes == 1:
+            for device in self._threads:
+                device.join(timeout=10)
+            report.add(self._threads)
+            return report
+        for _ in self._children:
+            try:
+                part: FleetReport = self._reports.get(timeout=timeout_s)
+            except Exception:  # a child that died sends nothing; what the others measured still counts
+                report.errors.append("device process lost")
+                continue
+            report.latencies_ms.extend(part.latencies_ms)
+            report.errors.extend(part.errors)
+        for child in self._children:
+            child.join(timeout=5)
+            if child.is_alive():
+                child.kill()
+        return report
