@@ -39,9 +39,9 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2, help="server worker processes")
     p.add_argument("--pre-paired", action="store_true", help="devices paired before the run (default: pair over "
                    "HTTP at start; a province's devices all pairing in one second is not what is measured)")
-    p.add_argument("--device-processes", type=int, default=1,
-                   help="processes the simulated devices run in (a province's 1,840 devices as threads of one "
-                   "process measure the simulator's GIL, not the server)")
+    p.add_argument("--device-processes", type=int, default=None,
+                   help="processes the simulated devices run in (default: one per 500 devices; a province's 1,840 "
+                   "devices as threads of one process measure the simulator's GIL, not the server)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--json", action="store_true")
     a = p.parse_args()

@@ -40,8 +40,9 @@ class SimulationOptions:
     # Devices already paired (as they are on the day of a spot check) instead of pairing over HTTP at start:
     # thousands of devices pairing in the same second measure the pairing burst, not the spot check.
     pre_paired: bool = False
-    # Processes the simulated devices run in (threads of this one when 1); see server/simulation/fleet.py.
-    device_processes: int = 1
+    # Processes the simulated devices run in (threads of this one when 1); None: one per 500 devices.
+    # See server/simulation/fleet.py.
+    device_processes: int | None = None
 
 
 class ServerProcess:
