@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 from edge_client.api import ApiError
 from edge_client.config import EdgeSettings
 from edge_client.credentials import NotPaired
-from edge_client.device import CheckRefused, Device, pair_device
+from edge_client.device import CheckRefused, Device, StoredCheck, pair_device
 from edge_client.outbox import AlreadyAnswered
 from edge_client.sources import SourceError
 from models.errors import BedcheckError
@@ -102,26 +103,23 @@ def check(bed: Annotated[str, typer.Option(help="Bed label, as on the roster")],
 def empty(bed: Annotated[str, typer.Option()], note: Annotated[str, typer.Option()] = "bed empty",
           state_dir: StateDir = None) -> None:
     """Report a bed empty (the server records absent, with this note)."""
-    device = _device(_settings(state_dir))
-    try:
-        stored = device.mark_empty(bed, note)
-        typer.echo(f"bed {stored.bed_label}: reported empty, stored as result {stored.result_id}")
-        _upload(device, True)
-    except (CheckRefused, AlreadyAnswered) as e:
-        typer.echo(f"bed {bed}: {e}", err=True)
-        raise typer.Exit(1) from e
-    finally:
-        device.close()
+    _report_bed(state_dir, bed, lambda device: device.mark_empty(bed, note), "reported empty")
 
 
 @app.command()
 def exempt(bed: Annotated[str, typer.Option()], reason: Annotated[ExemptionReason, typer.Option()],
            note: Annotated[str, typer.Option()] = "", state_dir: StateDir = None) -> None:
     """Report a patient away for a reason (ICU, surgery...): sent as an empty bed with the reason for review."""
+    _report_bed(state_dir, bed, lambda device: device.mark_exempt(bed, reason, note),
+                f"reported exempt ({reason.value})")
+
+
+def _report_bed(state_dir: Path | None, bed: str, report: Callable[[Device], StoredCheck], what: str) -> None:
+    """A nurse's report about a bed: stored in the outbox first, then uploaded when the server answers."""
     device = _device(_settings(state_dir))
     try:
-        stored = device.mark_exempt(bed, reason, note)
-        typer.echo(f"bed {stored.bed_label}: reported exempt ({reason.value}), stored as result {stored.result_id}")
+        stored = report(device)
+        typer.echo(f"bed {stored.bed_label}: {what}, stored as result {stored.result_id}")
         _upload(device, True)
     except (CheckRefused, AlreadyAnswered) as e:
         typer.echo(f"bed {bed}: {e}", err=True)

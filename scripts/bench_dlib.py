@@ -61,9 +61,8 @@ def main() -> None:
     encodings = np.array([face_recognition.face_encodings(img, [box])[0] for img, box in pairs])
 
     print(f"dlib {dlib.__version__} from {Path(dlib.__file__).parent}")
-    print(f"  DLIB_USE_BLAS={getattr(dlib, 'DLIB_USE_BLAS', '?')} DLIB_USE_LAPACK={getattr(dlib, 'DLIB_USE_LAPACK', '?')}"
-          f" USE_AVX_INSTRUCTIONS={getattr(dlib, 'USE_AVX_INSTRUCTIONS', '?')}"
-          f" DLIB_USE_CUDA={getattr(dlib, 'DLIB_USE_CUDA', '?')}")
+    flags = ("DLIB_USE_BLAS", "DLIB_USE_LAPACK", "USE_AVX_INSTRUCTIONS", "DLIB_USE_CUDA")
+    print("  " + " ".join(f"{flag}={getattr(dlib, flag, '?')}" for flag in flags))
     print(f"  {len(files)} images, median of {a.repeat} runs, one core")
     print(f"  HOG detection (250 px, upsample 1): {detect_ms:7.1f} ms")
     print(f"  68 landmarks, box given:            {landmarks_ms:7.1f} ms")
