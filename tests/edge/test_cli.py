@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from edge_client.cli import app
 from server.campaigns.tables import CheckTask
+from server.checks.tables import CheckResult
 from tests.edge.conftest import build_ward, image_folder, pairing_code
 
 runner = CliRunner()
@@ -58,3 +59,31 @@ def test_nurse_checks_one_bed_now_and_the_server_verifies_it(faces_dir, enroll, 
     assert again.exit_code == 1 and "not on this ward's roster" in again.output
     status = json.loads(runner.invoke(app, ["status", *state]).output)
     assert status["outbox"]["sent"] == 1 and status["clock_offset_ms"] is not None
+
+
+def test_nurse_reports_beds_empty_and_exempt_and_the_server_records_them(engine, live_server, tmp_path) -> None:
+    ward = build_ward(engine, {"a": None, "b": None}, spot_check=False)
+    server = live_server()
+    state = ["--state-dir", str(tmp_path / "edge")]
+    paired = runner.invoke(app, ["pair", "--server", server.url, "--code", pairing_code(engine, ward.ward_id),
+                                 *state])
+    assert paired.exit_code == 0, paired.output
+
+    empty = runner.invoke(app, ["empty", "--bed", ward.bed_labels["a"], "--note", "went home", *state])
+    assert empty.exit_code == 0, empty.output
+    assert f"bed {ward.bed_labels['a']}: reported empty" in empty.output
+    exempt = runner.invoke(app, ["exempt", "--bed", ward.bed_labels["b"], "--reason", "surgery", *state])
+    assert exempt.exit_code == 0, exempt.output
+    assert "reported exempt (surgery)" in exempt.output
+    unknown = runner.invoke(app, ["empty", "--bed", "99", *state])
+    assert unknown.exit_code == 1 and "bed 99: " in unknown.output and "not on this ward's roster" in unknown.output
+
+    with Session(engine) as db:
+        answered = list(db.exec(select(CheckTask.bed_id, CheckTask.verdict, CheckResult.note)
+                                .join(CheckResult, CheckResult.task_id == CheckTask.id)))
+    # Each report answered a one-bed check of its own. An exemption claimed at the bed is not an exemption:
+    # both beds are absent, the reason kept for the reviewer.
+    assert len(answered) == 2 and {verdict.value for _, verdict, _ in answered} == {"absent"}
+    assert sorted(note for _, _, note in answered) == ["exempt:surgery", "went home"]
+    status = json.loads(runner.invoke(app, ["status", *state]).output)
+    assert status["outbox"]["sent"] == 2
