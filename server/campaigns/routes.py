@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from sqlmodel import col, func, select
 
@@ -68,13 +68,15 @@ def _read(c: Campaign) -> CampaignRead:
 
 
 @router.post("", response_model=CampaignRead, status_code=201)
-def launch_spot_check(body: SpotCheckCreate, user: CurrentUser, db: Db) -> CampaignRead:
+def launch_spot_check(body: SpotCheckCreate, user: CurrentUser, db: Db, request: Request) -> CampaignRead:
     from server.accounts.deps import SUPERVISORS
 
     SUPERVISORS(user)
     ids = service.resolve_scope(db, county=body.county, hospitals=body.hospitals)
-    campaign = service.create_campaign(db, hospital_ids=ids, deadline_s=body.deadline_s, actor=f"user:{user.id}",
-                                       scope={"county": body.county, "hospitals": body.hospitals})
+    with request.app.state.write_gate:
+        campaign = service.create_campaign(db, hospital_ids=ids, deadline_s=body.deadline_s,
+                                           actor=f"user:{user.id}",
+                                           scope={"county": body.county, "hospitals": body.hospitals})
     return _read(campaign)
 
 

@@ -230,7 +230,8 @@ class DeviceRead(BaseModel):
 def new_pairing_code(body: PairingCodeCreate, user: CurrentUser, db: Db, request: Request) -> PairingCodeRead:
     SUPERVISORS(user)
     ttl = request.app.state.settings.pairing_code_ttl_s
-    code = service.create_pairing_code(db, ward_id=body.ward_id, ttl_s=ttl, actor=f"user:{user.id}")
+    with request.app.state.write_gate:
+        code = service.create_pairing_code(db, ward_id=body.ward_id, ttl_s=ttl, actor=f"user:{user.id}")
     return PairingCodeRead(code=code, ward_id=body.ward_id, expires_in_s=ttl)
 
 
@@ -245,8 +246,9 @@ def list_devices(user: CurrentUser, db: Db) -> list[DeviceRead]:
 
 
 @admin_router.post("/{device_id}/revoke", response_model=DeviceRead)
-def revoke_device(device_id: int, user: CurrentUser, db: Db) -> DeviceRead:
+def revoke_device(device_id: int, user: CurrentUser, db: Db, request: Request) -> DeviceRead:
     SUPERVISORS(user)
-    d = service.revoke(db, device_id=device_id, actor=f"user:{user.id}")
+    with request.app.state.write_gate:
+        d = service.revoke(db, device_id=device_id, actor=f"user:{user.id}")
     return DeviceRead(id=d.id or 0, hospital_id=d.hospital_id, ward_id=d.ward_id, name=d.name, revoked=True,
                       last_seen_at=None)

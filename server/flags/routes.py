@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from sqlmodel import col, func, select
 
@@ -67,6 +67,8 @@ def get_flag(flag_id: int, user: CurrentUser, db: Db) -> FlagRead:
 
 
 @router.post("/{flag_id}/transition", response_model=FlagRead)
-def transition_flag(flag_id: int, body: TransitionCreate, user: CurrentUser, db: Db) -> FlagRead:
+def transition_flag(flag_id: int, body: TransitionCreate, user: CurrentUser, db: Db, request: Request) -> FlagRead:
     flag = service.load_flag(db, user, flag_id)
-    return _read(service.transition(db, flag=flag, to=body.to, actor=user, reason=body.reason))
+    with request.app.state.write_gate:
+        changed = service.transition(db, flag=flag, to=body.to, actor=user, reason=body.reason)
+    return _read(changed)
