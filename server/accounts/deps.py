@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlmodel import Session
 
-from models.errors import InvalidCredential, NotAuthenticated, NotFound, PermissionDenied
-from server.accounts.service import read_token
+from models.errors import NotAuthenticated, NotFound, PermissionDenied
+from server.accounts.service import read_token, user_for_token
 from server.accounts.tables import Role, UserAccount
 from server.db import Db
 
@@ -23,10 +23,8 @@ def get_current_user(request: Request, db: Db) -> UserAccount:
     if not token:
         raise NotAuthenticated()
     settings = request.app.state.settings
-    user = db.get(UserAccount, read_token(token, settings.secret_key.get_secret_value(), settings.user_token_ttl_s))
-    if user is None or not user.is_active:
-        raise InvalidCredential()
-    return user
+    claims = read_token(token, settings.secret_key.get_secret_value(), settings.user_token_ttl_s)
+    return user_for_token(db, claims)
 
 
 CurrentUser = Annotated[UserAccount, Depends(get_current_user)]

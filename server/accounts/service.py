@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -9,6 +12,8 @@ from sqlmodel import Session, select
 
 from models.errors import Conflict, InvalidCredential
 from server.accounts.tables import Role, UserAccount
+from server.audit import service as audit
+from server.db import utcnow
 
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so a wrong username takes as long as a wrong password.
@@ -42,14 +47,40 @@ def authenticate(db: Session, *, username: str, password: str) -> UserAccount:
 
 
 def issue_token(user: UserAccount, secret: str) -> str:
-    return URLSafeTimedSerializer(secret, salt="user-token").dumps({"uid": user.id})
+    # "iat" to the microsecond: the signer's own timestamp has whole seconds, and a sign-in in the same
+    # second as a sign-out must still work.
+    return URLSafeTimedSerializer(secret, salt="user-token").dumps({"uid": user.id, "iat": time.time()})
 
 
-def read_token(token: str, secret: str, max_age_s: int) -> int:
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: int
+    issued_at: float
+
+
+def read_token(token: str, secret: str, max_age_s: int) -> TokenClaims:
     try:
         payload = URLSafeTimedSerializer(secret, salt="user-token").loads(token, max_age=max_age_s)
     except SignatureExpired as e:
         raise InvalidCredential("token expired; sign in again") from e
     except BadSignature as e:
         raise InvalidCredential() from e
-    return int(payload["uid"])
+    return TokenClaims(int(payload["uid"]), float(payload.get("iat", 0.0)))
+
+
+def user_for_token(db: Session, claims: TokenClaims) -> UserAccount:
+    """The active user a token names, unless the user signed out after the token was issued."""
+    user = db.get(UserAccount, claims.user_id)
+    if user is None or not user.is_active:
+        raise InvalidCredential()
+    if user.sessions_revoked_at is not None and claims.issued_at < user.sessions_revoked_at.timestamp():
+        raise InvalidCredential("signed out; sign in again")
+    return user
+
+
+def sign_out(db: Session, user: UserAccount) -> None:
+    """Ends every session and API token of the user (the cookie alone could be replayed until it expires)."""
+    user.sessions_revoked_at = utcnow()
+    db.add(user)
+    audit.record(db, actor=f"user:{user.id}", action="user.signed_out", object_type="user", object_id=user.id or 0)
+    db.commit()

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from sqlmodel import Field, SQLModel
+
+from server.tables_base import utc_field
 
 
 class Role(StrEnum):
@@ -21,3 +24,5 @@ class UserAccount(SQLModel, table=True):
     role: Role
     hospital_id: int | None = Field(default=None, foreign_key="hospital.id")
     is_active: bool = True
+    # Signing out ends every session and API token of the user issued before this moment.
+    sessions_revoked_at: datetime | None = utc_field(nullable=True)

@@ -75,7 +75,9 @@ def sign_in(request: Request, db: Db, username: Annotated[str, Form(max_length=8
 
 
 @router.post("/sign-out", dependencies=[Csrf])
-def sign_out(user: CurrentUser) -> Response:
+def sign_out(request: Request, user: CurrentUser, db: Db) -> Response:
+    with request.app.state.write_gate:
+        account_service.sign_out(db, user)
     response = redirect(f"{PREFIX}/sign-in")
     end_session(response)
     return response

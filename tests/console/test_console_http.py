@@ -51,6 +51,30 @@ def test_an_expired_session_goes_back_to_sign_in(county) -> None:
         assert client.get("/api/v1/flags").status_code == 401
 
 
+def test_signing_out_ends_the_session_and_the_users_api_tokens_even_if_the_cookie_is_kept(county) -> None:
+    server, _, _ = county
+    with httpx.Client(base_url=server.url) as api:
+        token = api.post("/api/v1/auth/token", json={"username": "sup", "password": helpers.factories.PASSWORD})
+        bearer = {"authorization": f"Bearer {token.raise_for_status().json()['access_token']}"}
+        assert api.get("/api/v1/flags", headers=bearer).status_code == 200
+    with closing(sign_in(server.url, "sup")) as browser:
+        kept = browser.cookies["bedcheck_session"]
+        assert browser.get("/console/dashboard").status_code == 200
+        out = browser.post("/console/sign-out", data={"csrf_token": csrf_of(browser.get("/console/dashboard"))})
+        assert out.status_code == 303 and out.headers["location"] == "/console/sign-in"
+    # A copy of the cookie taken before sign-out (another tab, a stolen copy) no longer works, nor the token.
+    with httpx.Client(base_url=server.url, cookies={"bedcheck_session": kept}) as replay:
+        page = replay.get("/console/dashboard")
+        assert page.status_code == 303 and page.headers["location"].startswith("/console/sign-in")
+        assert replay.get("/api/v1/flags").status_code == 401
+    with httpx.Client(base_url=server.url) as api:
+        refused = api.get("/api/v1/flags", headers=bearer)
+        assert refused.status_code == 401 and "signed out" in refused.text
+    # Signing in again, in the same second, works.
+    with closing(sign_in(server.url, "sup")) as again:
+        assert again.get("/console/dashboard").status_code == 200
+
+
 def test_forms_without_a_valid_csrf_token_are_refused(county) -> None:
     server, _, flags = county
     flag_id = next(iter(flags.values()))
