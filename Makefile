@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-# dlib: built from source against OpenBLAS once per machine (about 7 minutes, then pip's wheel cache), or
+# dlib: built from source against OpenBLAS once per machine (about 7 minutes, then a cached wheel), or
 # the dlib-bin wheel if that fails or BEDCHECK_DLIB=wheel: see scripts/install_dlib.sh.
 # face-recognition 1.3.0 declares `dlib` by name, so it is installed without dependencies.
 $(STAMP): pyproject.toml requirements.lock scripts/install_dlib.sh

@@ -4,8 +4,8 @@
 # Why: the 128-d encoding (a ResNet on the CPU) dominates every face operation. Measured on this machine's
 # 2 cores (scripts/bench_dlib.py, docs/benchmarks.md): 66 ms per encoding with dlib-bin (AVX, no BLAS),
 # 15 ms with dlib built here against OpenBLAS; the same encodings to 1e-6; a 250 px photo end to end
-# 83 ms -> 35 ms. The build takes about 7 minutes
-# once; pip keeps the wheel in its cache, so later venvs on the machine install it in seconds.
+# 83 ms -> 35 ms. The build takes about 7 minutes once; the wheel is cached (~/.cache/bedcheck/wheels),
+# so later venvs on the machine install it in seconds.
 # Usage: scripts/install_dlib.sh PYTHON    (BEDCHECK_DLIB=wheel skips the build)
 set -euo pipefail
 PY=${1:?usage: install_dlib.sh PYTHON}
@@ -41,11 +41,24 @@ fi
 if installed && "$PY" -m pip show -q dlib >/dev/null 2>&1; then
     exit 0
 fi
-echo "install_dlib: building dlib $DLIB_VERSION from source (about 7 minutes on 2 cores, once per machine)" >&2
-# -march=native: HOG detection 21 ms instead of 35 ms with dlib's default -mavx (250 px image, this machine);
-# the wheel stays in this machine's pip cache only. --no-binary: never take a wheel from a local index.
-if CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) CXXFLAGS="${CXXFLAGS:--O3 -march=native}" \
-    "$PY" -m pip install -q --no-binary dlib "dlib==$DLIB_VERSION"; then
+# Our own wheel cache, keyed by what the build depends on: pip's cache keys a built wheel by its source only,
+# so it would hand a wheel built with other flags, for another CPU or without BLAS to the next venv.
+CXXFLAGS=${CXXFLAGS:--O3 -march=native}
+blas=$(compgen -G "/usr/include/*/cblas.h" >/dev/null || compgen -G "/usr/include/cblas.h" >/dev/null && echo yes || echo no)
+key=$(printf '%s\n' "$DLIB_VERSION" "$CXXFLAGS" "blas=$blas" "$("$PY" -c 'import sys; print(sys.version)')" \
+      "$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)" | sha256sum | cut -c1-16)
+cache=${BEDCHECK_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bedcheck/wheels}/dlib-$key
+wheel=$(compgen -G "$cache/dlib-$DLIB_VERSION-*.whl" | head -1 || true)
+if [ -z "$wheel" ]; then
+    echo "install_dlib: building dlib $DLIB_VERSION from source (about 7 minutes on 2 cores, once per machine)" >&2
+    # -march=native: HOG detection 21 ms instead of 35 ms with dlib's default -mavx (250 px image, this
+    # machine); the wheel is cached for this CPU only. --no-binary: never a wheel from a local index.
+    if CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) CXXFLAGS="$CXXFLAGS" "$PY" -m pip wheel -q --no-deps --no-cache-dir \
+        --no-binary dlib -w "$cache" "dlib==$DLIB_VERSION"; then
+        wheel=$(compgen -G "$cache/dlib-$DLIB_VERSION-*.whl" | head -1 || true)
+    fi
+fi
+if [ -n "$wheel" ] && "$PY" -m pip install -q --no-deps "$wheel"; then
     "$PY" -c "import dlib; print('install_dlib: dlib', dlib.__version__, 'BLAS' if dlib.DLIB_USE_BLAS else 'no BLAS', 'AVX' if dlib.USE_AVX_INSTRUCTIONS else 'no AVX')" >&2
 else
     use_wheel "the dlib source build failed"
