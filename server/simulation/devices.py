@@ -66,6 +66,8 @@ class SimulatedDevice(threading.Thread):
                     response = client.get(f"{DEVICE_PREFIX}/tasks", params={"wait_s": self.poll_wait_s})
                     batch = TaskBatch.model_validate(response.raise_for_status().json())
                 except httpx.HTTPError as e:
+                    if self.stop_event.is_set():
+                        break  # the run is over and the server going down cut this long-poll: not an error
                     self.errors.append(type(e).__name__)
                     self.stop_event.wait(0.5)
                     continue
