@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import warnings
 from types import ModuleType
@@ -16,5 +17,4 @@ def face_recognition() -> ModuleType:
     with warnings.catch_warnings():
         # face_recognition_models still imports pkg_resources (setuptools is pinned below 81 for it).
         warnings.simplefilter("ignore")
-        import face_recognition as module
-    return module
+        return importlib.import_module("face_recognition")

@@ -111,7 +111,7 @@ class FaceEngine:
         landmarks = self._landmarks(image, main)
         quality = assess_quality(image, main, landmarks, self.settings)
         if not quality.passed:
-            raise _ERROR_BY_CODE[quality.failures[0]](**quality.as_dict())
+            raise _ERROR_BY_CODE[quality.failures[0]](None, **quality.as_dict())
         return EnrolledFace(
             encoding=self.encode(image, main),
             crop_rgb=self.crop(image, main),
@@ -131,7 +131,7 @@ class FaceEngine:
         if longest > self.settings.crop_max_side_px:
             scale = self.settings.crop_max_side_px / longest
             size = (max(1, int(crop.shape[1] * scale)), max(1, int(crop.shape[0] * scale)))
-            crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+            crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA).astype(np.uint8, copy=False)
         return np.ascontiguousarray(crop)
 
     # --- capture bursts ----------------------------------------------------------------------------
@@ -162,7 +162,7 @@ class FaceEngine:
         encodings = [self.encode(frames[i], face.box) for i, face in best]
         fused, used = fuse_burst(encodings, self.settings.burst_agreement, self.settings.burst_min_frames)
         top_index, top_face = best[used[0]] if used else best[0]
-        reasons = list(top_face.quality.failures)
+        reasons: list[str] = list(top_face.quality.failures)
         if fused is None:
             reasons.append("frames_disagree")
         return BurstResult(
