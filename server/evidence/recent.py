@@ -26,11 +26,18 @@ class Capture:
 
 @dataclass
 class RecentCaptures:
-    """Checked captures of the last `window`, oldest first. Rebuilt from the database after a restart."""
+    """Checked captures of the last `window`, oldest first. Rebuilt from the database after a restart.
+
+    Every capture is compared with all of the window's (a province's spot check: 100,000 in minutes), so a
+    query must stay one pass: squared distances from one BLAS mat-vec against kept squared norms, a partial
+    sort for the k nearest, and exact distances for those k only. (A full subtract-norm-argsort per query
+    made the evidence check quadratic and slowed the province's uploads as it went.)
+    """
 
     window: timedelta
     captures: list[Capture] = field(default_factory=list)
     _buffer: np.ndarray = field(default_factory=lambda: np.zeros((1024, DIM), dtype=np.float32))
+    _sq_norms: np.ndarray = field(default_factory=lambda: np.zeros(1024, dtype=np.float32))
     loaded: bool = False
 
     @property
@@ -47,22 +54,34 @@ class RecentCaptures:
             .order_by(col(CheckResult.id))).all()
         self.captures = [Capture(int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4]) for r in rows]
         self._buffer = np.zeros((max(1024, 2 * len(rows)), DIM), dtype=np.float32)
+        self._sq_norms = np.zeros(len(self._buffer), dtype=np.float32)
         if rows:
             stored = np.frombuffer(b"".join(r[5] for r in rows), dtype=EMBEDDING_DTYPE)
             self._buffer[: len(rows)] = stored.reshape(-1, DIM)
+            self._sq_norms[: len(rows)] = np.einsum("ij,ij->i", self.vectors, self.vectors)
         self.loaded = True
 
     def nearest(self, vector: np.ndarray, k: int = 8) -> list[tuple[Capture, float]]:
-        if not self.captures:
+        n = len(self.captures)
+        if not n:
             return []
-        distances = np.linalg.norm(self.vectors - vector.astype(np.float32), axis=1)
-        order = np.argsort(distances)[:k]
-        return [(self.captures[i], float(distances[i])) for i in order]
+        query = vector.astype(np.float32)
+        approx = self._sq_norms[:n] - 2.0 * (self.vectors @ query) + float(query @ query)
+        k = min(k, n)
+        candidates = np.argpartition(approx, k - 1)[:k] if k < n else np.arange(n)
+        # Exact distances for the few candidates: the expanded form loses precision near zero, where the
+        # replay threshold (0.1) lives.
+        exact = np.linalg.norm(self._buffer[candidates] - query, axis=1)
+        order = np.argsort(exact)
+        return [(self.captures[int(candidates[i])], float(exact[i])) for i in order]
 
     def add(self, capture: Capture, vector: np.ndarray) -> None:
         if len(self.captures) == len(self._buffer):  # grow by doubling: adding stays O(1) amortised
             self._buffer = np.vstack([self._buffer, np.zeros_like(self._buffer)])
-        self._buffer[len(self.captures)] = vector.astype(np.float32)
+            self._sq_norms = np.concatenate([self._sq_norms, np.zeros_like(self._sq_norms)])
+        row = vector.astype(np.float32)
+        self._buffer[len(self.captures)] = row
+        self._sq_norms[len(self.captures)] = float(row @ row)
         self.captures.append(capture)
 
     def forget_before(self, now: datetime) -> None:
@@ -71,4 +90,5 @@ class RecentCaptures:
         if keep:
             remaining = len(self.captures) - keep
             self._buffer[:remaining] = self._buffer[keep: len(self.captures)]
+            self._sq_norms[:remaining] = self._sq_norms[keep: len(self.captures)]
             self.captures = self.captures[keep:]
