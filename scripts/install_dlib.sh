@@ -14,6 +14,8 @@ DLIB_BIN_VERSION=20.0.1.post1
 
 installed() { "$PY" -c "import dlib, sys; sys.exit(0 if dlib.__version__ == '$DLIB_VERSION' else 1)" 2>/dev/null; }
 
+have_cblas() { compgen -G "/usr/include/cblas.h" >/dev/null || compgen -G "/usr/include/*/cblas.h" >/dev/null; }
+
 use_wheel() {
     echo "install_dlib: $1; installing the dlib-bin wheel (no BLAS: encodings about 4x slower)" >&2
     "$PY" -m pip uninstall -q -y dlib 2>/dev/null || true
@@ -25,7 +27,7 @@ if [ "${BEDCHECK_DLIB:-source}" = wheel ]; then
     exit 0
 fi
 # dlib's build links OpenBLAS when it finds it; without it, it falls back to its own slower matrix code.
-if ! compgen -G "/usr/include/cblas.h" >/dev/null && ! compgen -G "/usr/include/*/cblas.h" >/dev/null; then
+if ! have_cblas; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "install_dlib: installing libopenblas-dev for the dlib build" >&2
         export DEBIAN_FRONTEND=noninteractive
@@ -44,7 +46,7 @@ fi
 # Our own wheel cache, keyed by what the build depends on: pip's cache keys a built wheel by its source only,
 # so it would hand a wheel built with other flags, for another CPU or without BLAS to the next venv.
 CXXFLAGS=${CXXFLAGS:--O3 -march=native}
-blas=$(compgen -G "/usr/include/*/cblas.h" >/dev/null || compgen -G "/usr/include/cblas.h" >/dev/null && echo yes || echo no)
+if have_cblas; then blas=yes; else blas=no; fi
 key=$(printf '%s\n' "$DLIB_VERSION" "$CXXFLAGS" "blas=$blas" "$("$PY" -c 'import sys; print(sys.version)')" \
       "$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)" | sha256sum | cut -c1-16)
 cache=${BEDCHECK_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bedcheck/wheels}/dlib-$key

@@ -8,6 +8,7 @@ Real devices are separate machines: separate processes are the closer stand-in.
 from __future__ import annotations
 
 import multiprocessing as mp
+import queue
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,10 +31,19 @@ class FleetReport:
     latencies_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def add(self, devices: list[SimulatedDevice]) -> None:
-        for device in devices:
-            self.latencies_ms.extend(device.latencies_ms)
-            self.errors.extend(device.errors)
+    def merge(self, other: FleetReport) -> None:
+        self.latencies_ms.extend(other.latencies_ms)
+        self.errors.extend(other.errors)
+
+
+def _joined(devices: list[SimulatedDevice]) -> FleetReport:
+    """Waits for devices told to stop, then collects what they measured."""
+    report = FleetReport()
+    for device in devices:
+        device.join(timeout=10)
+        report.latencies_ms.extend(device.latencies_ms)
+        report.errors.extend(device.errors)
+    return report
 
 
 def _devices(base_url: str, county: County, specs: list[DeviceSpec], *, seed: int, batch_size: int,
@@ -49,11 +59,7 @@ def _run_share(base_url: str, county: County, specs: list[DeviceSpec], seed: int
     for device in devices:
         device.start()
     stop.wait()
-    for device in devices:
-        device.join(timeout=10)
-    report = FleetReport()
-    report.add(devices)
-    reports.put(report)
+    reports.put(_joined(devices))
 
 
 class DeviceFleet:
@@ -94,20 +100,14 @@ class DeviceFleet:
 
     def stop(self, timeout_s: float = 30.0) -> FleetReport:
         self._stop.set()
-        report = FleetReport()
         if self.processes == 1:
-            for device in self._threads:
-                device.join(timeout=10)
-            report.add(self._threads)
-            return report
+            return _joined(self._threads)
+        report = FleetReport()
         for _ in self._children:
             try:
-                part: FleetReport = self._reports.get(timeout=timeout_s)
-            except Exception:  # a child that died sends nothing; what the others measured still counts
+                report.merge(self._reports.get(timeout=timeout_s))
+            except queue.Empty:  # a child that died sends nothing; what the others measured still counts
                 report.errors.append("device process lost")
-                continue
-            report.latencies_ms.extend(part.latencies_ms)
-            report.errors.extend(part.errors)
         for child in self._children:
             child.join(timeout=5)
             if child.is_alive():
