@@ -98,7 +98,7 @@ def rebuild_index(
     """Rebuild the 1:N face index from the database (or, with --check, only when missing or stale)."""
     from sqlmodel import Session
 
-    from enrollment.index import build_from_db, load_or_rebuild
+    from server.persons.face_index import build_from_db, load_or_rebuild
 
     settings = ServerSettings()
     engine = _engine(settings)

@@ -22,11 +22,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from enrollment.analyse import PhotoAnalysis, analyse_file, init_worker, sha256_of
-from enrollment.index import IndexParams, load_or_rebuild
 from enrollment.service import enroll_photo, enrolled_photo_hashes
 from enrollment.sources import PhotoJob, SourceReject
 from models.errors import ReasonCode
 from models.settings import EngineSettings
+from server.persons.face_index import IndexParams, load_or_rebuild
 
 log = logging.getLogger("bedcheck.enrollment")
 

@@ -16,7 +16,6 @@ from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from enrollment.analyse import analyse_photo
-from enrollment.index import FaceIndex, load_or_rebuild
 from enrollment.service import enroll_photo
 from models.errors import InvalidInput, NotFound, PayloadTooLarge, all_error_classes
 from models.faces.engine import FaceEngine
@@ -24,6 +23,7 @@ from server.accounts.deps import RequireRoles
 from server.accounts.tables import Role, UserAccount
 from server.admissions.tables import Admission
 from server.db import Db
+from server.persons.face_index import FaceIndex, load_or_rebuild
 from server.persons.tables import InsuredPerson
 
 router = APIRouter(prefix="/api/enrollment", tags=["enrollment"])
@@ -57,7 +57,7 @@ def upload_photo(insurance_number: str, request: Request, db: Db, user: Annotate
         raise _ERRORS.get(analysis.code, InvalidInput)(analysis.message, **analysis.details)
     settings = request.app.state.settings
     index = _face_index(request, db)
-    with index.lock, request.app.state.write_gate:
+    with index.lock:
         result = enroll_photo(
             db, index=index, insurance_number=insurance_number, name=name, photo=analysis, source="desk",
             actor=f"user:{user.id}", duplicate_threshold=engine_settings.duplicate_threshold, replace=replace,

@@ -17,10 +17,10 @@ from pathlib import Path
 from sqlmodel import Session, col, select, update
 
 from enrollment.analyse import PhotoAnalysis
-from enrollment.duplicates import DuplicateMatch, find_duplicates, flag_duplicates
-from enrollment.index import FaceIndex, catch_up
 from models.faces import ENGINE_VERSION
 from server.audit import service as audit
+from server.persons.duplicates import DuplicateMatch, find_duplicates, flag_duplicates
+from server.persons.face_index import FaceIndex, catch_up
 from server.persons.service import add_embedding, get_or_create_person
 from server.persons.tables import FaceEmbedding, InsuredPerson
 

@@ -29,8 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from enrollment.index import FaceIndex, IndexParams  # noqa: E402
 from enrollment.synthetic import SyntheticFaces  # noqa: E402
+from server.persons.face_index import FaceIndex, IndexParams  # noqa: E402
 
 
 def _rss_mb() -> float:

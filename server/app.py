@@ -81,6 +81,7 @@ def _mount(app: FastAPI) -> None:
     from server.accounts.routes import router as auth_router
     from server.admissions.routes import router as roster_router
     from server.campaigns.routes import router as campaigns_router
+    from server.checks.routes import router as checks_router
     from server.console.mount import mount_console
     from server.devices.routes import admin_router, device_router, pairing_router
     from server.flags.routes import router as flags_router
@@ -88,7 +89,9 @@ def _mount(app: FastAPI) -> None:
     user = [Depends(ANY_USER)]
     app.include_router(auth_router)
     app.include_router(pairing_router)
-    app.include_router(device_router, dependencies=[Depends(get_current_device)])
+    device = [Depends(get_current_device)]
+    app.include_router(device_router, dependencies=device)
+    app.include_router(checks_router, dependencies=device)
     app.include_router(admin_router, dependencies=user)
     app.include_router(campaigns_router, dependencies=user)
     app.include_router(flags_router, dependencies=user)

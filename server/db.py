@@ -74,7 +74,8 @@ class WriteGate:
     SQLite allows one writer; writers that collide wait in its busy handler, which sleeps in growing steps
     (up to 100 ms), so a burst of uploads crawls. Queuing on a lock (a thread lock, then an flock on a
     file beside the database for other worker processes) keeps the single writer busy instead.
-    PostgreSQL needs no gate.
+    PostgreSQL needs no gate. Request sessions take it by themselves (`gated_session`); jobs hold it
+    around their write transaction (`with gate:`).
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -85,7 +86,7 @@ class WriteGate:
         self._lock_path = f"{database}.writelock" if self._lock and database and database != ":memory:" else None
         self._fd: int | None = None
 
-    def __enter__(self) -> None:
+    def acquire(self) -> None:
         if self._lock is None:
             return
         self._lock.acquire()
@@ -97,7 +98,8 @@ class WriteGate:
                 self._fd = os.open(self._lock_path, os.O_CREAT | os.O_RDWR, 0o600)
             fcntl.flock(self._fd, fcntl.LOCK_EX)
 
-    def __exit__(self, *exc: object) -> None:
+    def release(self) -> None:
+        """May run on another thread than `acquire` (a request's teardown): a plain Lock allows that."""
         if self._lock is None:
             return
         if self._fd is not None:
@@ -105,6 +107,54 @@ class WriteGate:
 
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._lock.release()
+
+    def __enter__(self) -> None:
+        self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+_GATE, _HELD = "write_gate", "write_gate_held"
+
+
+def gated_session(engine: Engine, gate: WriteGate) -> Session:
+    """A session whose write transactions run under `gate`: taken at the first write, released when the
+    transaction ends (commit, rollback or close). Reads never wait for it, so a long-poll or a face
+    encoding in the same request holds no lock; Python's sqlite3 begins SQLite's own transaction at the
+    first write statement too, so no read snapshot has to be upgraded."""
+    session = Session(engine, expire_on_commit=False)
+    session.info[_GATE] = gate
+    return session
+
+
+def claim_write(session: Session) -> None:
+    """Takes the session's write gate now (no-op without one, or when held): for a use case that must
+    read under the lock what it is about to change (the audit chain's head, a flag's status)."""
+    gate = session.info.get(_GATE)
+    if gate is None or session.info.get(_HELD):
+        return
+    if not session.in_transaction():
+        session.begin()  # so that the end of this transaction releases the gate
+    gate.acquire()
+    session.info[_HELD] = True
+
+
+@event.listens_for(Session, "before_flush")
+def _claim_before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    claim_write(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _claim_before_statement(state: Any) -> None:
+    if not state.is_select:
+        claim_write(state.session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _release_after_transaction(session: Session, transaction: Any) -> None:
+    if transaction.parent is None and session.info.pop(_HELD, False):
+        session.info[_GATE].release()
 
 
 def upgrade(engine: Engine) -> None:
@@ -141,7 +191,8 @@ def db_scope(engine: Engine) -> Iterator[Session]:
 
 
 def get_db(request: Request) -> Iterator[Session]:
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
+    """The request's session; its writes take the SQLite write gate by themselves (`gated_session`)."""
+    with gated_session(request.app.state.engine, request.app.state.write_gate) as session:
         yield session
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from server.audit.tables import AuditRecord
-from server.db import utcnow
+from server.db import claim_write, utcnow
 
 GENESIS = "0" * 64
 
@@ -53,6 +53,8 @@ def record_many(db: Session, entries: list[Entry]) -> list[AuditRecord]:
     """Appends records in order, reading the chain's head once; adds and flushes, the caller commits."""
     if not entries:
         return []
+    # The head is read under the write lock, so two writers never chain onto the same record.
+    claim_write(db)
     if db.get_bind().dialect.name == "postgresql":
         # Serialise writers across processes so two records never share a prev_hash.
         db.execute(text("SELECT pg_advisory_xact_lock(724911)"))

@@ -15,6 +15,7 @@ from models.verdicts import FINAL_VERDICTS, Verdict
 from server.admissions.tables import Admission, Exemption
 from server.audit import service as audit
 from server.campaigns.tables import Campaign, CampaignKind, CampaignStatus, CheckTask
+from server.checks import policy
 from server.db import utcnow
 from server.hospitals.tables import Hospital
 from server.regions.tables import Region
@@ -65,7 +66,7 @@ def create_campaign(db: Session, *, hospital_ids: list[int], deadline_s: int, ac
             "campaign_id": campaign.id, "admission_id": a.id, "insured_person_id": a.insured_person_id,
             "hospital_id": a.hospital_id, "ward_id": a.ward_id, "bed_id": a.bed_id,
             "nonce": secrets.token_urlsafe(24), "issued_at": now, "deadline_at": campaign.deadline_at,
-            "verdict": Verdict.EXEMPT if a.id in exempt else Verdict.PENDING,
+            "verdict": policy.initial_verdict(policy.TaskContext(is_exempt=a.id in exempt)),
             "verdict_at": now if a.id in exempt else None, "late": False,
         }
         for a in admissions
@@ -170,8 +171,8 @@ def mark_expired(db: Session, *, now: datetime) -> list[tuple[int, Verdict]]:
     """Past-deadline pending tasks: absent when a device had received them, overdue when none had."""
     expired = list(db.exec(select(CheckTask.id, CheckTask.delivered_at).where(
         CheckTask.verdict == Verdict.PENDING, CheckTask.deadline_at <= now)))
-    changes = [(int(tid), Verdict.ABSENT if delivered else Verdict.OVERDUE) for tid, delivered in expired]
-    for verdict in (Verdict.ABSENT, Verdict.OVERDUE):
+    changes = [(int(tid), policy.at_deadline(delivered=delivered is not None)) for tid, delivered in expired]
+    for verdict in {v for _, v in changes}:
         ids = [tid for tid, v in changes if v == verdict]
         for chunk in chunks(ids):
             db.execute(update(CheckTask).where(and_(col(CheckTask.id).in_(chunk),

@@ -1,14 +1,26 @@
-"""The verdict rule. The server decides with its own threshold and the enrolled embeddings it holds; the
-device's own distance is kept as evidence but never trusted."""
+"""The verdict policy: every rule that decides a check task's verdict, and only here.
+
+A verdict is decided at three moments, each by one function below:
+- when the task is created (`initial_verdict`): exempt, or pending;
+- when a device's answer arrives (`decide`): an ordered list of rules (`ANSWER_RULES`), the first rule
+  that returns a `Decision` wins; the server decides with its own threshold and the enrolled embeddings
+  it holds, the device's own distance is kept as evidence but never trusted;
+- when the deadline passes without an answer (`at_deadline`).
+And which verdict a flag is raised for: `flag_kind` (models/verdicts.py `VERDICT_FLAG`).
+
+To add a verdict (on leave, liveness re-check, place mismatch): add it to models/verdicts.py, then a rule
+here at the precedence it needs (a field on `Answer` or `TaskContext` carries what the rule reads).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from models.faces.match import person_distance
-from models.verdicts import CaptureOutcome, Verdict
+from models.verdicts import VERDICT_FLAG, CaptureOutcome, FlagKind, Verdict
 from models.wire import ResultUpload
 
 
@@ -19,15 +31,73 @@ class Decision:
     reason: str
 
 
-def decide(upload: ResultUpload, enrolled: np.ndarray | None, threshold: float) -> Decision:
-    """verified | absent | impersonated | spoof | unrecognised, from what the device saw at the bed."""
-    if upload.outcome in (CaptureOutcome.BED_EMPTY, CaptureOutcome.NO_FACE):
-        return Decision(Verdict.ABSENT, None, upload.outcome.value)
+@dataclass(frozen=True)
+class Answer:
+    """What the server knows when a device's result for a task arrives."""
+
+    upload: ResultUpload
+    enrolled: np.ndarray | None  # active enrolled embeddings of the admitted person
+    threshold: float
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What is known about an admission when its task is created."""
+
+    is_exempt: bool = False
+
+
+def initial_verdict(context: TaskContext) -> Verdict:
+    """An exemption recorded before the check closes the task at once (still auditable); else pending."""
+    return Verdict.EXEMPT if context.is_exempt else Verdict.PENDING
+
+
+def _bed_empty(answer: Answer) -> Decision | None:
+    if answer.upload.outcome in (CaptureOutcome.BED_EMPTY, CaptureOutcome.NO_FACE):
+        return Decision(Verdict.ABSENT, None, answer.upload.outcome.value)
+    return None
+
+
+def _not_live(answer: Answer) -> Decision | None:
+    upload = answer.upload
     if upload.outcome == CaptureOutcome.SPOOF or (upload.liveness is not None and not upload.liveness.is_live):
         return Decision(Verdict.SPOOF, None, "liveness_failed")
-    if enrolled is None or len(enrolled) == 0:
+    return None
+
+
+def _nobody_enrolled(answer: Answer) -> Decision | None:
+    if answer.enrolled is None or len(answer.enrolled) == 0:
         return Decision(Verdict.UNRECOGNISED, None, "nobody_enrolled")
-    distance = person_distance(enrolled, np.asarray(upload.embedding, dtype=np.float64))
-    if distance <= threshold:
+    return None
+
+
+def _face_match(answer: Answer) -> Decision:
+    assert answer.enrolled is not None
+    distance = person_distance(answer.enrolled, np.asarray(answer.upload.embedding, dtype=np.float64))
+    if distance <= answer.threshold:
         return Decision(Verdict.VERIFIED, distance, "match")
     return Decision(Verdict.IMPERSONATED, distance, "no_match")
+
+
+# In order of precedence; the last rule always decides.
+ANSWER_RULES: list[Callable[[Answer], Decision | None]] = [_bed_empty, _not_live, _nobody_enrolled, _face_match]
+
+
+def decide(upload: ResultUpload, enrolled: np.ndarray | None, threshold: float) -> Decision:
+    """verified | absent | impersonated | spoof | unrecognised, from what the device saw at the bed."""
+    answer = Answer(upload, enrolled, threshold)
+    for rule in ANSWER_RULES:
+        decision = rule(answer)
+        if decision is not None:
+            return decision
+    raise AssertionError("the last answer rule always decides")
+
+
+def at_deadline(*, delivered: bool) -> Verdict:
+    """A pending task past its deadline: absent when a device had received it, overdue when none had."""
+    return Verdict.ABSENT if delivered else Verdict.OVERDUE
+
+
+def flag_kind(verdict: Verdict | None) -> FlagKind | None:
+    """The flag a verdict raises, or None (verified, exempt, pending)."""
+    return VERDICT_FLAG.get(verdict) if verdict is not None else None

@@ -25,14 +25,16 @@ from models.faces.decode import check_image_header
 from models.settings import EngineSettings
 from models.verdicts import Verdict
 from models.wire import ResultUpload
+from server.admissions.tables import Admission
 from server.audit import service as audit
 from server.campaigns import service as campaign_service
-from server.campaigns.tables import Campaign, CampaignStatus, CheckTask
+from server.campaigns.tables import Campaign, CampaignKind, CampaignStatus, CheckTask
 from server.checks.policy import decide
 from server.checks.tables import CheckResult
 from server.db import utcnow
 from server.devices.tables import Device
 from server.flags import service as flag_service
+from server.hospitals.tables import Bed
 from server.persons.service import enrolled_vectors, vector_to_bytes
 
 
@@ -44,7 +46,7 @@ class Accepted:
 
 
 def submit_result(db: Session, *, device: Device, upload: ResultUpload, threshold: float,
-                  image_limits: EngineSettings | None = None) -> Accepted:
+                  image_limits: EngineSettings) -> Accepted:
     """Accepts one result exactly once (idempotent on its key); raises the typed error of a refusal."""
     (outcome,) = submit_results(db, device=device, uploads=[upload], threshold=threshold, image_limits=image_limits)
     if isinstance(outcome, BedcheckError):
@@ -53,7 +55,7 @@ def submit_result(db: Session, *, device: Device, upload: ResultUpload, threshol
 
 
 def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload], threshold: float,
-                   image_limits: EngineSettings | None = None) -> list[Accepted | BedcheckError]:
+                   image_limits: EngineSettings) -> list[Accepted | BedcheckError]:
     """Accepts results exactly once each (idempotent on their keys), in one transaction.
 
     A device syncing its outbox sends many results at once; one transaction and one round of lookups for
@@ -62,7 +64,8 @@ def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload], 
     alone, recorded, without holding back the others.
     """
     try:
-        outcomes = _submit_batch(db, device, uploads, threshold, image_limits or EngineSettings())
+        # The app's settings (calibration file included, built once in create_app): never a fresh default.
+        outcomes = _submit_batch(db, device, uploads, threshold, image_limits)
     except IntegrityError:
         # Another server process stored one of these keys between our lookup and our insert (a retry that
         # raced): redo one by one, so the raced key is answered as a duplicate and the rest still land.
@@ -146,6 +149,22 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], thre
         flag_service.raise_for_tasks(db, [item.task for item in accepted.values()], flag_details)
     audit.record_many(db, audit_entries)
     return outcomes
+
+
+def adhoc_task(db: Session, *, device: Device, bed_id: int, deadline_s: int) -> tuple[CheckTask, str]:
+    """A one-task campaign for the current admission of a bed in the device's ward; the task and bed label."""
+    bed = db.get(Bed, bed_id)
+    if bed is None or bed.ward_id != device.ward_id:
+        raise NotFound("bed not found in this device's ward")
+    admission = db.exec(select(Admission).where(Admission.bed_id == bed.id,
+                                                col(Admission.discharged_at).is_(None))).first()
+    if admission is None:
+        raise NotFound("nobody is admitted to this bed")
+    campaign = campaign_service.create_campaign(
+        db, hospital_ids=[device.hospital_id], deadline_s=deadline_s, actor=f"device:{device.id}",
+        kind=CampaignKind.ADHOC, admission_ids=[admission.id or 0])
+    task = db.exec(select(CheckTask).where(CheckTask.campaign_id == campaign.id)).one()
+    return task, bed.label
 
 
 def _existing_results(db: Session, keys: list[str]) -> dict[str, CheckResult]:

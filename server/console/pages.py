@@ -65,9 +65,8 @@ def sign_in(request: Request, db: Db, username: Annotated[str, Form(max_length=8
         user = account_service.authenticate(db, username=username, password=password)
     except InvalidCredential:
         return render(request, "sign_in.html", {"next": _safe_next(next), "error": "wrong_password"}, status_code=401)
-    with request.app.state.write_gate:
-        audit.record(db, actor=f"user:{user.id}", action="user.signed_in", object_type="user", object_id=user.id or 0)
-        db.commit()
+    audit.record(db, actor=f"user:{user.id}", action="user.signed_in", object_type="user", object_id=user.id or 0)
+    db.commit()
     response = redirect(_safe_next(next))
     start_session(response, request, account_service.issue_token(user, request.app.state.settings.secret_key
                                                                   .get_secret_value()))
@@ -76,8 +75,7 @@ def sign_in(request: Request, db: Db, username: Annotated[str, Form(max_length=8
 
 @router.post("/sign-out", dependencies=[Csrf])
 def sign_out(request: Request, user: CurrentUser, db: Db) -> Response:
-    with request.app.state.write_gate:
-        account_service.sign_out(db, user)
+    account_service.sign_out(db, user)
     response = redirect(f"{PREFIX}/sign-in")
     end_session(response)
     return response
@@ -112,12 +110,11 @@ def launch(request: Request, user: CurrentUser, db: Db, scope: Annotated[str, Fo
     by_county = scope == "county"
     if (by_county and not county) or (not by_county and not hospitals):
         raise InvalidInput("choose a county or at least one hospital")
-    with request.app.state.write_gate:
-        ids = campaign_service.resolve_scope(db, county=county if by_county else None,
-                                             hospitals=None if by_county else hospitals)
-        campaign = campaign_service.create_campaign(
-            db, hospital_ids=ids, deadline_s=deadline_minutes * 60, actor=f"user:{user.id}",
-            scope={"county": county} if by_county else {"hospitals": hospitals})
+    ids = campaign_service.resolve_scope(db, county=county if by_county else None,
+                                         hospitals=None if by_county else hospitals)
+    campaign = campaign_service.create_campaign(
+        db, hospital_ids=ids, deadline_s=deadline_minutes * 60, actor=f"user:{user.id}",
+        scope={"county": county} if by_county else {"hospitals": hospitals})
     return redirect(f"{PREFIX}/dashboard?campaign_id={campaign.id}")
 
 
@@ -141,9 +138,8 @@ def flag_detail(request: Request, flag_id: int, user: CurrentUser, db: Db) -> Re
 @router.post("/flags/{flag_id}/review", dependencies=[Csrf])
 def review(request: Request, flag_id: int, user: CurrentUser, db: Db, to: Annotated[str, Form()],
            reason: Annotated[str, Form()], comment: Annotated[str, Form(max_length=400)] = "") -> Response:
-    with request.app.state.write_gate:
-        flag = flag_service.load_flag(db, user, flag_id)
-        actions.review_flag(db, flag=flag, actor=user, to=_enum(FlagStatus, to), reason_code=reason, comment=comment)
+    flag = flag_service.load_flag(db, user, flag_id)
+    actions.review_flag(db, flag=flag, actor=user, to=_enum(FlagStatus, to), reason_code=reason, comment=comment)
     return redirect(f"{PREFIX}/flags/{flag_id}")
 
 
@@ -153,7 +149,6 @@ def appeal(request: Request, flag_id: int, user: CurrentUser, db: Db, statement:
     # read(limit + 1): a file over the limit is refused without holding more of it than needed.
     uploads = [actions.Upload(f.filename or "", f.file.read(actions.MAX_ATTACHMENT_BYTES + 1))
                for f in attachments or []]
-    with request.app.state.write_gate:
-        flag = flag_service.load_flag(db, user, flag_id)
-        actions.file_appeal(db, flag=flag, actor=user, statement=statement, uploads=uploads)
+    flag = flag_service.load_flag(db, user, flag_id)
+    actions.file_appeal(db, flag=flag, actor=user, statement=statement, uploads=uploads)
     return redirect(f"{PREFIX}/flags/{flag_id}")

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlmodel import Session
 
 from models.errors import BedcheckError, NotAuthenticated
 from server.audit import service as audit
-from server.db import Db, utcnow
+from server.db import Db, gated_session, utcnow
 from server.devices import service
 from server.devices.tables import Device
 
@@ -29,8 +28,7 @@ def get_current_device(request: Request, db: Db) -> Device:
     if device.last_seen_at is None or (now - device.last_seen_at).total_seconds() > 5:
         device.last_seen_at = now
         db.add(device)
-        with request.app.state.write_gate:
-            db.commit()
+        db.commit()
     else:
         # Ends the read transaction so the pooled connection goes back now: a long-poll holds this
         # request for up to half a minute and must not hold a connection with it.
@@ -40,7 +38,7 @@ def get_current_device(request: Request, db: Db) -> Device:
 
 def _record_refusal(request: Request, error: BedcheckError) -> None:
     # Its own session: the request's session is about to be discarded with the error.
-    with Session(request.app.state.engine) as db:
+    with gated_session(request.app.state.engine, request.app.state.write_gate) as db:
         audit.record(db, actor="device:?", action="device.refused", object_type="request",
                      object_id=request.url.path[:40], data={"code": error.code.value})
         db.commit()

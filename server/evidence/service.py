@@ -31,15 +31,18 @@ from models.errors import ImageError
 from models.faces.decode import decode_image
 from models.faces.engine import FaceEngine
 from models.settings import EngineSettings
-from models.verdicts import VERDICT_FLAG, FlagKind, Verdict
+from models.verdicts import FlagKind, Verdict
 from server.admissions.tables import Admission
 from server.audit import service as audit
 from server.campaigns.tables import CheckTask
+from server.checks import policy
 from server.checks.tables import CheckResult
 from server.db import utcnow
 from server.evidence.recent import Capture, RecentCaptures
 from server.flags import service as flag_service
 from server.flags.tables import Flag
+from server.persons.duplicates import find_duplicates
+from server.persons.face_index import catch_up, load_or_rebuild
 from server.persons.service import bytes_to_vector, enrolled_vectors
 from server.persons.tables import FaceEmbedding, StaffMember
 from server.settings import ServerSettings
@@ -185,8 +188,6 @@ class EvidenceChecker:
 
     def _whose_face(self, db: Session, task: CheckTask, vector: np.ndarray) -> list[dict[str, Any]]:
         """Enrolled insured persons (1:N, faiss) and staff whose face this is, nearest first."""
-        from enrollment.duplicates import find_duplicates
-
         threshold = self.engine_settings.match_threshold
         named: list[dict[str, Any]] = []
         for match in find_duplicates(db, index=self._catch_up_index(db), vector=vector,
@@ -207,8 +208,6 @@ class EvidenceChecker:
         return self._face_engine
 
     def _catch_up_index(self, db: Session) -> Any:
-        from enrollment.index import catch_up, load_or_rebuild
-
         if self._index is None:
             self._index, outcome = load_or_rebuild(db, self.settings.resolved_face_index_path)
             log.info("face index for naming: %s", outcome)
@@ -218,7 +217,7 @@ class EvidenceChecker:
 
 
 def _name_in_flag(db: Session, task: CheckTask, named: list[dict[str, Any]]) -> None:
-    kind = VERDICT_FLAG.get(task.verdict) if task.verdict else None
+    kind = policy.flag_kind(task.verdict)
     flag = db.exec(select(Flag).where(Flag.task_id == task.id, Flag.kind == kind)).first()
     if flag is not None:
         flag.details = {**flag.details, "named": named}

@@ -8,12 +8,13 @@ from sqlalchemy import insert
 from sqlmodel import Session, col, func, select
 
 from models.errors import Conflict, NotFound, PermissionDenied
-from models.verdicts import VERDICT_FLAG, FlagKind, Verdict
+from models.verdicts import FlagKind
 from server.accounts.tables import Role, UserAccount
 from server.admissions.tables import Admission
 from server.audit import service as audit
 from server.campaigns.tables import CheckTask
-from server.db import utcnow
+from server.checks import policy
+from server.db import claim_write, utcnow
 from server.flags.tables import Flag, FlagStatus, Review
 
 
@@ -21,11 +22,11 @@ def raise_for_tasks(db: Session, tasks: list[CheckTask], details: dict[int, dict
     """Adds a flag for each task whose verdict calls for one; returns how many."""
     now = utcnow()
     rows = [
-        {"kind": VERDICT_FLAG[t.verdict], "status": FlagStatus.OPEN, "hospital_id": t.hospital_id,
+        {"kind": policy.flag_kind(t.verdict), "status": FlagStatus.OPEN, "hospital_id": t.hospital_id,
          "campaign_id": t.campaign_id, "task_id": t.id, "admission_id": t.admission_id,
          "insured_person_id": t.insured_person_id, "details": (details or {}).get(t.id or 0, {}),
          "created_at": now, "updated_at": now}
-        for t in tasks if t.verdict in VERDICT_FLAG
+        for t in tasks if policy.flag_kind(t.verdict) is not None
     ]
     if rows:
         db.execute(insert(Flag), rows)
@@ -91,6 +92,8 @@ ALLOWED: dict[tuple[FlagStatus, FlagStatus], set[Role]] = {
 
 def transition(db: Session, *, flag: Flag, to: FlagStatus, actor: UserAccount, reason: str) -> Flag:
     """Moves a flag if the actor's role allows it, records the review and the audit entry, commits."""
+    claim_write(db)
+    db.refresh(flag)  # the status as it is under the write lock, not as it was read
     roles = ALLOWED.get((flag.status, to))
     if roles is None:
         raise Conflict(f"a flag cannot go from {flag.status.value} to {to.value}")
@@ -106,6 +109,3 @@ def transition(db: Session, *, flag: Flag, to: FlagStatus, actor: UserAccount, r
     db.commit()
     return flag
 
-
-def verdict_flag_kind(verdict: Verdict) -> FlagKind | None:
-    return VERDICT_FLAG.get(verdict)

@@ -24,6 +24,7 @@ from models.errors import BedcheckError
 from models.faces import ENGINE_VERSION
 from models.faces.decode import load_image_file
 from models.faces.engine import BurstResult, FaceEngine
+from models.settings import EngineSettings
 from server.persons.service import add_embedding
 from server.persons.tables import FaceEmbedding
 from server.simulation.county import County, Truth
@@ -62,9 +63,11 @@ class RealFaces:
 
 
 def attach_real_faces(db: Session, county: County, faces_dir: Path, *, present: int = 10, impersonations: int = 3,
-                      spoofs: int = 2) -> RealFaces:
-    """Re-enrolls a few beds' persons from real photos and makes their checks run on real images."""
-    engine = FaceEngine()
+                      spoofs: int = 2, engine_settings: EngineSettings | None = None) -> RealFaces:
+    """Re-enrolls a few beds' persons from real photos and makes their checks run on real images.
+
+    The engine settings are the server's (calibration file included), so device and server agree."""
+    engine = FaceEngine(engine_settings or EngineSettings.load())
     real = RealFaces(engine)
     people = sorted(p for p in (faces_dir / "people").iterdir()
                     if p.is_dir() and len(list(p.glob("*.jpg"))) > PROBE_INDEX)

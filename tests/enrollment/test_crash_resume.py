@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from enrollment.index import FaceIndex, db_fingerprint, load_or_rebuild
 from server.db import make_engine, upgrade
+from server.persons.face_index import FaceIndex, db_fingerprint, load_or_rebuild
 from server.persons.tables import FaceEmbedding
 
 PEOPLE = ("colin_powell", "tony_blair", "hugo_chavez")

@@ -9,11 +9,11 @@ import numpy as np
 from sqlmodel import select
 
 from enrollment.analyse import PhotoAnalysis
-from enrollment.index import FaceIndex
 from enrollment.service import enroll_photo
 from enrollment.synthetic import SyntheticFaces
 from models.verdicts import FlagKind
 from server.flags.tables import Flag
+from server.persons.face_index import FaceIndex
 from server.persons.tables import FaceEmbedding
 
 THRESHOLD = 0.4

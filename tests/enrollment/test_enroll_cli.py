@@ -14,11 +14,11 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from enrollment.index import FaceIndex
 from models.verdicts import FlagKind
 from server.cli import app
 from server.db import make_engine
 from server.flags.tables import Flag
+from server.persons.face_index import FaceIndex
 from server.persons.tables import FaceEmbedding, InsuredPerson
 
 BAD_REASONS = {

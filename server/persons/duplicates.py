@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 from sqlmodel import Session, col, select
 
-from enrollment.index import FaceIndex
 from models.verdicts import FlagKind
 from server.flags import service as flag_service
 from server.flags.tables import Flag
+from server.persons.face_index import FaceIndex
 from server.persons.service import bytes_to_vector
 from server.persons.tables import FaceEmbedding, InsuredPerson
 

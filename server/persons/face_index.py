@@ -38,7 +38,7 @@ from sqlmodel import Session, col, select
 from server.persons.service import EMBEDDING_DTYPE
 from server.persons.tables import FaceEmbedding
 
-log = logging.getLogger("bedcheck.enrollment.index")
+log = logging.getLogger("bedcheck.persons.face_index")
 
 DIM = 128
 FORMAT_VERSION = 2  # 1 was HNSW: such files fail to read and are rebuilt

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from sqlmodel import Session, select
 
-from enrollment.index import FORMAT_VERSION, FaceIndex, IndexParams, db_fingerprint, load_or_rebuild
 from enrollment.synthetic import SyntheticFaces
+from server.persons.face_index import FORMAT_VERSION, FaceIndex, IndexParams, db_fingerprint, load_or_rebuild
 from server.persons.service import add_embedding, get_or_create_person
 from server.persons.tables import FaceEmbedding
 
