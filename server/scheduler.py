@@ -101,7 +101,7 @@ def start_scheduler(engine: Engine, settings: ServerSettings, engine_settings: E
     if lock is None:
         log.info("another process runs the scheduler")
         return None
-    scheduler = BackgroundScheduler(timezone="Asia/Shanghai")
+    scheduler = BackgroundScheduler(timezone=settings.timezone)
     scheduler.add_job(sweep_job, "interval", seconds=settings.sweep_interval_s, args=[engine, gate],
                       max_instances=1, coalesce=True, id="deadline-sweep")
     scheduler.add_job(evidence_job, "interval", seconds=settings.evidence_interval_s,

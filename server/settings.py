@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "development-only-secret-change-me"
@@ -27,6 +28,8 @@ class ServerSettings(BaseSettings):
     device_rate_burst: int = Field(default=200, ge=1)
     pairing_code_ttl_s: int = Field(default=24 * 3600, ge=60)
     roll_call_times: str = Field(default="08:00,20:00", description="Daily roll-call times, local HH:MM")
+    timezone: str = Field(default="Asia/Shanghai", description="The bureau's time zone (IANA name): roll-call "
+                          "times, console pages and exports show local time; everything is stored in UTC")
     sweep_interval_s: float = Field(default=5.0, gt=0.0, description="How often deadlines are swept")
     run_scheduler: bool = Field(default=True, description="Run roll-calls and sweeps in this process")
     keep_verified_crops: bool = Field(default=False, description="Keep face crops of verified checks (else "
@@ -47,6 +50,15 @@ class ServerSettings(BaseSettings):
                                    "a 96 px thumbnail only), under data_dir/enrollment_photos")
     face_index_path: Path | None = Field(default=None, description="faiss 1:N index file; default "
                                          "data_dir/face_index.bin (rebuilt from the database when missing)")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)") from e
+        return value
 
     @model_validator(mode="after")
     def _no_placeholder_secret_in_production(self) -> ServerSettings:

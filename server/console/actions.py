@@ -11,12 +11,28 @@ from sqlmodel import Session
 from models.errors import InvalidInput, NotFound, PayloadTooLarge
 from server.accounts.tables import UserAccount
 from server.audit import service as audit
+from server.console import timeline
 from server.console.tables import Appeal, AppealAttachment
+from server.db import utcnow
 from server.flags import service as flag_service
 from server.flags.tables import Flag, FlagStatus
 
 REVIEW_REASONS = ("evidence_clear", "face_mismatch", "bed_empty", "false_match", "valid_exemption", "device_fault",
                   "appeal_accepted", "appeal_rejected", "other")
+# Which reasons fit which decision: a dismissal is never "evidence is clear", an appeal reason only answers
+# an appeal. The form offers these and the server refuses any other pair.
+_CONFIRMING = ("evidence_clear", "face_mismatch", "bed_empty")
+_DISMISSING = ("false_match", "valid_exemption", "device_fault")
+REASONS_FOR: dict[FlagStatus, tuple[str, ...]] = {
+    FlagStatus.FIRST_REVIEWED: (*_CONFIRMING, "other"),
+    FlagStatus.CONFIRMED: (*_CONFIRMING, "other"),
+    FlagStatus.DISMISSED: (*_DISMISSING, "other"),
+}
+REASONS_FOR_APPEAL: dict[FlagStatus, tuple[str, ...]] = {
+    FlagStatus.CONFIRMED: ("appeal_rejected", *_CONFIRMING, "other"),
+    FlagStatus.DISMISSED: ("appeal_accepted", *_DISMISSING, "other"),
+}
+MAX_BULK = 500
 MAX_ATTACHMENTS = 5
 MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024
 MAX_STATEMENT_CHARS = 4000
@@ -24,18 +40,66 @@ MAX_STATEMENT_CHARS = 4000
 MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"), (b"%PDF-", "application/pdf"))
 
 
-def review_flag(db: Session, *, flag: Flag, actor: UserAccount, to: FlagStatus, reason_code: str,
+def reasons_for(current: FlagStatus, to: FlagStatus) -> tuple[str, ...]:
+    """The review reasons that fit moving a flag from `current` to `to`."""
+    table = REASONS_FOR_APPEAL if current == FlagStatus.APPEALED else REASONS_FOR
+    return table.get(to, ())
+
+
+def form_error(message: str, key: str, field: str) -> InvalidInput:
+    """An input error the console shows beside `field`, worded by the text `key` in the page's language."""
+    return InvalidInput(message, text_key=key, field=field)
+
+
+def review_flag(db: Session, *, flag: Flag, actor: UserAccount, to: FlagStatus | None, reason_code: str,
                 comment: str) -> Flag:
-    """First or final review: a reason from the list (plus a comment, required for 'other')."""
+    """First or final review: a decision, a reason fitting it (plus a comment, required for 'other')."""
     comment = comment.strip()
-    if reason_code not in REVIEW_REASONS:
-        raise InvalidInput(f"unknown review reason {reason_code!r}")
-    if reason_code == "other" and not comment:
-        raise InvalidInput("a comment is required when the reason is 'other'")
+    if to is None:
+        raise form_error("choose a decision", "err_choose_decision", "to")
     if to == FlagStatus.APPEALED:
         raise InvalidInput("an appeal is filed with a statement, not as a review")
+    if reason_code not in REVIEW_REASONS:
+        raise form_error(f"unknown review reason {reason_code!r}", "err_choose_reason", "reason")
+    if reason_code not in reasons_for(flag.status, to):
+        raise form_error(f"reason {reason_code!r} does not fit this decision", "err_reason_mismatch", "reason")
+    if reason_code == "other" and not comment:
+        raise form_error("a comment is required when the reason is 'other'", "err_comment_required", "comment")
     reason = f"{reason_code}: {comment}" if comment else reason_code
     return flag_service.transition(db, flag=flag, to=to, actor=actor, reason=reason[:500])
+
+
+@dataclass
+class BulkOutcome:
+    done: list[int]
+    skipped: list[int]  # not in scope, or the decision does not apply to the flag's status
+
+
+def bulk_review(db: Session, *, flags: list[Flag], actor: UserAccount, to: FlagStatus | None, reason_code: str,
+                comment: str) -> BulkOutcome:
+    """One decision for many flags (a ward's device outage): each flag through the same review, each audited."""
+    if not flags:
+        raise form_error("select at least one flag", "err_select_flags", "ids")
+    if len(flags) > MAX_BULK:
+        raise form_error(f"at most {MAX_BULK} flags at once", "err_too_many", "ids")
+    if to is None:
+        raise form_error("choose a decision", "err_choose_decision", "to")
+    if reason_code == "other" and not comment.strip():
+        raise form_error("a comment is required when the reason is 'other'", "err_comment_required", "comment")
+    outcome = BulkOutcome([], [])
+    for flag in flags:
+        allowed = flag_service.ALLOWED.get((flag.status, to))
+        if allowed is None or actor.role not in allowed or reason_code not in reasons_for(flag.status, to):
+            outcome.skipped.append(flag.id or 0)
+            continue
+        review_flag(db, flag=flag, actor=actor, to=to, reason_code=reason_code, comment=comment)
+        outcome.done.append(flag.id or 0)
+    if outcome.done:
+        audit.record(db, actor=f"user:{actor.id}", action="flag.bulk_review", object_type="flag",
+                     object_id=outcome.done[0], data={"to": to.value, "flags": outcome.done,
+                                                      "reason": reason_code})
+        db.commit()
+    return outcome
 
 
 @dataclass(frozen=True)
@@ -59,7 +123,7 @@ def file_appeal(db: Session, *, flag: Flag, actor: UserAccount, statement: str, 
     """A hospital's appeal: statement and attachments stored, flag moved to appealed, all in one commit."""
     statement = statement.strip()
     if not statement:
-        raise InvalidInput("the appeal needs a statement")
+        raise form_error("the appeal needs a statement", "err_statement_required", "statement")
     if len(statement) > MAX_STATEMENT_CHARS:
         raise InvalidInput(f"the statement is longer than {MAX_STATEMENT_CHARS} characters")
     uploads = [u for u in uploads if u.content or u.filename]
@@ -68,6 +132,9 @@ def file_appeal(db: Session, *, flag: Flag, actor: UserAccount, statement: str, 
     checked = [_checked(u) for u in uploads]
     if flag.hospital_id is None or actor.hospital_id != flag.hospital_id:
         raise NotFound("flag not found")
+    deadline = timeline.appeal_deadline(db, flag)
+    if deadline is not None and deadline < utcnow():
+        raise form_error("the appeal deadline has passed", "err_appeal_deadline_passed", "statement")
     try:
         appeal = Appeal(flag_id=flag.id or 0, hospital_id=flag.hospital_id, statement=statement,
                         created_by=actor.username)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 from urllib.parse import quote
 
@@ -14,11 +13,11 @@ from models.errors import NotFound
 from server.accounts.deps import ANY_USER, CurrentUser
 from server.accounts.tables import UserAccount
 from server.audit import service as audit
-from server.console import exports, service
+from server.console import exports, people, service
 from server.console.pages import Filters
 from server.console.tables import Appeal, AppealAttachment
-from server.console.web import PREFIX, PageRoute
-from server.db import Db
+from server.console.web import PREFIX, PageRoute, formatter
+from server.db import Db, utcnow
 from server.flags import service as flag_service
 
 router = APIRouter(prefix=PREFIX, route_class=PageRoute, include_in_schema=False, dependencies=[Depends(ANY_USER)])
@@ -57,6 +56,12 @@ def captured_crop(flag_id: int, user: CurrentUser, db: Db) -> Response:
     return _image(service.captured_crop(db, flag_service.load_flag(db, user, flag_id)))
 
 
+@router.get("/persons/{person_id}/photo.jpg")
+def person_photo(person_id: int, user: CurrentUser, db: Db, face: int | None = None) -> Response:
+    people.visible_person(db, user, person_id)
+    return _image(people.thumbnail(db, person_id, face))
+
+
 @router.get("/attachments/{attachment_id}")
 def attachment(attachment_id: int, user: CurrentUser, db: Db) -> Response:
     found = db.get(AppealAttachment, attachment_id)
@@ -67,25 +72,27 @@ def attachment(attachment_id: int, user: CurrentUser, db: Db) -> Response:
     return _download(found.content, found.content_type, found.filename)
 
 
-def _stamp() -> str:
-    return datetime.now().strftime("%Y%m%d-%H%M%S")
+def _stamp(request: Request) -> str:
+    return formatter(request).time(utcnow(), "yyyyMMdd-HHmmss")
+
+
+def _sheet_response(sheet: exports.Sheet, fmt: str, filename: str) -> Response:
+    body = exports.sheet_csv(sheet) if fmt == "csv" else exports.to_xlsx(sheet)
+    return _download(body, MEDIA[fmt], f"{filename}.{fmt}")
 
 
 @router.get("/exports/flags.{fmt}")
 def export_flags(request: Request, fmt: Format, user: CurrentUser, db: Db, filters: Filters) -> Response:
-    rows = exports.flag_rows(db, user, filters)
-    _audit(request, db, user, "export.flags", "flag", "*", format=fmt, rows=len(rows), filters=filters.query())
-    body = exports.to_csv(exports.FLAG_HEADER, rows) if fmt == "csv" else exports.to_xlsx(
-        exports.FLAG_HEADER, rows, "flags")
-    return _download(body, MEDIA[fmt], f"flags-{_stamp()}.{fmt}")
+    sheet = exports.flag_sheet(db, user, filters, formatter(request))
+    _audit(request, db, user, "export.flags", "flag", "*", format=fmt, rows=len(sheet.rows), filters=filters.query())
+    return _sheet_response(sheet, fmt, f"flags-{_stamp(request)}")
 
 
 @router.get("/exports/campaigns/{campaign_id}/summary.{fmt}")
 def export_summary(request: Request, campaign_id: int, fmt: Format, user: CurrentUser, db: Db) -> Response:
-    header, rows = exports.summary_rows(db, user, campaign_id)
+    sheet = exports.summary_sheet(db, user, campaign_id, formatter(request))
     _audit(request, db, user, "export.summary", "campaign", campaign_id, format=fmt)
-    body = exports.to_csv(header, rows) if fmt == "csv" else exports.to_xlsx(header, rows, f"campaign {campaign_id}")
-    return _download(body, MEDIA[fmt], f"campaign-{campaign_id}-summary.{fmt}")
+    return _sheet_response(sheet, fmt, f"campaign-{campaign_id}-summary")
 
 
 @router.get("/exports/flags/{flag_id}/evidence.zip")

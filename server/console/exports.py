@@ -12,9 +12,13 @@ import io
 import json
 import zipfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 from sqlmodel import Session, col, select
 
 from models.errors import NotFound
@@ -23,41 +27,79 @@ from server.accounts.tables import UserAccount
 from server.campaigns.tables import Campaign, CheckTask
 from server.checks.tables import CheckResult
 from server.console import service
+from server.console.format import Formatter, excel_local
 from server.console.tables import Appeal, AppealAttachment
 from server.db import utcnow
 from server.flags import service as flag_service
 from server.flags.tables import Flag, Review
-from server.hospitals.tables import Hospital
+from server.hospitals.tables import Bed, Hospital, Ward
+from server.persons.tables import InsuredPerson
 
-FLAG_HEADER = ["flag_id", "kind", "status", "hospital_id", "hospital", "campaign_id", "task_id", "admission_id",
-               "distance", "created_at", "updated_at"]
+# (text key of the header, Excel column width in characters)
+FLAG_COLUMNS = [("col_flag_id", 8), ("kind", 22), ("status", 16), ("hospital", 24), ("ward", 12), ("bed", 8),
+                ("insured_person", 12), ("insurance_number", 20), ("campaign", 10), ("distance", 10),
+                ("threshold", 8), ("created_at", 20), ("updated_at", 20)]
+SUMMARY_LEAD = [("hospital", 24), ("tasks", 8)]
 MAX_EVIDENCE_FLAGS = 5000
 Row = Sequence[Any]
 
 
-def flag_rows(db: Session, user: UserAccount, filters: service.FlagFilter) -> list[Row]:
-    """Every flag in scope matching the filters, oldest first."""
-    stmt = service.flag_query(user, filters).order_by(col(Flag.id))
-    names = service.hospital_names(db, user)
-    return [[f.id, f.kind.value, f.status.value, f.hospital_id, names.get(f.hospital_id or 0, ""), f.campaign_id,
-             f.task_id, f.admission_id, f.details.get("distance"), f.created_at.isoformat(),
-             f.updated_at.isoformat()] for f in db.exec(stmt)]
+@dataclass
+class Sheet:
+    """What a person opens in Excel: headers in their language, real dates, widths, and a totals row."""
+
+    title: str
+    header: list[str]
+    widths: list[int]
+    rows: list[Row]
+    totals: Row | None = None
+    percent_columns: tuple[int, ...] = ()
 
 
-def summary_rows(db: Session, user: UserAccount, campaign_id: int) -> tuple[list[str], list[Row]]:
-    """One row per hospital in scope: tasks, counts per verdict, verification rate."""
+def flag_sheet(db: Session, user: UserAccount, filters: service.FlagFilter, fmt: Formatter) -> Sheet:
+    """Every flag in scope matching the filters, oldest first, with the patient, ward and bed of each."""
+    stmt = service.flag_query(user, filters, columns=[Flag, Hospital.name, Ward.code, Bed.label, InsuredPerson.name,
+                                                      InsuredPerson.insurance_number, CheckResult.threshold])
+    stmt = (stmt.outerjoin(CheckTask, col(CheckTask.id) == Flag.task_id)
+            .outerjoin(CheckResult, col(CheckResult.id) == CheckTask.result_id).order_by(col(Flag.id)))
+    rows: list[Row] = []
+    for f, hospital, ward, bed, patient, number, threshold in db.exec(stmt):
+        rows.append([f.id, fmt.t(f.kind.value), fmt.t(f.status.value), hospital or "", ward or "", bed or "",
+                     patient or "", number or "", f.campaign_id, f.details.get("distance"),
+                     threshold, excel_local(f.created_at, fmt.tz), excel_local(f.updated_at, fmt.tz)])
+    totals = [fmt.t("total_row"), f"{len(rows)} {fmt.t('results')}", *[None] * (len(FLAG_COLUMNS) - 2)]
+    return Sheet(fmt.t("flags"), [fmt.t(k) for k, _ in FLAG_COLUMNS], [w for _, w in FLAG_COLUMNS], rows, totals)
+
+
+def summary_sheet(db: Session, user: UserAccount, campaign_id: int, fmt: Formatter) -> Sheet:
+    """One row per hospital in scope: tasks, counts per verdict, verification rate; a totals row."""
     progress = service.campaign_progress(db, user, campaign_id)
     names = service.hospital_names(db, user)
     verdicts = [v.value for v in Verdict]
-    header = ["hospital_id", "hospital", "tasks", *verdicts, "verification_rate"]
     rows: list[Row] = []
-    for hospital_id, counts in sorted(progress["by_hospital"].items()):
+    for hospital_id in sorted(progress["by_hospital"], key=lambda h: service.natural_key(names.get(h, ""))):
+        counts = progress["by_hospital"][hospital_id]
         total = sum(counts.values())
-        checkable = total - counts.get(Verdict.EXEMPT.value, 0)
-        rate = counts.get(Verdict.VERIFIED.value, 0) / checkable if checkable else 1.0
-        rows.append([hospital_id, names.get(hospital_id, ""), total, *[counts.get(v, 0) for v in verdicts],
-                     round(rate, 4)])
-    return header, rows
+        rows.append([names.get(hospital_id, ""), total, *[counts.get(v, 0) for v in verdicts],
+                     _rate(counts.get(Verdict.VERIFIED.value, 0), total - counts.get(Verdict.EXEMPT.value, 0))])
+    sums = [sum(r[i] for r in rows) for i in range(1, 2 + len(verdicts))]
+    totals = [fmt.t("total_row"), *sums, _rate(sums[1 + verdicts.index(Verdict.VERIFIED.value)],
+                                               sums[0] - sums[1 + verdicts.index(Verdict.EXEMPT.value)])]
+    header = [fmt.t(k) for k, _ in SUMMARY_LEAD] + [fmt.t(v) for v in verdicts] + [fmt.t("verification_rate")]
+    widths = [w for _, w in SUMMARY_LEAD] + [12] * len(verdicts) + [14]
+    return Sheet(f"{fmt.t('campaign')} {campaign_id}", header, widths, rows, totals,
+                 percent_columns=(len(header) - 1,))
+
+
+def _rate(verified: int, checkable: int) -> float:
+    return verified / checkable if checkable else 1.0
+
+
+def flag_rows(db: Session, user: UserAccount, filters: service.FlagFilter) -> list[Row]:
+    """The flag sheet's rows in Chinese (kept for callers that want rows only)."""
+    from server.console.i18n import translator
+
+    return flag_sheet(db, user, filters, Formatter("zh", "Asia/Shanghai", translator("zh"))).rows
 
 
 def _cell(value: Any) -> Any:
@@ -72,16 +114,44 @@ def to_csv(header: Row, rows: Iterable[Row]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
-    writer.writerows([_cell(v) for v in row] for row in rows)
+    writer.writerows([_csv_value(v) for v in row] for row in rows)
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
-def to_xlsx(header: Row, rows: Iterable[Row], title: str) -> bytes:
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title[:31])
-    sheet.append(list(header))
-    for row in rows:
-        sheet.append([_cell(v) for v in row])
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")  # already local (excel_local); CSV has no date type
+    return "" if value is None else _cell(value)
+
+
+def sheet_csv(sheet: Sheet) -> bytes:
+    return to_csv(sheet.header, [*sheet.rows, *([sheet.totals] if sheet.totals else [])])
+
+
+def to_xlsx(sheet: Sheet) -> bytes:
+    """A workbook with a bold frozen header, column widths, real dates and percentages, and a totals row."""
+    workbook = Workbook()
+    ws = workbook.active
+    ws.title = sheet.title[:31]
+    ws.append(list(sheet.header))
+    for row in sheet.rows:
+        ws.append([_cell(v) for v in row])
+    if sheet.totals:
+        ws.append([_cell(v) for v in sheet.totals])
+        for cell in ws[ws.max_row]:
+            cell.font = Font(bold=True)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    ws.freeze_panes = "A2"
+    for index, width in enumerate(sheet.widths, start=1):
+        ws.column_dimensions[get_column_letter(index)].width = width
+    for column in ws.iter_cols(min_row=2):
+        for cell in column:
+            if isinstance(cell.value, datetime):
+                cell.number_format = "yyyy-mm-dd hh:mm:ss"
+            elif cell.column - 1 in sheet.percent_columns and isinstance(cell.value, float):
+                cell.number_format = "0.00%"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(sheet.header))}{max(1, len(sheet.rows) + 1)}"
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
+from urllib.parse import parse_qsl, quote, urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -11,10 +13,20 @@ from models.errors import InvalidCredential, InvalidInput
 from models.verdicts import FlagKind, Verdict
 from server.accounts import service as account_service
 from server.accounts.deps import ANY_USER, SUPERVISORS, CurrentUser
+from server.accounts.tables import UserAccount
 from server.audit import service as audit
 from server.campaigns import service as campaign_service
-from server.console import actions, service
-from server.console.web import PREFIX, PageRoute, end_session, redirect, render, start_session, verify_csrf
+from server.console import actions, people, queue, service, todo
+from server.console.web import (
+    PREFIX,
+    PageRoute,
+    end_session,
+    formatter,
+    redirect,
+    render,
+    start_session,
+    verify_csrf,
+)
 from server.db import Db
 from server.flags import service as flag_service
 from server.flags.tables import FlagStatus
@@ -30,21 +42,43 @@ def _enum(kind: Any, value: str) -> Any:
     try:
         return kind(value)
     except ValueError as e:
-        raise InvalidInput(f"unknown value {value!r}") from e
+        raise InvalidInput(f"unknown value {value!r}", text_key="err_unknown_value") from e
 
 
 def _int(value: str) -> int | None:
     if not value:
         return None
     if not value.isdigit():
-        raise InvalidInput(f"not a number: {value!r}")
+        raise InvalidInput(f"not a number: {value!r}", text_key="err_not_a_number")
     return int(value)
 
 
-def flag_filter(campaign_id: str = "", hospital_id: str = "", kind: str = "", status: str = "") -> service.FlagFilter:
-    return service.FlagFilter(_int(campaign_id), _int(hospital_id), _enum(FlagKind, kind), _enum(FlagStatus, status))
+def _status(value: str) -> str | None:
+    if value in ("", "all"):
+        return None
+    return value if value == queue.ACTIONABLE_KEY else _enum(FlagStatus, value).value
 
 
+def parse_filter(params: Mapping[str, str]) -> service.FlagFilter:
+    """The queue's filters from query parameters; with none at all, the default view of what needs doing."""
+    if not any(k in params for k in QUEUE_PARAMS):
+        return queue.default_filter()
+    sort = params.get("sort", "priority")
+    return service.FlagFilter(_int(params.get("campaign_id", "")), _int(params.get("hospital_id", "")),
+                              _enum(FlagKind, params.get("kind", "")), _status(params.get("status", "")),
+                              _int(params.get("ward_id", "")), params.get("q", "").strip()[:80] or None,
+                              sort if sort in queue.SORTS else "priority",
+                              _int(params.get("per_page", "")) or queue.DEFAULT_PAGE_SIZE)
+
+
+def flag_filter(request: Request) -> service.FlagFilter:
+    return parse_filter(request.query_params)
+
+
+# The per-hospital columns of a running check: what a supervisor acts on first.
+HOSPITAL_COLUMNS = ("verified", "absent", "impersonated", "spoof", "overdue")
+QUEUE_PARAMS = ("campaign_id", "hospital_id", "kind", "status", "ward_id", "q", "sort", "per_page")
+QUEUE_COOKIE = "bedcheck_queue"
 Filters = Annotated[service.FlagFilter, Depends(flag_filter)]
 
 
@@ -89,7 +123,13 @@ def home(user: CurrentUser) -> Response:
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard(request: Request, user: CurrentUser, db: Db, campaign_id: str = "") -> Response:
     board = service.dashboard(db, user, campaign_id=_int(campaign_id))
-    return render(request, "dashboard.html", {"board": board, "verdicts": [v.value for v in Verdict]}, user=user)
+    t = formatter(request).t
+    labels = {**{s: t(s) for s in ("running", "completed")}, "ended_at_deadline": t("ended_at_deadline"),
+              "timed_out_summary": t("timed_out_summary"), "seconds_to_complete": t("seconds_to_complete"),
+              "not_fetched_n": t("not_fetched_n"), "deadline_passed": t("deadline_passed"),
+              "hospitals": board.hospitals}
+    return render(request, "dashboard.html", {"board": board, "verdicts": [v.value for v in Verdict],
+                                              "hospital_columns": HOSPITAL_COLUMNS, "labels": labels}, user=user)
 
 
 @router.get("/campaigns/{campaign_id}/progress")
@@ -109,7 +149,7 @@ def launch(request: Request, user: CurrentUser, db: Db, scope: Annotated[str, Fo
            deadline_minutes: Annotated[int, Form(gt=0, le=7 * 24 * 60)] = 20) -> Response:
     by_county = scope == "county"
     if (by_county and not county) or (not by_county and not hospitals):
-        raise InvalidInput("choose a county or at least one hospital")
+        raise InvalidInput("choose a county or at least one hospital", text_key="err_choose_scope")
     ids = campaign_service.resolve_scope(db, county=county if by_county else None,
                                          hospitals=None if by_county else hospitals)
     campaign = campaign_service.create_campaign(
@@ -121,26 +161,83 @@ def launch(request: Request, user: CurrentUser, db: Db, scope: Annotated[str, Fo
 @router.get("/flags", response_class=HTMLResponse)
 def flag_queue(request: Request, user: CurrentUser, db: Db, filters: Filters,
                page: int = Query(default=1, ge=1, le=100_000)) -> Response:
+    saved = request.cookies.get(QUEUE_COOKIE, "")
+    if not request.query_params and saved:
+        return redirect(f"{PREFIX}/flags?{saved}")  # the reader's last view, as they left it
     result = service.flag_page(db, user, filters, page=page)
-    return render(request, "flags.html", {"result": result, "filters": filters, "query": filters.query(),
-                                          "hospitals": service.hospital_names(db, user),
-                                          "kinds": [k.value for k in FlagKind],
-                                          "statuses": [s.value for s in FlagStatus]}, user=user)
+    response = render(request, "flags.html", {
+        "result": result, "filters": filters, "query": filters.query(), "page_sizes": queue.PAGE_SIZES,
+        "hospitals": service.hospital_names(db, user), "wards": queue.ward_names(db, user),
+        "kinds": [k.value for k in FlagKind], "statuses": [queue.ACTIONABLE_KEY, *(s.value for s in FlagStatus)],
+        "bulk": _bulk_choices(user), "done": request.query_params.get("bulk_done"),
+        "skipped": request.query_params.get("bulk_skipped")}, user=user)
+    response.set_cookie(QUEUE_COOKIE, urlencode(filters.query()), max_age=30 * 24 * 3600, httponly=True,
+                        samesite="lax", path=PREFIX)
+    return response
+
+
+def _bulk_choices(user: UserAccount) -> dict[str, tuple[str, ...]]:
+    """Decisions this role can take in bulk, each with the reasons that fit it from an open flag."""
+    allowed = {to for (frm, to), roles in flag_service.ALLOWED.items()
+               if user.role in roles and to != FlagStatus.APPEALED}
+    return {to.value: actions.reasons_for(FlagStatus.OPEN, to) or actions.reasons_for(FlagStatus.FIRST_REVIEWED, to)
+            for to in (FlagStatus.FIRST_REVIEWED, FlagStatus.CONFIRMED, FlagStatus.DISMISSED) if to in allowed}
+
+
+def _queue_filter(raw: str) -> service.FlagFilter:
+    """The queue a form was posted from (its query string in a hidden field)."""
+    return parse_filter(dict(parse_qsl(raw[:2000])))
+
+
+@router.post("/flags/bulk", dependencies=[Csrf])
+def bulk_review(request: Request, user: CurrentUser, db: Db, ids: Annotated[list[int] | None, Form()] = None,
+                to: Annotated[str, Form()] = "", reason: Annotated[str, Form()] = "",
+                comment: Annotated[str, Form(max_length=400)] = "",
+                queue_query: Annotated[str, Form()] = "") -> Response:
+    flags = [flag_service.load_flag(db, user, i) for i in dict.fromkeys(ids or [])]
+    outcome = actions.bulk_review(db, flags=flags, actor=user, to=_enum(FlagStatus, to), reason_code=reason,
+                                  comment=comment)
+    back = dict(parse_qsl(queue_query[:2000]), bulk_done=str(len(outcome.done)),
+                bulk_skipped=str(len(outcome.skipped)))
+    return redirect(f"{PREFIX}/flags?{urlencode(back)}")
 
 
 @router.get("/flags/{flag_id}", response_class=HTMLResponse)
-def flag_detail(request: Request, flag_id: int, user: CurrentUser, db: Db) -> Response:
+def flag_detail(request: Request, flag_id: int, user: CurrentUser, db: Db, queue_query: str = "") -> Response:
+    return _flag_page(request, db, user, flag_id, queue_query=queue_query[:2000])
+
+
+def _flag_page(request: Request, db: Db, user: UserAccount, flag_id: int, *, queue_query: str = "",
+               form: dict[str, str] | None = None, error: InvalidInput | None = None) -> Response:
     view = service.flag_view(db, user, flag_id)
-    return render(request, "flag.html", {"view": view, "reasons": actions.REVIEW_REASONS,
-                                         "first_level": view.flag.status == FlagStatus.OPEN}, user=user)
+    return render(request, "flag.html", {
+        "view": view, "first_level": view.flag.status == FlagStatus.OPEN, "queue_query": queue_query,
+        "form": form or {}, "form_error": error.details.get("text_key") if error else None,
+        "error_field": error.details.get("field") if error else None}, user=user,
+        status_code=422 if error else 200)
 
 
 @router.post("/flags/{flag_id}/review", dependencies=[Csrf])
-def review(request: Request, flag_id: int, user: CurrentUser, db: Db, to: Annotated[str, Form()],
-           reason: Annotated[str, Form()], comment: Annotated[str, Form(max_length=400)] = "") -> Response:
-    flag = flag_service.load_flag(db, user, flag_id)
-    actions.review_flag(db, flag=flag, actor=user, to=_enum(FlagStatus, to), reason_code=reason, comment=comment)
-    return redirect(f"{PREFIX}/flags/{flag_id}")
+def review(request: Request, flag_id: int, user: CurrentUser, db: Db, to: Annotated[str, Form()] = "",
+           reason: Annotated[str, Form()] = "", comment: Annotated[str, Form(max_length=400)] = "",
+           then: Annotated[str, Form()] = "", queue_query: Annotated[str, Form()] = "") -> Response:
+    queue_query = queue_query[:2000]
+    ids = queue.ordered_ids(db, user, _queue_filter(queue_query)) if then == "next" else []
+    try:
+        flag = flag_service.load_flag(db, user, flag_id)
+        actions.review_flag(db, flag=flag, actor=user, to=_enum(FlagStatus, to), reason_code=reason,
+                            comment=comment)
+    except InvalidInput as e:
+        if "text_key" not in e.details:
+            raise
+        db.rollback()
+        return _flag_page(request, db, user, flag_id, queue_query=queue_query, error=e,
+                          form={"to": to, "reason": reason, "comment": comment})
+    keep = f"&queue_query={quote(queue_query)}" if queue_query else ""
+    following = queue.next_after(ids, flag_id) if then == "next" else None
+    if then == "next" and following is None:
+        return redirect(f"{PREFIX}/flags?{queue_query}" if queue_query else f"{PREFIX}/flags")
+    return redirect(f"{PREFIX}/flags/{following or flag_id}?reviewed={flag_id}{keep}")
 
 
 @router.post("/flags/{flag_id}/appeal", dependencies=[Csrf])
@@ -149,6 +246,22 @@ def appeal(request: Request, flag_id: int, user: CurrentUser, db: Db, statement:
     # read(limit + 1): a file over the limit is refused without holding more of it than needed.
     uploads = [actions.Upload(f.filename or "", f.file.read(actions.MAX_ATTACHMENT_BYTES + 1))
                for f in attachments or []]
-    flag = flag_service.load_flag(db, user, flag_id)
-    actions.file_appeal(db, flag=flag, actor=user, statement=statement, uploads=uploads)
-    return redirect(f"{PREFIX}/flags/{flag_id}")
+    try:
+        flag = flag_service.load_flag(db, user, flag_id)
+        actions.file_appeal(db, flag=flag, actor=user, statement=statement, uploads=uploads)
+    except InvalidInput as e:
+        if "text_key" not in e.details:
+            raise
+        db.rollback()
+        return _flag_page(request, db, user, flag_id, error=e, form={"statement": statement})
+    return redirect(f"{PREFIX}/flags/{flag_id}?appealed={flag_id}")
+
+
+@router.get("/todo", response_class=HTMLResponse)
+def hospital_todo(request: Request, user: CurrentUser, db: Db) -> Response:
+    return render(request, "todo.html", {"items": todo.todo(db, user)}, user=user)
+
+
+@router.get("/persons/{person_id}", response_class=HTMLResponse)
+def person(request: Request, person_id: int, user: CurrentUser, db: Db) -> Response:
+    return render(request, "person.html", {"page": people.person_page(db, user, person_id)}, user=user)

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, func, select
 
 from models.errors import NotFound
-from models.verdicts import FlagKind, Verdict
-from server.accounts.deps import check_hospital, scope
+from models.verdicts import Verdict
+from server.accounts.deps import scope
 from server.accounts.tables import Role, UserAccount
 from server.campaigns import service as campaign_service
 from server.campaigns.tables import Campaign, CampaignStatus, CheckTask
 from server.checks.tables import CheckResult
-from server.console.actions import REVIEW_REASONS
+from server.console import people, timeline
+from server.console.actions import REVIEW_REASONS, reasons_for
+from server.console.queue import FlagFilter, FlagPage, flag_page, flag_query  # noqa: F401  (used as service.*)
 from server.console.tables import Appeal, AppealAttachment
 from server.db import utcnow
 from server.devices.tables import Device
@@ -26,13 +29,18 @@ from server.persons.tables import FaceEmbedding, InsuredPerson
 from server.regions.tables import Region, RegionLevel
 
 OFFLINE_AFTER = timedelta(minutes=10)
-PAGE_SIZE = 50
+NOT_ANSWERING_AFTER = timedelta(seconds=60)
 
 
 def hospital_names(db: Session, user: UserAccount) -> dict[int, str]:
-    """Hospitals the user may see, id -> name."""
-    rows = db.exec(scope(select(Hospital.id, Hospital.name), user, Hospital.id).order_by(col(Hospital.name)))
-    return {int(i): n for i, n in rows}
+    """Hospitals the user may see, id -> name, in natural order (2 before 10)."""
+    rows = db.exec(scope(select(Hospital.id, Hospital.name), user, Hospital.id))
+    return {int(i): n for i, n in sorted(rows, key=lambda row: natural_key(row[1]))}
+
+
+def natural_key(text: str) -> list[tuple[int, int | str]]:
+    """Digits compare as numbers: 第2医院 before 第10医院."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part]
 
 
 def county_names(db: Session) -> list[str]:
@@ -72,9 +80,34 @@ def campaign_progress(db: Session, user: UserAccount, campaign_id: int) -> dict[
         checkable = sum(counts.values()) - counts[Verdict.EXEMPT.value]
         rate = counts[Verdict.VERIFIED.value] / checkable if checkable else 1.0
     total = sum(counts.values())
+    # Ended by the deadline sweep, not by every bed answering: say so instead of a completion time.
+    timed_out = bool(p.seconds_to_complete is not None and p.created_at and p.deadline_at
+                     and p.seconds_to_complete >= (p.deadline_at - p.created_at).total_seconds() - 1)
+    silent = not_answering(db, user, campaign_id, p) if p.status == CampaignStatus.RUNNING.value else {}
     return {"status": p.status, "total": total, "done": total - counts.get(Verdict.PENDING.value, 0),
             "counts": counts, "by_hospital": by_hospital, "verification_rate": rate,
-            "seconds_to_complete": p.seconds_to_complete}
+            "seconds_to_complete": p.seconds_to_complete, "timed_out": timed_out,
+            "unanswered": counts.get(Verdict.OVERDUE.value, 0),
+            "created_at": p.created_at.isoformat() if p.created_at else None,
+            "deadline_at": p.deadline_at.isoformat() if p.deadline_at else None,
+            "not_answering": silent}
+
+
+def not_answering(db: Session, user: UserAccount, campaign_id: int, p: campaign_service.Progress) -> dict[int, int]:
+    """Hospital id -> tasks no device has fetched yet, once the devices had time to fetch them.
+
+    A device long-polls and fetches a new task within seconds; nothing fetched after NOT_ANSWERING_AFTER (or
+    a fifth of a short deadline) means the ward's device is off or offline, well before the deadline.
+    """
+    if p.created_at is None or p.deadline_at is None:
+        return {}
+    grace = min(NOT_ANSWERING_AFTER, (p.deadline_at - p.created_at) / 5)
+    if utcnow() - p.created_at < grace:
+        return {}
+    stmt = (select(CheckTask.hospital_id, func.count()).where(
+        CheckTask.campaign_id == campaign_id, CheckTask.verdict == Verdict.PENDING,
+        col(CheckTask.delivered_at).is_(None)).group_by(CheckTask.hospital_id))
+    return {int(h): int(n) for h, n in db.exec(scope(stmt, user, CheckTask.hospital_id))}
 
 
 def offline_devices(db: Session, user: UserAccount, limit: int = 50) -> list[tuple[Device, str, str]]:
@@ -86,50 +119,6 @@ def offline_devices(db: Session, user: UserAccount, limit: int = 50) -> list[tup
                    (col(Device.last_seen_at).is_(None)) | (col(Device.last_seen_at) < since))
             .order_by(col(Device.last_seen_at)).limit(limit))
     return [(d, h, w) for d, h, w in db.exec(scope(stmt, user, Device.hospital_id))]
-
-
-@dataclass(frozen=True)
-class FlagFilter:
-    campaign_id: int | None = None
-    hospital_id: int | None = None
-    kind: FlagKind | None = None
-    status: FlagStatus | None = None
-
-    def query(self) -> dict[str, str]:
-        return {k: str(v) for k, v in vars(self).items() if v is not None}
-
-
-def flag_query(user: UserAccount, filters: FlagFilter) -> Any:
-    """SELECT Flag within scope and filters; another hospital asked for by staff is 404."""
-    if filters.hospital_id is not None:
-        check_hospital(user, filters.hospital_id, "hospital")
-    stmt = scope(select(Flag), user, Flag.hospital_id)
-    for column, value in ((Flag.campaign_id, filters.campaign_id), (Flag.hospital_id, filters.hospital_id),
-                          (Flag.kind, filters.kind), (Flag.status, filters.status)):
-        if value is not None:
-            stmt = stmt.where(column == value)
-    return stmt
-
-
-@dataclass
-class FlagPage:
-    total: int
-    page: int
-    pages: int
-    rows: list[tuple[Flag, str]]
-
-
-def flag_page(db: Session, user: UserAccount, filters: FlagFilter, *, page: int = 1) -> FlagPage:
-    """One page of the queue, newest first, with hospital names."""
-    stmt = flag_query(user, filters)
-    total = int(db.exec(select(func.count()).select_from(stmt.subquery())).one())
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(max(page, 1), pages)
-    ids = list(db.exec(stmt.with_only_columns(col(Flag.id)).order_by(col(Flag.id).desc())
-                       .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
-    rows = db.exec(select(Flag, Hospital.name).outerjoin(Hospital, col(Hospital.id) == Flag.hospital_id)
-                   .where(col(Flag.id).in_(ids)).order_by(col(Flag.id).desc())) if ids else []
-    return FlagPage(total, page, pages, [(f, h or "-") for f, h in rows])
 
 
 @dataclass
@@ -147,6 +136,11 @@ class FlagView:
     appeals: list[tuple[Appeal, list[AppealAttachment]]] = field(default_factory=list)
     transitions: list[FlagStatus] = field(default_factory=list)
     can_appeal: bool = False
+    named: list[people.Named] = field(default_factory=list)
+    events: list[timeline.Event] = field(default_factory=list)
+    appeal_deadline: datetime | None = None
+    reasons: dict[str, tuple[str, ...]] = field(default_factory=dict)  # decision -> reasons that fit it
+    detail_items: list[tuple[str, Any]] = field(default_factory=list)
 
     @property
     def history(self) -> list[tuple[Review, str | None, str]]:
@@ -180,7 +174,33 @@ def flag_view(db: Session, user: UserAccount, flag_id: int) -> FlagView:
     allowed = [to for (frm, to), roles in flag_service.ALLOWED.items() if frm == flag.status and user.role in roles]
     view.transitions = [to for to in allowed if to != FlagStatus.APPEALED]
     view.can_appeal = FlagStatus.APPEALED in allowed and flag.hospital_id is not None
+    view.reasons = {to.value: reasons_for(flag.status, to) for to in view.transitions}
+    view.named = people.named_in(db, user, flag)
+    view.detail_items = detail_items(db, user, flag)
+    view.appeal_deadline = timeline.appeal_deadline(db, flag)
+    keys = {rv.id or 0: key for rv, key, _ in view.history if key}
+    comments = {rv.id or 0: comment for rv, _, comment in view.history}
+    view.events = timeline.events(db, flag, task=view.task, result=view.result, reviews=view.reviews,
+                                  appeals=[a for a, _ in view.appeals], reason_key=keys, comment=comments)
     return view
+
+
+# Shown elsewhere on the page (distance, images, named persons) or internal ids no reader needs.
+HIDDEN_DETAILS = frozenset({"distance", "result_id", "device_id", "named", "evidence_sha256", "late"})
+HOSPITAL_DETAILS = frozenset({"other_hospital_id", "also_admitted_in_hospital_ids"})
+
+
+def detail_items(db: Session, user: UserAccount, flag: Flag) -> list[tuple[str, Any]]:
+    """The flag's recorded details a reader needs, hospital ids turned into names (numbers for staff)."""
+    items: list[tuple[str, Any]] = []
+    for key, value in flag.details.items():
+        if key in HIDDEN_DETAILS:
+            continue
+        if key in HOSPITAL_DETAILS and user.role != Role.HOSPITAL_STAFF:
+            ids = value if isinstance(value, list) else [value]
+            value = [h.name if (h := db.get(Hospital, i or 0)) else i for i in ids]
+        items.append((key, value))
+    return items
 
 
 def enrolled_thumbnail(db: Session, flag: Flag) -> bytes | None:

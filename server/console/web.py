@@ -9,7 +9,7 @@ from collections.abc import Callable, Coroutine
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +20,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from models.errors import AuthError, BedcheckError, PermissionDenied
 from server.accounts.tables import UserAccount
+from server.console.format import Formatter
 from server.console.i18n import DEFAULT_LANGUAGE, LANGUAGES, translator
 
 SESSION_COOKIE = "bedcheck_session"  # the cookie server/accounts/deps.py reads
@@ -97,11 +98,17 @@ async def verify_csrf(request: Request) -> None:
         raise CsrfFailed()
 
 
+def formatter(request: Request) -> Formatter:
+    lang = language(request)
+    return Formatter(lang, str(request.app.state.settings.timezone), translator(lang))
+
+
 def render(request: Request, name: str, context: dict[str, Any], *, user: UserAccount | None = None,
            status_code: int = 200) -> HTMLResponse:
     lang = language(request)
     other = request.url.include_query_params(lang="en" if lang == "zh" else "zh")
-    page = {"request": request, "t": translator(lang), "lang": lang, "user": user, "prefix": PREFIX,
+    fmt = formatter(request)
+    page = {"request": request, "t": fmt.t, "fmt": fmt, "lang": lang, "user": user, "prefix": PREFIX,
             "csrf_token": csrf_token(request), "switch_url": f"{other.path}?{other.query}", **context}
     response = templates().TemplateResponse(request, name, page, status_code=status_code)
     _set_csrf_cookie(request, response)
@@ -132,16 +139,16 @@ class PageRoute(APIRoute):
                 response = await handler(request)
             except AuthError as e:
                 if e.http_status != 401:
-                    response = _error_page(request, e.http_status, "forbidden", e.message)
+                    response = error_page(request, e.http_status, "forbidden", _error_text(request, e))
                 else:
-                    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                    target = _return_to(request)
                     expired = "&expired=1" if request.cookies.get(SESSION_COOKIE) else ""
                     response = redirect(f"{PREFIX}/sign-in?next={quote(target)}{expired}")
                     end_session(response)
             except BedcheckError as e:
-                response = _error_page(request, e.http_status, _error_key(e), e.message)
+                response = error_page(request, e.http_status, _error_key(e), _error_text(request, e))
             except RequestValidationError:
-                response = _error_page(request, 422, "error", "invalid request")
+                response = error_page(request, 422, "error", formatter(request).t("err_invalid_input"))
             response.headers.update(SECURITY_HEADERS)
             # Time spent in the app (queries and rendering), for browsers' dev tools and bench_console.py.
             response.headers["server-timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
@@ -150,11 +157,49 @@ class PageRoute(APIRoute):
         return page_handler
 
 
+def _return_to(request: Request) -> str:
+    """Where to come back after signing in again: this page, or for a form post the page the form was on
+    (its URL answers POST only), so the reader lands on the form with the draft the browser kept."""
+    if request.method == "GET":
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.path.startswith(PREFIX + "/") and referer.netloc in ("", request.url.netloc):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return f"{PREFIX}/dashboard"
+
+
+def _error_text(request: Request, error: BedcheckError) -> str:
+    """The error in the page's language: the form's own text, else the text of its reason code."""
+    t = formatter(request).t
+    key = error.details.get("text_key") if isinstance(error.details, dict) else None
+    for candidate in (key, f"err_{error.code.value}"):
+        if candidate and t(candidate) != candidate:
+            return t(candidate)
+    return t("err_generic")
+
+
 def _error_key(error: BedcheckError) -> str:
     if isinstance(error, CsrfFailed):
         return "csrf_failed"
     return {404: "not_found", 403: "forbidden"}.get(error.http_status, "error")
 
 
-def _error_page(request: Request, status_code: int, key: str, message: str) -> HTMLResponse:
-    return render(request, "error.html", {"key": key, "message": message}, status_code=status_code)
+def error_page(request: Request, status_code: int, key: str, message: str) -> HTMLResponse:
+    return render(request, "error.html", {"key": key, "message": message}, user=signed_in_user(request),
+                  status_code=status_code)
+
+
+def signed_in_user(request: Request) -> UserAccount | None:
+    """The user of a valid session cookie, for the navigation bar of an error page; None otherwise."""
+    from server.accounts.deps import get_current_user
+    from server.db import get_db
+
+    if not request.cookies.get(SESSION_COOKIE):
+        return None
+    db_scope = get_db(request)
+    try:
+        return get_current_user(request, next(db_scope))
+    except (BedcheckError, StopIteration):
+        return None
+    finally:
+        db_scope.close()

@@ -8,36 +8,76 @@ import json
 import zipfile
 from contextlib import closing
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
 from openpyxl import load_workbook
 from sqlmodel import Session, select
 
 from server.audit.tables import AuditRecord
 from server.console.exports import to_csv
+from server.flags.tables import Flag
+from server.persons.tables import InsuredPerson
 from tests.console.helpers import sign_in
 
 
-def test_flag_list_and_summary_export_as_csv_and_excel_within_scope(county) -> None:
+def _sheet(response) -> list[tuple]:
+    assert response.status_code == 200, response.text
+    workbook = load_workbook(io.BytesIO(response.content))
+    return workbook.active
+
+
+def test_flag_list_and_summary_export_as_csv_and_excel_within_scope(county, engine) -> None:
     server, world, flags = county
     h1, h2 = world.hospital_ids
+    with Session(engine) as db:
+        created = {f.id: f.created_at for f in db.exec(select(Flag))}
+        person = {f.id: db.get(InsuredPerson, f.insured_person_id) for f in db.exec(select(Flag))}
     with closing(sign_in(server.url, "sup")) as sup, closing(sign_in(server.url, "staff2")) as staff:
         csv_body = sup.get("/console/exports/flags.csv").content
         assert csv_body.startswith("\ufeff".encode())
         lines = csv_body.decode("utf-8-sig").strip().splitlines()
-        assert lines[0].startswith("flag_id,kind,status,hospital_id") and len(lines) == 1 + 4
+        assert lines[0].startswith("疑点号,类型,状态,医院,病区,床位,参保人,医保编号") and len(lines) == 1 + 4 + 1
+        assert lines[-1].startswith("合计,4 条")
         filtered = sup.get("/console/exports/flags.csv", params={"kind": "absent"}).text.strip().splitlines()
-        assert len(filtered) == 1 + 2
-        workbook = load_workbook(io.BytesIO(sup.get("/console/exports/flags.xlsx").content), read_only=True)
-        assert len(list(workbook.active.iter_rows())) == 1 + 4
+        assert len(filtered) == 1 + 2 + 1
+
+        ws = _sheet(sup.get("/console/exports/flags.xlsx"))
+        header = [c.value for c in ws[1]]
+        assert header[:8] == ["疑点号", "类型", "状态", "医院", "病区", "床位", "参保人", "医保编号"]
+        assert ws.freeze_panes == "A2" and ws[1][0].font.b
+        assert ws.column_dimensions["D"].width >= 20 and ws.column_dimensions["H"].width >= 16
+        body = [[c.value for c in row] for row in ws.iter_rows(min_row=2)]
+        assert body[-1][:2] == ["合计", "4 条"] and ws[ws.max_row][0].font.b
+        by_id = {r[0]: r for r in body[:-1]}
+        assert set(by_id) == set(flags.values())
+        impersonated = by_id[flags[(h1, "impersonated")]]
+        assert impersonated[1] == "人脸不符（疑似冒名）" and impersonated[2] == "待初审"
+        assert impersonated[3] == "Hospital 1" and impersonated[4] == "W1" and impersonated[5]
+        who = person[flags[(h1, "impersonated")]]
+        assert impersonated[6] == who.name and impersonated[7] == who.insurance_number
+        assert isinstance(impersonated[9], float) and isinstance(impersonated[10], float)
+        stamp = impersonated[11]
+        assert isinstance(stamp, datetime)  # a real Excel date, not an ISO string
+        expected = created[impersonated[0]].astimezone(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None)
+        assert abs((stamp - expected).total_seconds()) < 1  # local time (UTC+8), not UTC
+
         summary = sup.get("/console/exports/campaigns/1/summary.csv").text.strip().splitlines()
         header = summary[0].lstrip("\ufeff").split(",")
-        assert header[:3] == ["hospital_id", "hospital", "tasks"] and len(summary) == 1 + 2
+        assert header[:3] == ["医院", "任务数", "待核查"] and len(summary) == 1 + 2 + 1
         row = dict(zip(header, summary[1].split(","), strict=True))
-        assert row["tasks"] == "3" and row["verified"] == "1" and float(row["verification_rate"]) == round(1 / 3, 4)
-        own = staff.get("/console/exports/campaigns/1/summary.xlsx")
-        rows = list(load_workbook(io.BytesIO(own.content), read_only=True).active.iter_rows(values_only=True))
-        assert [r[0] for r in rows[1:]] == [h2]
-        assert {line.split(",")[3] for line in staff.get("/console/exports/flags.csv").text.strip().splitlines()[1:]
-                } == {str(h2)}
+        assert row["医院"] == "Hospital 1" and row["任务数"] == "3" and row["核查通过"] == "1"
+        assert float(row["在院病人核查率"]) == pytest.approx(1 / 3)
+        ws = _sheet(sup.get("/console/exports/campaigns/1/summary.xlsx"))
+        totals = [c.value for c in ws[ws.max_row]]
+        assert totals[:2] == ["合计", 6] and ws[ws.max_row][-1].number_format == "0.00%"
+        own = _sheet(staff.get("/console/exports/campaigns/1/summary.xlsx"))
+        assert [r[0].value for r in own.iter_rows(min_row=2)] == ["Hospital 2", "合计"]
+        assert {line.split(",")[3] for line in staff.get("/console/exports/flags.csv").text.strip().splitlines()[1:-1]
+                } == {"Hospital 2"}
+        english = sup.get("/console/exports/flags.csv", params={"lang": "en"}).text
+        assert english.lstrip("\ufeff").startswith("Flag,Kind,Status,Hospital")
 
 
 def test_csv_cells_cannot_smuggle_spreadsheet_formulas() -> None:

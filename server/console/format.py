@@ -1,0 +1,114 @@
+"""How values look to a person: local time in the bureau's zone, numbers, yes/no, liveness and distance in words.
+
+Pages and exports call these and never print a raw Python value (`True`, a dict, an enum word). Dates and
+numbers are formatted by babel in the page's language; storage stays UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime, get_timezone_gmt
+from babel.numbers import format_decimal, format_percent
+
+LOCALES = {"zh": "zh_CN", "en": "en_GB"}
+DASH = "—"
+
+
+@cache
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def as_local(value: datetime, tz: str) -> datetime:
+    """An aware local datetime; naive values are UTC (SQLite returns them so)."""
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(zone(tz))
+
+
+def excel_local(value: datetime | None, tz: str) -> datetime | None:
+    """A naive local datetime, which openpyxl writes as a real Excel date (Excel has no time zones)."""
+    return as_local(value, tz).replace(tzinfo=None) if value else None
+
+
+@dataclass(frozen=True)
+class Formatter:
+    """Formatting for one page: its language, its time zone and its translator."""
+
+    lang: str
+    tz: str
+    t: Callable[[str], str]
+
+    @property
+    def locale(self) -> str:
+        return LOCALES.get(self.lang, "zh_CN")
+
+    def time(self, value: datetime | None, pattern: str = "yyyy-MM-dd HH:mm:ss") -> str:
+        if value is None:
+            return DASH
+        return format_datetime(as_local(value, self.tz), pattern, locale=self.locale)
+
+    def short_time(self, value: datetime | None) -> str:
+        return self.time(value, "MM-dd HH:mm")
+
+    def zone_label(self) -> str:
+        """The zone as people read it, e.g. `Asia/Shanghai (GMT+08:00)`."""
+        return f"{self.tz} ({get_timezone_gmt(datetime.now(zone(self.tz)), locale=self.locale)})"
+
+    def number(self, value: float | None, digits: int = 3) -> str:
+        if value is None:
+            return DASH
+        return format_decimal(value, format=f"#,##0.{'0' * digits}" if digits else "#,##0", locale=self.locale)
+
+    def percent(self, value: float | None, digits: int = 1) -> str:
+        if value is None:
+            return DASH
+        return format_percent(value, format=f"#,##0.{'0' * digits}%", locale=self.locale)
+
+    def yes_no(self, value: bool | None) -> str:
+        return DASH if value is None else self.t("yes" if value else "no")
+
+    def value(self, value: Any) -> str:
+        """Any stored detail as words: booleans, numbers, lists, nested records; keys and codes translated."""
+        if value is None or value == "":
+            return DASH
+        if isinstance(value, bool):
+            return self.yes_no(value)
+        if isinstance(value, float):
+            return self.number(value)
+        if isinstance(value, int):
+            return format_decimal(value, locale=self.locale)
+        if isinstance(value, datetime):
+            return self.time(value)
+        if isinstance(value, Mapping):
+            return "；".join(f"{self.t(str(k))} {self.value(v)}" for k, v in value.items())
+        if isinstance(value, list | tuple | set):
+            return "、".join(self.value(v) for v in value) if value else DASH
+        return self.t(str(value))
+
+    def liveness(self, report: Mapping[str, Any] | None) -> str:
+        """`活体通过 · 得分 0.90 · 眨眼 是`, with each failure reason translated."""
+        if not report:
+            return DASH
+        parts = [self.t("live_passed" if report.get("is_live") else "live_failed")]
+        for key in ("score", "passive_score"):
+            if report.get(key) is not None:
+                parts.append(f"{self.t('live_' + key)} {self.number(float(report[key]), 2)}")
+        if report.get("blink_detected") is not None:
+            parts.append(f"{self.t('live_blink')} {self.yes_no(bool(report['blink_detected']))}")
+        reasons = [self.t(f"live_reason_{r}") for r in report.get("reasons") or []]
+        if reasons:
+            parts.append(f"{self.t('live_reasons')} {'、'.join(reasons)}")
+        return " · ".join(parts)
+
+    def distance_note(self, distance: float | None, threshold: float | None) -> str:
+        """The distance read against the threshold: lower means more alike; at or under it is the same person."""
+        if distance is None or threshold is None:
+            return ""
+        key = "distance_same" if distance <= threshold else "distance_different"
+        return self.t(key).format(threshold=self.number(threshold), margin=self.number(abs(distance - threshold)))
