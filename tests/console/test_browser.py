@@ -100,7 +100,7 @@ def test_supervisor_runs_a_spot_check_and_reviews_then_a_hospital_appeals(engine
         rows = page.locator("#flag-table tr[data-flag-id]")
         expect(rows).to_have_count(1)
         _shot(page, "03-flag-queue-filtered")
-        rows.first.locator("a").click()
+        rows.first.locator("a.open").click()
         expect(page.locator("#captured-crop")).to_be_visible()
         assert page.eval_on_selector("#captured-crop", "img => img.naturalWidth") > 0
         assert page.eval_on_selector("#enrolled-photo", "img => img.naturalWidth") > 0
@@ -112,7 +112,7 @@ def test_supervisor_runs_a_spot_check_and_reviews_then_a_hospital_appeals(engine
         confirmed_url = page.url
 
         page.goto(f"/console/flags?hospital_id={h1}&kind=absent&campaign_id={campaign_id}")
-        page.locator("#flag-table tr[data-flag-id] a").first.click()
+        page.locator("#flag-table tr[data-flag-id] a.open").first.click()
         _review(page, "dismissed", "valid_exemption", "外出检查，有检查单")
         _shot(page, "05-flag-dismissed")
         page.click("#sign-out")
