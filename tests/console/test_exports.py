@@ -7,7 +7,6 @@ import io
 import json
 import zipfile
 from contextlib import closing
-
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
