@@ -17,12 +17,16 @@ class Verdict(StrEnum):
     UNRECOGNISED = "unrecognised"  # a face was captured but could not be judged (quality too low)
     EXEMPT = "exempt"              # exemption recorded before the check
     OVERDUE = "overdue"            # deadline passed with no answer from the device
+    ON_LEAVE = "on_leave"          # bed empty inside a leave approved before the task was issued
 
 
 # Verdicts that close a task for good; the rest may still change.
 FINAL_VERDICTS = frozenset(
-    {Verdict.VERIFIED, Verdict.ABSENT, Verdict.IMPERSONATED, Verdict.SPOOF, Verdict.UNRECOGNISED, Verdict.EXEMPT}
+    {Verdict.VERIFIED, Verdict.ABSENT, Verdict.IMPERSONATED, Verdict.SPOOF, Verdict.UNRECOGNISED, Verdict.EXEMPT,
+     Verdict.ON_LEAVE}
 )
+# Verdicts that leave nothing to check: left out of the pass rate's denominator.
+EXCUSED_VERDICTS = frozenset({Verdict.EXEMPT, Verdict.ON_LEAVE})
 
 
 class CaptureOutcome(StrEnum):
@@ -47,6 +51,9 @@ class FlagKind(StrEnum):
     TAMPERED_EVIDENCE = "tampered_evidence"       # reported embedding differs from the uploaded crop
     REPLAYED_PHOTO = "replayed_photo"             # same image or near-identical embedding reused
     CROSS_HOSPITAL_FACE = "cross_hospital_face"   # same face captured in two hospitals within a window
+    INELIGIBLE = "ineligible"                     # not insured on the admission date, or unknown to the registry
+    LEAVE_OVERDUE = "leave_overdue"               # not back by the end of an approved leave
+    LEAVE_OVERNIGHT = "leave_overnight"           # a leave over a night where the agreement forbids it
 
 
 VERDICT_FLAG: dict[Verdict, FlagKind] = {

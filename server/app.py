@@ -79,12 +79,14 @@ def create_app_from_env() -> FastAPI:
 def _mount(app: FastAPI) -> None:
     from enrollment.routes import router as enrollment_router
     from server.accounts.routes import router as auth_router
+    from server.admissions.leave_routes import router as leave_router
     from server.admissions.routes import router as roster_router
     from server.campaigns.routes import router as campaigns_router
     from server.checks.routes import router as checks_router
     from server.console.mount import mount_console
     from server.devices.routes import admin_router, device_router, pairing_router
     from server.flags.routes import router as flags_router
+    from server.reports.routes import router as reports_router
 
     user = [Depends(ANY_USER)]
     app.include_router(auth_router)
@@ -96,6 +98,8 @@ def _mount(app: FastAPI) -> None:
     app.include_router(campaigns_router, dependencies=user)
     app.include_router(flags_router, dependencies=user)
     app.include_router(roster_router, dependencies=user)
+    app.include_router(leave_router, dependencies=user)
+    app.include_router(reports_router, dependencies=user)
     app.include_router(enrollment_router, dependencies=user)
     mount_console(app)
 

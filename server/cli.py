@@ -9,6 +9,7 @@ from server import admin_cli
 from server.audit.cli import app as audit_app
 from server.evidence.cli import app as evidence_app
 from server.faces_cli import app as faces_app
+from server.reports import cli as reports_cli
 
 app = typer.Typer(help="bedcheck: inpatient bed checks for medical-insurance supervision.", no_args_is_help=True)
 
@@ -23,6 +24,8 @@ app.command("db-upgrade")(admin_cli.db_upgrade)
 app.command("serve")(admin_cli.serve)
 app.command("hospitals-import")(admin_cli.import_hospitals)
 app.command("spot-check")(admin_cli.spot_check)
+app.command("report")(reports_cli.report)
+app.add_typer(reports_cli.agreement, name="agreement")
 
 
 @app.command()

@@ -107,6 +107,9 @@ def start_scheduler(engine: Engine, settings: ServerSettings, engine_settings: E
     scheduler.add_job(evidence_job, "interval", seconds=settings.evidence_interval_s,
                       args=[engine, gate, EvidenceChecker(settings, engine_settings)],
                       max_instances=1, coalesce=True, id="evidence-check")
+    from server.reports.jobs import tally_job
+
+    scheduler.add_job(tally_job, "cron", hour=0, minute=30, args=[engine, gate], id="check-tally", coalesce=True)
     for at in filter(None, (t.strip() for t in settings.roll_call_times.split(","))):
         hour, minute = (int(x) for x in at.split(":"))
         scheduler.add_job(roll_call_job, "cron", hour=hour, minute=minute,

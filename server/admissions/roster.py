@@ -4,6 +4,11 @@ Each row is validated on its own: bad rows are reported with their line number a
 upserted (idempotent on hospital + HIS admission number), so a re-import changes nothing and a partial
 file loses nothing already stored. A row with `discharged_at` discharges; a known admission on another bed
 is a transfer.
+
+Optional columns carry the person's insurance as the registry knows it (insurance_status, insurance_type,
+insured_from, insured_until: they update the person registry) and the fund amounts the HIS reports for the
+admission (fund_per_day and fund_total in yuan, fund_total_at). Every imported admission whose person was
+not insured on the admission date gets an `ineligible` flag (server/admissions/eligibility.py).
 """
 
 from __future__ import annotations
@@ -12,21 +17,31 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from models.errors import InvalidInput
+from server.admissions.eligibility import flag_ineligible
 from server.admissions.tables import Admission
 from server.audit import service as audit
 from server.hospitals import service as hospital_service
 from server.hospitals.tables import Hospital
 from server.persons.service import get_or_create_person
+from server.persons.tables import InsuranceStatus
 
 REQUIRED = ("hospital_code", "ward_code", "bed_label", "insurance_number", "name", "his_admission_no",
             "admitted_at")
-OPTIONAL = ("discharged_at",)
+OPTIONAL = ("discharged_at", "insurance_status", "insurance_type", "insured_from", "insured_until", "fund_per_day",
+            "fund_total", "fund_total_at")
+# How HIS exports name the status, in both languages.
+STATUS_NAMES = {"active": InsuranceStatus.ACTIVE, "正常": InsuranceStatus.ACTIVE, "参保": InsuranceStatus.ACTIVE,
+                "参保缴费": InsuranceStatus.ACTIVE, "suspended": InsuranceStatus.SUSPENDED,
+                "暂停": InsuranceStatus.SUSPENDED, "中止": InsuranceStatus.SUSPENDED, "ended": InsuranceStatus.ENDED,
+                "终止": InsuranceStatus.ENDED, "注销": InsuranceStatus.ENDED}
+MAX_YUAN = Decimal("100000000")
 
 
 @dataclass
@@ -43,6 +58,7 @@ class ImportReport:
     unchanged: int = 0
     discharged: int = 0
     transferred: int = 0
+    ineligible: int = 0
     rejected: list[RowRejected] = field(default_factory=list)
 
     @property
@@ -85,12 +101,55 @@ def _parse_time(value: Any, name: str) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def _parse_date(value: Any, name: str) -> date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(value).strip()[:10])
+    except ValueError as e:
+        raise ValueError(f"{name} is not an ISO date: {str(value)[:40]!r}") from e
+
+
+def _parse_fen(value: Any, name: str) -> int | None:
+    """Yuan with at most two decimals -> fen; money is never a float."""
+    if value in (None, ""):
+        return None
+    try:
+        yuan = Decimal(str(value).strip())
+    except InvalidOperation as e:
+        raise ValueError(f"{name} is not an amount in yuan: {str(value)[:40]!r}") from e
+    if not yuan.is_finite() or yuan < 0 or yuan > MAX_YUAN or yuan != yuan.quantize(Decimal("0.01")):
+        raise ValueError(f"{name} must be 0 to {MAX_YUAN} yuan with at most two decimals: {str(value)[:40]!r}")
+    return int(yuan * 100)
+
+
+def _insurance(row: dict[str, Any]) -> dict[str, Any] | None:
+    raw = str(row.get("insurance_status") or "").strip()
+    if not raw:
+        if any(str(row.get(c) or "").strip() for c in ("insurance_type", "insured_from", "insured_until")):
+            raise ValueError("insurance_status is required with insurance_type, insured_from or insured_until")
+        return None
+    status = STATUS_NAMES.get(raw.lower())
+    if status is None:
+        raise ValueError(f"unknown insurance_status {raw[:20]!r} (active, suspended or ended)")
+    insured_from, insured_until = _parse_date(row.get("insured_from"), "insured_from"), _parse_date(
+        row.get("insured_until"), "insured_until")
+    if insured_from and insured_until and insured_until < insured_from:
+        raise ValueError("insured_until is before insured_from")
+    kind = str(row.get("insurance_type") or "").strip()
+    if len(kind) > 40:
+        raise ValueError("insurance_type is longer than 40 characters")
+    return {"insurance_status": status, "insurance_type": kind, "insured_from": insured_from,
+            "insured_until": insured_until}
+
+
 def import_roster(db: Session, *, rows: list[tuple[int, dict[str, Any]]], actor: str,
                   only_hospital_id: int | None = None) -> ImportReport:
     """Upserts admissions row by row; each good row commits with its own savepoint."""
     report = ImportReport()
     hospitals = {h.code: h for h in db.exec(select(Hospital))}
     seen: dict[tuple[str, str], int] = {}
+    imported: list[int] = []
     for line, row in rows:
         try:
             values = _validate(row, hospitals, only_hospital_id)
@@ -99,16 +158,18 @@ def import_roster(db: Session, *, rows: list[tuple[int, dict[str, Any]]], actor:
                 raise ValueError(f"duplicate of line {seen[key]} in this file")
             seen[key] = line
             with db.begin_nested():
-                outcome = _upsert(db, values)
+                outcome, admission_id = _upsert(db, values)
+            imported.append(admission_id)
         except ValueError as e:
             report.rejected.append(RowRejected(line, "invalid_row", str(e)))
             continue
         setattr(report, outcome, getattr(report, outcome) + 1)
         if outcome in ("discharged", "transferred"):
             report.updated += 1
+    report.ineligible = flag_ineligible(db, admission_ids=imported)
     audit.record(db, actor=actor, action="roster.imported", object_type="roster", object_id=only_hospital_id or 0,
                  data={"created": report.created, "updated": report.updated, "unchanged": report.unchanged,
-                       "rejected": len(report.rejected)})
+                       "rejected": len(report.rejected), "ineligible": report.ineligible})
     db.commit()
     return report
 
@@ -130,14 +191,24 @@ def _validate(row: dict[str, Any], hospitals: dict[str, Hospital], only_hospital
     for name in ("insurance_number", "his_admission_no", "bed_label", "ward_code"):
         if len(values[name]) > 40:
             raise ValueError(f"{name} is longer than 40 characters")
-    return {**values, "hospital": hospital, "admitted_at": admitted, "discharged_at": discharged}
+    funds = {"fund_per_day_fen": _parse_fen(row.get("fund_per_day"), "fund_per_day"),
+             "fund_total_fen": _parse_fen(row.get("fund_total"), "fund_total"),
+             "fund_total_at": _parse_time(row.get("fund_total_at"), "fund_total_at")}
+    if funds["fund_total_fen"] is not None and funds["fund_total_at"] is None:
+        raise ValueError("fund_total needs fund_total_at (the time the HIS summed it)")
+    return {**values, "hospital": hospital, "admitted_at": admitted, "discharged_at": discharged,
+            "insurance": _insurance(row), "funds": funds}
 
 
-def _upsert(db: Session, v: dict[str, Any]) -> str:
+def _upsert(db: Session, v: dict[str, Any]) -> tuple[str, int]:
     hospital: Hospital = v["hospital"]
     ward = hospital_service.get_or_create_ward(db, hospital_id=hospital.id or 0, code=v["ward_code"])
     bed = hospital_service.get_or_create_bed(db, ward_id=ward.id or 0, label=v["bed_label"])
     person, _ = get_or_create_person(db, insurance_number=v["insurance_number"], name=v["name"])
+    if v["insurance"] is not None:
+        for name, value in v["insurance"].items():
+            setattr(person, name, value)
+        db.add(person)
     admission = db.exec(select(Admission).where(Admission.hospital_id == hospital.id,
                                                 Admission.his_admission_no == v["his_admission_no"])).first()
     if v["discharged_at"] is None:
@@ -146,11 +217,13 @@ def _upsert(db: Session, v: dict[str, Any]) -> str:
         if occupant is not None:
             raise ValueError(f"bed {v['bed_label']} is occupied by another current admission")
     if admission is None:
-        db.add(Admission(insured_person_id=person.id or 0, hospital_id=hospital.id or 0, ward_id=ward.id or 0,
-                         bed_id=bed.id or 0, his_admission_no=v["his_admission_no"], admitted_at=v["admitted_at"],
-                         discharged_at=v["discharged_at"]))
+        admission = Admission(insured_person_id=person.id or 0, hospital_id=hospital.id or 0, ward_id=ward.id or 0,
+                              bed_id=bed.id or 0, his_admission_no=v["his_admission_no"],
+                              admitted_at=v["admitted_at"], discharged_at=v["discharged_at"],
+                              **{k: f for k, f in v["funds"].items() if f is not None})
+        db.add(admission)
         db.flush()
-        return "created"
+        return "created", admission.id or 0
     if admission.insured_person_id != person.id:
         raise ValueError("HIS admission number already belongs to another insured person")
     outcome = "unchanged"
@@ -161,6 +234,10 @@ def _upsert(db: Session, v: dict[str, Any]) -> str:
         outcome = "discharged" if v["discharged_at"] else "updated"
     if admission.admitted_at != v["admitted_at"]:
         admission.admitted_at, outcome = v["admitted_at"], ("updated" if outcome == "unchanged" else outcome)
+    for name, amount in v["funds"].items():
+        if amount is not None and getattr(admission, name) != amount:
+            setattr(admission, name, amount)
+            outcome = "updated" if outcome == "unchanged" else outcome
     db.add(admission)
     db.flush()
-    return outcome
+    return outcome, admission.id or 0

@@ -26,6 +26,7 @@ class ImportReportRead(BaseModel):
     unchanged: int
     discharged: int
     transferred: int
+    ineligible: int = 0
     rejected: list[RejectedRow]
 
 
@@ -45,5 +46,6 @@ async def import_roster(file: UploadFile, user: CurrentUser, db: Db, request: Re
     report = roster.import_roster(db, rows=rows, actor=f"user:{user.id}", only_hospital_id=only)
     return ImportReportRead(created=report.created, updated=report.updated, unchanged=report.unchanged,
                             discharged=report.discharged, transferred=report.transferred,
+                            ineligible=report.ineligible,
                             rejected=[RejectedRow(line=r.line, code=r.code, message=r.message)
                                       for r in report.rejected])

@@ -21,6 +21,10 @@ class Admission(SQLModel, table=True):
     his_admission_no: str = Field(max_length=60)
     admitted_at: datetime = utc_field()
     discharged_at: datetime | None = utc_field(nullable=True, index=True)
+    # What the HIS reports the fund pays, in fen (分): per inpatient day, and/or the total so far at a time.
+    fund_per_day_fen: int | None = None
+    fund_total_fen: int | None = None
+    fund_total_at: datetime | None = utc_field(nullable=True)
 
 
 class Exemption(SQLModel, table=True):
@@ -34,3 +38,23 @@ class Exemption(SQLModel, table=True):
     ends_at: datetime | None = utc_field(nullable=True)
     created_by: str = Field(max_length=80)
     created_at: datetime = utc_field(now=True)
+
+
+class Leave(SQLModel, table=True):
+    """An approved leave (请假): the attending doctor and the insurance office signed it before it started."""
+
+    __tablename__ = "admission_leave"
+
+    id: int | None = Field(default=None, primary_key=True)
+    admission_id: int = Field(foreign_key="admission.id", index=True)
+    hospital_id: int = Field(foreign_key="hospital.id", index=True)
+    starts_at: datetime = utc_field()
+    ends_at: datetime = utc_field(index=True)
+    reason: str = Field(max_length=200)
+    approved_by_doctor: str = Field(max_length=80)
+    approved_by_insurance_officer: str = Field(max_length=80)
+    created_by: str = Field(max_length=80)
+    created_at: datetime = utc_field(now=True)
+    returned_at: datetime | None = utc_field(nullable=True)
+    # Set once the overdue return has been flagged, so the sweep flags it once.
+    overdue_flagged_at: datetime | None = utc_field(nullable=True)

@@ -11,7 +11,8 @@ from sqlalchemy import and_, func, insert, or_, update
 from sqlmodel import Session, col, select
 
 from models.errors import InvalidInput, NotFound
-from models.verdicts import FINAL_VERDICTS, Verdict
+from models.verdicts import EXCUSED_VERDICTS, FINAL_VERDICTS, Verdict
+from server.admissions import leave as leave_service
 from server.admissions.tables import Admission, Exemption
 from server.audit import service as audit
 from server.campaigns.tables import Campaign, CampaignKind, CampaignStatus, CheckTask
@@ -132,7 +133,7 @@ def progress(db: Session, *, campaign_id: int) -> Progress:
         key = Verdict(verdict).value
         counts[key] += n
         by_hospital.setdefault(int(hospital_id), {})[key] = n
-    checkable = campaign.task_count - counts[Verdict.EXEMPT.value]
+    checkable = campaign.task_count - sum(counts[v.value] for v in EXCUSED_VERDICTS)
     seconds = (campaign.completed_at - campaign.created_at).total_seconds() if campaign.completed_at else None
     return Progress(campaign_id, campaign.status.value, campaign.task_count, counts, by_hospital,
                     counts[Verdict.VERIFIED.value] / checkable if checkable else 1.0, seconds,
@@ -169,9 +170,13 @@ def mark_delivered(db: Session, *, task_ids: list[int]) -> None:
 
 def mark_expired(db: Session, *, now: datetime) -> list[tuple[int, Verdict]]:
     """Past-deadline pending tasks: absent when a device had received them, overdue when none had."""
-    expired = list(db.exec(select(CheckTask.id, CheckTask.delivered_at).where(
+    expired = list(db.exec(select(CheckTask.id, CheckTask.delivered_at, CheckTask.admission_id, CheckTask.issued_at,
+                                  CheckTask.deadline_at).where(
         CheckTask.verdict == Verdict.PENDING, CheckTask.deadline_at <= now)))
-    changes = [(int(tid), policy.at_deadline(delivered=delivered is not None)) for tid, delivered in expired]
+    leaves = leave_service.leaves_of(db, [row[2] for row in expired if row[1] is not None])
+    changes = [(int(tid), policy.at_deadline(delivered=delivered is not None, on_leave=leave_service.covering_leave(
+        leaves.get(admission_id, []), issued_at=issued_at, at=deadline_at) is not None))
+        for tid, delivered, admission_id, issued_at, deadline_at in expired]
     for verdict in {v for _, v in changes}:
         ids = [tid for tid, v in changes if v == verdict]
         for chunk in chunks(ids):

@@ -39,7 +39,10 @@ class Campaign(SQLModel, table=True):
 class CheckTask(SQLModel, table=True):
     __tablename__ = "check_task"
     __table_args__ = (Index("ix_check_task_campaign_verdict", "campaign_id", "verdict"),
-                      Index("ix_check_task_ward_result", "ward_id", "result_id"))
+                      Index("ix_check_task_ward_result", "ward_id", "result_id"),
+                      # the period report: tasks of a day, and whether an admission was checked in a period
+                      Index("ix_check_task_issued_hospital", "issued_at", "hospital_id", "verdict"),
+                      Index("ix_check_task_admission_issued", "admission_id", "issued_at"))
 
     id: int | None = Field(default=None, primary_key=True)
     campaign_id: int = Field(foreign_key="campaign.id", index=True)

@@ -38,6 +38,9 @@ class Answer:
     upload: ResultUpload
     enrolled: np.ndarray | None  # active enrolled embeddings of the admitted person
     threshold: float
+    # An approved leave registered before the task was issued covers the time of the check
+    # (server/admissions/leave.py decides which leave counts).
+    on_leave: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,12 @@ class TaskContext:
 def initial_verdict(context: TaskContext) -> Verdict:
     """An exemption recorded before the check closes the task at once (still auditable); else pending."""
     return Verdict.EXEMPT if context.is_exempt else Verdict.PENDING
+
+
+def _empty_on_leave(answer: Answer) -> Decision | None:
+    if answer.on_leave and answer.upload.outcome in (CaptureOutcome.BED_EMPTY, CaptureOutcome.NO_FACE):
+        return Decision(Verdict.ON_LEAVE, None, "approved_leave")
+    return None
 
 
 def _bed_empty(answer: Answer) -> Decision | None:
@@ -80,12 +89,14 @@ def _face_match(answer: Answer) -> Decision:
 
 
 # In order of precedence; the last rule always decides.
-ANSWER_RULES: list[Callable[[Answer], Decision | None]] = [_bed_empty, _not_live, _nobody_enrolled, _face_match]
+ANSWER_RULES: list[Callable[[Answer], Decision | None]] = [_empty_on_leave, _bed_empty, _not_live, _nobody_enrolled,
+                                                          _face_match]
 
 
-def decide(upload: ResultUpload, enrolled: np.ndarray | None, threshold: float) -> Decision:
-    """verified | absent | impersonated | spoof | unrecognised, from what the device saw at the bed."""
-    answer = Answer(upload, enrolled, threshold)
+def decide(upload: ResultUpload, enrolled: np.ndarray | None, threshold: float, *,
+           on_leave: bool = False) -> Decision:
+    """verified | on_leave | absent | impersonated | spoof | unrecognised, from what the device saw at the bed."""
+    answer = Answer(upload, enrolled, threshold, on_leave)
     for rule in ANSWER_RULES:
         decision = rule(answer)
         if decision is not None:
@@ -93,9 +104,12 @@ def decide(upload: ResultUpload, enrolled: np.ndarray | None, threshold: float) 
     raise AssertionError("the last answer rule always decides")
 
 
-def at_deadline(*, delivered: bool) -> Verdict:
-    """A pending task past its deadline: absent when a device had received it, overdue when none had."""
-    return Verdict.ABSENT if delivered else Verdict.OVERDUE
+def at_deadline(*, delivered: bool, on_leave: bool = False) -> Verdict:
+    """A pending task past its deadline: absent when a device had received it (on_leave inside an approved
+    leave), overdue when none had."""
+    if not delivered:
+        return Verdict.OVERDUE
+    return Verdict.ON_LEAVE if on_leave else Verdict.ABSENT
 
 
 def flag_kind(verdict: Verdict | None) -> FlagKind | None:

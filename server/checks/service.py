@@ -25,6 +25,7 @@ from models.faces.decode import check_image_header
 from models.settings import EngineSettings
 from models.verdicts import Verdict
 from models.wire import ResultUpload
+from server.admissions import leave as leave_service
 from server.admissions.tables import Admission
 from server.audit import service as audit
 from server.campaigns import service as campaign_service
@@ -88,6 +89,7 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], thre
     task_ids = {u.task_id for u in uploads}
     tasks = {t.id: t for t in db.exec(select(CheckTask).where(col(CheckTask.id).in_(task_ids)))} if task_ids else {}
     enrolled = enrolled_vectors(db, sorted({t.insured_person_id for t in tasks.values()}))
+    leaves = leave_service.leaves_of(db, [t.admission_id for t in tasks.values()])
     now = utcnow()
     outcomes: list[Accepted | BedcheckError] = []
     accepted: dict[str, Accepted] = {}
@@ -114,7 +116,12 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], thre
         except (InvalidInput, ImageError) as e:
             outcomes.append(e)
             continue
-        decision = decide(upload, enrolled.get(task.insured_person_id), threshold)
+        # The device's capture time, kept within the task's life: a wrong tablet clock cannot move a check
+        # into a leave beyond it.
+        checked_at = min(max(upload.captured_at, task.issued_at), now)
+        on_leave = leave_service.covering_leave(leaves.get(task.admission_id, []), issued_at=task.issued_at,
+                                                at=checked_at) is not None
+        decision = decide(upload, enrolled.get(task.insured_person_id), threshold, on_leave=on_leave)
         late = now > task.deadline_at
         result = CheckResult(
             task_id=task.id or 0, device_id=device.id or 0, idempotency_key=key,
@@ -227,11 +234,15 @@ def sweep_deadlines(db: Session) -> int:
             audit.record(db, actor="system", action="deadline.swept", object_type="campaign",
                          object_id=campaign.id or 0,
                          data={"absent": sum(v == Verdict.ABSENT for _, v in changes),
-                               "overdue": sum(v == Verdict.OVERDUE for _, v in changes)})
+                               "overdue": sum(v == Verdict.OVERDUE for _, v in changes),
+                               "on_leave": sum(v == Verdict.ON_LEAVE for _, v in changes)})
         db.commit()
         campaign_service.complete_if_done(db, campaign_id=campaign.id or 0)
         closed += len(changes)
+    leave_service.flag_overdue_leaves(db, now=now)
+    db.commit()
     return closed
+
 
 
 def embedding_of(result: CheckResult) -> np.ndarray | None:

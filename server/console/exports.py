@@ -22,7 +22,7 @@ from openpyxl.utils import get_column_letter
 from sqlmodel import Session, col, select
 
 from models.errors import NotFound
-from models.verdicts import Verdict
+from models.verdicts import EXCUSED_VERDICTS, Verdict
 from server.accounts.tables import UserAccount
 from server.campaigns.tables import Campaign, CheckTask
 from server.checks.tables import CheckResult
@@ -80,11 +80,12 @@ def summary_sheet(db: Session, user: UserAccount, campaign_id: int, fmt: Formatt
     for hospital_id in sorted(progress["by_hospital"], key=lambda h: service.natural_key(names.get(h, ""))):
         counts = progress["by_hospital"][hospital_id]
         total = sum(counts.values())
+        excused = sum(counts.get(v.value, 0) for v in EXCUSED_VERDICTS)
         rows.append([names.get(hospital_id, ""), total, *[counts.get(v, 0) for v in verdicts],
-                     _rate(counts.get(Verdict.VERIFIED.value, 0), total - counts.get(Verdict.EXEMPT.value, 0))])
+                     _rate(counts.get(Verdict.VERIFIED.value, 0), total - excused)])
     sums = [sum(r[i] for r in rows) for i in range(1, 2 + len(verdicts))]
-    totals = [fmt.t("total_row"), *sums, _rate(sums[1 + verdicts.index(Verdict.VERIFIED.value)],
-                                               sums[0] - sums[1 + verdicts.index(Verdict.EXEMPT.value)])]
+    excused_sum = sum(sums[1 + verdicts.index(v.value)] for v in EXCUSED_VERDICTS)
+    totals = [fmt.t("total_row"), *sums, _rate(sums[1 + verdicts.index(Verdict.VERIFIED.value)], sums[0] - excused_sum)]
     header = [fmt.t(k) for k, _ in SUMMARY_LEAD] + [fmt.t(v) for v in verdicts] + [fmt.t("verification_rate")]
     widths = [w for _, w in SUMMARY_LEAD] + [12] * len(verdicts) + [14]
     return Sheet(f"{fmt.t('campaign')} {campaign_id}", header, widths, rows, totals,

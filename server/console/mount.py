@@ -13,11 +13,15 @@ from server.console.web import PREFIX, SECURITY_HEADERS
 
 
 def mount_console(app: FastAPI) -> None:
+    from server.admissions import pages as leave_pages
     from server.console import downloads, pages
+    from server.reports import pages as report_pages
 
     app.include_router(pages.public)
     app.include_router(pages.router)
     app.include_router(downloads.router)
+    app.include_router(report_pages.router)
+    app.include_router(leave_pages.router)
     static = Path(__file__).resolve().parent / "static"
     app.mount(f"{PREFIX}/static", StaticFiles(directory=str(static)), name="console_static")
     _html_errors_under_console(app)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from models.errors import NotFound
-from models.verdicts import Verdict
+from models.verdicts import EXCUSED_VERDICTS, Verdict
 from server.accounts.deps import scope
 from server.accounts.tables import Role, UserAccount
 from server.campaigns import service as campaign_service
@@ -77,7 +77,7 @@ def campaign_progress(db: Session, user: UserAccount, campaign_id: int) -> dict[
         by_hospital = {h: c for h, c in by_hospital.items() if h == user.hospital_id}
         own = by_hospital.get(user.hospital_id or 0, {})
         counts = {v.value: own.get(v.value, 0) for v in Verdict}
-        checkable = sum(counts.values()) - counts[Verdict.EXEMPT.value]
+        checkable = sum(counts.values()) - sum(counts[v.value] for v in EXCUSED_VERDICTS)
         rate = counts[Verdict.VERIFIED.value] / checkable if checkable else 1.0
     total = sum(counts.values())
     # Ended by the deadline sweep, not by every bed answering: say so instead of a completion time.

@@ -28,6 +28,8 @@ class FlagRead(BaseModel):
     admission_id: int | None
     details: dict[str, Any]
     created_at: datetime
+    refused_fen: int | None = None
+    deduction_fen: int | None = None
 
 
 class FlagPage(BaseModel):
@@ -42,7 +44,8 @@ class TransitionCreate(BaseModel):
 
 def _read(f: Flag) -> FlagRead:
     return FlagRead(id=f.id or 0, kind=f.kind, status=f.status, hospital_id=f.hospital_id, campaign_id=f.campaign_id,
-                    task_id=f.task_id, admission_id=f.admission_id, details=f.details, created_at=f.created_at)
+                    task_id=f.task_id, admission_id=f.admission_id, details=f.details, created_at=f.created_at,
+                    refused_fen=f.refused_fen, deduction_fen=f.deduction_fen)
 
 
 @router.get("", response_model=FlagPage)

@@ -16,6 +16,7 @@ from server.campaigns.tables import CheckTask
 from server.checks import policy
 from server.db import claim_write, utcnow
 from server.flags.tables import Flag, FlagStatus, Review
+from server.funds import service as funds_service
 
 
 def raise_for_tasks(db: Session, tasks: list[CheckTask], details: dict[int, dict[str, Any]] | None = None) -> int:
@@ -104,7 +105,9 @@ def transition(db: Session, *, flag: Flag, to: FlagStatus, actor: UserAccount, r
     db.add(Review(flag_id=flag.id or 0, from_status=flag.status, to_status=to, reason=reason, actor=actor.username))
     audit.record(db, actor=f"user:{actor.id}", action="flag.transition", object_type="flag", object_id=flag.id or 0,
                  data={"from": flag.status.value, "to": to.value})
+    before = flag.status
     flag.status, flag.updated_at = to, utcnow()
+    funds_service.on_transition(db, flag=flag, before=before, after=to, actor=f"user:{actor.id}")
     db.add(flag)
     db.commit()
     return flag

@@ -31,8 +31,11 @@ class Flag(SQLModel, table=True):
     admission_id: int | None = Field(default=None, foreign_key="admission.id")
     insured_person_id: int | None = Field(default=None, foreign_key="insured_person.id")
     details: dict[str, Any] = json_field()
-    created_at: datetime = utc_field(now=True)
+    created_at: datetime = utc_field(now=True, index=True)
     updated_at: datetime = utc_field(now=True)
+    # Set at final confirmation by the region's agreement (server/funds), in fen; zero once an appeal is upheld.
+    refused_fen: int | None = None
+    deduction_fen: int | None = None
 
 
 class Review(SQLModel, table=True):

@@ -1,10 +1,17 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from enum import StrEnum
 
 from sqlmodel import Field, SQLModel
 
 from server.tables_base import bytes_field, utc_field
+
+
+class InsuranceStatus(StrEnum):
+    ACTIVE = "active"        # 参保缴费中
+    SUSPENDED = "suspended"  # 暂停（欠费、待遇中止）
+    ENDED = "ended"          # 终止（转出、死亡、注销）
 
 
 class InsuredPerson(SQLModel, table=True):
@@ -14,6 +21,11 @@ class InsuredPerson(SQLModel, table=True):
     insurance_number: str = Field(unique=True, max_length=40)
     name: str = Field(max_length=120)
     created_at: datetime = utc_field(now=True)
+    # The registry's record of the person's insurance (医保资格); None: the registry does not know the person.
+    insurance_status: InsuranceStatus | None = None
+    insurance_type: str = Field(default="", max_length=40)  # e.g. 职工医保, 城乡居民医保, as the HIS names it
+    insured_from: date | None = None
+    insured_until: date | None = None  # last day covered; None: open-ended
 
 
 class StaffMember(SQLModel, table=True):

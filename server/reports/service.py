@@ -1,0 +1,316 @@
+"""The period report (季度评析) and the statistics page: one read model, per hospital and for the county.
+
+Checks come from the daily tally (server/reports/rollup.py) plus the unsettled days counted live; flags are
+those created in the period, with their review outcome and the money set at confirmation. Everything is
+scoped: hospital staff get their own hospital only.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, or_
+from sqlmodel import Session, col, func, select
+
+from models.errors import InvalidInput
+from models.verdicts import EXCUSED_VERDICTS, FlagKind, Verdict
+from server.accounts.tables import Role, UserAccount
+from server.admissions.tables import Admission
+from server.campaigns.tables import CheckTask
+from server.flags.tables import Flag, FlagStatus, Review
+from server.hospitals.tables import Hospital
+from server.localtime import day_start
+from server.regions.tables import Region, RegionLevel
+from server.reports import rollup
+from server.reports.tables import CheckTally
+
+MAX_DAYS = 3 * 366
+EXCUSED = frozenset(v.value for v in EXCUSED_VERDICTS)
+BED_HANGING_KINDS = (FlagKind.ABSENT, FlagKind.LEAVE_OVERDUE)
+
+
+@dataclass(frozen=True)
+class Period:
+    """Local calendar days, both ends included."""
+
+    start: date
+    end: date
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise InvalidInput("the period ends before it starts")
+        if (self.end - self.start).days >= MAX_DAYS:
+            raise InvalidInput(f"a period is at most {MAX_DAYS} days")
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Period:
+        """The period of the same length just before (a quarter's previous quarter when it is one)."""
+        if self.start.day == 1 and _next_month(self.end) == self.end + timedelta(days=1):
+            months = (self.end.year - self.start.year) * 12 + self.end.month - self.start.month + 1
+            start = self.start
+            for _ in range(months):
+                start = _previous_month(start)
+            return Period(start, self.start - timedelta(days=1))
+        return Period(self.start - timedelta(days=self.days), self.start - timedelta(days=1))
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _previous_month(first: date) -> date:
+    return date(first.year - (first.month == 1), (first.month - 2) % 12 + 1, 1)
+
+
+def quarter_of(day: date) -> Period:
+    first = date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    last = _next_month(date(first.year, first.month + 2, 1)) - timedelta(days=1)
+    return Period(first, last)
+
+
+@dataclass
+class Row:
+    """One hospital's (or the county's) figures over a period."""
+
+    hospital_id: int | None
+    name: str
+    checks: int = 0
+    verified: int = 0
+    excused: int = 0
+    verdicts: dict[str, int] = field(default_factory=dict)
+    flags: dict[str, int] = field(default_factory=dict)
+    confirmed: int = 0
+    confirmed_kinds: dict[str, int] = field(default_factory=dict)
+    appealed: int = 0
+    upheld: int = 0
+    refused_fen: int = 0
+    deduction_fen: int = 0
+    inpatients: int | None = None
+    rank: int | None = None
+    previous: Row | None = None
+
+    @property
+    def judged(self) -> int:
+        return self.checks - self.excused
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.verified / self.judged if self.judged else None
+
+    @property
+    def bed_hanging_confirmed(self) -> int:
+        """Confirmed absences: the bed-hanging cases (挂床) a bureau counts."""
+        return sum(self.confirmed_kinds.get(k.value, 0) for k in BED_HANGING_KINDS)
+
+    @property
+    def flag_total(self) -> int:
+        return sum(self.flags.values())
+
+    def add(self, other: Row) -> None:
+        for name in ("checks", "verified", "excused", "confirmed", "appealed", "upheld", "refused_fen",
+                     "deduction_fen"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for mine, theirs in ((self.verdicts, other.verdicts), (self.flags, other.flags),
+                             (self.confirmed_kinds, other.confirmed_kinds)):
+            for key, n in theirs.items():
+                mine[key] = mine.get(key, 0) + n
+        if other.inpatients is not None:
+            self.inpatients = (self.inpatients or 0) + other.inpatients
+
+
+@dataclass
+class TrendPoint:
+    label: str  # 2026-03, 2026Q1
+    period: Period
+    row: Row
+
+
+@dataclass
+class Report:
+    period: Period
+    scope_name: str
+    hospitals: list[Row]
+    total: Row
+    months: list[TrendPoint] = field(default_factory=list)
+    quarters: list[TrendPoint] = field(default_factory=list)
+    previous_period: Period | None = None
+    ranked: bool = True
+
+
+def scope_hospitals(db: Session, user: UserAccount, *, county: str | None = None,
+                    hospital_id: int | None = None) -> tuple[str, dict[int, str]]:
+    """The report's name and hospitals (id -> name) within the user's scope."""
+    from server.accounts.deps import check_hospital
+
+    stmt = select(Hospital.id, Hospital.name).order_by(col(Hospital.code))
+    name = "全部"
+    if county:
+        region = db.exec(select(Region).where(Region.name == county, Region.level == RegionLevel.COUNTY)).first()
+        if region is None:
+            raise InvalidInput(f"unknown county {county!r}")
+        stmt, name = stmt.where(Hospital.county_id == region.id), region.name
+    if hospital_id is not None:
+        check_hospital(user, hospital_id, "hospital")
+        stmt = stmt.where(Hospital.id == hospital_id)
+    if user.role == Role.HOSPITAL_STAFF:
+        stmt = stmt.where(Hospital.id == user.hospital_id)
+    hospitals = {int(i): n for i, n in db.exec(stmt)}
+    if len(hospitals) == 1 and (hospital_id is not None or user.role == Role.HOSPITAL_STAFF):
+        name = next(iter(hospitals.values()))
+    return name, hospitals
+
+
+def build(db: Session, user: UserAccount, period: Period, *, county: str | None = None,
+          hospital_id: int | None = None, full: bool = True) -> Report:
+    """The report over a period; `full` adds inpatients checked, money and the previous period's change."""
+    name, hospitals = scope_hospitals(db, user, county=county, hospital_id=hospital_id)
+    rows = _rows(db, hospitals, period, full=full)
+    report = Report(period, name, list(rows.values()), _sum(rows.values(), name), ranked=len(rows) > 1)
+    if full:
+        report.previous_period = period.previous()
+        before = _rows(db, hospitals, report.previous_period, full=True)
+        for hid, row in rows.items():
+            row.previous = before[hid]
+        report.total.previous = _sum(before.values(), name)
+    _rank(report.hospitals)
+    report.months = [TrendPoint(label, p, _sum(_rows(db, hospitals, p, full=False).values(), name))
+                     for label, p in _months(period)]
+    report.quarters = _quarters(report.months)
+    return report
+
+
+def _rows(db: Session, hospitals: dict[int, str], period: Period, *, full: bool) -> dict[int, Row]:
+    rows = {hid: Row(hid, name) for hid, name in hospitals.items()}
+    if not rows:
+        return rows
+    ids = list(rows)
+    for hid, verdict, n in _verdict_counts(db, ids, period):
+        row = rows[hid]
+        row.verdicts[verdict] = row.verdicts.get(verdict, 0) + n
+        if verdict == Verdict.PENDING.value:
+            continue
+        row.checks += n
+        row.verified += n if verdict == Verdict.VERIFIED.value else 0
+        row.excused += n if verdict in EXCUSED else 0
+    _add_flags(db, rows, period)
+    if full:
+        for hid, n in _inpatients_checked(db, ids, period):
+            rows[hid].inpatients = n
+        for row in rows.values():
+            row.inpatients = row.inpatients or 0
+    return rows
+
+
+def _verdict_counts(db: Session, ids: list[int], period: Period) -> list[tuple[int, str, int]]:
+    """(hospital, verdict, tasks) from the tally for settled days, from the tasks for the others."""
+    settled = rollup.rolled_through(db)
+    out: list[tuple[int, str, int]] = []
+    live_from = period.start
+    if settled is not None and settled >= period.start:
+        last = min(settled, period.end)
+        out += [(int(h), str(v), int(n)) for h, v, n in db.exec(
+            select(CheckTally.hospital_id, CheckTally.verdict, func.sum(CheckTally.tasks))
+            .where(col(CheckTally.day) >= period.start, col(CheckTally.day) <= last,
+                   col(CheckTally.hospital_id).in_(ids))
+            .group_by(CheckTally.hospital_id, CheckTally.verdict))]
+        live_from = last + timedelta(days=1)
+    if live_from <= period.end:
+        out += [(int(h), getattr(v, "value", str(v)), int(n)) for h, v, n in db.exec(
+            select(CheckTask.hospital_id, CheckTask.verdict, func.count())
+            .where(col(CheckTask.issued_at) >= day_start(live_from),
+                   col(CheckTask.issued_at) < day_start(period.end + timedelta(days=1)),
+                   col(CheckTask.hospital_id).in_(ids))
+            .group_by(CheckTask.hospital_id, CheckTask.verdict))]
+    return out
+
+
+def _in_period(period: Period) -> Any:
+    return and_(col(Flag.created_at) >= day_start(period.start),
+                col(Flag.created_at) < day_start(period.end + timedelta(days=1)))
+
+
+def _add_flags(db: Session, rows: dict[int, Row], period: Period) -> None:
+    ids = list(rows)
+    scoped = and_(_in_period(period), col(Flag.hospital_id).in_(ids))
+    for hid, kind, status, n, refused, deduction in db.exec(
+            select(Flag.hospital_id, Flag.kind, Flag.status, func.count(), func.sum(Flag.refused_fen),
+                   func.sum(Flag.deduction_fen)).where(scoped).group_by(Flag.hospital_id, Flag.kind, Flag.status)):
+        row = rows[int(hid)]
+        key = getattr(kind, "value", str(kind))
+        row.flags[key] = row.flags.get(key, 0) + int(n)
+        if FlagStatus(status) == FlagStatus.CONFIRMED:
+            row.confirmed += int(n)
+            row.confirmed_kinds[key] = row.confirmed_kinds.get(key, 0) + int(n)
+        row.refused_fen += int(refused or 0)
+        row.deduction_fen += int(deduction or 0)
+    appealed = exists().where(Review.flag_id == Flag.id, Review.to_status == FlagStatus.APPEALED)
+    upheld = exists().where(Review.flag_id == Flag.id, Review.from_status == FlagStatus.APPEALED,
+                            Review.to_status == FlagStatus.DISMISSED)
+    for name, condition in (("appealed", appealed), ("upheld", upheld)):
+        for hid, n in db.exec(select(Flag.hospital_id, func.count()).where(scoped, condition)
+                              .group_by(Flag.hospital_id)):
+            setattr(rows[int(hid)], name, int(n))
+
+
+def _inpatients_checked(db: Session, ids: list[int], period: Period) -> list[tuple[int, int]]:
+    """Admissions with at least one check task issued in the period, per hospital."""
+    start, end = day_start(period.start), day_start(period.end + timedelta(days=1))
+    checked = exists().where(CheckTask.admission_id == Admission.id, col(CheckTask.issued_at) >= start,
+                             col(CheckTask.issued_at) < end)
+    stmt = (select(Admission.hospital_id, func.count())
+            .where(col(Admission.hospital_id).in_(ids), col(Admission.admitted_at) < end,
+                   or_(col(Admission.discharged_at).is_(None), col(Admission.discharged_at) >= start), checked)
+            .group_by(Admission.hospital_id))
+    return [(int(h), int(n)) for h, n in db.exec(stmt)]
+
+
+def _sum(rows: Any, name: str) -> Row:
+    total = Row(None, name)
+    for row in rows:
+        total.add(row)
+    return total
+
+
+def _rank(rows: list[Row]) -> None:
+    """Best first: highest pass rate, then fewest confirmed violations, then least refused."""
+    ordered = sorted(rows, key=lambda r: (-(r.pass_rate if r.pass_rate is not None else -1), r.confirmed,
+                                          r.refused_fen, r.name))
+    for i, row in enumerate(ordered, start=1):
+        row.rank = i
+
+
+def _months(period: Period) -> list[tuple[str, Period]]:
+    out, first = [], date(period.start.year, period.start.month, 1)
+    while first <= period.end:
+        last = _next_month(first) - timedelta(days=1)
+        out.append((f"{first:%Y-%m}", Period(max(first, period.start), min(last, period.end))))
+        first = _next_month(first)
+    return out
+
+
+def _quarters(months: list[TrendPoint]) -> list[TrendPoint]:
+    grouped: dict[str, list[TrendPoint]] = defaultdict(list)
+    for point in months:
+        grouped[f"{point.period.start.year}Q{(point.period.start.month - 1) // 3 + 1}"].append(point)
+    quarters = []
+    for label, points in grouped.items():
+        total = _sum([p.row for p in points], points[0].row.name)
+        quarters.append(TrendPoint(label, Period(points[0].period.start, points[-1].period.end), total))
+    return quarters
+
+
+def ranked(report: Report) -> list[Row]:
+    return sorted(report.hospitals, key=lambda r: r.rank or 0)
+
+
+def flag_kinds(report: Report) -> list[str]:
+    """Kinds that occur in the report, in the vocabulary's order."""
+    seen = set(report.total.flags)
+    return [k.value for k in FlagKind if k.value in seen]
+
