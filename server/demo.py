@@ -47,7 +47,8 @@ def run_demo(*, serve: bool, as_json: bool, hospitals: int, inpatients: int, dea
         faces_dir = default_faces_dir()
         if faces_dir is not None:
             bar.console.print(f"real face images from {faces_dir} for part of the county")
-        summary = simulate(url, spec, SimulationOptions(deadline_s=deadline_s, faces_dir=faces_dir), on_progress)
+        summary = simulate(url, spec, SimulationOptions(deadline_s=deadline_s, faces_dir=faces_dir, review=True),
+                           on_progress)
     if as_json:
         print(json.dumps(summary, ensure_ascii=False))  # noqa: T201  (the command's one JSON answer)
     else:
@@ -66,7 +67,14 @@ def _print_summary(summary: dict) -> None:  # type: ignore[type-arg]
     for kind in summary["precision"]:
         table.add_row(f"{kind} (seeded {summary['seeded'][kind]})",
                       f"precision {summary['precision'][kind]:.1%}  recall {summary['recall'][kind]:.1%}")
-    Console().print(table)
+    for kind, n in summary["confirmed"].items():
+        table.add_row(f"confirmed {kind}", f"{n} (seeded {summary['confirmed_seeded'][kind]})")
+    funds = summary["funds"]
+    table.add_row("funds refused", f"{funds['refused']} (seeded truth {funds['expected_refused']})")
+    out = Console()
+    out.print(table)
+    # The line a bureau writes in its report (确认挂床 N 人次，拒付违规基金 ¥X).
+    out.print(f"[bold]{summary['summary_line']}[/]")
 
 
 def _serve(url: str) -> None:

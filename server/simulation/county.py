@@ -1,11 +1,12 @@
 """A simulated county: hospitals, wards, beds, insured persons with enrolled embeddings, admissions and
-the seeded truth of each bed (present, bed-hanging, impersonated, spoof, exempt, device offline)."""
+the seeded truth of each bed (present, bed-hanging, impersonated, spoof, exempt, on approved leave, device
+offline), each person's insurance (a few not insured on the admission date) and the fund's payment per day."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 
 import numpy as np
@@ -14,12 +15,13 @@ from sqlmodel import Session, select
 
 from models.faces import ENGINE_VERSION
 from models.verdicts import ExemptionReason
-from server.admissions.tables import Admission, Exemption
+from server.admissions.eligibility import flag_ineligible
+from server.admissions.tables import Admission, Exemption, Leave
 from server.db import utcnow
 from server.hospitals import service as hospital_service
 from server.hospitals.tables import Bed, HospitalKind, Ward
 from server.persons.service import vector_to_bytes
-from server.persons.tables import FaceEmbedding, InsuredPerson
+from server.persons.tables import FaceEmbedding, InsuranceStatus, InsuredPerson
 from server.simulation.embeddings import identity
 
 
@@ -31,6 +33,7 @@ class Truth(StrEnum):
     IMPERSONATION = "impersonation"
     SPOOF = "spoof"
     EXEMPT = "exempt"
+    ON_LEAVE = "on_leave"                        # away on a leave approved before the check: the bed is empty
 
 
 @dataclass
@@ -48,6 +51,9 @@ class CountySpec:
     impersonation_rate: float = 0.01
     spoof_rate: float = 0.002
     exempt_rate: float = 0.02
+    on_leave_rate: float = 0.004
+    # Persons whose insurance was suspended or had ended before their admission (drawn among present patients).
+    ineligible_rate: float = 0.004
     offline_wards: int = 3
     seed: int = 7
 
@@ -69,6 +75,8 @@ class County:
     offline_ward_ids: set[int]
     beds: dict[int, SeededBed] = field(default_factory=dict)   # by admission id
     identities: dict[int, np.ndarray] = field(default_factory=dict)  # person id -> true face
+    ineligible: set[int] = field(default_factory=set)  # admission ids whose person was not insured
+    fund_per_day_fen: dict[int, int] = field(default_factory=dict)  # admission id -> what the HIS reports
 
 
 def build_county(db: Session, spec: CountySpec, *, province: str = "Demo Province", city: str = "Demo City",
@@ -108,7 +116,9 @@ def _admit(db: Session, spec: CountySpec, rng: np.random.Generator, pick: random
     now = utcnow()
     tag = f"{spec.seed:04d}{pick.randrange(10**6):06d}"
     db.execute(insert(InsuredPerson), [{"insurance_number": f"SIM{tag}{i:07d}", "name": f"患者{i}",
-                                        "created_at": now} for i in range(len(beds))])
+                                        "created_at": now, "insurance_status": InsuranceStatus.ACTIVE,
+                                        "insurance_type": pick.choice(["职工医保", "城乡居民医保"]),
+                                        "insured_from": date(2020, 1, 1)} for i in range(len(beds))])
     person_ids = list(db.exec(select(InsuredPerson.id).where(InsuredPerson.insurance_number.startswith(f"SIM{tag}"))
                               .order_by(InsuredPerson.id)))
     faces = {pid: identity(rng) for pid in person_ids}
@@ -118,8 +128,8 @@ def _admit(db: Session, spec: CountySpec, rng: np.random.Generator, pick: random
                                        for pid in person_ids])
     db.execute(insert(Admission), [{"insured_person_id": pid, "hospital_id": h, "ward_id": w, "bed_id": b,
                                     "his_admission_no": f"A{tag}{i:07d}", "admitted_at": now - timedelta(days=2),
-                                    "discharged_at": None} for i, (pid, (h, w, b)) in enumerate(zip(person_ids, beds,
-                                                                                                    strict=True))])
+                                    "discharged_at": None, "fund_per_day_fen": 100 * pick.randrange(80, 600)}
+                                   for i, (pid, (h, w, b)) in enumerate(zip(person_ids, beds, strict=True))])
     admissions = list(db.exec(select(Admission).where(Admission.his_admission_no.startswith(f"A{tag}"))))
     ward_ids = sorted({w for _, w, _ in beds})
     county = County(county, hospital_ids, ward_ids, set(pick.sample(ward_ids, min(spec.offline_wards, len(ward_ids)))),
@@ -128,11 +138,33 @@ def _admit(db: Session, spec: CountySpec, rng: np.random.Generator, pick: random
     for admission, truth in zip(admissions, truths, strict=True):
         county.beds[admission.id or 0] = SeededBed(admission.id or 0, admission.insured_person_id,
                                                    admission.ward_id, admission.bed_id, truth)
+        county.fund_per_day_fen[admission.id or 0] = admission.fund_per_day_fen or 0
         if truth == Truth.EXEMPT:
             db.add(Exemption(admission_id=admission.id or 0, reason=pick.choice(list(ExemptionReason)),
                              note="simulated", starts_at=now - timedelta(hours=1), created_by="simulation"))
+        if truth == Truth.ON_LEAVE:  # registered by the ward before the spot check, as the agreement asks
+            db.add(Leave(admission_id=admission.id or 0, hospital_id=admission.hospital_id, starts_at=now,
+                         ends_at=now + timedelta(hours=3), reason="外出办事", approved_by_doctor="主治医师",
+                         approved_by_insurance_officer="医保科", created_by="simulation", created_at=now))
+    _seed_ineligible(db, county, admissions, spec, pick)
     db.commit()
     return county
+
+
+def _seed_ineligible(db: Session, county: County, admissions: list[Admission], spec: CountySpec,
+                     pick: random.Random) -> None:
+    """Some present patients' insurance ended or was suspended before admission; flagged as an import would."""
+    present = [a for a in admissions if county.beds[a.id or 0].truth == Truth.PRESENT]
+    chosen = pick.sample(present, min(len(present), round(len(admissions) * spec.ineligible_rate)))
+    for admission in chosen:
+        person = db.get(InsuredPerson, admission.insured_person_id)
+        assert person is not None
+        person.insurance_status = pick.choice([InsuranceStatus.SUSPENDED, InsuranceStatus.ENDED])
+        person.insured_until = admission.admitted_at.date() - timedelta(days=pick.randrange(1, 90))
+        db.add(person)
+        county.ineligible.add(admission.id or 0)
+    db.flush()
+    flag_ineligible(db, admission_ids=[a.id or 0 for a in admissions])
 
 
 def _draw_truths(n: int, spec: CountySpec, pick: random.Random) -> list[Truth]:
@@ -140,7 +172,7 @@ def _draw_truths(n: int, spec: CountySpec, pick: random.Random) -> list[Truth]:
               Truth.BED_HANGING_NO_FACE: round(n * spec.bed_hanging_rate) - round(n * spec.bed_hanging_rate / 2),
               Truth.BED_HANGING_SILENT: round(n * spec.silent_rate),
               Truth.IMPERSONATION: round(n * spec.impersonation_rate), Truth.SPOOF: round(n * spec.spoof_rate),
-              Truth.EXEMPT: round(n * spec.exempt_rate)}
+              Truth.EXEMPT: round(n * spec.exempt_rate), Truth.ON_LEAVE: round(n * spec.on_leave_rate)}
     truths = [t for t, c in counts.items() for _ in range(c)]
     truths += [Truth.PRESENT] * (n - len(truths))
     pick.shuffle(truths)

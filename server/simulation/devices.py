@@ -150,7 +150,7 @@ class SimulatedDevice(threading.Thread):
                 "captured_at": datetime.now(UTC), "engine_version": ENGINE_VERSION}
         if self.real is not None and task.admission_id in self.real.beds:
             return self._real_check(self.real.beds[task.admission_id], base)
-        if truth == Truth.BED_HANGING_EMPTY:
+        if truth in (Truth.BED_HANGING_EMPTY, Truth.ON_LEAVE):
             return ResultUpload(outcome=CaptureOutcome.BED_EMPTY, note="bed empty at check", **base)
         if truth == Truth.BED_HANGING_NO_FACE:
             return ResultUpload(outcome=CaptureOutcome.NO_FACE, **base)

@@ -11,15 +11,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from models.verdicts import FlagKind, Verdict
 from server.campaigns import service as campaign_service
-from server.db import db_scope, make_engine, upgrade
+from server.campaigns.tables import CheckTask
+from server.db import db_scope, make_engine, upgrade, utcnow
 from server.devices.service import create_pairing_code, pair_device
 from server.flags.tables import Flag
 from server.simulation.county import County, CountySpec, Truth, build_county
 from server.simulation.fleet import DeviceFleet, DeviceSpec
 from server.simulation.real_faces import attach_real_faces
+from server.simulation.review import create_reviewers, review_by_truth, score_outcome
 
 FRAUD_KINDS = {"bed_hanging": ({Truth.BED_HANGING_EMPTY, Truth.BED_HANGING_NO_FACE, Truth.BED_HANGING_SILENT},
                                {"absent"}),
@@ -43,6 +46,9 @@ class SimulationOptions:
     # Processes the simulated devices run in (threads of this one when 1); None: one per 500 devices.
     # See server/simulation/fleet.py.
     device_processes: int | None = None
+    # After the spot check, a simulated reviewer and supervisor decide every flag over the API (see review.py),
+    # so the summary carries confirmed cases and refused funds.
+    review: bool = False
 
 
 class ServerProcess:
@@ -117,6 +123,7 @@ def simulate(db_url: str, spec: CountySpec | list[CountySpec], options: Simulati
         tokens = ({w: pair_device(db, code=code, name="simulated")[1] for w, code in codes.items()}
                   if options.pre_paired else {})
         real = attach_real_faces(db, county, options.faces_dir) if options.faces_dir else None
+        reviewers = create_reviewers(db) if options.review else {}
     seed = specs[0].seed
     server = None
     if base_url is None:
@@ -130,6 +137,10 @@ def simulate(db_url: str, spec: CountySpec | list[CountySpec], options: Simulati
                         seed=seed, batch_size=options.batch_size, real=real, processes=options.device_processes)
     try:
         summary = _run_campaign(engine, county, options, on_progress)
+        if options.review:
+            summary["flags_reviewed"] = review_by_truth(base_url, county, reviewers)
+            with Session(engine) as db:
+                summary.update(score_outcome(db, county, reviewed_at=utcnow()))
     finally:
         fleet.signal_stop()
         if server is not None:
@@ -167,13 +178,18 @@ def _run_campaign(engine: Any, county: County, options: SimulationOptions,
         final = campaign_service.progress(db, campaign_id=campaign_id)
         aggregate_ms = (time.perf_counter() - aggregate_started) * 1000
         flags = list(db.exec(select(Flag.admission_id, Flag.kind).where(Flag.campaign_id == campaign_id)))
+        # Eligibility is flagged at import, not by the check: the county's ineligible flags count.
+        flags += list(db.exec(select(Flag.admission_id, Flag.kind).where(
+            Flag.kind == FlagKind.INELIGIBLE, col(Flag.hospital_id).in_(county.hospital_ids))))
+        on_leave = set(db.exec(select(CheckTask.admission_id).where(CheckTask.campaign_id == campaign_id,
+                                                                    CheckTask.verdict == Verdict.ON_LEAVE)))
     return {"campaign_id": campaign_id, "inpatients": len(county.beds), "hospitals": len(county.hospital_ids),
             "wards": len(county.ward_ids), "offline_wards": len(county.offline_ward_ids),
             "verdicts": {k: v for k, v in final.counts.items() if v}, "tasks": final.total,
             "seconds_to_complete": round(seconds, 2), "aggregate_query_ms": round(aggregate_ms, 1),
             "verification_rate": round(final.verification_rate, 4),
             "results_per_second": round((final.total - final.counts.get("exempt", 0)) / seconds, 1),
-            **_score(county, flags)}
+            **_score(county, flags, on_leave)}
 
 
 def merge(counties: list[County]) -> County:
@@ -187,18 +203,24 @@ def merge(counties: list[County]) -> County:
         merged.offline_ward_ids |= c.offline_ward_ids
         merged.beds.update(c.beds)
         merged.identities.update(c.identities)
+        merged.ineligible |= c.ineligible
+        merged.fund_per_day_fen.update(c.fund_per_day_fen)
     return merged
 
 
-def _score(county: County, flags: list[tuple[int | None, Any]]) -> dict[str, Any]:
-    """Precision and recall of the flags against the seeded truth, per fraud kind."""
-    flagged: dict[str, set[int]] = {}
+def _score(county: County, flags: list[tuple[int | None, Any]], on_leave: set[int]) -> dict[str, Any]:
+    """Precision and recall against the seeded truth: of the flags per fraud kind, of the ineligible flags
+    and of the on_leave verdicts."""
+    flagged: dict[str, set[int]] = {"on_leave": on_leave}
     for admission_id, kind in flags:
         if admission_id is not None:
             flagged.setdefault(str(getattr(kind, "value", kind)), set()).add(admission_id)
     precision, recall, seeded = {}, {}, {}
-    for name, (truths, kinds) in FRAUD_KINDS.items():
-        actual = {a for a, bed in county.beds.items() if bed.truth in truths}
+    targets = {name: ({a for a, bed in county.beds.items() if bed.truth in truths}, kinds)
+               for name, (truths, kinds) in FRAUD_KINDS.items()}
+    targets["ineligible"] = (set(county.ineligible), {"ineligible"})
+    targets["on_leave"] = ({a for a, bed in county.beds.items() if bed.truth == Truth.ON_LEAVE}, {"on_leave"})
+    for name, (actual, kinds) in targets.items():
         found = set().union(*(flagged.get(k, set()) for k in kinds))
         seeded[name] = len(actual)
         recall[name] = round(len(actual & found) / len(actual), 4) if actual else 1.0

@@ -29,5 +29,14 @@ def test_demo_json_reports_every_verdict_and_finds_the_seeded_frauds(tmp_path: P
     for kind in ("bed_hanging", "impersonation"):
         assert summary["recall"][kind] == 1.0
         assert summary["precision"][kind] >= 0.99
+    assert summary["seeded"]["ineligible"] > 0 and summary["seeded"]["on_leave"] > 0
+    for kind in ("ineligible", "on_leave"):
+        assert summary["precision"][kind] == 1.0 and summary["recall"][kind] == 1.0
+    # every seeded fraud confirmed by the simulated review, refused by the agreement exactly as the truth says
+    assert summary["confirmed"] == summary["confirmed_seeded"]
+    funds = summary["funds"]
+    assert funds["refused_fen"] == funds["expected_refused_fen"] == funds["report_refused_fen"] > 0
+    assert summary["summary_line"] == (f"{summary['confirmed']['bed_hanging']} bed-hanging cases confirmed, "
+                                       f"{funds['refused']} refused")
     assert summary["seconds_to_complete"] > 0
     assert (tmp_path / "demo.db").exists()
