@@ -66,7 +66,7 @@ def report_xlsx(report: Report, t: Callable[[str], str], *, full: bool) -> bytes
     workbook.remove(workbook.active)
     rows = [_values(r, kinds, full) for r in ranked(report)] + [_values(report.total, kinds, full)]
     rows[-1][1] = f"{t('county_total')}（{report.scope_name}）"
-    _sheet(workbook, t("by_hospital"), header, rows, money, percent)
+    _sheet(workbook, t("report_by_hospital"), header, rows, money, percent)
     trend_header = [t("period"), t("checks_done"), t("verified"), t("pass_rate"), *[t(k) for k in kinds],
                     t("flags_total"), t("confirmed"), t("appealed_count"), t("upheld_count"), t("refused_funds"),
                     t("deductions")]
