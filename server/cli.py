@@ -36,12 +36,17 @@ def demo(
     inpatients: int = typer.Option(5000, min=1),
     deadline_s: int = typer.Option(120, min=5, help="Deadline, seconds (done sooner once every bed answered)"),
     seed: int = typer.Option(7),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port of the console while serving"),
+    offline_s: float = typer.Option(5.0, min=0.0, help="How long the county's offline wards stay offline, "
+                                    "seconds (past the deadline: their beds end overdue)"),
+    review: bool = typer.Option(True, "--review/--no-review", help="Let simulated reviewers decide every flag "
+                                "after the check (--no-review leaves them open for people in the console)"),
 ) -> None:
     """Simulate a county and run the one-command spot check end to end."""
     from server.demo import run_demo
 
     run_demo(serve=not no_serve, as_json=as_json, hospitals=hospitals, inpatients=inpatients,
-             deadline_s=deadline_s, seed=seed)
+             deadline_s=deadline_s, seed=seed, port=port, offline_s=offline_s, review=review)
 
 
 if __name__ == "__main__":

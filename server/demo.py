@@ -13,10 +13,11 @@ from rich.table import Table
 from server.settings import ServerSettings
 from server.simulation.county import CountySpec
 from server.simulation.real_faces import default_faces_dir
-from server.simulation.run import ServerProcess, SimulationOptions, simulate
+from server.simulation.run import SimulationOptions, simulate
 
 console = Console(stderr=True)
 DEMO_USERS = [("supervisor", "supervisor", None), ("reviewer", "reviewer", None), ("hospital1", "hospital_staff", 0)]
+DEMO_PORT = 8000
 DEMO_PASSWORD = "demo-password"  # demo only: the demo database is rebuilt on every run
 
 
@@ -29,7 +30,8 @@ def demo_database_url(settings: ServerSettings) -> str:
     return f"sqlite:///{path}"
 
 
-def run_demo(*, serve: bool, as_json: bool, hospitals: int, inpatients: int, deadline_s: int, seed: int) -> None:
+def run_demo(*, serve: bool, as_json: bool, hospitals: int, inpatients: int, deadline_s: int, seed: int,
+             port: int = DEMO_PORT, offline_s: float = 5.0, review: bool = True) -> None:
     settings = ServerSettings()
     url = demo_database_url(settings)
     spec = CountySpec(hospitals=hospitals, public_hospitals=min(hospitals, round(hospitals * 28 / 46)),
@@ -44,40 +46,51 @@ def run_demo(*, serve: bool, as_json: bool, hospitals: int, inpatients: int, dea
             counts = " ".join(f"{k}={v}" for k, v in p.counts.items() if v)
             bar.update(task, total=p.total, completed=p.done, description=counts or "waiting")
 
+        def report(summary: dict, base_url: str | None = None) -> None:  # type: ignore[type-arg]
+            bar.stop()
+            if as_json:
+                print(json.dumps(summary, ensure_ascii=False))  # noqa: T201  (the command's one JSON answer)
+            else:
+                _print_summary(summary)
+            if base_url is not None:
+                _serve(url, base_url)
+
         faces_dir = default_faces_dir()
         if faces_dir is not None:
             bar.console.print(f"real face images from {faces_dir} for part of the county")
-        summary = simulate(url, spec, SimulationOptions(deadline_s=deadline_s, faces_dir=faces_dir, review=True),
-                           on_progress)
-    if as_json:
-        print(json.dumps(summary, ensure_ascii=False))  # noqa: T201  (the command's one JSON answer)
-    else:
-        _print_summary(summary)
-    if serve:
-        _serve(url)
+        options = SimulationOptions(deadline_s=deadline_s, faces_dir=faces_dir, port=port if serve else 0,
+                                    offline_delay_s=offline_s, sweep_interval_s=1.0 if serve else 0.5, review=review)
+        # Serving, the simulated ward devices keep running behind the console: a spot check launched from it
+        # is answered like the first one.
+        summary = simulate(url, spec, options, on_progress, while_serving=report if serve else None)
+    if not serve:
+        report(summary)
 
 
 def _print_summary(summary: dict) -> None:  # type: ignore[type-arg]
     table = Table(title="spot check", show_header=False)
     for key in ("inpatients", "hospitals", "wards", "offline_wards", "real_face_beds", "seconds_to_complete",
                 "results_per_second", "verification_rate", "aggregate_query_ms"):
-        table.add_row(key, str(summary[key]))
+        table.add_row(key, str(summary.get(key, "")))
     for verdict, count in summary["verdicts"].items():
         table.add_row(f"verdict {verdict}", str(count))
     for kind in summary["precision"]:
         table.add_row(f"{kind} (seeded {summary['seeded'][kind]})",
                       f"precision {summary['precision'][kind]:.1%}  recall {summary['recall'][kind]:.1%}")
-    for kind, n in summary["confirmed"].items():
+    for kind, n in summary.get("confirmed", {}).items():
         table.add_row(f"confirmed {kind}", f"{n} (seeded {summary['confirmed_seeded'][kind]})")
-    funds = summary["funds"]
-    table.add_row("funds refused", f"{funds['refused']} (seeded truth {funds['expected_refused']})")
     out = Console()
+    if "funds" in summary:  # the simulated reviewers decided every flag (not with --no-review)
+        funds = summary["funds"]
+        table.add_row("funds refused", f"{funds['refused']} (seeded truth {funds['expected_refused']})")
     out.print(table)
-    # The line a bureau writes in its report (确认挂床 N 人次，拒付违规基金 ¥X).
-    out.print(f"[bold]{summary['summary_line']}[/]")
+    if "summary_line" in summary:
+        # The line a bureau writes in its report (确认挂床 N 人次，拒付违规基金 ¥X).
+        out.print(f"[bold]{summary['summary_line']}[/]")
 
 
-def _serve(url: str) -> None:
+def _serve(url: str, base_url: str) -> None:
+    """Demo users, then wait for Ctrl-C while the server and the simulated devices run."""
     from server.accounts.service import create_user
     from server.accounts.tables import Role
     from server.db import db_scope, make_engine
@@ -89,14 +102,13 @@ def _serve(url: str) -> None:
         for username, role, _ in DEMO_USERS:
             create_user(db, username=username, password=DEMO_PASSWORD, role=Role(role),
                         hospital_id=first_hospital.id if role == "hospital_staff" else None)
-    server = ServerProcess(url, sweep_interval_s=2.0, port=8000)
-    base_url = server.url
+    engine.dispose()
     console.print(f"\nconsole: [bold]{base_url}/console[/]   API docs: {base_url}/docs")
     for username, role, _ in DEMO_USERS:
         console.print(f"  sign in as [bold]{username}[/] / {DEMO_PASSWORD}  ({role})")
-    console.print("Ctrl-C to stop.")
+    console.print("The simulated ward devices keep answering checks launched from the console. Ctrl-C to stop.")
     try:
         while True:
             time.sleep(1)
     except KeyboardInterrupt:
-        server.stop()
+        console.print("stopping")

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from sqlmodel import Session, col, update
 
 from models.errors import BedcheckError
-from models.faces import ENGINE_VERSION
+from models.faces import ENGINE_VERSION, crop_to_jpeg
 from models.faces.decode import load_image_file
 from models.faces.engine import BurstResult, FaceEngine
 from models.settings import EngineSettings
@@ -33,6 +34,8 @@ log = logging.getLogger("bedcheck.simulation")
 
 ENROLL_PHOTOS = 3
 PROBE_INDEX = 4  # the fifth photo: never one of the enrolled ones
+IMPOSTOR_PROBE_INDEX = 5
+THUMBNAIL_PX = 96  # as enrollment keeps for reviewers
 
 
 def default_faces_dir() -> Path | None:
@@ -70,12 +73,15 @@ def attach_real_faces(db: Session, county: County, faces_dir: Path, *, present: 
     engine = FaceEngine(engine_settings or EngineSettings.load())
     real = RealFaces(engine)
     people = sorted(p for p in (faces_dir / "people").iterdir()
-                    if p.is_dir() and len(list(p.glob("*.jpg"))) > PROBE_INDEX)
+                    if p.is_dir() and len(list(p.glob("*.jpg"))) > IMPOSTOR_PROBE_INDEX)
     screens = sorted((faces_dir / "spoof").glob("spoof_*.jpg"))
     if len(people) < 2:
         return real
     wanted = {Truth.PRESENT: present, Truth.IMPERSONATION: impersonations, Truth.SPOOF: spoofs if screens else 0}
-    chosen = [bed for bed in sorted(county.beds.values(), key=lambda b: b.admission_id)
+    # Frauds first: with fewer people than beds wanted, the flags a reviewer opens get the real photos
+    # (present patients' crops are dropped after their check anyway).
+    order = {Truth.IMPERSONATION: 0, Truth.SPOOF: 1, Truth.PRESENT: 2}
+    chosen = [bed for bed in sorted(county.beds.values(), key=lambda b: (order.get(b.truth, 3), b.admission_id))
               if bed.ward_id not in county.offline_ward_ids and bed.truth in wanted]
     used = 0
     for bed in chosen:
@@ -88,7 +94,9 @@ def attach_real_faces(db: Session, county: County, faces_dir: Path, *, present: 
         if bed.truth == Truth.PRESENT:
             probe = _photos(person)[PROBE_INDEX]
         elif bed.truth == Truth.IMPERSONATION:
-            probe = _photos(people[(used + 1) % len(people)])[PROBE_INDEX]
+            # Someone else enrolled in the county (the next person, enrolled for another bed): the evidence
+            # check names them. Not their own probe photo, which another bed shows.
+            probe = _photos(people[(used + 1) % len(people)])[IMPOSTOR_PROBE_INDEX]
         else:
             probe = screens[used % len(screens)]
         real.beds[bed.admission_id] = RealBed(probe, bed.truth)
@@ -103,16 +111,25 @@ def _photos(person: Path) -> list[Path]:
 
 
 def _enroll(db: Session, engine: FaceEngine, person_id: int, person: Path) -> bool:
-    encodings: list[np.ndarray] = []
+    encodings: list[tuple[np.ndarray, bytes]] = []
     for photo in _photos(person)[:ENROLL_PHOTOS]:
         try:
-            encodings.append(engine.enroll_face(load_image_file(photo, engine.settings)).encoding)
+            enrolled = engine.enroll_face(load_image_file(photo, engine.settings))
         except BedcheckError:
             continue  # a photo failing the gates is skipped, as bulk enrollment does
+        encodings.append((enrolled.encoding, _thumbnail(enrolled.crop_rgb)))
     if not encodings:
         return False
     db.execute(update(FaceEmbedding).where(col(FaceEmbedding.insured_person_id) == person_id)
                .values(is_active=False))
-    for encoding in encodings:
-        add_embedding(db, person_id=person_id, vector=encoding, source="simulation:real", engine_version=ENGINE_VERSION)
+    for encoding, thumbnail in encodings:
+        add_embedding(db, person_id=person_id, vector=encoding, source="simulation:real", engine_version=ENGINE_VERSION,
+                      thumbnail_jpeg=thumbnail)
     return True
+
+
+def _thumbnail(crop_rgb: np.ndarray) -> bytes:
+    """The reviewer's thumbnail of an enrolled face (kept in the database, like enrollment's; never a file)."""
+    image = Image.fromarray(np.ascontiguousarray(crop_rgb))
+    image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+    return crop_to_jpeg(np.asarray(image))

@@ -49,6 +49,7 @@ class SimulationOptions:
     # After the spot check, a simulated reviewer and supervisor decide every flag over the API (see review.py),
     # so the summary carries confirmed cases and refused funds.
     review: bool = False
+    port: int = 0  # the server's port; 0: any free one
 
 
 class ServerProcess:
@@ -112,8 +113,13 @@ class ServerProcess:
 
 def simulate(db_url: str, spec: CountySpec | list[CountySpec], options: SimulationOptions,
              on_progress: Callable[[campaign_service.Progress], None] | None = None,
-             base_url: str | None = None) -> dict[str, Any]:
-    """Builds the counties, runs one spot check over all of them against a server, returns the summary."""
+             base_url: str | None = None,
+             while_serving: Callable[[dict[str, Any], str], None] | None = None) -> dict[str, Any]:
+    """Builds the counties, runs one spot check over all of them against a server, returns the summary.
+
+    With `while_serving`, it is called with the summary and the server's URL once the check is done, while
+    the server and the simulated devices still run (the demo serves the console so: a check launched from
+    the console is answered too); they stop when it returns or raises."""
     specs = spec if isinstance(spec, list) else [spec]
     engine = make_engine(db_url)
     upgrade(engine)
@@ -127,7 +133,7 @@ def simulate(db_url: str, spec: CountySpec | list[CountySpec], options: Simulati
     seed = specs[0].seed
     server = None
     if base_url is None:
-        server = ServerProcess(db_url, options.sweep_interval_s, workers=options.server_workers)
+        server = ServerProcess(db_url, options.sweep_interval_s, port=options.port, workers=options.server_workers)
         base_url = server.url
     engine.dispose()  # forked device processes must not inherit this process's database connections
     fleet = DeviceFleet(base_url, county,
@@ -141,6 +147,9 @@ def simulate(db_url: str, spec: CountySpec | list[CountySpec], options: Simulati
             summary["flags_reviewed"] = review_by_truth(base_url, county, reviewers)
             with Session(engine) as db:
                 summary.update(score_outcome(db, county, reviewed_at=utcnow()))
+        summary["real_face_beds"] = len(real.beds) if real else 0
+        if while_serving is not None:
+            while_serving(summary, base_url)
     finally:
         fleet.signal_stop()
         if server is not None:
