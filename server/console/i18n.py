@@ -204,7 +204,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "by_hospital": ("各医院进度", "Per hospital"), "time_left": ("距截止", "Time left"),
     "deadline_passed": ("已到截止时间", "Deadline reached"),
     "ended_at_deadline": ("截止时结束", "Ended at the deadline"),
-    "timed_out_summary": ("：{n} 个任务设备未应答（超时）", ": {n} tasks got no answer from a device"),
+    "timed_out_summary": ("{n} 个任务设备未应答（超时）", "{n} tasks got no answer from a device"),
     "not_answering": ("以下医院的设备尚未接收任务（可能离线）：",
                       "Devices of these hospitals have not fetched their tasks (offline?):"),
     "not_fetched_n": ("{n} 个任务未被接收", "{n} tasks not fetched"),

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.routing import Match
 
 from models.errors import AuthError, BedcheckError, PermissionDenied
 from server.accounts.tables import UserAccount
@@ -163,9 +164,18 @@ def _return_to(request: Request) -> str:
     if request.method == "GET":
         return request.url.path + (f"?{request.url.query}" if request.url.query else "")
     referer = urlsplit(request.headers.get("referer", ""))
-    if referer.path.startswith(PREFIX + "/") and referer.netloc in ("", request.url.netloc):
+    if not referer.path.startswith(PREFIX + "/") or referer.netloc not in ("", request.url.netloc):
+        return f"{PREFIX}/dashboard"
+    if _answers_get(request, referer.path):
         return referer.path + (f"?{referer.query}" if referer.query else "")
-    return f"{PREFIX}/dashboard"
+    # The form was on a page rendered at a POST-only URL (a form error): its parent is the page.
+    parent = referer.path.rsplit("/", 1)[0]
+    return parent if _answers_get(request, parent) else f"{PREFIX}/dashboard"
+
+
+def _answers_get(request: Request, path: str) -> bool:
+    scope = {"type": "http", "path": path, "method": "GET", "root_path": ""}
+    return any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes)
 
 
 def _error_text(request: Request, error: BedcheckError) -> str:
