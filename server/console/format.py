@@ -6,6 +6,7 @@ numbers are formatted by babel in the page's language; storage stays UTC.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from babel.numbers import format_decimal, format_percent
 
 LOCALES = {"zh": "zh_CN", "en": "en_GB"}
 DASH = "—"
+ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")  # a stored timestamp, shown as local time
 
 
 @cache
@@ -89,6 +91,11 @@ class Formatter:
             return "；".join(f"{self.t(str(k))} {self.value(v)}" for k, v in value.items())
         if isinstance(value, list | tuple | set):
             return "、".join(self.value(v) for v in value) if value else DASH
+        if isinstance(value, str) and ISO_TIME.match(value):
+            try:
+                return self.time(datetime.fromisoformat(value))
+            except ValueError:
+                return value
         return self.t(str(value))
 
     def liveness(self, report: Mapping[str, Any] | None) -> str:

@@ -186,7 +186,8 @@ def flag_view(db: Session, user: UserAccount, flag_id: int) -> FlagView:
 
 
 # Shown elsewhere on the page (distance, images, named persons) or internal ids no reader needs.
-HIDDEN_DETAILS = frozenset({"distance", "result_id", "device_id", "named", "evidence_sha256", "late"})
+HIDDEN_DETAILS = frozenset({"distance", "result_id", "device_id", "named", "evidence_sha256", "late", "funds",
+                            "embedding_id", "other_embedding_id", "insured_person_id", "leave_id"})
 HOSPITAL_DETAILS = frozenset({"other_hospital_id", "also_admitted_in_hospital_ids"})
 
 
@@ -200,6 +201,29 @@ def detail_items(db: Session, user: UserAccount, flag: Flag) -> list[tuple[str, 
             ids = value if isinstance(value, list) else [value]
             value = [h.name if (h := db.get(Hospital, i or 0)) else i for i in ids]
         items.append((key, value))
+    return items + _funds_items(flag)
+
+
+def _funds_items(flag: Flag) -> list[tuple[str, Any]]:
+    """Refused funds and deduction of a confirmed flag, with the basis the agreement gave (server/funds)."""
+    from server.funds.service import format_yuan
+
+    if getattr(flag, "refused_fen", None) is None:
+        return []
+    basis = flag.details.get("funds") or {}
+    items: list[tuple[str, Any]] = [("refused", format_yuan(flag.refused_fen)),
+                                    ("deduction", format_yuan(getattr(flag, "deduction_fen", None)))]
+    if basis.get("counted"):
+        items.append(("counted", f"counted_{basis['counted']}"))
+    if basis.get("from") and basis.get("to"):
+        items.append(("funds_period", [basis["from"], basis["to"]]))
+    for key in ("days", "multiple"):
+        if basis.get(key) is not None:
+            items.append((f"funds_{key}", basis[key]))
+    if basis.get("per_day_fen") is not None:
+        items.append(("per_day", format_yuan(basis["per_day_fen"])))
+    if basis.get("on"):
+        items.append(("funds_on", f"funds_on_{basis['on']}"))
     return items
 
 

@@ -62,3 +62,17 @@ def test_devices_not_heard_from_show_as_offline_to_their_own_hospital_only(count
     with closing(sign_in(server.url, "sup")) as sup, closing(sign_in(server.url, "staff1")) as staff:
         assert "silent-tablet" in sup.get("/console/dashboard").text
         assert "silent-tablet" not in staff.get("/console/dashboard").text
+
+
+def test_no_text_key_is_defined_twice() -> None:
+    import ast
+    from collections import Counter
+    from pathlib import Path
+
+    import server.console.i18n as i18n
+
+    tree = ast.parse(Path(i18n.__file__).read_text())
+    table = next(n.value for n in ast.walk(tree)
+                 if isinstance(n, ast.AnnAssign) and getattr(n.target, "id", "") == "TEXT")
+    counts = Counter(k.value for k in table.keys if isinstance(k, ast.Constant))
+    assert [k for k, n in counts.items() if n > 1] == []
