@@ -36,7 +36,12 @@ and database string: never rename it), one human message and one HTTP status.
         ├── NonceMismatch               nonce_mismatch         422
         ├── TaskNotForDevice            task_not_for_device    403
         ├── TaskClosed                  task_closed            409
-        └── PairingCodeInvalid          pairing_code_invalid   400
+        ├── PairingCodeInvalid          pairing_code_invalid   400
+        ├── EvidenceMissing             evidence_missing       422  (a face result without its crop)
+        └── ClockImplausible            clock_implausible      422  (captured before the task or in the future)
+    + SignInThrottled sign_in_throttled 429 · CsrfFailed csrf_failed 403 · WeakPassword weak_password 422 ·
+      AdmittedElsewhere admitted_elsewhere 409 · LastActiveFace last_active_face 409 ·
+      RequestTimeout request_timeout 408
 """
 
 from __future__ import annotations
@@ -74,6 +79,14 @@ class ReasonCode(StrEnum):
     TASK_NOT_FOR_DEVICE = "task_not_for_device"
     TASK_CLOSED = "task_closed"
     PAIRING_CODE_INVALID = "pairing_code_invalid"
+    SIGN_IN_THROTTLED = "sign_in_throttled"
+    CSRF_FAILED = "csrf_failed"
+    WEAK_PASSWORD = "weak_password"
+    EVIDENCE_MISSING = "evidence_missing"
+    CLOCK_IMPLAUSIBLE = "clock_implausible"
+    ADMITTED_ELSEWHERE = "admitted_elsewhere"
+    LAST_ACTIVE_FACE = "last_active_face"
+    REQUEST_TIMEOUT = "request_timeout"
 
 
 class BedcheckError(Exception):
@@ -266,6 +279,54 @@ class PairingCodeInvalid(CheckError):
     code = ReasonCode.PAIRING_CODE_INVALID
     default_message = "The pairing code is unknown, used or expired."
     http_status = 400
+
+
+class EvidenceMissing(CheckError):
+    code = ReasonCode.EVIDENCE_MISSING
+    default_message = "A face result needs its face crop: the server decides on its own encoding of the crop."
+    http_status = 422
+
+
+class ClockImplausible(CheckError):
+    code = ReasonCode.CLOCK_IMPLAUSIBLE
+    default_message = "captured_at is before the task was issued or after the device's own now."
+    http_status = 422
+
+
+# --- accounts and records -----------------------------------------------------------------------
+class SignInThrottled(RequestError):
+    code = ReasonCode.SIGN_IN_THROTTLED
+    default_message = "Too many failed sign-ins; wait before trying again."
+    http_status = 429
+
+
+class CsrfFailed(PermissionDenied):
+    code = ReasonCode.CSRF_FAILED
+    default_message = "The CSRF token is missing or invalid; reload the page."
+
+
+class WeakPassword(RequestError):
+    code = ReasonCode.WEAK_PASSWORD
+    default_message = "The password does not meet the password policy."
+    http_status = 422
+
+
+class RequestTimeout(RequestError):
+    code = ReasonCode.REQUEST_TIMEOUT
+    default_message = "The request did not arrive in time."
+    http_status = 408
+
+
+class AdmittedElsewhere(RequestError):
+    code = ReasonCode.ADMITTED_ELSEWHERE
+    default_message = "This insured person is currently admitted in another hospital (叠床 flag raised)."
+    http_status = 409
+
+
+class LastActiveFace(RequestError):
+    code = ReasonCode.LAST_ACTIVE_FACE
+    default_message = "Hospital staff cannot deactivate a person's last active enrolled face."
+    http_status = 409
 
 
 def all_error_classes() -> list[type[BedcheckError]]:

@@ -45,10 +45,22 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
           workers: Annotated[int, typer.Option(min=1, help="Worker processes (one runs the scheduler)")] = 1) -> None:
     """Run the server (API, device endpoints, console, scheduler)."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
+    from server.http import uvicorn_config
+
+    settings = ServerSettings()  # refuses a placeholder secret outside demo/test before anything starts
+    console.print(settings.startup_message())
     # A busy worker is not a dead one: uvicorn's 5 s health check would restart it mid spot check.
-    uvicorn.run("server.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
-                timeout_worker_healthcheck=120)
+    config = uvicorn_config("server.app:create_app_from_env", header_timeout_s=settings.header_timeout_s,
+                            factory=True, host=host, port=port, workers=workers, timeout_worker_healthcheck=120)
+    server = uvicorn.Server(config)
+    if workers == 1:
+        server.run()
+        return
+    # What uvicorn.run does for workers, with our config object (it carries the header timeout).
+    sock = config.bind_socket()
+    Multiprocess(config, sockets=[sock]).run()
 
 
 users = typer.Typer(no_args_is_help=True, help="User accounts.")

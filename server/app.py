@@ -5,36 +5,28 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
-from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+import logging
 
-from models.errors import PayloadTooLarge
+from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.requests import Request
+
 from models.settings import EngineSettings
-from server.accounts.deps import ANY_USER
+from server.accounts.deps import ANY_USER, RequireRoles
+from server.accounts.tables import Role
 from server.db import WriteGate, make_engine, upgrade
-from server.devices.deps import get_current_device
+from server.devices.deps import RefusalCounter, get_current_device, write_refusal_summary
 from server.devices.service import RateLimiter
 from server.errors import install_error_handlers
+from server.http import HttpGuard
 from server.settings import ServerSettings
 
 # Routes reachable without a user or device credential; everything else declares one (tested).
 PUBLIC_ROUTE_NAMES = frozenset({"health", "sign_in", "pair", "console_sign_in_form", "console_sign_in"})
-
-
-class BodyLimit(BaseHTTPMiddleware):
-    """413 before a huge body is read: by Content-Length, or by counting a chunked stream."""
-
-    def __init__(self, app, max_bytes: int) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(app)
-        self.max_bytes = max_bytes
-
-    async def dispatch(self, request: Request, call_next) -> Response:  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            return JSONResponse(PayloadTooLarge(max_bytes=self.max_bytes).to_dict(), status_code=413)
-        return await call_next(request)
+# The API description maps every route and parameter: for administrators, except in the demo.
+ADMINS = RequireRoles(Role.ADMIN)
+log = logging.getLogger("uvicorn.error")  # the logger uvicorn shows at its default level
 
 
 def create_app(settings: ServerSettings | None = None, engine_settings: EngineSettings | None = None,
@@ -50,24 +42,32 @@ def create_app(settings: ServerSettings | None = None, engine_settings: EngineSe
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from server.scheduler import release_leadership, start_scheduler
 
+        log.warning(settings.startup_message())
         started = (start_scheduler(engine, settings, engine_settings, app.state.write_gate)
                    if settings.run_scheduler else None)
         yield
+        counts = app.state.refusals.flush()
+        if counts:
+            write_refusal_summary(engine, app.state.write_gate, counts)
         if started is not None:
             scheduler, lock = started
             scheduler.shutdown(wait=True)
             release_leadership(lock)
         engine.dispose()
 
-    app = FastAPI(title="bedcheck", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="bedcheck", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
     app.state.settings = settings
     app.state.engine_settings = engine_settings
     app.state.engine = engine
     app.state.write_gate = WriteGate(engine)
     app.state.rate_limiter = RateLimiter(settings.device_rate_per_s, settings.device_rate_burst)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.state.refusals = RefusalCounter()
+    # Body size counted as it streams (chunked too) and time bounded; no-store on every answer.
+    app.add_middleware(HttpGuard, max_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s)
     install_error_handlers(app)
     _mount(app)
+    _mount_docs(app, public=settings.environment == "demo")
     return app
 
 
@@ -106,3 +106,15 @@ def _mount(app: FastAPI) -> None:
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:
         return {"status": "ok"}
+
+
+def _mount_docs(app: FastAPI, *, public: bool) -> None:
+    docs_access = [] if public else [Depends(ADMINS)]
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=docs_access)
+    def openapi_schema() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=docs_access)
+    def docs(request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="bedcheck API")

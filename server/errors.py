@@ -32,7 +32,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: ReasonCode.NOT_FOUND, 405: ReasonCode.INVALID_INPUT, 413: ReasonCode.PAYLOAD_TOO_LARGE}.get(
+        code = {404: ReasonCode.NOT_FOUND, 405: ReasonCode.INVALID_INPUT, 408: ReasonCode.REQUEST_TIMEOUT,
+                413: ReasonCode.PAYLOAD_TOO_LARGE}.get(
             exc.status_code, ReasonCode.INVALID_INPUT)
         return JSONResponse({"code": code.value, "message": str(exc.detail), "details": {}},
                             status_code=exc.status_code)

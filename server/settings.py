@@ -2,26 +2,43 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# In the source, hence known to anyone: accepted only by the test suite and the demo (see _resolve_secrets).
 DEV_SECRET = "development-only-secret-change-me"
+PLACEHOLDER_ENVIRONMENTS = frozenset({"test", "demo"})
 
 
 class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BEDCHECK_", extra="ignore")
 
-    environment: Literal["development", "test", "production"] = Field(default="development")
+    environment: Literal["development", "test", "demo", "production"] = Field(
+        default="development", description="demo and test accept the placeholder secret and synthetic evidence")
     data_dir: Path = Field(default=Path("var"), description="Databases, calibration and evidence files")
     database_url: str = Field(default="", description="SQLAlchemy URL; default: SQLite in data_dir")
-    secret_key: SecretStr = Field(default=SecretStr(DEV_SECRET), description="Signs user tokens and sessions")
+    secret_key: SecretStr | None = Field(default=None, description="Signs user tokens and sessions; default: a "
+                                         "random key generated once in data_dir/secret_key (mode 0600)")
+    audit_key: SecretStr | None = Field(default=None, description="Keys the audit chain (HMAC) and signs its "
+                                        "checkpoints; default: generated once in data_dir/audit_key (mode 0600)")
+    audit_checkpoint_path: Path | None = Field(default=None, description="Signed audit checkpoints, outside "
+                                               "the database; default data_dir/audit_checkpoints.jsonl")
+    audit_checkpoint_interval_s: float = Field(default=60.0, gt=0.0, description="How often the chain's head "
+                                               "is checkpointed")
     user_token_ttl_s: int = Field(default=8 * 3600, ge=60, le=7 * 24 * 3600)
     default_deadline_s: int = Field(default=20 * 60, ge=10, le=7 * 24 * 3600)
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024,
+                                description="Counted as the body streams, chunked or not")
+    header_timeout_s: float = Field(default=10.0, gt=0.0, le=300.0, description="Request line and headers "
+                                    "must arrive within this (slow clients holding connections: slowloris)")
+    body_timeout_s: float = Field(default=120.0, gt=0.0, le=3600.0, description="A request body must arrive "
+                                  "within this; a ward on a slow link still sends a full batch well inside it")
     long_poll_max_s: float = Field(default=25.0, ge=0.0, le=120.0)
     long_poll_interval_s: float = Field(default=0.5, gt=0.0, le=10.0)
     device_rate_per_s: float = Field(default=50.0, gt=0.0, description="Sustained requests per device")
@@ -60,11 +77,49 @@ class ServerSettings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)") from e
         return value
 
+    # Where each secret came from, for the start-up message ("environment", "file ... (generated)", ...).
+    _secret_sources: dict[str, str] = PrivateAttr(default_factory=dict)
+
     @model_validator(mode="after")
-    def _no_placeholder_secret_in_production(self) -> ServerSettings:
-        if self.environment == "production" and self.secret_key.get_secret_value() == DEV_SECRET:
-            raise ValueError("BEDCHECK_SECRET_KEY must be set to a real secret in production")
+    def _resolve_secrets(self) -> ServerSettings:
+        for name in ("secret_key", "audit_key"):
+            given: SecretStr | None = getattr(self, name)
+            if given is not None:
+                if given.get_secret_value() == DEV_SECRET and self.environment not in PLACEHOLDER_ENVIRONMENTS:
+                    raise ValueError(f"BEDCHECK_{name.upper()} is the placeholder from the source code; it is "
+                                     f"accepted only with BEDCHECK_ENVIRONMENT=demo or test")
+                self._secret_sources[name] = "given"
+                continue
+            if self.environment == "test":
+                setattr(self, name, SecretStr(DEV_SECRET))
+                self._secret_sources[name] = "placeholder (test)"
+                continue
+            value, source = _secret_file(self.data_dir / name)
+            setattr(self, name, SecretStr(value))
+            self._secret_sources[name] = source
         return self
+
+    @property
+    def secret(self) -> str:
+        assert self.secret_key is not None  # set by _resolve_secrets
+        return self.secret_key.get_secret_value()
+
+    @property
+    def audit_secret(self) -> bytes:
+        assert self.audit_key is not None
+        return self.audit_key.get_secret_value().encode()
+
+    @property
+    def resolved_checkpoint_path(self) -> Path:
+        return self.audit_checkpoint_path or self.data_dir / "audit_checkpoints.jsonl"
+
+    def startup_message(self) -> str:
+        """Says which mode the server runs in and where its secrets come from."""
+        sources = ", ".join(f"{k}: {v}" for k, v in self._secret_sources.items())
+        warning = {"development": " (not for production: set BEDCHECK_ENVIRONMENT=production)",
+                   "demo": " (demo: placeholder secret and synthetic evidence accepted)",
+                   "test": " (test suite)"}.get(self.environment, "")
+        return f"bedcheck server: environment={self.environment}{warning}; {sources}"
 
     @property
     def resolved_face_index_path(self) -> Path:
@@ -79,3 +134,30 @@ class ServerSettings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'bedcheck.db').resolve()}"
+
+
+def _secret_file(path: Path) -> tuple[str, str]:
+    """The secret kept in `path`, created at random (mode 0600) on first use; other processes read the same."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        # Written whole to a private temporary file, then linked into place: a process starting at the same
+        # moment either loses the link race and reads the winner's key, or never sees a half-written file.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(tmp, path)
+            created = True
+        except FileExistsError:
+            created = False
+        finally:
+            tmp.unlink()
+        if created:
+            return path.read_text().strip(), f"file {path} (generated)"
+    if path.stat().st_mode & 0o077:
+        raise ValueError(f"{path} is readable by other users; chmod 600 it")
+    value = path.read_text().strip()
+    if len(value) < 32:
+        raise ValueError(f"{path} holds no usable secret (under 32 characters)")
+    return value, f"file {path}"

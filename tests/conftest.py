@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# Settings built without an explicit environment (CLI code under test) take the test suite's: the placeholder
+# secret instead of a key file written into the working directory. Tests of the default start say so.
+os.environ.setdefault("BEDCHECK_ENVIRONMENT", "test")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FACES_DIR = REPO_ROOT.parent / "shared" / "faces"
 

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from sqlmodel import Session
 
 from models.errors import NotAuthenticated, NotFound, PermissionDenied
+from server.accounts.csrf import check_cookie_write
 from server.accounts.service import read_token, user_for_token
 from server.accounts.tables import Role, UserAccount
 from server.db import Db
@@ -19,11 +20,16 @@ def _bearer(request: Request) -> str | None:
 
 
 def get_current_user(request: Request, db: Db) -> UserAccount:
-    token = _bearer(request) or request.cookies.get("bedcheck_session")
+    token = _bearer(request)
+    if token is None:
+        token = request.cookies.get("bedcheck_session")
+        if token:
+            # The browser sends the cookie with any site's request; a bearer token it would not.
+            check_cookie_write(request)
     if not token:
         raise NotAuthenticated()
     settings = request.app.state.settings
-    claims = read_token(token, settings.secret_key.get_secret_value(), settings.user_token_ttl_s)
+    claims = read_token(token, settings.secret, settings.user_token_ttl_s)
     return user_for_token(db, claims)
 
 

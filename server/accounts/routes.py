@@ -26,5 +26,5 @@ class TokenResponse(BaseModel):
 @router.post("/token", response_model=TokenResponse)
 def sign_in(body: TokenRequest, db: Db, request: Request) -> TokenResponse:
     user = service.authenticate(db, username=body.username, password=body.password)
-    token = service.issue_token(user, request.app.state.settings.secret_key.get_secret_value())
+    token = service.issue_token(user, request.app.state.settings.secret)
     return TokenResponse(access_token=token, role=user.role.value, hospital_id=user.hospital_id)

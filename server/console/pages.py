@@ -102,8 +102,7 @@ def sign_in(request: Request, db: Db, username: Annotated[str, Form(max_length=8
     audit.record(db, actor=f"user:{user.id}", action="user.signed_in", object_type="user", object_id=user.id or 0)
     db.commit()
     response = redirect(_safe_next(next))
-    start_session(response, request, account_service.issue_token(user, request.app.state.settings.secret_key
-                                                                  .get_secret_value()))
+    start_session(response, request, account_service.issue_token(user, request.app.state.settings.secret))
     return response
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
-import secrets
 import time
 from collections.abc import Callable, Coroutine
 from functools import cache
@@ -16,16 +14,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.routing import Match
 
-from models.errors import AuthError, BedcheckError, PermissionDenied
+from models.errors import AuthError, BedcheckError, CsrfFailed
+from server.accounts.csrf import CSRF_COOKIE, check_csrf, csrf_token
 from server.accounts.tables import UserAccount
 from server.console.format import Formatter
 from server.console.i18n import DEFAULT_LANGUAGE, LANGUAGES, translator
 
 SESSION_COOKIE = "bedcheck_session"  # the cookie server/accounts/deps.py reads
-CSRF_COOKIE = "bedcheck_csrf"
 LANG_COOKIE = "bedcheck_lang"
 PREFIX = "/console"
 # Pages load scripts and styles from /console/static only; images are same-origin routes.
@@ -38,17 +35,9 @@ SECURITY_HEADERS = {
 }
 
 
-class CsrfFailed(PermissionDenied):
-    default_message = "The form's CSRF token is missing or invalid; reload the page."
-
-
 @cache
 def templates() -> Jinja2Templates:
     return Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
-
-
-def _secret(request: Request) -> str:
-    return str(request.app.state.settings.secret_key.get_secret_value())
 
 
 def _is_secure(request: Request) -> bool:
@@ -72,31 +61,10 @@ def end_session(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/")
 
 
-def _csrf_serializer(request: Request) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(_secret(request), salt="console-csrf")
-
-
-def csrf_token(request: Request) -> str:
-    """A signed copy of the CSRF cookie (double submit): a forged cross-site form cannot read either."""
-    raw = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
-    if not raw:
-        raw = request.state.new_csrf = secrets.token_urlsafe(24)
-    return str(_csrf_serializer(request).dumps(raw))
-
-
 async def verify_csrf(request: Request) -> None:
     """Dependency of every console form post: the form's token must sign this browser's CSRF cookie."""
     form = await request.form()
-    submitted, cookie = form.get("csrf_token"), request.cookies.get(CSRF_COOKIE)
-    if not isinstance(submitted, str) or not cookie:
-        raise CsrfFailed()
-    max_age_s = int(request.app.state.settings.user_token_ttl_s)
-    try:
-        signed = _csrf_serializer(request).loads(submitted, max_age=max_age_s)
-    except BadSignature as e:
-        raise CsrfFailed() from e
-    if not hmac.compare_digest(str(signed), cookie):
-        raise CsrfFailed()
+    check_csrf(request, form.get("csrf_token"))
 
 
 def formatter(request: Request) -> Formatter:
@@ -130,6 +98,9 @@ def redirect(url: str) -> RedirectResponse:
 
 class PageRoute(APIRoute):
     """Console routes answer in HTML: no session -> the sign-in page; a known error -> an error page."""
+
+    # Every console post checks the CSRF token of its form (verify_csrf), not the API's header.
+    checks_form_csrf = True
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

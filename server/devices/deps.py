@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from collections import Counter
+from contextlib import AbstractContextManager
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.engine import Engine
 
 from models.errors import BedcheckError, NotAuthenticated
 from server.audit import service as audit
 from server.db import Db, gated_session, utcnow
 from server.devices import service
 from server.devices.tables import Device
+
+log = logging.getLogger("bedcheck.devices")
 
 
 def get_current_device(request: Request, db: Db) -> Device:
@@ -36,11 +44,46 @@ def get_current_device(request: Request, db: Db) -> Device:
     return device
 
 
+class RefusalCounter:
+    """Refused device credentials, counted in memory and written as one audit record per interval.
+
+    Writing a record per refusal let anyone without a credential write to the audit trail at will (and,
+    outside the write gate, collide on its sequence: 500s under a flood of forged tokens).
+    """
+
+    def __init__(self, interval_s: float = 60.0) -> None:
+        self.interval_s = interval_s
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._since = time.monotonic()
+
+    def add(self, code: str) -> dict[str, int] | None:
+        """Counts one refusal; returns the counts to write when the interval has passed (and starts anew)."""
+        with self._lock:
+            self._counts[code] += 1
+            if time.monotonic() - self._since < self.interval_s:
+                return None
+            counts, self._counts, self._since = dict(self._counts), Counter(), time.monotonic()
+            return counts
+
+    def flush(self) -> dict[str, int]:
+        with self._lock:
+            counts, self._counts, self._since = dict(self._counts), Counter(), time.monotonic()
+            return counts
+
+
 def _record_refusal(request: Request, error: BedcheckError) -> None:
-    # Its own session: the request's session is about to be discarded with the error.
-    with gated_session(request.app.state.engine, request.app.state.write_gate) as db:
-        audit.record(db, actor="device:?", action="device.refused", object_type="request",
-                     object_id=request.url.path[:40], data={"code": error.code.value})
+    log.info("device credential refused: %s", error.code.value)
+    counts = request.app.state.refusals.add(error.code.value)
+    if counts:
+        write_refusal_summary(request.app.state.engine, request.app.state.write_gate, counts)
+
+
+def write_refusal_summary(engine: Engine, gate: AbstractContextManager[object], counts: dict[str, int]) -> None:
+    """One audit record for the refusals counted since the last one (under the write gate)."""
+    with gated_session(engine, gate) as db:
+        audit.record(db, actor="device:?", action="device.refused", object_type="request", object_id="summary",
+                     data={"counts": counts, "total": sum(counts.values())})
         db.commit()
 
 
