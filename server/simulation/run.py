@@ -68,7 +68,8 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{port}"
         # demo: simulated devices without real faces send labelled synthetic evidence, which only the demo
         # and the test suite accept (server/checks/evidence.py).
-        env = {**os.environ, "BEDCHECK_ENVIRONMENT": "demo", "BEDCHECK_DATABASE_URL": db_url, "BEDCHECK_SWEEP_INTERVAL_S": str(sweep_interval_s),
+        env = {**os.environ, "BEDCHECK_ENVIRONMENT": "demo",
+               "BEDCHECK_DATABASE_URL": db_url, "BEDCHECK_SWEEP_INTERVAL_S": str(sweep_interval_s),
                "BEDCHECK_ROLL_CALL_TIMES": "", "BEDCHECK_DEVICE_RATE_PER_S": "1000",
                "BEDCHECK_DEVICE_RATE_BURST": "5000"}
         self.process = subprocess.Popen(

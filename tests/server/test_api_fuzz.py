@@ -27,6 +27,7 @@ def fuzz_target(engine, live_server, tmp_path):
     with Session(engine, expire_on_commit=False) as db:
         world = factories.build_world(db, hospitals_n=2, patients_per_ward=["a", "b"])
         factories.user(db, "fuzz-supervisor", Role.SUPERVISOR)
+        factories.user(db, "fuzz-admin", Role.ADMIN)
         code = factories.pairing_code(db, world.ward_ids[0])
         create_campaign(db, hospital_ids=world.hospital_ids, deadline_s=600, actor="test")
     server = live_server(data_dir=tmp_path, device_rate_per_s=10_000.0, device_rate_burst=100_000)
@@ -34,7 +35,11 @@ def fuzz_target(engine, live_server, tmp_path):
         user_token = client.post("/api/v1/auth/token", json={"username": "fuzz-supervisor",
                                                              "password": factories.PASSWORD}).json()["access_token"]
         device_token = client.post(f"{DEVICE_PREFIX}/pair", json={"code": code}).json()["token"]
-    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+        admin_token = client.post("/api/v1/auth/token", json={"username": "fuzz-admin",
+                                                              "password": factories.PASSWORD}).json()["access_token"]
+    # The API map is for administrators only (outside the demo).
+    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json",
+                                           headers={"authorization": f"Bearer {admin_token}"})
     return schema, {"anonymous": {}, "user": {"authorization": f"Bearer {user_token}"},
                     "device": {"authorization": f"Bearer {device_token}"}}
 
