@@ -25,9 +25,11 @@ and database string: never rename it), one human message and one HTTP status.
     │   ├── InvalidCredential           invalid_credential     401
     │   ├── DeviceRevoked               device_revoked         401
     │   └── PermissionDenied            permission_denied      403
+    │       └── SameReviewer                same_reviewer          403  (final review by the first reviewer)
     ├── RequestError
     │   ├── NotFound                    not_found              404
     │   ├── Conflict                    conflict               409
+    │   │   └── TransitionNotAllowed        transition_not_allowed 409  (a flag move the workflow forbids)
     │   ├── InvalidInput                invalid_input          422
     │   ├── PayloadTooLarge             payload_too_large      413
     │   └── RateLimited                 rate_limited           429
@@ -87,6 +89,8 @@ class ReasonCode(StrEnum):
     ADMITTED_ELSEWHERE = "admitted_elsewhere"
     LAST_ACTIVE_FACE = "last_active_face"
     REQUEST_TIMEOUT = "request_timeout"
+    SAME_REVIEWER = "same_reviewer"
+    TRANSITION_NOT_ALLOWED = "transition_not_allowed"
 
 
 class BedcheckError(Exception):
@@ -213,6 +217,11 @@ class PermissionDenied(AuthError):
     http_status = 403
 
 
+class SameReviewer(PermissionDenied):
+    code = ReasonCode.SAME_REVIEWER
+    default_message = "The final review must be made by another person than the first review."
+
+
 # --- requests -----------------------------------------------------------------------------------
 class RequestError(BedcheckError):
     http_status = 400
@@ -228,6 +237,11 @@ class Conflict(RequestError):
     code = ReasonCode.CONFLICT
     default_message = "The request conflicts with the current state."
     http_status = 409
+
+
+class TransitionNotAllowed(Conflict):
+    code = ReasonCode.TRANSITION_NOT_ALLOWED
+    default_message = "The flag's workflow does not allow this move from its current status."
 
 
 class InvalidInput(RequestError):

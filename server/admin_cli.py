@@ -88,7 +88,7 @@ def create_user(username: str, role: str, password: Annotated[str, typer.Option(
     out.print(f"created user {user.username} ({user.role.value})")
 
 
-def import_hospitals(file: Path) -> None:
+def import_hospitals(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Import regions and hospitals from CSV (province, city, county, code, name, kind)."""
     from server.db import db_scope
     from server.hospitals.service import import_hospitals_csv
@@ -101,19 +101,44 @@ def import_hospitals(file: Path) -> None:
 roster = typer.Typer(no_args_is_help=True, help="Admission roster (HIS sync).")
 
 
+Encoding = Annotated[str | None, typer.Option(help="File encoding, e.g. gb18030 (default: UTF-8 with or without "
+                                                     "BOM, else GB18030, detected)")]
+
+
 @roster.command("import")
-def import_roster(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+def import_roster(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)], encoding: Encoding = None,
+                  create_beds: Annotated[bool, typer.Option(help="Register wards and beds the registry lacks "
+                                                                 "(else such rows are rejected)")] = False) -> None:
     """Import admissions from CSV or JSON; bad rows are listed with line numbers; exit 1 if any."""
     from server.admissions import roster as roster_service
     from server.db import db_scope
 
+    rows = roster_service.parse_rows(file.read_bytes(), file.name, encoding=encoding)
     with db_scope(_engine()) as db:
-        report = roster_service.import_roster(db, rows=roster_service.parse_rows(file.read_bytes(), file.name),
-                                              actor="cli")
-    table = Table("created", "updated", "unchanged", "discharged", "transferred", "rejected")
+        report = roster_service.import_roster(db, rows=rows, actor="cli", create_beds=create_beds)
+    table = Table("created", "updated", "unchanged", "discharged", "transferred", "rejected", "encoding")
     table.add_row(*(str(x) for x in (report.created, report.updated, report.unchanged, report.discharged,
-                                     report.transferred, len(report.rejected))))
+                                     report.transferred, len(report.rejected), report.encoding)))
     out.print(table)
+    for row in report.rejected:
+        out.print(f"line {row.line}: {row.code}: {row.message}")
+    raise typer.Exit(1 if report.rejected else 0)
+
+
+beds = typer.Typer(no_args_is_help=True, help="Ward and bed registry.")
+
+
+@beds.command("import")
+def import_beds(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)], encoding: Encoding = None) -> None:
+    """Register wards and beds from CSV (hospital_code, ward_code, bed_label[, ward_name]); exit 1 on bad rows."""
+    from server.db import db_scope
+    from server.hospitals import registry
+
+    rows = registry.parse_beds(file.read_bytes(), encoding=encoding)
+    with db_scope(_engine()) as db:
+        report = registry.import_beds(db, rows=rows, actor="cli")
+    out.print(f"{report.wards_created} wards and {report.beds_created} beds registered, {report.unchanged} known, "
+              f"{len(report.rejected)} rejected ({report.encoding})")
     for row in report.rejected:
         out.print(f"line {row.line}: {row.code}: {row.message}")
     raise typer.Exit(1 if report.rejected else 0)

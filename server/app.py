@@ -85,6 +85,7 @@ def _mount(app: FastAPI) -> None:
     from server.console.mount import mount_console
     from server.devices.routes import admin_router, device_router, pairing_router
     from server.flags.routes import router as flags_router
+    from server.hospitals.routes import router as beds_router
     from server.reports.routes import router as reports_router
 
     user = [Depends(ANY_USER)]
@@ -99,6 +100,7 @@ def _mount(app: FastAPI) -> None:
     app.include_router(roster_router, dependencies=user)
     app.include_router(leave_router, dependencies=user)
     app.include_router(reports_router, dependencies=user)
+    app.include_router(beds_router, dependencies=user)
     app.include_router(enrollment_router, dependencies=user)
     mount_console(app)
 

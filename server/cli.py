@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from enrollment.cli import app as enroll_app
+from models.errors import BedcheckError
 from server import admin_cli
 from server.audit.cli import app as audit_app
 from server.evidence.cli import app as evidence_app
 from server.faces_cli import app as faces_app
 from server.reports import cli as reports_cli
 
-app = typer.Typer(help="bedcheck: inpatient bed checks for medical-insurance supervision.", no_args_is_help=True)
+
+class InputErrorsExit2(TyperGroup):
+    """A user's bad input (a file's content, an unknown name) is a message and exit status 2, as click's own
+    usage errors are, never a traceback; whatever else fails still shows its traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BedcheckError as e:
+            click.echo(f"error: {e.code.value}: {e.message}", err=True)
+            raise click.exceptions.Exit(2) from e
+        except (OSError, UnicodeDecodeError) as e:
+            click.echo(f"error: {e}", err=True)
+            raise click.exceptions.Exit(2) from e
+
+
+app = typer.Typer(help="bedcheck: inpatient bed checks for medical-insurance supervision.", no_args_is_help=True,
+                  cls=InputErrorsExit2)
 
 app.add_typer(faces_app, name="faces", help="Face engine: check, compare, evaluate and calibrate.")
 app.add_typer(audit_app, name="audit", help="Audit trail.")
@@ -19,6 +39,7 @@ app.add_typer(evidence_app, name="evidence", help="Evidence checks on uploaded r
 app.add_typer(enroll_app, name="enroll", help="Enroll insured persons' faces (bulk) and keep the 1:N face index.")
 app.add_typer(admin_cli.users, name="users")
 app.add_typer(admin_cli.roster, name="roster")
+app.add_typer(admin_cli.beds, name="beds")
 app.add_typer(admin_cli.devices, name="devices")
 app.command("db-upgrade")(admin_cli.db_upgrade)
 app.command("serve")(admin_cli.serve)

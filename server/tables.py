@@ -5,9 +5,8 @@ from server.admissions.tables import Admission, Exemption, Leave
 from server.audit.tables import AuditRecord
 from server.campaigns.tables import Campaign, CheckTask
 from server.checks.tables import CheckResult
-from server.console.tables import Appeal, AppealAttachment
 from server.devices.tables import Device, PairingCode
-from server.flags.tables import Flag, Review
+from server.flags.tables import Appeal, AppealAttachment, Flag, Review
 from server.funds.tables import AgreementRule
 from server.hospitals.tables import Bed, Hospital, Ward
 from server.persons.tables import FaceEmbedding, InsuredPerson, StaffMember

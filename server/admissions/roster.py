@@ -3,19 +3,26 @@
 Each row is validated on its own: bad rows are reported with their line number and reason, good rows are
 upserted (idempotent on hospital + HIS admission number), so a re-import changes nothing and a partial
 file loses nothing already stored. A row with `discharged_at` discharges; a known admission on another bed
-is a transfer.
+is a transfer. Files may be UTF-8 or GBK/GB18030 (server/tabular.py): an undecodable row is one rejected row.
 
 Optional columns carry the person's insurance as the registry knows it (insurance_status, insurance_type,
 insured_from, insured_until: they update the person registry) and the fund amounts the HIS reports for the
 admission (fund_per_day and fund_total in yuan, fund_total_at). Every imported admission whose person was
 not insured on the admission date gets an `ineligible` flag (server/admissions/eligibility.py).
+
+Wards and beds are a registry of their own (server/hospitals/registry.py): a row for a ward or bed the
+registry does not hold is rejected unless the import is asked to create beds (`create_beds`).
+Admissions that a row creates, moves or discharges are checked for 叠床 (the same insured person admitted
+in another hospital): a new overlap raises its flag, a discharge resolves it.
+
+The work is committed in chunks of `COMMIT_EVERY` rows, each its own write transaction: the write lock is
+held for one chunk at a time, so device uploads and heartbeats interleave with a 20,000-row import.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -27,10 +34,13 @@ from models.errors import InvalidInput
 from server.admissions.eligibility import flag_ineligible
 from server.admissions.tables import Admission
 from server.audit import service as audit
+from server.flags import service as flag_service
+from server.hospitals import registry
 from server.hospitals import service as hospital_service
 from server.hospitals.tables import Hospital
 from server.persons.service import get_or_create_person
 from server.persons.tables import InsuranceStatus
+from server.tabular import CsvRows, RowRejected, decode_text, read_csv
 
 REQUIRED = ("hospital_code", "ward_code", "bed_label", "insurance_number", "name", "his_admission_no",
             "admitted_at")
@@ -42,13 +52,8 @@ STATUS_NAMES = {"active": InsuranceStatus.ACTIVE, "正常": InsuranceStatus.ACTI
                 "暂停": InsuranceStatus.SUSPENDED, "中止": InsuranceStatus.SUSPENDED, "ended": InsuranceStatus.ENDED,
                 "终止": InsuranceStatus.ENDED, "注销": InsuranceStatus.ENDED}
 MAX_YUAN = Decimal("100000000")
-
-
-@dataclass
-class RowRejected:
-    line: int
-    code: str
-    message: str
+UNKNOWN_BED = "unknown_bed"
+COMMIT_EVERY = 100
 
 
 @dataclass
@@ -60,35 +65,30 @@ class ImportReport:
     transferred: int = 0
     ineligible: int = 0
     rejected: list[RowRejected] = field(default_factory=list)
+    encoding: str = "utf-8"
+    duplicate_admission_flags: int = 0
 
     @property
     def accepted(self) -> int:
         return self.created + self.updated + self.unchanged
 
 
-def parse_rows(data: bytes, filename: str) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, row) pairs from CSV (header line 1) or a JSON array (line = index + 1)."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InvalidInput("the roster file is not UTF-8 text") from e
-    if filename.lower().endswith(".json") or text.lstrip().startswith("["):
+def parse_rows(data: bytes, filename: str, *, encoding: str | None = None) -> CsvRows:
+    """(line number, row) pairs from CSV (header line 1) or a JSON array (line = index + 1), and the rows
+    that could not even be read (undecodable text), each with its line number."""
+    head = data.lstrip()[:1]
+    if filename.lower().endswith(".json") or head == b"[":
+        text, rejected, used = decode_text(data, encoding)
+        if rejected:
+            raise InvalidInput(f"the roster JSON is not valid {used} text at line {rejected[0].line}")
         try:
             items = json.loads(text)
         except json.JSONDecodeError as e:
             raise InvalidInput(f"the roster JSON is malformed at line {e.lineno}") from e
         if not isinstance(items, list):
             raise InvalidInput("the roster JSON must be an array of rows")
-        return [(i + 1, item if isinstance(item, dict) else {}) for i, item in enumerate(items)]
-    # newline="" as the csv module asks: a bare carriage return inside a field is then data, not an error.
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    try:
-        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise InvalidInput(f"the roster CSV lacks columns: {', '.join(missing)}", missing=missing)
-        return [(reader.line_num, row) for row in reader]
-    except csv.Error as e:  # found by fuzzing: malformed CSV must be a clear 422, not a 500
-        raise InvalidInput(f"the roster CSV is malformed at line {reader.line_num}: {e}") from e
+        return CsvRows([(i + 1, item if isinstance(item, dict) else {}) for i, item in enumerate(items)], [], used)
+    return read_csv(data, required=REQUIRED, encoding=encoding, what="roster CSV")
 
 
 def _parse_time(value: Any, name: str) -> datetime | None:
@@ -143,14 +143,24 @@ def _insurance(row: dict[str, Any]) -> dict[str, Any] | None:
             "insured_until": insured_until}
 
 
-def import_roster(db: Session, *, rows: list[tuple[int, dict[str, Any]]], actor: str,
-                  only_hospital_id: int | None = None) -> ImportReport:
-    """Upserts admissions row by row; each good row commits with its own savepoint."""
-    report = ImportReport()
+class RowRefused(ValueError):
+    """A row that cannot be imported, with its stable reason code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def import_roster(db: Session, *, rows: list[tuple[int, dict[str, Any]]] | CsvRows, actor: str,
+                  only_hospital_id: int | None = None, create_beds: bool = False) -> ImportReport:
+    """Upserts admissions row by row (each good row in its own savepoint), commits every COMMIT_EVERY rows."""
+    parsed = rows if isinstance(rows, CsvRows) else CsvRows(list(rows))
+    report = ImportReport(rejected=list(parsed.rejected), encoding=parsed.encoding)
     hospitals = {h.code: h for h in db.exec(select(Hospital))}
     seen: dict[tuple[str, str], int] = {}
     imported: list[int] = []
-    for line, row in rows:
+    changed: list[int] = []
+    for done, (line, row) in enumerate(parsed.rows, start=1):
         try:
             values = _validate(row, hospitals, only_hospital_id)
             key = (values["hospital"].code, values["his_admission_no"])
@@ -158,20 +168,39 @@ def import_roster(db: Session, *, rows: list[tuple[int, dict[str, Any]]], actor:
                 raise ValueError(f"duplicate of line {seen[key]} in this file")
             seen[key] = line
             with db.begin_nested():
-                outcome, admission_id = _upsert(db, values)
+                outcome, admission_id = _upsert(db, values, create_beds=create_beds)
             imported.append(admission_id)
+        except RowRefused as e:
+            report.rejected.append(RowRejected(line, e.code, str(e)))
+            continue
         except ValueError as e:
             report.rejected.append(RowRejected(line, "invalid_row", str(e)))
             continue
         setattr(report, outcome, getattr(report, outcome) + 1)
         if outcome in ("discharged", "transferred"):
             report.updated += 1
+        if outcome != "unchanged":
+            changed.append(admission_id)
+        if done % COMMIT_EVERY == 0:
+            _end_chunk(db)
+    report.rejected.sort(key=lambda r: r.line)
     report.ineligible = flag_ineligible(db, admission_ids=imported)
+    touched = {person for start in range(0, len(changed), 10_000) for person in db.exec(
+        select(Admission.insured_person_id).where(col(Admission.id).in_(changed[start:start + 10_000])))}
+    report.duplicate_admission_flags, _ = flag_service.sync_duplicate_admissions(db, person_ids=touched)
     audit.record(db, actor=actor, action="roster.imported", object_type="roster", object_id=only_hospital_id or 0,
                  data={"created": report.created, "updated": report.updated, "unchanged": report.unchanged,
-                       "rejected": len(report.rejected), "ineligible": report.ineligible})
+                       "rejected": len(report.rejected), "ineligible": report.ineligible,
+                       "encoding": report.encoding, "duplicate_admission_flags": report.duplicate_admission_flags})
     db.commit()
     return report
+
+
+def _end_chunk(db: Session) -> None:
+    db.commit()
+    # The write lock is free between chunks; a moment's pause lets a waiting upload take it (a thread
+    # lock hands nothing over: the importer would otherwise take it straight back).
+    time.sleep(0.002)
 
 
 def _validate(row: dict[str, Any], hospitals: dict[str, Hospital], only_hospital_id: int | None) -> dict[str, Any]:
@@ -200,10 +229,17 @@ def _validate(row: dict[str, Any], hospitals: dict[str, Hospital], only_hospital
             "insurance": _insurance(row), "funds": funds}
 
 
-def _upsert(db: Session, v: dict[str, Any]) -> tuple[str, int]:
+def _upsert(db: Session, v: dict[str, Any], *, create_beds: bool) -> tuple[str, int]:
     hospital: Hospital = v["hospital"]
-    ward = hospital_service.get_or_create_ward(db, hospital_id=hospital.id or 0, code=v["ward_code"])
-    bed = hospital_service.get_or_create_bed(db, ward_id=ward.id or 0, label=v["bed_label"])
+    if create_beds:
+        ward = hospital_service.get_or_create_ward(db, hospital_id=hospital.id or 0, code=v["ward_code"])
+        bed = hospital_service.get_or_create_bed(db, ward_id=ward.id or 0, label=v["bed_label"])
+    else:
+        found = registry.find_bed(db, hospital_id=hospital.id or 0, ward_code=v["ward_code"], bed_label=v["bed_label"])
+        if found is None:
+            raise RowRefused(UNKNOWN_BED, f"bed {v['bed_label']!r} of ward {v['ward_code']!r} is not in the bed "
+                                          f"registry (register it, or import with create_beds)")
+        ward, bed = found
     person, _ = get_or_create_person(db, insurance_number=v["insurance_number"], name=v["name"])
     if v["insurance"] is not None:
         for name, value in v["insurance"].items():

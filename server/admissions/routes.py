@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, UploadFile
+from fastapi import APIRouter, Query, Request, UploadFile
 from pydantic import BaseModel
 
 from models.errors import InvalidInput, PayloadTooLarge
@@ -27,25 +27,36 @@ class ImportReportRead(BaseModel):
     discharged: int
     transferred: int
     ineligible: int = 0
+    encoding: str
+    duplicate_admission_flags: int
     rejected: list[RejectedRow]
 
 
 @router.post("/import", response_model=ImportReportRead)
-async def import_roster(file: UploadFile, user: CurrentUser, db: Db, request: Request) -> ImportReportRead:
-    """Hospital staff import their own hospital's roster; administrators and supervisors any."""
+def import_roster(file: UploadFile, user: CurrentUser, db: Db, request: Request,
+                  encoding: str | None = Query(default=None, description="e.g. gb18030; default: detected"),
+                  create_beds: bool = Query(default=False, description="Register unknown wards and beds")
+                  ) -> ImportReportRead:
+    """Hospital staff import their own hospital's roster; administrators and supervisors any.
+
+    A plain `def`: the import's database work runs on a worker thread, never on the event loop that
+    answers every device's long-poll and upload meanwhile.
+    """
     from server.accounts.deps import RequireRoles
 
     RequireRoles(Role.ADMIN, Role.SUPERVISOR, Role.HOSPITAL_STAFF)(user)
-    data = await file.read(request.app.state.settings.max_body_bytes + 1)
+    data = file.file.read(request.app.state.settings.max_body_bytes + 1)
     if len(data) > request.app.state.settings.max_body_bytes:
         raise PayloadTooLarge()
     if not data:
         raise InvalidInput("the roster file is empty")
-    rows = roster.parse_rows(data, file.filename or "")
+    rows = roster.parse_rows(data, file.filename or "", encoding=encoding)
     only = user.hospital_id if user.role == Role.HOSPITAL_STAFF else None
-    report = roster.import_roster(db, rows=rows, actor=f"user:{user.id}", only_hospital_id=only)
+    report = roster.import_roster(db, rows=rows, actor=f"user:{user.id}", only_hospital_id=only,
+                                  create_beds=create_beds)
     return ImportReportRead(created=report.created, updated=report.updated, unchanged=report.unchanged,
                             discharged=report.discharged, transferred=report.transferred,
                             ineligible=report.ineligible,
+                            encoding=report.encoding, duplicate_admission_flags=report.duplicate_admission_flags,
                             rejected=[RejectedRow(line=r.line, code=r.code, message=r.message)
                                       for r in report.rejected])

@@ -8,10 +8,8 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from sqlmodel import col, func, select
 
-from models.errors import NotFound
 from models.verdicts import Verdict
 from server.accounts.deps import CurrentUser, check_hospital, scope
-from server.accounts.tables import Role
 from server.campaigns import service
 from server.campaigns.tables import Campaign, CheckTask
 from server.db import Db
@@ -80,29 +78,28 @@ def launch_spot_check(body: SpotCheckCreate, user: CurrentUser, db: Db, request:
 
 @router.get("", response_model=list[CampaignRead])
 def list_campaigns(user: CurrentUser, db: Db, limit: int = Query(default=50, ge=1, le=500)) -> list[CampaignRead]:
-    return [_read(c) for c in db.exec(select(Campaign).order_by(col(Campaign.id).desc()).limit(limit))]
+    stmt = service.visible_campaigns(select(Campaign), user)
+    return [_read(c) for c in db.exec(stmt.order_by(col(Campaign.id).desc()).limit(limit))]
+
+
+@router.get("/{campaign_id}", response_model=CampaignRead)
+def get_campaign(campaign_id: int, user: CurrentUser, db: Db) -> CampaignRead:
+    return _read(service.get_campaign(db, user=user, campaign_id=campaign_id))
 
 
 @router.get("/{campaign_id}/progress", response_model=ProgressRead)
 def campaign_progress(campaign_id: int, user: CurrentUser, db: Db) -> ProgressRead:
-    p = service.progress(db, campaign_id=campaign_id)
-    by_hospital = p.by_hospital
-    counts = p.counts
-    if user.role == Role.HOSPITAL_STAFF:
-        by_hospital = {h: c for h, c in by_hospital.items() if h == user.hospital_id}
-        counts = {v.value: by_hospital.get(user.hospital_id or 0, {}).get(v.value, 0) for v in Verdict}
-    total = sum(counts.values())
-    return ProgressRead(campaign_id=p.campaign_id, status=p.status, total=total,
-                        done=total - counts.get(Verdict.PENDING.value, 0), counts=counts, by_hospital=by_hospital,
-                        verification_rate=p.verification_rate, seconds_to_complete=p.seconds_to_complete)
+    p = service.progress(db, campaign_id=campaign_id, user=user)
+    return ProgressRead(campaign_id=p.campaign_id, status=p.status, total=p.total, done=p.done, counts=p.counts,
+                        by_hospital=p.by_hospital, verification_rate=p.verification_rate,
+                        seconds_to_complete=p.seconds_to_complete)
 
 
 @router.get("/{campaign_id}/tasks", response_model=TaskPage)
 def campaign_tasks(campaign_id: int, user: CurrentUser, db: Db, verdict: Verdict | None = None,
                    hospital_id: int | None = None, ward_id: int | None = None,
                    offset: int = Query(default=0, ge=0), limit: int = Query(default=100, ge=1, le=1000)) -> TaskPage:
-    if db.get(Campaign, campaign_id) is None:
-        raise NotFound("campaign not found")
+    service.get_campaign(db, user=user, campaign_id=campaign_id)
     if hospital_id is not None:
         check_hospital(user, hospital_id, "hospital")
     stmt = scope(select(CheckTask).where(CheckTask.campaign_id == campaign_id), user, CheckTask.hospital_id)

@@ -12,12 +12,14 @@ from sqlmodel import Session, col, select
 
 from models.errors import InvalidInput, NotFound
 from models.verdicts import EXCUSED_VERDICTS, FINAL_VERDICTS, Verdict
+from server.accounts.tables import Role, UserAccount
 from server.admissions import leave as leave_service
 from server.admissions.tables import Admission, Exemption
 from server.audit import service as audit
 from server.campaigns.tables import Campaign, CampaignKind, CampaignStatus, CheckTask
 from server.checks import policy
 from server.db import utcnow
+from server.flags import service as flag_service
 from server.hospitals.tables import Hospital
 from server.regions.tables import Region
 
@@ -37,7 +39,8 @@ def resolve_scope(db: Session, *, county: str | None = None, hospitals: list[str
                 raise InvalidInput(f"unknown hospital {ref!r}")
             ids.append(found)
     else:
-        ids = list(db.exec(select(Hospital.id)))
+        # Never "every hospital of the database" by omission: a spot check names its scope.
+        raise InvalidInput("a spot check needs a county or at least one hospital", field="scope")
     return [int(i) for i in ids if i is not None]
 
 
@@ -51,6 +54,8 @@ def create_campaign(db: Session, *, hospital_ids: list[int], deadline_s: int, ac
     """Creates the campaign and, in bulk, one task per current admission; exempt admissions close at once."""
     if deadline_s <= 0:
         raise InvalidInput("the deadline must be in the future")
+    if not hospital_ids:
+        raise InvalidInput("the check's scope holds no hospital", field="scope")
     now = utcnow()
     campaign = Campaign(kind=kind, scope=scope or {"hospital_ids": hospital_ids}, created_by=actor,
                         created_at=now, deadline_at=now + timedelta(seconds=deadline_s))
@@ -77,6 +82,9 @@ def create_campaign(db: Session, *, hospital_ids: list[int], deadline_s: int, ac
     for start in range(0, len(rows), 1000):
         db.execute(insert(CheckTask).values(rows[start:start + 1000]))
     campaign.task_count = len(rows)
+    if kind == CampaignKind.SPOT_CHECK:
+        # 叠床 is checked at every spot check too, in case an overlap came in by another door than the roster.
+        flag_service.sync_duplicate_admissions(db, hospital_ids=hospital_ids)
     audit.record(db, actor=actor, action="campaign.created", object_type="campaign", object_id=campaign.id or 0,
                  data={"kind": kind.value, "hospitals": len(hospital_ids), "tasks": len(rows),
                        "exempt": len(exempt), "deadline_s": deadline_s})
@@ -119,23 +127,29 @@ class Progress:
         return self.total - self.counts.get(Verdict.PENDING.value, 0)
 
 
-def progress(db: Session, *, campaign_id: int) -> Progress:
-    """Counts per verdict overall and per hospital (one GROUP BY), verification rate, completion time."""
-    campaign = db.get(Campaign, campaign_id)
+def progress(db: Session, *, campaign_id: int, user: UserAccount | None = None) -> Progress:
+    """Counts per verdict overall and per hospital (one GROUP BY), verification rate, completion time.
+
+    With a user: what that user may see, computed the same way for the API, the console and the CLI
+    (hospital staff: their hospital's counts and rate only, and no unannounced check at all).
+    """
+    campaign = get_campaign(db, user=user, campaign_id=campaign_id) if user else db.get(Campaign, campaign_id)
     if campaign is None:
         raise NotFound("campaign not found")
-    rows = db.exec(select(CheckTask.hospital_id, CheckTask.verdict, func.count())
-                   .where(CheckTask.campaign_id == campaign_id)
-                   .group_by(CheckTask.hospital_id, CheckTask.verdict))
+    stmt = select(CheckTask.hospital_id, CheckTask.verdict, func.count()).where(CheckTask.campaign_id == campaign_id)
+    if user is not None and user.role == Role.HOSPITAL_STAFF:
+        stmt = stmt.where(CheckTask.hospital_id == user.hospital_id)
+    rows = db.exec(stmt.group_by(CheckTask.hospital_id, CheckTask.verdict))
     counts: dict[str, int] = {v.value: 0 for v in Verdict}
     by_hospital: dict[int, dict[str, int]] = {}
     for hospital_id, verdict, n in rows:
         key = Verdict(verdict).value
         counts[key] += n
         by_hospital.setdefault(int(hospital_id), {})[key] = n
-    checkable = campaign.task_count - sum(counts[v.value] for v in EXCUSED_VERDICTS)
+    total = sum(counts.values())
+    checkable = total - sum(counts[v.value] for v in EXCUSED_VERDICTS)
     seconds = (campaign.completed_at - campaign.created_at).total_seconds() if campaign.completed_at else None
-    return Progress(campaign_id, campaign.status.value, campaign.task_count, counts, by_hospital,
+    return Progress(campaign_id, campaign.status.value, total, counts, by_hospital,
                     counts[Verdict.VERIFIED.value] / checkable if checkable else 1.0, seconds,
                     campaign.created_at, campaign.deadline_at)
 
@@ -168,12 +182,12 @@ def mark_delivered(db: Session, *, task_ids: list[int]) -> None:
         db.commit()
 
 
-def mark_expired(db: Session, *, now: datetime) -> list[tuple[int, Verdict]]:
-    """Past-deadline pending tasks: absent when a device had received them, overdue when none had."""
+def mark_expired(db: Session, *, campaign_id: int, now: datetime) -> list[tuple[int, Verdict]]:
+    """One campaign's past-deadline pending tasks, closed with the verdict policy's deadline rule."""
     expired = list(db.exec(select(CheckTask.id, CheckTask.delivered_at, CheckTask.admission_id, CheckTask.issued_at,
                                   CheckTask.deadline_at).where(
-        CheckTask.verdict == Verdict.PENDING, CheckTask.deadline_at <= now)))
-    leaves = leave_service.leaves_of(db, [row[2] for row in expired if row[1] is not None])
+        CheckTask.campaign_id == campaign_id, CheckTask.verdict == Verdict.PENDING, CheckTask.deadline_at <= now)))
+    leaves = leave_service.leaves_of(db, [row[2] for row in expired])
     changes = [(int(tid), policy.at_deadline(delivered=delivered is not None, on_leave=leave_service.covering_leave(
         leaves.get(admission_id, []), issued_at=issued_at, at=deadline_at) is not None))
         for tid, delivered, admission_id, issued_at, deadline_at in expired]
@@ -189,3 +203,31 @@ def mark_expired(db: Session, *, now: datetime) -> list[tuple[int, Verdict]]:
 def chunks(ids: list[int], size: int = 10_000) -> list[list[int]]:
     """Id lists cut to what one statement may bind (PostgreSQL takes at most 65,535 parameters)."""
     return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+
+def unannounced_campaign_ids() -> Any:
+    """Spot checks before their deadline: unannounced, so invisible to the hospitals they check."""
+    return select(Campaign.id).where(Campaign.kind == CampaignKind.SPOT_CHECK, Campaign.deadline_at > utcnow())
+
+
+def visible_campaigns(stmt: Any, user: UserAccount) -> Any:
+    """Hospital staff see no campaign that is still an unannounced check."""
+    if user.role != Role.HOSPITAL_STAFF:
+        return stmt
+    return stmt.where(col(Campaign.id).not_in(unannounced_campaign_ids()))
+
+
+def get_campaign(db: Session, *, user: UserAccount, campaign_id: int) -> Campaign:
+    """The campaign, or 404 when it does not exist or is an unannounced check the user must not see."""
+    campaign = db.exec(visible_campaigns(select(Campaign).where(Campaign.id == campaign_id), user)).first()
+    if campaign is None:
+        raise NotFound("campaign not found")
+    return campaign
+
+
+def scope_size(db: Session, *, hospital_ids: list[int]) -> int:
+    """How many beds (current admissions) a check over these hospitals would create tasks for."""
+    now = utcnow()
+    return int(db.exec(select(func.count()).select_from(Admission).where(
+        col(Admission.hospital_id).in_(hospital_ids), col(Admission.discharged_at).is_(None),
+        Admission.admitted_at <= now)).one())

@@ -105,11 +105,11 @@ def decide(upload: ResultUpload, enrolled: np.ndarray | None, threshold: float, 
 
 
 def at_deadline(*, delivered: bool, on_leave: bool = False) -> Verdict:
-    """A pending task past its deadline: absent when a device had received it (on_leave inside an approved
-    leave), overdue when none had."""
-    if not delivered:
-        return Verdict.OVERDUE
-    return Verdict.ON_LEAVE if on_leave else Verdict.ABSENT
+    """A pending task past its deadline is overdue, delivered or not: nobody answered, which says nothing
+    about the bed (a device that lost the network is not a patient gone home). The silence is flagged on
+    its own (device_offline); a late answer still decides the verdict. Inside an approved leave: on_leave."""
+    del delivered  # kept in the signature: whether the device had the task is evidence, not the verdict
+    return Verdict.ON_LEAVE if on_leave else Verdict.OVERDUE
 
 
 def flag_kind(verdict: Verdict | None) -> FlagKind | None:

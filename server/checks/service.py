@@ -23,7 +23,6 @@ from models.errors import (
 )
 from models.faces.decode import check_image_header
 from models.settings import EngineSettings
-from models.verdicts import Verdict
 from models.wire import ResultUpload
 from server.admissions import leave as leave_service
 from server.admissions.tables import Admission
@@ -153,7 +152,12 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], thre
             item.task.result_id = item.result.id
             flag_details[item.task.id or 0]["result_id"] = item.result.id
             db.add(item.task)
-        flag_service.raise_for_tasks(db, [item.task for item in accepted.values()], flag_details)
+        answered = [item.task for item in accepted.values()]
+        flag_service.raise_for_tasks(db, answered, flag_details)
+        late = [task for task in answered if task.late]
+        if late:
+            flag_service.supersede_contradicted(db, late)
+            flag_service.note_late_results(db, device_id=device.id or 0, hospital_id=device.hospital_id, tasks=late)
     audit.record_many(db, audit_entries)
     return outcomes
 
@@ -226,16 +230,16 @@ def sweep_deadlines(db: Session) -> int:
         if campaign.deadline_at > now:
             campaign_service.complete_if_done(db, campaign_id=campaign.id or 0)
             continue
-        changes = campaign_service.mark_expired(db, now=now)
+        changes = campaign_service.mark_expired(db, campaign_id=campaign.id or 0, now=now)
         if changes:
             tasks = [task for chunk in campaign_service.chunks([tid for tid, _ in changes])
                      for task in db.exec(select(CheckTask).where(col(CheckTask.id).in_(chunk)))]
             flag_service.raise_for_tasks(db, tasks)
+            silent = flag_service.flag_silent_wards(db, campaign_id=campaign.id or 0, tasks=tasks)
             audit.record(db, actor="system", action="deadline.swept", object_type="campaign",
                          object_id=campaign.id or 0,
-                         data={"absent": sum(v == Verdict.ABSENT for _, v in changes),
-                               "overdue": sum(v == Verdict.OVERDUE for _, v in changes),
-                               "on_leave": sum(v == Verdict.ON_LEAVE for _, v in changes)})
+                         data={**{v.value: sum(x == v for _, x in changes) for v in {x for _, x in changes}},
+                               "silent_wards": silent})
         db.commit()
         campaign_service.complete_if_done(db, campaign_id=campaign.id or 0)
         closed += len(changes)

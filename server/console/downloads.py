@@ -15,10 +15,10 @@ from server.accounts.tables import UserAccount
 from server.audit import service as audit
 from server.console import exports, people, service
 from server.console.pages import Filters
-from server.console.tables import Appeal, AppealAttachment
 from server.console.web import PREFIX, PageRoute, formatter
 from server.db import Db, utcnow
 from server.flags import service as flag_service
+from server.flags.tables import Appeal, AppealAttachment
 
 router = APIRouter(prefix=PREFIX, route_class=PageRoute, include_in_schema=False, dependencies=[Depends(ANY_USER)])
 Format = Literal["csv", "xlsx"]

@@ -28,10 +28,9 @@ from server.campaigns.tables import Campaign, CheckTask
 from server.checks.tables import CheckResult
 from server.console import service
 from server.console.format import Formatter, excel_local
-from server.console.tables import Appeal, AppealAttachment
 from server.db import utcnow
 from server.flags import service as flag_service
-from server.flags.tables import Flag, Review
+from server.flags.tables import Appeal, AppealAttachment, Flag, Review
 from server.hospitals.tables import Bed, Hospital, Ward
 from server.persons.tables import InsuredPerson
 

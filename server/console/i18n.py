@@ -104,6 +104,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "dismissed": ("已排除", "Dismissed"),
     "appealed": ("申诉中", "Under appeal"),
     "actionable": ("待处理（初审、终审、申诉）", "To do (first, final review, appeal)"),
+    "superseded": ("已被迟到结果取代", "Superseded by a late result"), "resolved": ("已解除（出院）", "Resolved"),
+    "awaiting_other_reviewer": ("您已做初审，终审须由另一人完成",
+                                "You made the first review; another person makes the final review"),
     # campaign
     "running": ("进行中", "Running"), "completed": ("已完成", "Completed"),
     "timed_out": ("已截止", "Deadline passed"),

@@ -28,6 +28,7 @@ from server.console.web import (
     verify_csrf,
 )
 from server.db import Db
+from server.flags import appeals, workflow
 from server.flags import service as flag_service
 from server.flags.tables import FlagStatus
 
@@ -177,8 +178,8 @@ def flag_queue(request: Request, user: CurrentUser, db: Db, filters: Filters,
 
 def _bulk_choices(user: UserAccount) -> dict[str, tuple[str, ...]]:
     """Decisions this role can take in bulk, each with the reasons that fit it from an open flag."""
-    allowed = {to for (frm, to), roles in flag_service.ALLOWED.items()
-               if user.role in roles and to != FlagStatus.APPEALED}
+    allowed = {to for (frm, to), move in workflow.TRANSITIONS.items()
+               if user.role in move.roles and move.level != workflow.Level.APPEAL}
     return {to.value: actions.reasons_for(FlagStatus.OPEN, to) or actions.reasons_for(FlagStatus.FIRST_REVIEWED, to)
             for to in (FlagStatus.FIRST_REVIEWED, FlagStatus.CONFIRMED, FlagStatus.DISMISSED) if to in allowed}
 
@@ -243,7 +244,7 @@ def review(request: Request, flag_id: int, user: CurrentUser, db: Db, to: Annota
 def appeal(request: Request, flag_id: int, user: CurrentUser, db: Db, statement: Annotated[str, Form()] = "",
            attachments: Annotated[list[UploadFile] | None, File()] = None) -> Response:
     # read(limit + 1): a file over the limit is refused without holding more of it than needed.
-    uploads = [actions.Upload(f.filename or "", f.file.read(actions.MAX_ATTACHMENT_BYTES + 1))
+    uploads = [appeals.Upload(f.filename or "", f.file.read(appeals.MAX_ATTACHMENT_BYTES + 1))
                for f in attachments or []]
     try:
         flag = flag_service.load_flag(db, user, flag_id)

@@ -16,6 +16,7 @@ from models.verdicts import FlagKind
 from server.accounts.deps import check_hospital, scope
 from server.accounts.tables import UserAccount
 from server.admissions.tables import Admission
+from server.flags import service as flag_service
 from server.flags.tables import Flag, FlagStatus
 from server.hospitals.tables import Bed, Hospital, Ward
 from server.persons.tables import InsuredPerson
@@ -83,7 +84,7 @@ def flag_query(user: UserAccount, filters: FlagFilter, *, columns: Any = None) -
     if filters.hospital_id is not None:
         check_hospital(user, filters.hospital_id, "hospital")
     stmt = _joined(select(*(columns or [Flag])).select_from(Flag))
-    stmt = scope(stmt, user, Flag.hospital_id)
+    stmt = flag_service.scoped(stmt, user)  # hospital scope and unannounced checks: the flags service's rule
     for column, value in ((Flag.campaign_id, filters.campaign_id), (Flag.hospital_id, filters.hospital_id),
                           (Flag.kind, filters.kind), (Admission.ward_id, filters.ward_id)):
         if value is not None:

@@ -9,8 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
-from models.errors import NotFound
-from models.verdicts import EXCUSED_VERDICTS, Verdict
+from models.verdicts import Verdict
 from server.accounts.deps import scope
 from server.accounts.tables import Role, UserAccount
 from server.campaigns import service as campaign_service
@@ -19,11 +18,11 @@ from server.checks.tables import CheckResult
 from server.console import people, timeline
 from server.console.actions import REVIEW_REASONS, reasons_for
 from server.console.queue import FlagFilter, FlagPage, flag_page, flag_query  # noqa: F401  (used as service.*)
-from server.console.tables import Appeal, AppealAttachment
 from server.db import utcnow
 from server.devices.tables import Device
 from server.flags import service as flag_service
-from server.flags.tables import Flag, FlagStatus, Review
+from server.flags import workflow
+from server.flags.tables import Appeal, AppealAttachment, Flag, FlagStatus, Review
 from server.hospitals.tables import Bed, Hospital, Ward
 from server.persons.tables import FaceEmbedding, InsuredPerson
 from server.regions.tables import Region, RegionLevel
@@ -58,10 +57,9 @@ class Dashboard:
 
 def dashboard(db: Session, user: UserAccount, *, campaign_id: int | None = None) -> Dashboard:
     """The chosen (or newest running, else newest) campaign's progress, recent campaigns, offline devices."""
-    recent = list(db.exec(select(Campaign).order_by(col(Campaign.id).desc()).limit(10)))
-    campaign = db.get(Campaign, campaign_id) if campaign_id else None
-    if campaign_id and campaign is None:
-        raise NotFound("campaign not found")
+    recent = list(db.exec(campaign_service.visible_campaigns(select(Campaign), user)
+                          .order_by(col(Campaign.id).desc()).limit(10)))
+    campaign = campaign_service.get_campaign(db, user=user, campaign_id=campaign_id) if campaign_id else None
     if campaign is None:
         campaign = next((c for c in recent if c.status == CampaignStatus.RUNNING), recent[0] if recent else None)
     hospitals = hospital_names(db, user)
@@ -70,22 +68,15 @@ def dashboard(db: Session, user: UserAccount, *, campaign_id: int | None = None)
 
 
 def campaign_progress(db: Session, user: UserAccount, campaign_id: int) -> dict[str, Any]:
-    """The progress API's numbers, restricted to the user's hospital for hospital staff."""
-    p = campaign_service.progress(db, campaign_id=campaign_id)
-    by_hospital, counts, rate = p.by_hospital, p.counts, p.verification_rate
-    if user.role == Role.HOSPITAL_STAFF:
-        by_hospital = {h: c for h, c in by_hospital.items() if h == user.hospital_id}
-        own = by_hospital.get(user.hospital_id or 0, {})
-        counts = {v.value: own.get(v.value, 0) for v in Verdict}
-        checkable = sum(counts.values()) - sum(counts[v.value] for v in EXCUSED_VERDICTS)
-        rate = counts[Verdict.VERIFIED.value] / checkable if checkable else 1.0
-    total = sum(counts.values())
+    """The progress API's numbers (one scoped function: campaigns/service.progress), with what the page adds."""
+    p = campaign_service.progress(db, campaign_id=campaign_id, user=user)
+    counts = p.counts
     # Ended by the deadline sweep, not by every bed answering: say so instead of a completion time.
     timed_out = bool(p.seconds_to_complete is not None and p.created_at and p.deadline_at
                      and p.seconds_to_complete >= (p.deadline_at - p.created_at).total_seconds() - 1)
     silent = not_answering(db, user, campaign_id, p) if p.status == CampaignStatus.RUNNING.value else {}
-    return {"status": p.status, "total": total, "done": total - counts.get(Verdict.PENDING.value, 0),
-            "counts": counts, "by_hospital": by_hospital, "verification_rate": rate,
+    return {"status": p.status, "total": p.total, "done": p.done,
+            "counts": counts, "by_hospital": p.by_hospital, "verification_rate": p.verification_rate,
             "seconds_to_complete": p.seconds_to_complete, "timed_out": timed_out,
             "unanswered": counts.get(Verdict.OVERDUE.value, 0),
             "created_at": p.created_at.isoformat() if p.created_at else None,
@@ -141,6 +132,7 @@ class FlagView:
     appeal_deadline: datetime | None = None
     reasons: dict[str, tuple[str, ...]] = field(default_factory=dict)  # decision -> reasons that fit it
     detail_items: list[tuple[str, Any]] = field(default_factory=list)
+    awaiting_other_reviewer: bool = False
 
     @property
     def history(self) -> list[tuple[Review, str | None, str]]:
@@ -171,9 +163,11 @@ def flag_view(db: Session, user: UserAccount, flag_id: int) -> FlagView:
         files = db.exec(select(AppealAttachment).where(AppealAttachment.appeal_id == appeal.id)
                         .order_by(col(AppealAttachment.id)))
         view.appeals.append((appeal, list(files)))
-    allowed = [to for (frm, to), roles in flag_service.ALLOWED.items() if frm == flag.status and user.role in roles]
-    view.transitions = [to for to in allowed if to != FlagStatus.APPEALED]
-    view.can_appeal = FlagStatus.APPEALED in allowed and flag.hospital_id is not None
+    moves = workflow.available_moves(db, flag=flag, user=user)
+    view.transitions = [to for to, move in moves.items() if move.level != workflow.Level.APPEAL]
+    view.can_appeal = FlagStatus.APPEALED in moves and flag.hospital_id is not None
+    view.awaiting_other_reviewer = (not moves and flag.status in (FlagStatus.FIRST_REVIEWED, FlagStatus.APPEALED)
+                                    and workflow.first_reviewer(db, flag) == user.username)
     view.reasons = {to.value: reasons_for(flag.status, to) for to in view.transitions}
     view.named = people.named_in(db, user, flag)
     view.detail_items = detail_items(db, user, flag)

@@ -10,9 +10,8 @@ from sqlmodel import Session, col, select
 
 from server.campaigns.tables import CheckTask
 from server.checks.tables import CheckResult
-from server.console.tables import Appeal
 from server.db import utcnow
-from server.flags.tables import Flag, FlagStatus, Review
+from server.flags.tables import Appeal, Flag, FlagStatus, Review
 
 # The hospital may appeal a flag within this window after it was raised, or after it was confirmed.
 APPEAL_WINDOW = timedelta(days=7)

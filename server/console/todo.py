@@ -10,9 +10,8 @@ from sqlmodel import Session, col, select
 from server.accounts.deps import scope
 from server.accounts.tables import UserAccount
 from server.console import timeline
-from server.console.tables import Appeal
 from server.db import utcnow
-from server.flags.tables import Flag
+from server.flags.tables import Appeal, Flag
 from server.hospitals.tables import Hospital
 from server.persons.tables import InsuredPerson
 

@@ -1,22 +1,25 @@
-"""Flags: one per non-verified verdict (and per duplicate admission), then two-level review and appeal."""
+"""Flags: raised for verdicts, 叠床 overlaps, silent and late devices; scoped for reading; closed by the
+system when a late result or a discharge contradicts them. Review and appeal: workflow.py, appeals.py."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, or_
 from sqlmodel import Session, col, func, select
 
-from models.errors import Conflict, NotFound, PermissionDenied
-from models.verdicts import FlagKind
+from models.errors import NotFound
+from models.verdicts import FlagKind, Verdict
 from server.accounts.tables import Role, UserAccount
 from server.admissions.tables import Admission
 from server.audit import service as audit
 from server.campaigns.tables import CheckTask
 from server.checks import policy
-from server.db import claim_write, utcnow
-from server.flags.tables import Flag, FlagStatus, Review
-from server.funds import service as funds_service
+from server.db import utcnow
+from server.devices.tables import Device
+from server.flags import workflow
+from server.flags.tables import Flag, FlagStatus
 
 
 def raise_for_tasks(db: Session, tasks: list[CheckTask], details: dict[int, dict[str, Any]] | None = None) -> int:
@@ -42,6 +45,10 @@ def load_flag(db: Session, user: UserAccount, flag_id: int) -> Flag:
     if flag is None:
         raise NotFound("flag not found")
     check_hospital(user, flag.hospital_id or -1, "flag")
+    hidden = hidden_from_hospital(user)
+    if hidden is not None and flag.campaign_id is not None and db.exec(
+            select(Flag.id).where(Flag.id == flag.id, hidden)).first():
+        raise NotFound("flag not found")
     return flag
 
 
@@ -56,59 +63,154 @@ def raise_flag(db: Session, *, kind: FlagKind, hospital_id: int | None, details:
     return flag
 
 
-def flag_duplicate_admissions(db: Session, *, hospital_ids: list[int] | None = None) -> int:
-    """Same insured person currently admitted in two hospitals (叠床): one open flag per admission."""
+def hidden_from_hospital(user: UserAccount) -> Any:
+    """Flags hospital staff must not see yet: those of a spot check before its deadline (unannounced)."""
+    from server.campaigns.service import unannounced_campaign_ids
+
+    if user.role != Role.HOSPITAL_STAFF:
+        return None
+    return col(Flag.campaign_id).in_(unannounced_campaign_ids())
+
+
+def scoped(stmt: Any, user: UserAccount) -> Any:
+    """Default-deny scope of flag queries: hospital staff see their own hospital's announced flags only."""
+    from server.accounts.deps import scope
+
+    stmt = scope(stmt, user, Flag.hospital_id)
+    hidden = hidden_from_hospital(user)
+    return stmt if hidden is None else stmt.where(or_(col(Flag.campaign_id).is_(None), ~hidden))
+
+
+def sync_duplicate_admissions(db: Session, *, person_ids: Iterable[int] | None = None,
+                              hospital_ids: Iterable[int] | None = None) -> tuple[int, int]:
+    """叠床: one flag per pair of current admissions of one insured person in two hospitals, naming both;
+    open ones whose overlap ended (one admission discharged) are resolved. Flushes; returns (raised, resolved).
+
+    `person_ids` limits the work to the persons a roster import touched; `hospital_ids` raises only
+    overlaps that involve one of these hospitals (a spot check's scope).
+    """
+    people = None if person_ids is None else sorted(set(person_ids))
     current = select(Admission.insured_person_id).where(col(Admission.discharged_at).is_(None))
+    if people is not None:
+        current = current.where(col(Admission.insured_person_id).in_(people))
     doubled = current.group_by(Admission.insured_person_id).having(
         func.count(func.distinct(Admission.hospital_id)) > 1)
     admissions = list(db.exec(select(Admission).where(
-        col(Admission.insured_person_id).in_(doubled), col(Admission.discharged_at).is_(None))))
-    already = set(db.exec(select(Flag.admission_id).where(Flag.kind == FlagKind.DUPLICATE_ADMISSION)))
-    created = 0
-    for admission in admissions:
-        if admission.id in already or (hospital_ids and admission.hospital_id not in hospital_ids):
-            continue
-        others = sorted({a.hospital_id for a in admissions
-                         if a.insured_person_id == admission.insured_person_id and a.id != admission.id})
-        db.add(Flag(kind=FlagKind.DUPLICATE_ADMISSION, hospital_id=admission.hospital_id,
-                    admission_id=admission.id, insured_person_id=admission.insured_person_id,
-                    details={"also_admitted_in_hospital_ids": others}))
-        created += 1
-    return created
+        col(Admission.insured_person_id).in_(doubled), col(Admission.discharged_at).is_(None))
+        .order_by(col(Admission.id))))
+    known = select(Flag).where(Flag.kind == FlagKind.DUPLICATE_ADMISSION)
+    if people is not None:
+        known = known.where(col(Flag.insured_person_id).in_(people))
+    flags = list(db.exec(known))
+    flagged = {_pair(f) for f in flags if f.status != FlagStatus.RESOLVED}
+    in_scope = None if hospital_ids is None else set(hospital_ids)
+    raised = 0
+    for i, first in enumerate(admissions):
+        for second in admissions[i + 1:]:
+            if (second.insured_person_id != first.insured_person_id or second.hospital_id == first.hospital_id
+                    or (first.id, second.id) in flagged
+                    or (in_scope is not None and not {first.hospital_id, second.hospital_id} & in_scope)):
+                continue
+            flag = raise_flag(db, kind=FlagKind.DUPLICATE_ADMISSION, hospital_id=second.hospital_id, details={
+                "admission_ids": [first.id, second.id], "hospital_ids": [first.hospital_id, second.hospital_id],
+                "admitted_at": [first.admitted_at.isoformat(), second.admitted_at.isoformat()]})
+            flag.admission_id, flag.insured_person_id = second.id, second.insured_person_id
+            audit.record(db, actor="system", action="flag.raised", object_type="flag", object_id=flag.id or 0,
+                         data={"kind": FlagKind.DUPLICATE_ADMISSION.value, "admission_ids": [first.id, second.id]})
+            flagged.add((first.id, second.id))
+            raised += 1
+    return raised, _resolve_ended_overlaps(db, [f for f in flags if f.status not in CLOSED])
 
 
-# Who may move a flag from one status to another. An appeal reopens final review.
-ALLOWED: dict[tuple[FlagStatus, FlagStatus], set[Role]] = {
-    (FlagStatus.OPEN, FlagStatus.FIRST_REVIEWED): {Role.REVIEWER, Role.SUPERVISOR, Role.ADMIN},
-    (FlagStatus.OPEN, FlagStatus.DISMISSED): {Role.REVIEWER, Role.SUPERVISOR, Role.ADMIN},
-    (FlagStatus.FIRST_REVIEWED, FlagStatus.CONFIRMED): {Role.SUPERVISOR, Role.ADMIN},
-    (FlagStatus.FIRST_REVIEWED, FlagStatus.DISMISSED): {Role.SUPERVISOR, Role.ADMIN},
-    (FlagStatus.OPEN, FlagStatus.APPEALED): {Role.HOSPITAL_STAFF},
-    (FlagStatus.FIRST_REVIEWED, FlagStatus.APPEALED): {Role.HOSPITAL_STAFF},
-    (FlagStatus.CONFIRMED, FlagStatus.APPEALED): {Role.HOSPITAL_STAFF},
-    (FlagStatus.APPEALED, FlagStatus.CONFIRMED): {Role.SUPERVISOR, Role.ADMIN},
-    (FlagStatus.APPEALED, FlagStatus.DISMISSED): {Role.SUPERVISOR, Role.ADMIN},
-}
+CLOSED = frozenset({FlagStatus.CONFIRMED, FlagStatus.DISMISSED, FlagStatus.SUPERSEDED, FlagStatus.RESOLVED})
 
 
-def transition(db: Session, *, flag: Flag, to: FlagStatus, actor: UserAccount, reason: str) -> Flag:
-    """Moves a flag if the actor's role allows it, records the review and the audit entry, commits."""
-    claim_write(db)
-    db.refresh(flag)  # the status as it is under the write lock, not as it was read
-    roles = ALLOWED.get((flag.status, to))
-    if roles is None:
-        raise Conflict(f"a flag cannot go from {flag.status.value} to {to.value}")
-    if actor.role not in roles:
-        raise PermissionDenied(f"{actor.role.value} cannot move a flag to {to.value}")
-    if actor.role == Role.HOSPITAL_STAFF and actor.hospital_id != flag.hospital_id:
-        raise NotFound("flag not found")
-    db.add(Review(flag_id=flag.id or 0, from_status=flag.status, to_status=to, reason=reason, actor=actor.username))
-    audit.record(db, actor=f"user:{actor.id}", action="flag.transition", object_type="flag", object_id=flag.id or 0,
-                 data={"from": flag.status.value, "to": to.value})
-    before = flag.status
-    flag.status, flag.updated_at = to, utcnow()
-    funds_service.on_transition(db, flag=flag, before=before, after=to, actor=f"user:{actor.id}")
-    db.add(flag)
-    db.commit()
-    return flag
+def _pair(flag: Flag) -> tuple[int, int] | None:
+    ids = flag.details.get("admission_ids")
+    return (int(ids[0]), int(ids[1])) if isinstance(ids, list) and len(ids) == 2 else None
 
+
+def _resolve_ended_overlaps(db: Session, flags: list[Flag]) -> int:
+    pairs = {f.id: _pair(f) for f in flags}
+    ids = {a for pair in pairs.values() if pair for a in pair}
+    if not ids:
+        return 0
+    discharged = dict(db.exec(select(Admission.id, Admission.discharged_at).where(
+        col(Admission.id).in_(ids), col(Admission.discharged_at).is_not(None))).all())
+    resolved = 0
+    for flag in flags:
+        pair = pairs[flag.id]
+        ended = [a for a in pair or () if a in discharged]
+        if ended and workflow.system_move(db, flag=flag, to=FlagStatus.RESOLVED,
+                                          reason=f"admission #{ended[0]} discharged",
+                                          data={"discharged_admission_ids": ended}):
+            resolved += 1
+    return resolved
+
+
+def supersede_contradicted(db: Session, tasks: list[CheckTask]) -> int:
+    """A late result answers a task the deadline sweep had closed: the task's open flags that its new
+    verdict contradicts (overdue, absent) are superseded, pointing at the result; both stay visible."""
+    by_id = {t.id: t for t in tasks}
+    if not by_id:
+        return 0
+    flags = db.exec(select(Flag).where(col(Flag.task_id).in_(list(by_id)),
+                                       col(Flag.kind).in_([FlagKind.OVERDUE, FlagKind.ABSENT]),
+                                       col(Flag.status).in_([FlagStatus.OPEN, FlagStatus.FIRST_REVIEWED])))
+    superseded = 0
+    for flag in flags:
+        task = by_id[flag.task_id]
+        if policy.flag_kind(task.verdict) == flag.kind:
+            continue  # the late result says the same thing
+        flag.details = {**flag.details, "superseded_by_result_id": task.result_id, "late_verdict": task.verdict.value}
+        if workflow.system_move(db, flag=flag, to=FlagStatus.SUPERSEDED,
+                                reason=f"late result #{task.result_id}: {task.verdict.value}",
+                                data={"result_id": task.result_id, "verdict": task.verdict.value}):
+            superseded += 1
+    return superseded
+
+
+def note_late_results(db: Session, *, device_id: int, hospital_id: int, tasks: list[CheckTask]) -> None:
+    """One LATE flag per campaign and device (late uploads are the institution's fault, counted per
+    campaign), its count kept up to date as more late results arrive."""
+    by_campaign: dict[int, list[int]] = {}
+    for task in tasks:
+        by_campaign.setdefault(task.campaign_id, []).append(task.id or 0)
+    for campaign_id, task_ids in by_campaign.items():
+        flag = next((f for f in db.exec(select(Flag).where(
+            Flag.kind == FlagKind.LATE, Flag.campaign_id == campaign_id, Flag.hospital_id == hospital_id))
+            if f.details.get("device_id") == device_id), None)
+        if flag is None:
+            flag = raise_flag(db, kind=FlagKind.LATE, hospital_id=hospital_id,
+                              details={"device_id": device_id, "late_results": 0, "task_ids": []})
+            flag.campaign_id = campaign_id
+        flag.details = {**flag.details, "late_results": int(flag.details.get("late_results", 0)) + len(task_ids),
+                        "task_ids": (list(flag.details.get("task_ids", [])) + task_ids)[:200]}
+        flag.updated_at = utcnow()
+        db.add(flag)
+
+
+def flag_silent_wards(db: Session, *, campaign_id: int, tasks: list[CheckTask]) -> int:
+    """The device's silence is its own flag: one DEVICE_OFFLINE flag per ward whose tasks of this campaign
+    went unanswered by the deadline, naming the ward's devices, when each was last heard from and how many
+    of the tasks they had received. Flushes; returns how many flags."""
+    by_ward: dict[int, list[CheckTask]] = {}
+    for task in tasks:
+        if task.verdict == Verdict.OVERDUE:
+            by_ward.setdefault(task.ward_id, []).append(task)
+    if not by_ward:
+        return 0
+    devices: dict[int, list[Device]] = {}
+    for device in db.exec(select(Device).where(col(Device.ward_id).in_(list(by_ward)),
+                                               col(Device.revoked_at).is_(None))):
+        devices.setdefault(device.ward_id, []).append(device)
+    for ward_id, silent in by_ward.items():
+        ward_devices = devices.get(ward_id, [])
+        flag = raise_flag(db, kind=FlagKind.DEVICE_OFFLINE, hospital_id=silent[0].hospital_id, details={
+            "ward_id": ward_id, "reason": "silent" if ward_devices else "no_device",
+            "device_ids": [d.id for d in ward_devices],
+            "last_seen_at": {str(d.id): d.last_seen_at.isoformat() if d.last_seen_at else None for d in ward_devices},
+            "overdue": len(silent), "delivered": sum(t.delivered_at is not None for t in silent)})
+        flag.campaign_id = campaign_id
+        db.add(flag)
+    return len(by_ward)

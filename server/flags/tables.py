@@ -7,7 +7,7 @@ from typing import Any
 from sqlmodel import Field, SQLModel
 
 from models.verdicts import FlagKind
-from server.tables_base import json_field, utc_field
+from server.tables_base import bytes_field, json_field, utc_field
 
 
 class FlagStatus(StrEnum):
@@ -16,6 +16,8 @@ class FlagStatus(StrEnum):
     CONFIRMED = "confirmed"
     DISMISSED = "dismissed"
     APPEALED = "appealed"
+    SUPERSEDED = "superseded"  # closed by the system: a late result contradicted it (the result is kept)
+    RESOLVED = "resolved"      # closed by the system: what it reported ended (a 叠床 overlap discharged)
 
 
 class Flag(SQLModel, table=True):
@@ -47,4 +49,30 @@ class Review(SQLModel, table=True):
     to_status: FlagStatus
     reason: str = Field(max_length=500)
     actor: str = Field(max_length=80)
+    created_at: datetime = utc_field(now=True)
+
+
+# Appeals a hospital files against a flag, with their attachments (kept in the database, never on a path
+# built from a user's file name).
+class Appeal(SQLModel, table=True):
+    __tablename__ = "appeal"
+
+    id: int | None = Field(default=None, primary_key=True)
+    flag_id: int = Field(foreign_key="flag.id", index=True)
+    hospital_id: int = Field(foreign_key="hospital.id", index=True)
+    statement: str = Field(max_length=4000)
+    created_by: str = Field(max_length=80)
+    created_at: datetime = utc_field(now=True)
+
+
+class AppealAttachment(SQLModel, table=True):
+    __tablename__ = "appeal_attachment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    appeal_id: int = Field(foreign_key="appeal.id", index=True)
+    filename: str = Field(max_length=200)
+    content_type: str = Field(max_length=80)
+    size_bytes: int
+    sha256: str = Field(max_length=64)
+    content: bytes = bytes_field(nullable=False)
     created_at: datetime = utc_field(now=True)

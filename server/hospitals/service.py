@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from sqlmodel import Session, select
 
 from models.errors import InvalidInput
@@ -57,17 +54,27 @@ def get_or_create_bed(db: Session, *, ward_id: int, label: str) -> Bed:
     return bed
 
 
-def import_hospitals_csv(db: Session, data: bytes) -> int:
-    """CSV columns province, city, county, code, name, kind (public|private); returns rows upserted."""
-    reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
-    count = 0
-    for row in reader:
+def import_hospitals_csv(db: Session, data: bytes, *, encoding: str | None = None) -> int:
+    """CSV columns province, city, county, code, name, kind (public|private); returns rows upserted.
+
+    All or nothing: a bad row refuses the file with its line number (the hospital list is small and
+    hand-made; half of it would be worse than none)."""
+    from server.tabular import read_csv
+
+    parsed = read_csv(data, required=("province", "city", "county", "code", "name"), encoding=encoding,
+                      what="hospitals CSV")
+    if parsed.rejected:
+        raise InvalidInput(f"hospitals CSV line {parsed.rejected[0].line}: {parsed.rejected[0].message}")
+    for line, row in parsed.rows:
         try:
-            county = get_or_create_county(db, province=row["province"], city=row["city"], county=row["county"])
-            upsert_hospital(db, code=row["code"].strip(), name=row["name"].strip(), county_id=county.id or 0,
-                            kind=HospitalKind(row.get("kind", "public").strip() or "public"))
-        except (KeyError, ValueError) as e:
-            raise InvalidInput(f"hospitals CSV line {reader.line_num}: {e}") from e
-        count += 1
+            values = {k: (row.get(k) or "").strip() for k in ("province", "city", "county", "code", "name", "kind")}
+            if not all(values[k] for k in ("province", "city", "county", "code", "name")):
+                raise ValueError("province, city, county, code and name are required")
+            county = get_or_create_county(db, province=values["province"], city=values["city"],
+                                          county=values["county"])
+            upsert_hospital(db, code=values["code"], name=values["name"], county_id=county.id or 0,
+                            kind=HospitalKind(values["kind"] or "public"))
+        except ValueError as e:
+            raise InvalidInput(f"hospitals CSV line {line}: {e}") from e
     db.commit()
-    return count
+    return len(parsed.rows)

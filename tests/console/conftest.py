@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from contextlib import closing
+from datetime import timedelta
 
 import numpy as np
 import pytest
 from sqlmodel import Session, select
 
 from server.campaigns.service import create_campaign
+from server.campaigns.tables import Campaign
+from server.db import utcnow
 from server.flags.tables import Flag
 from tests.console import helpers
 
@@ -25,6 +28,11 @@ def county(engine, live_server):
         with closing(helpers.pair(server.url, code)) as device:
             assert helpers.answer_once(device, world, rng) == 3
     with Session(engine) as db:
+        # The check is over (its deadline passed): hospitals may now see it and answer its flags.
+        for campaign in db.exec(select(Campaign)):
+            campaign.deadline_at = utcnow() - timedelta(seconds=1)
+            db.add(campaign)
+        db.commit()
         flags = {(f.hospital_id, f.kind.value): f.id for f in db.exec(select(Flag))}
     assert set(flags) == {(h, k) for h in world.hospital_ids for k in ("absent", "impersonated")}
     return server, world, flags

@@ -160,6 +160,8 @@ def test_appeal_attachments_are_checked_stored_with_hashes_and_scoped(county) ->
     server, world, flags = county
     flag_id = flags[(world.hospital_ids[0], "absent")]
     pdf = b"%PDF-1.4\n% surgery record\n"
+    with closing(sign_in(server.url, "rev")) as rev:
+        assert _review(rev, flag_id, "first_reviewed", "bed_empty").status_code == 303
     with closing(sign_in(server.url, "staff1")) as staff, closing(sign_in(server.url, "staff2")) as other:
         assert _appeal(staff, flag_id, "  ", []).status_code == 422
         assert _appeal(staff, flag_id, "x", [("a.exe", b"MZ\x90\x00")]).status_code == 422

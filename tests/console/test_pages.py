@@ -10,8 +10,8 @@ from sqlmodel import Session
 from models.verdicts import FlagKind, Verdict
 from server.accounts.tables import Role
 from server.campaigns.tables import CampaignKind, CampaignStatus
-from server.console.actions import REVIEW_REASONS
 from server.console.i18n import TEXT
+from server.console.service import REVIEW_REASONS
 from server.devices.tables import Device
 from server.flags.tables import FlagStatus
 from tests.console.helpers import csrf_of, sign_in

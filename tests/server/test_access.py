@@ -55,7 +55,7 @@ def test_hospital_staff_see_only_their_hospital(engine, live_server) -> None:
     try:
         all_flags = sup.get("/api/v1/flags").json()
         assert {f["hospital_id"] for f in all_flags["items"]} == {h1, h2}
-        own = staff.get("/api/v1/flags").json()
+        own = staff.get("/api/v1/flags", params={"kind": "overdue"}).json()
         assert own["total"] == 1 and own["items"][0]["hospital_id"] == h1
         other_id = next(f["id"] for f in all_flags["items"] if f["hospital_id"] == h2)
         assert staff.get(f"/api/v1/flags/{other_id}").status_code == 404
@@ -63,7 +63,7 @@ def test_hospital_staff_see_only_their_hospital(engine, live_server) -> None:
         tasks = staff.get(f"/api/v1/campaigns/{campaign.id}/tasks").json()
         assert {t["hospital_id"] for t in tasks["items"]} == {h1}
         assert staff.post("/api/v1/campaigns", json={"county": world.county}).status_code == 403
-        appeal = {"to": "appealed", "reason": "x"}
+        appeal = {"to": "appealed", "reason": "other", "comment": "x"}
         assert staff.post(f"/api/v1/flags/{other_id}/transition", json=appeal).status_code == 404
     finally:
         staff.close()

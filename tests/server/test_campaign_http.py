@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from sqlmodel import Session, select
 
-from models.verdicts import CaptureOutcome
+from models.verdicts import CaptureOutcome, FlagKind
 from models.wire import DEVICE_PREFIX, LivenessReport, ResultUpload, TaskBatch
 from server.accounts.tables import Role
 from server.audit.service import verify
@@ -88,18 +88,23 @@ def test_spot_check_over_three_hospitals_ends_with_the_expected_verdicts_and_fla
             time.sleep(0.3)
         assert progress["status"] == "completed"
         assert {k: v for k, v in progress["counts"].items() if v} == {
-            "verified": 3, "absent": 6, "impersonated": 3, "spoof": 3, "exempt": 3}
+            "verified": 3, "absent": 3, "overdue": 3, "impersonated": 3, "spoof": 3, "exempt": 3}
         assert progress["verification_rate"] == pytest.approx(3 / 15)
 
     for device in devices:
         device.close()
     with Session(engine) as db:
         verdicts = {t.admission_id: t.verdict.value for t in db.exec(select(CheckTask))}
-        expected = {"ok": "verified", "away": "absent", "silent": "absent", "other": "impersonated",
+        # A bed nobody answered is overdue, not absent: silence says nothing about the bed.
+        expected = {"ok": "verified", "away": "absent", "silent": "overdue", "other": "impersonated",
                     "fake": "spoof", "icu": "exempt"}
         assert verdicts == {adm: expected[role] for adm, (role, _) in by_admission.items()}
-        flags = sorted((f.admission_id, f.kind.value) for f in db.exec(select(Flag)))
-        expected_flags = {"away": "absent", "silent": "absent", "other": "impersonated", "fake": "spoof"}
+        all_flags = list(db.exec(select(Flag)))
+        flags = sorted((f.admission_id, f.kind.value) for f in all_flags if f.kind != FlagKind.DEVICE_OFFLINE)
+        # Each ward's device went quiet on its "silent" bed: one device_offline flag per ward.
+        assert sorted(f.details["ward_id"] for f in all_flags if f.kind == FlagKind.DEVICE_OFFLINE) == sorted(
+            world.ward_ids)
+        expected_flags = {"away": "absent", "silent": "overdue", "other": "impersonated", "fake": "spoof"}
         assert flags == sorted((adm, expected_flags[role]) for adm, (role, _) in by_admission.items()
                                if role in expected_flags)
         count, problems = verify(db)

@@ -7,6 +7,7 @@ from sqlmodel import Session, func, select
 
 from server.admissions import roster
 from server.admissions.tables import Admission
+from server.hospitals import registry
 from server.hospitals import service as hospitals
 from server.hospitals.tables import HospitalKind
 from server.persons.tables import InsuredPerson
@@ -35,6 +36,8 @@ def _setup(db: Session) -> None:
     county = hospitals.get_or_create_county(db, province="P", city="C", county="K")
     hospitals.upsert_hospital(db, code="H1", name="One", county_id=county.id or 0, kind=HospitalKind.PUBLIC)
     db.commit()
+    beds = "hospital_code,ward_code,bed_label\n" + "".join(f"H1,{w},0{b}\n" for w in ("W1", "W2") for b in range(1, 10))
+    registry.import_beds(db, rows=registry.parse_beds(beds.encode()), actor="test")
 
 
 def _state(db: Session) -> list[tuple]:

@@ -1,0 +1,187 @@
+"""The flag workflow: 机器初审 → 人工复核 → 终审, the hospital's appeal, and the system's own closes.
+
+Every status change of a flag, from any door (console, JSON API, CLI, jobs), goes through this module and
+is checked against one table, `TRANSITIONS`: which move exists, at which level, by which roles, with which
+review reasons, and which side effects run with it (in the same transaction). Rules beyond the table:
+- the final review (and the decision on an appeal) is made by another user than the first review;
+- an appeal is filed with a statement (`server/flags/appeals.py`), never as a bare status change;
+- system moves (a late result superseding a flag, a discharge resolving a 叠床 overlap) are made by no user.
+Each move records a `Review` row (who, when, why) and an audit record.
+
+To add a status or a side effect (money on confirmation, leave), add it here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from models.errors import InvalidInput, NotFound, PermissionDenied, SameReviewer, TransitionNotAllowed
+from server.accounts.tables import Role, UserAccount
+from server.audit import service as audit
+from server.db import claim_write, utcnow
+from server.flags.tables import Flag, FlagStatus, Review
+from server.funds import service as funds_service
+
+
+class ReviewReason(StrEnum):
+    EVIDENCE_CLEAR = "evidence_clear"
+    FACE_MISMATCH = "face_mismatch"
+    BED_EMPTY = "bed_empty"
+    FALSE_MATCH = "false_match"
+    VALID_EXEMPTION = "valid_exemption"
+    DEVICE_FAULT = "device_fault"
+    APPEAL_ACCEPTED = "appeal_accepted"
+    APPEAL_REJECTED = "appeal_rejected"
+    OTHER = "other"
+
+
+class Level(StrEnum):
+    FIRST_REVIEW = "first_review"
+    FINAL_REVIEW = "final_review"
+    APPEAL = "appeal"
+    SYSTEM = "system"
+
+
+# (db, flag after the move, acting user or None for the system)
+Effect = Callable[[Session, Flag, UserAccount | None], None]
+
+R = ReviewReason
+# Which reasons fit which decision (in the order a form offers them): a dismissal is never "evidence is
+# clear", an appeal reason only answers an appeal. A first review may lean either way; another person decides.
+CONFIRMING = (R.EVIDENCE_CLEAR, R.FACE_MISMATCH, R.BED_EMPTY)
+DISMISSING = (R.FALSE_MATCH, R.VALID_EXEMPTION, R.DEVICE_FAULT)
+FIRST_REVIEW_REASONS = (*CONFIRMING, *DISMISSING, R.OTHER)
+del R
+REVIEWER_ROLES = frozenset({Role.REVIEWER, Role.SUPERVISOR, Role.ADMIN})
+FINAL_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
+HOSPITAL_ROLES = frozenset({Role.HOSPITAL_STAFF})
+
+
+@dataclass(frozen=True)
+class Move:
+    level: Level
+    roles: frozenset[Role] = frozenset()  # empty: the system's move, no user may make it
+    reasons: tuple[ReviewReason, ...] = ()
+    effects: tuple[Effect, ...] = ()
+
+
+S, R = FlagStatus, ReviewReason
+TRANSITIONS: dict[tuple[FlagStatus, FlagStatus], Move] = {
+    # A first review never closes a flag: "排除疑点" too goes to a final reviewer, another person.
+    (S.OPEN, S.FIRST_REVIEWED): Move(Level.FIRST_REVIEW, REVIEWER_ROLES, FIRST_REVIEW_REASONS),
+    (S.FIRST_REVIEWED, S.CONFIRMED): Move(Level.FINAL_REVIEW, FINAL_ROLES, (*CONFIRMING, R.OTHER)),
+    (S.FIRST_REVIEWED, S.DISMISSED): Move(Level.FINAL_REVIEW, FINAL_ROLES, (*DISMISSING, R.OTHER)),
+    # The hospital answers once a human has looked at the flag, or after it was confirmed.
+    (S.FIRST_REVIEWED, S.APPEALED): Move(Level.APPEAL, HOSPITAL_ROLES),
+    (S.CONFIRMED, S.APPEALED): Move(Level.APPEAL, HOSPITAL_ROLES),
+    (S.APPEALED, S.CONFIRMED): Move(Level.FINAL_REVIEW, FINAL_ROLES, (R.APPEAL_REJECTED, *CONFIRMING, R.OTHER)),
+    (S.APPEALED, S.DISMISSED): Move(Level.FINAL_REVIEW, FINAL_ROLES, (R.APPEAL_ACCEPTED, *DISMISSING, R.OTHER)),
+    # The system closes only what no human has decided yet.
+    (S.OPEN, S.SUPERSEDED): Move(Level.SYSTEM),
+    (S.FIRST_REVIEWED, S.SUPERSEDED): Move(Level.SYSTEM),
+    (S.OPEN, S.RESOLVED): Move(Level.SYSTEM),
+    (S.FIRST_REVIEWED, S.RESOLVED): Move(Level.SYSTEM),
+}
+del S, R
+
+
+def reasons_for(current: FlagStatus, to: FlagStatus) -> tuple[ReviewReason, ...]:
+    """The review reasons that fit moving a flag from `current` to `to` (none: no such review)."""
+    move = TRANSITIONS.get((current, to))
+    return move.reasons if move else ()
+
+
+def first_reviewer(db: Session, flag: Flag) -> str | None:
+    """Who made the flag's latest first review (username), if anyone."""
+    return db.exec(select(Review.actor).where(Review.flag_id == flag.id, Review.to_status == FlagStatus.FIRST_REVIEWED)
+                   .order_by(col(Review.id).desc()).limit(1)).first()
+
+
+def available_moves(db: Session, *, flag: Flag, user: UserAccount) -> dict[FlagStatus, Move]:
+    """The moves this user may make on this flag now (what the console offers)."""
+    first = first_reviewer(db, flag)
+    return {to: move for (frm, to), move in TRANSITIONS.items()
+            if frm == flag.status and user.role in move.roles
+            and not (move.level == Level.FINAL_REVIEW and first == user.username)
+            and not (user.role == Role.HOSPITAL_STAFF and user.hospital_id != flag.hospital_id)}
+
+
+def check_move(db: Session, *, flag: Flag, to: FlagStatus, actor: UserAccount, level: Level | None = None) -> Move:
+    """The move from the flag's current status (read under the write lock) to `to`, or the refusal."""
+    claim_write(db)
+    db.refresh(flag)
+    move = TRANSITIONS.get((flag.status, to))
+    if move is None or (level is not None and move.level != level) or move.level == Level.SYSTEM:
+        how = "an appeal is filed with a statement" if move and move.level == Level.APPEAL else "not allowed"
+        raise TransitionNotAllowed(f"a flag cannot go from {flag.status.value} to {to.value} ({how})",
+                                   from_status=flag.status.value, to_status=to.value)
+    if actor.role == Role.HOSPITAL_STAFF and actor.hospital_id != flag.hospital_id:
+        raise NotFound("flag not found")
+    if actor.role not in move.roles:
+        raise PermissionDenied(f"{actor.role.value} cannot move a flag to {to.value}")
+    if move.level == Level.FINAL_REVIEW and first_reviewer(db, flag) == actor.username:
+        raise SameReviewer()
+    return move
+
+
+def review(db: Session, *, flag: Flag, to: FlagStatus, actor: UserAccount, reason: str, comment: str = "") -> Flag:
+    """First or final review: a reason from the list (and a comment, required for 'other'); commits."""
+    comment = comment.strip()
+    if actor.role not in REVIEWER_ROLES | FINAL_ROLES:
+        raise PermissionDenied("hospital staff answer a flag with an appeal; they do not review it")
+    try:
+        code = ReviewReason(reason)
+    except ValueError as e:
+        raise InvalidInput(f"unknown review reason {reason!r}", field="reason", text_key="err_choose_reason",
+                           allowed=[r.value for r in ReviewReason]) from e
+    if code == ReviewReason.OTHER and not comment:
+        raise InvalidInput("a comment is required when the reason is 'other'", field="comment",
+                           text_key="err_comment_required")
+    current = flag.status
+    move = TRANSITIONS.get((current, to))
+    if move is not None and move.level == Level.APPEAL:
+        raise TransitionNotAllowed("an appeal is filed with a statement, not as a review",
+                                   from_status=current.value, to_status=to.value)
+    move = check_move(db, flag=flag, to=to, actor=actor)
+    if code not in move.reasons:
+        raise InvalidInput(f"reason {code.value!r} does not fit this decision", field="reason",
+                           text_key="err_reason_mismatch")
+    text = f"{code.value}: {comment}" if comment else code.value
+    return apply_move(db, flag=flag, to=to, actor=actor, reason=text[:500], data={"reason": code.value})
+
+
+def apply_move(db: Session, *, flag: Flag, to: FlagStatus, actor: UserAccount | None, reason: str,
+               data: dict[str, Any] | None = None, commit: bool = True) -> Flag:
+    """Records a checked move: Review row, audit record, status, side effects; commits unless told not to."""
+    move = TRANSITIONS[(flag.status, to)]
+    db.add(Review(flag_id=flag.id or 0, from_status=flag.status, to_status=to, reason=reason[:500],
+                  actor=actor.username if actor else "system"))
+    audit.record(db, actor=f"user:{actor.id}" if actor else "system", action="flag.transition", object_type="flag",
+                 object_id=flag.id or 0,
+                 data={"from": flag.status.value, "to": to.value, "level": move.level.value, **(data or {})})
+    before = flag.status
+    flag.status, flag.updated_at = to, utcnow()
+    db.add(flag)
+    # Money follows the decision (refused funds and deductions on confirmation, undone on an upheld appeal).
+    funds_service.on_transition(db, flag=flag, before=before, after=to,
+                                actor=f"user:{actor.id}" if actor else "system")
+    for effect in move.effects:
+        effect(db, flag, actor)
+    if commit:
+        db.commit()
+    return flag
+
+
+def system_move(db: Session, *, flag: Flag, to: FlagStatus, reason: str, data: dict[str, Any] | None = None) -> bool:
+    """A move the system makes (no user), inside the caller's transaction; False when the table has none
+    from the flag's status (a human already decided it)."""
+    move = TRANSITIONS.get((flag.status, to))
+    if move is None or move.level != Level.SYSTEM:
+        return False
+    apply_move(db, flag=flag, to=to, actor=None, reason=reason, data=data, commit=False)
+    return True
