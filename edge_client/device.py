@@ -139,6 +139,15 @@ class Device:
         task = self.outbox.open_task_for_bed(bed_label)
         if task is not None:
             return bed, task
+        # The loop may not have fetched a spot check's task for this bed yet: answer that one, not a new one
+        # (which would leave the spot check's task unanswered). Offline, the ad-hoc request fails the same way.
+        try:
+            self.poll_tasks(0.0)
+        except ApiError as e:
+            log.warning("tasks unavailable: %s", e)
+        task = self.outbox.open_task_for_bed(bed_label)
+        if task is not None:
+            return bed, task
         try:
             task = self.api.adhoc_task(bed.bed_id)
         except ApiError as e:

@@ -116,7 +116,7 @@ def _pending(jobs: list[PhotoJob], done: set[tuple[str, str]], summary: Enrollme
         try:
             digest = sha256_of(job.path.read_bytes())
         except OSError as e:
-            report.add("", job.insurance_number, str(job.path), ReasonCode.NOT_FOUND.value,
+            report.add(job.line or "", job.insurance_number, str(job.path), ReasonCode.NOT_FOUND.value,
                        f"photo cannot be read ({e.__class__.__name__})")
             continue
         if (job.insurance_number, digest) in done:
@@ -155,7 +155,7 @@ def _commit(db: Session, index, job: PhotoJob, analysis: PhotoAnalysis,  # type:
             report: RejectsReport, replaced: set[str]) -> None:
     """Enrolls one analysed photo (its own transaction) or reports it; `replace` acts once per person."""
     if not analysis.accepted:
-        report.add("", job.insurance_number, str(job.path), analysis.code, analysis.message)
+        report.add(job.line or "", job.insurance_number, str(job.path), analysis.code, analysis.message)
         return
     result = enroll_photo(
         db, index=index, insurance_number=job.insurance_number, name=job.name, photo=analysis,

@@ -33,6 +33,7 @@ class PhotoJob:
     insurance_number: str
     name: str
     path: Path
+    line: int | None = None  # the roster line that named this person (None: a folder or flat layout)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,8 @@ def roster_jobs(roster: Path, photos: Path) -> Jobs:
                                     "the roster needs an insurance_number column"))
         return Jobs(jobs, rejects)
     seen_folders: set[str] = set()
-    for line, raw in enumerate(reader, start=2):
+    for raw in reader:
+        line = reader.line_num  # physical line: a quoted field may span several
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if isinstance(v, str)}
         number, name = row.get("insurance_number", ""), row.get("name", "")
         problem = _row_problem(number, name)
@@ -126,10 +128,10 @@ def roster_jobs(roster: Path, photos: Path) -> Jobs:
                 rejects.append(SourceReject(line, number, photo, ReasonCode.NOT_FOUND.value,
                                             "photo file not found in the photo directory"))
                 continue
-            jobs.append(PhotoJob(number, name, path))
+            jobs.append(PhotoJob(number, name, path, line))
         if number not in seen_folders:
             seen_folders.add(number)
-            jobs += [PhotoJob(number, name, p.resolve()) for p in _images_in(photos / number)]
+            jobs += [PhotoJob(number, name, p.resolve(), line) for p in _images_in(photos / number)]
     return Jobs(_unique(jobs), rejects)
 
 

@@ -24,10 +24,10 @@ class InputErrorsExit2(TyperGroup):
             return super().invoke(ctx)
         except BedcheckError as e:
             click.echo(f"error: {e.code.value}: {e.message}", err=True)
-            raise click.exceptions.Exit(2) from e
+            raise SystemExit(2) from e
         except (OSError, UnicodeDecodeError) as e:
             click.echo(f"error: {e}", err=True)
-            raise click.exceptions.Exit(2) from e
+            raise SystemExit(2) from e
 
 
 app = typer.Typer(help="bedcheck: inpatient bed checks for medical-insurance supervision.", no_args_is_help=True,

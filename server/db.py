@@ -68,6 +68,33 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
 
 
+class FairLock:
+    """A lock handed out in arrival order (tickets). A plain Lock lets the thread that releases it take it
+    straight back: a roster import committing chunk after chunk would starve every device's upload."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._cond = threading.Condition(threading.Lock())
+        self._next = self._serving = 0
+
+    def acquire(self) -> None:
+        with self._cond:
+            ticket, self._next = self._next, self._next + 1
+            while ticket != self._serving:
+                self._cond.wait()
+
+    def release(self) -> None:
+        """May run on another thread than `acquire` (a request's teardown)."""
+        with self._cond:
+            self._serving += 1
+            self._cond.notify_all()
+
+    def locked(self) -> bool:
+        with self._cond:
+            return self._serving != self._next
+
+
 class WriteGate:
     """Serialises write transactions on SQLite, across threads and across server processes.
 
@@ -79,9 +106,7 @@ class WriteGate:
     """
 
     def __init__(self, engine: Engine) -> None:
-        import threading
-
-        self._lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+        self._lock = FairLock() if engine.dialect.name == "sqlite" else None
         database = engine.url.database
         self._lock_path = f"{database}.writelock" if self._lock and database and database != ":memory:" else None
         self._fd: int | None = None
@@ -99,7 +124,6 @@ class WriteGate:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
 
     def release(self) -> None:
-        """May run on another thread than `acquire` (a request's teardown): a plain Lock allows that."""
         if self._lock is None:
             return
         if self._fd is not None:
@@ -149,6 +173,15 @@ def _claim_before_flush(session: Session, _context: Any, _instances: Any) -> Non
 def _claim_before_statement(state: Any) -> None:
     if not state.is_select:
         claim_write(state.session)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _claim_for_savepoint(session: Session, transaction: Any) -> None:
+    # A SAVEPOINT opens SQLite's transaction before any write: reads inside it would pin a snapshot that a
+    # writer could move on, and the first write would then fail at once ("database is locked"). So a
+    # savepoint is a write from its start.
+    if transaction.nested:
+        claim_write(session)
 
 
 @event.listens_for(Session, "after_transaction_end")

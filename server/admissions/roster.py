@@ -16,13 +16,13 @@ Admissions that a row creates, moves or discharges are checked for 叠床 (the s
 in another hospital): a new overlap raises its flag, a discharge resolves it.
 
 The work is committed in chunks of `COMMIT_EVERY` rows, each its own write transaction: the write lock is
-held for one chunk at a time, so device uploads and heartbeats interleave with a 20,000-row import.
+held for one chunk at a time (and handed out in arrival order), so device uploads and heartbeats interleave
+with a 20,000-row import.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -53,7 +53,7 @@ STATUS_NAMES = {"active": InsuranceStatus.ACTIVE, "正常": InsuranceStatus.ACTI
                 "终止": InsuranceStatus.ENDED, "注销": InsuranceStatus.ENDED}
 MAX_YUAN = Decimal("100000000")
 UNKNOWN_BED = "unknown_bed"
-COMMIT_EVERY = 100
+COMMIT_EVERY = 50
 
 
 @dataclass
@@ -197,10 +197,8 @@ def import_roster(db: Session, *, rows: list[tuple[int, dict[str, Any]]] | CsvRo
 
 
 def _end_chunk(db: Session) -> None:
+    # Frees the write lock: writers queued meanwhile (uploads, heartbeats) go before the next chunk.
     db.commit()
-    # The write lock is free between chunks; a moment's pause lets a waiting upload take it (a thread
-    # lock hands nothing over: the importer would otherwise take it straight back).
-    time.sleep(0.002)
 
 
 def _validate(row: dict[str, Any], hospitals: dict[str, Hospital], only_hospital_id: int | None) -> dict[str, Any]:

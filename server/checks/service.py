@@ -163,7 +163,8 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], thre
 
 
 def adhoc_task(db: Session, *, device: Device, bed_id: int, deadline_s: int) -> tuple[CheckTask, str]:
-    """A one-task campaign for the current admission of a bed in the device's ward; the task and bed label."""
+    """The bed's pending task if it has one (a spot check the device has not fetched yet is answered, not
+    doubled), else a one-task campaign for the bed's current admission; the task and the bed's label."""
     bed = db.get(Bed, bed_id)
     if bed is None or bed.ward_id != device.ward_id:
         raise NotFound("bed not found in this device's ward")
@@ -171,6 +172,10 @@ def adhoc_task(db: Session, *, device: Device, bed_id: int, deadline_s: int) -> 
                                                 col(Admission.discharged_at).is_(None))).first()
     if admission is None:
         raise NotFound("nobody is admitted to this bed")
+    pending = next((t for t in campaign_service.pending_tasks_for_ward(db, ward_id=device.ward_id)
+                    if t.bed_id == bed.id and t.admission_id == admission.id), None)
+    if pending is not None:
+        return pending, bed.label
     campaign = campaign_service.create_campaign(
         db, hospital_ids=[device.hospital_id], deadline_s=deadline_s, actor=f"device:{device.id}",
         kind=CampaignKind.ADHOC, admission_ids=[admission.id or 0])

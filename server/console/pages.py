@@ -146,15 +146,27 @@ def launch_form(request: Request, user: CurrentUser, db: Db) -> Response:
 @router.post("/launch", dependencies=[Depends(SUPERVISORS), Csrf])
 def launch(request: Request, user: CurrentUser, db: Db, scope: Annotated[str, Form()] = "county",
            county: Annotated[str, Form()] = "", hospitals: Annotated[list[str] | None, Form()] = None,
-           deadline_minutes: Annotated[int, Form(gt=0, le=7 * 24 * 60)] = 20) -> Response:
-    by_county = scope == "county"
-    if (by_county and not county) or (not by_county and not hospitals):
+           deadline_minutes: Annotated[int, Form(gt=0, le=7 * 24 * 60)] = 20,
+           confirm_beds: Annotated[str, Form()] = "") -> Response:
+    """Two steps: the choice is shown back with its number of beds; only the confirmed choice launches."""
+    # Hospitals picked in the list are the choice, whatever the radio says: launching the whole county
+    # because a radio button was not switched is the mistake this form must not make.
+    chosen = [h for h in hospitals or [] if h]
+    by_county = not chosen and scope == "county"
+    if not chosen and not (by_county and county):
         raise InvalidInput("choose a county or at least one hospital", text_key="err_choose_scope")
     ids = campaign_service.resolve_scope(db, county=county if by_county else None,
-                                         hospitals=None if by_county else hospitals)
+                                         hospitals=None if by_county else chosen)
+    beds = campaign_service.scope_size(db, hospital_ids=ids)
+    if confirm_beds != str(beds):  # first step, or the roster changed since the confirmation page
+        names = service.hospital_names(db, user)
+        return render(request, "launch_confirm.html", {
+            "by_county": by_county, "county": county, "hospital_ids": ids, "chosen": chosen, "beds": beds,
+            "names": [names.get(i, str(i)) for i in ids], "deadline_minutes": deadline_minutes,
+            "changed": bool(confirm_beds)}, user=user)
     campaign = campaign_service.create_campaign(
         db, hospital_ids=ids, deadline_s=deadline_minutes * 60, actor=f"user:{user.id}",
-        scope={"county": county} if by_county else {"hospitals": hospitals})
+        scope={"county": county} if by_county else {"hospitals": chosen})
     return redirect(f"{PREFIX}/dashboard?campaign_id={campaign.id}")
 
 

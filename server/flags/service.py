@@ -191,13 +191,18 @@ def note_late_results(db: Session, *, device_id: int, hospital_id: int, tasks: l
 
 
 def flag_silent_wards(db: Session, *, campaign_id: int, tasks: list[CheckTask]) -> int:
-    """The device's silence is its own flag: one DEVICE_OFFLINE flag per ward whose tasks of this campaign
-    went unanswered by the deadline, naming the ward's devices, when each was last heard from and how many
-    of the tasks they had received. Flushes; returns how many flags."""
+    """The device's silence is its own flag: one DEVICE_OFFLINE flag per ward that answered none of this
+    campaign's tasks by the deadline, naming the ward's devices, when each was last heard from and how many
+    of the tasks they had received. (A ward that answered other beds was online: its unanswered beds are
+    overdue on their own, a skipped bed for the reviewer.) Flushes; returns how many flags."""
     by_ward: dict[int, list[CheckTask]] = {}
     for task in tasks:
         if task.verdict == Verdict.OVERDUE:
             by_ward.setdefault(task.ward_id, []).append(task)
+    answering = set(db.exec(select(CheckTask.ward_id).where(
+        CheckTask.campaign_id == campaign_id, col(CheckTask.ward_id).in_(list(by_ward)),
+        col(CheckTask.result_id).is_not(None)).distinct()))
+    by_ward = {ward: silent for ward, silent in by_ward.items() if ward not in answering}
     if not by_ward:
         return 0
     devices: dict[int, list[Device]] = {}

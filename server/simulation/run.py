@@ -24,8 +24,10 @@ from server.simulation.fleet import DeviceFleet, DeviceSpec
 from server.simulation.real_faces import attach_real_faces
 from server.simulation.review import create_reviewers, review_by_truth, score_outcome
 
+# A bed nobody answered is overdue, not absent (silence says nothing about the bed by itself); a reviewer
+# confirms a skipped bed as bed-hanging from its overdue flag, so both kinds find it.
 FRAUD_KINDS = {"bed_hanging": ({Truth.BED_HANGING_EMPTY, Truth.BED_HANGING_NO_FACE, Truth.BED_HANGING_SILENT},
-                               {"absent"}),
+                               {"absent", "overdue"}),
                "impersonation": ({Truth.IMPERSONATION}, {"impersonated"}),
                "spoof": ({Truth.SPOOF}, {"spoof"})}
 

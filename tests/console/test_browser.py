@@ -1,10 +1,13 @@
 """The must-show in real headless Chromium (Debian's chromium driven by Playwright) against a live server:
-a supervisor launches a spot check, watches it complete, confirms one flag and dismisses another; a hospital
-user appeals a flag and cannot see another hospital's flags. Screenshots go to artifacts/screenshots/."""
+a supervisor launches a spot check (confirming its number of beds), watches it complete; a reviewer makes
+the first reviews and the supervisor the final ones (confirms one flag, dismisses another); once the check's
+deadline has passed, a hospital user appeals a flag and cannot see another hospital's flags.
+Screenshots go to artifacts/screenshots/."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,8 @@ from sqlmodel import Session, select
 
 from server.audit.service import verify
 from server.audit.tables import AuditRecord
+from server.campaigns.tables import Campaign
+from server.db import utcnow
 from server.flags.tables import Flag
 from tests.console import helpers
 
@@ -76,6 +81,8 @@ def test_supervisor_runs_a_spot_check_and_reviews_then_a_hospital_appeals(engine
         page.select_option("#county", world.county)
         page.fill("#deadline", "10")
         page.click("#launch")
+        expect(page.locator("#launch-beds")).to_have_text("6")  # the choice shown back with its beds
+        page.click("#confirm-launch")
         page.wait_for_url(re.compile(r"/console/dashboard\?campaign_id=\d+"))
         expect(page.locator("#campaign-status")).to_have_text("进行中")
         expect(page.locator("#done")).to_have_text("0")
@@ -101,22 +108,41 @@ def test_supervisor_runs_a_spot_check_and_reviews_then_a_hospital_appeals(engine
         expect(rows).to_have_count(1)
         _shot(page, "03-flag-queue-filtered")
         rows.first.locator("a.open").click()
+        confirmed_url = page.url
+        absent_url = f"/console/flags?hospital_id={h1}&kind=absent&campaign_id={campaign_id}"
+        page.click("#sign-out")
+        page.wait_for_url(re.compile(r"/console/sign-in"))
+
+        _sign_in(page, "rev")  # first review: a reviewer
+        page.goto(confirmed_url)
         expect(page.locator("#captured-crop")).to_be_visible()
         assert page.eval_on_selector("#captured-crop", "img => img.naturalWidth") > 0
         assert page.eval_on_selector("#enrolled-photo", "img => img.naturalWidth") > 0
         expect(page.locator("#review-level")).to_have_text("初审")
         _review(page, "first_reviewed", "face_mismatch", "床上不是登记的参保人")
+        expect(page.locator("#awaiting-other-reviewer")).to_be_visible()  # the final review is another person's
+        page.goto(absent_url)
+        page.locator("#flag-table tr[data-flag-id] a.open").first.click()
+        dismissed_url = page.url
+        _review(page, "first_reviewed", "valid_exemption", "外出检查，有检查单")
+        page.click("#sign-out")
+        page.wait_for_url(re.compile(r"/console/sign-in"))
+
+        _sign_in(page, "sup")  # final review: another person
+        page.goto(confirmed_url)
         expect(page.locator("#review-level")).to_have_text("终审")
         _review(page, "confirmed", "evidence_clear")
         _shot(page, "04-flag-confirmed")
-        confirmed_url = page.url
-
-        page.goto(f"/console/flags?hospital_id={h1}&kind=absent&campaign_id={campaign_id}")
-        page.locator("#flag-table tr[data-flag-id] a.open").first.click()
+        page.goto(dismissed_url)
         _review(page, "dismissed", "valid_exemption", "外出检查，有检查单")
         _shot(page, "05-flag-dismissed")
         page.click("#sign-out")
         page.wait_for_url(re.compile(r"/console/sign-in"))
+        with Session(engine) as db:  # the unannounced check's deadline passes: the hospitals may now see it
+            campaign = db.get(Campaign, campaign_id)
+            campaign.deadline_at = utcnow() - timedelta(seconds=1)
+            db.add(campaign)
+            db.commit()
 
         _sign_in(page, "staff1")
         page.click('a[data-nav="flags"]')

@@ -31,6 +31,17 @@ def _launch(client, **data):
     return client.post("/console/launch", data={"csrf_token": token, **data})
 
 
+def _confirmed(client, page) -> object:
+    """Posts the confirmation form of a launch's second step exactly as the page holds it."""
+    import re
+
+    form = page.text.split('id="launch-confirm-form"', 1)[1].split("</form>", 1)[0]
+    fields: dict[str, list[str]] = {}
+    for name, value in re.findall(r'name="([^"]+)" value="([^"]*)"', form):
+        fields.setdefault(name, []).append(value)
+    return client.post("/console/launch", data=fields)
+
+
 def test_launch_by_hospitals_validates_and_shows_the_campaign_on_the_dashboard(county, engine) -> None:
     server, world, _ = county
     h1, _h2 = world.hospital_ids
@@ -42,7 +53,7 @@ def test_launch_by_hospitals_validates_and_shows_the_campaign_on_the_dashboard(c
         assert _launch(sup, scope="hospitals", hospitals="99999", deadline_minutes="5").status_code == 422
         assert _launch(sup, scope="county", county="Nowhere").status_code == 422
         assert _launch(sup, scope="county", county=world.county, deadline_minutes="0").status_code == 422
-        launched = _launch(sup, scope="hospitals", hospitals=str(h1), deadline_minutes="5")
+        launched = _confirmed(sup, _launch(sup, scope="hospitals", hospitals=str(h1), deadline_minutes="5"))
         assert launched.status_code == 303
         board = sup.get(launched.headers["location"])
         assert 'data-status="running"' in board.text and f'data-hospital-id="{h1}"' in board.text

@@ -87,3 +87,22 @@ def test_nurse_reports_beds_empty_and_exempt_and_the_server_records_them(engine,
     assert sorted(note for _, _, note in answered) == ["exempt:surgery", "went home"]
     status = json.loads(runner.invoke(app, ["status", *state]).output)
     assert status["outbox"]["sent"] == 2
+
+
+def test_a_nurses_check_answers_the_pending_spot_check_task_the_loop_has_not_fetched(engine, live_server,
+                                                                                     tmp_path) -> None:
+    from server.campaigns.tables import Campaign, CampaignKind
+
+    ward = build_ward(engine, {"a": None, "b": None}, spot_check=True)
+    server = live_server()
+    state = ["--state-dir", str(tmp_path / "edge")]
+    paired = runner.invoke(app, ["pair", "--server", server.url, "--code", pairing_code(engine, ward.ward_id),
+                                 *state])
+    assert paired.exit_code == 0, paired.output
+    # No `run` loop has fetched the spot check's tasks on this device yet.
+    empty = runner.invoke(app, ["empty", "--bed", ward.bed_labels["a"], "--note", "went home", *state])
+    assert empty.exit_code == 0, empty.output
+    with Session(engine) as db:
+        answered = db.exec(select(CheckResult.task_id)).all()
+        assert answered == [ward.task_ids["a"]]  # the spot check's task, not a new ad hoc one
+        assert db.exec(select(Campaign).where(Campaign.kind == CampaignKind.ADHOC)).first() is None

@@ -108,3 +108,22 @@ def test_roster_enrollment_keeps_full_photos_only_when_the_setting_says_so(db_ur
         names = {p.insurance_number: p.name for p in db.exec(select(InsuredPerson))}
     engine.dispose()
     assert names == {"320101-0001": "张三", "320101-0002": "李四"}
+
+
+def test_rejects_of_a_roster_enrollment_carry_the_roster_line(db_url, tmp_path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "empty.jpg").write_bytes(b"")
+    (photos / "notes.jpg").write_bytes(b"this is a text file, not a photo\n")
+    roster = tmp_path / "persons.csv"
+    roster.write_text("insurance_number,name,photo\n"
+                      "320101-0101,张三,empty.jpg\n"
+                      "\"320101-0102\",\"李\n四\",notes.jpg\n"  # a quoted name over two lines: line 3-4
+                      "320101-0103,王五,missing.jpg\n", encoding="utf-8")
+    env = {"BEDCHECK_DATABASE_URL": db_url, "BEDCHECK_DATA_DIR": str(tmp_path)}
+    summary = _enroll(env, tmp_path / "rejects.csv", "--roster", str(roster), "--photos", str(photos))
+    assert summary["enrolled"] == 0 and summary["rejected"] == 3
+    with (tmp_path / "rejects.csv").open(encoding="utf-8") as handle:
+        rows = {row["insurance_number"]: (row["line"], row["code"]) for row in csv.DictReader(handle)}
+    assert rows == {"320101-0101": ("2", "empty_image"), "320101-0102": ("4", "unsupported_format"),
+                    "320101-0103": ("5", "not_found")}

@@ -70,3 +70,17 @@ def test_no_route_takes_the_gate_by_hand() -> None:
     offenders = [str(p.relative_to(root)) for pkg in ("server", "enrollment") for p in (root / pkg).rglob("*.py")
                  if "app.state.write_gate:" in p.read_text(encoding="utf-8")]
     assert offenders == []
+
+
+def test_a_savepoint_holds_the_gate_from_its_start(tmp_path: Path) -> None:
+    """Reads inside a savepoint must not pin a snapshot another writer moves on (the import's rows)."""
+    engine = _engine(tmp_path)
+    gate = WriteGate(engine)
+    with gated_session(engine, gate) as db:
+        with db.begin_nested():
+            assert gate._lock is not None and gate._lock.locked()
+            list(db.exec(select(AuditRecord)))
+            audit.record(db, actor="test", action="gate.savepoint", object_type="test", object_id=1)
+        db.commit()
+        assert not gate._lock.locked()
+    engine.dispose()
