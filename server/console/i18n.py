@@ -266,6 +266,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "err_rate_limited": ("操作过于频繁，请稍后再试。", "Too many requests; wait a moment."),
     "err_unknown_value": ("筛选条件中有无效的取值。", "A filter has a value that does not exist."),
     "err_not_a_number": ("应填写数字。", "A number is expected."),
+    "err_same_reviewer": ("终审须由初审以外的另一人完成。",
+                          "The final review must be made by another person than the first review."),
+    "err_transition_not_allowed": ("疑点当前状态不允许此操作（例如初审不能直接排除，申诉须在初审之后）。",
+                                   "The flag's workflow does not allow this now (a first review cannot dismiss; "
+                                   "an appeal comes after the first review)."),
     "err_choose_decision": ("请选择处理结果。", "Choose a decision."),
     "err_choose_reason": ("请选择理由。", "Choose a reason."),
     "err_reason_mismatch": ("所选理由与处理结果不符，请重新选择。",

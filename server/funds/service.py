@@ -25,8 +25,9 @@ from server.funds import rules
 from server.funds.tables import CountedDays
 from server.localtime import days_between, local_date
 
-MONEY_KINDS = frozenset({FlagKind.ABSENT, FlagKind.IMPERSONATED, FlagKind.DUPLICATE_ADMISSION, FlagKind.INELIGIBLE,
-                         FlagKind.LEAVE_OVERDUE})
+# OVERDUE: a bed nobody answered, confirmed by a reviewer as bed-hanging (unanswered beds are no longer absent).
+MONEY_KINDS = frozenset({FlagKind.ABSENT, FlagKind.OVERDUE, FlagKind.IMPERSONATED, FlagKind.DUPLICATE_ADMISSION,
+                         FlagKind.INELIGIBLE, FlagKind.LEAVE_OVERDUE})
 # Not lawfully billed on any day, whatever the agreement counts for an absence.
 WHOLE_ADMISSION_KINDS = frozenset({FlagKind.INELIGIBLE})
 

@@ -29,7 +29,8 @@ from server.reports.tables import CheckTally
 
 MAX_DAYS = 3 * 366
 EXCUSED = frozenset(v.value for v in EXCUSED_VERDICTS)
-BED_HANGING_KINDS = (FlagKind.ABSENT, FlagKind.LEAVE_OVERDUE)
+# A bed nobody answered is overdue, not absent; confirmed by a reviewer it is bed-hanging too.
+BED_HANGING_KINDS = (FlagKind.ABSENT, FlagKind.OVERDUE, FlagKind.LEAVE_OVERDUE)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,9 @@ from server.simulation.county import County, Truth
 
 BED_HANGING = {Truth.BED_HANGING_EMPTY, Truth.BED_HANGING_NO_FACE, Truth.BED_HANGING_SILENT}
 # Which flag kind names which seeded fraud.
-NAMES = {FlagKind.ABSENT: BED_HANGING, FlagKind.IMPERSONATED: {Truth.IMPERSONATION}, FlagKind.SPOOF: {Truth.SPOOF}}
+# A bed nobody answered is overdue (not absent): the reviewer confirms a skipped bed from its overdue flag.
+NAMES = {FlagKind.ABSENT: BED_HANGING, FlagKind.OVERDUE: {Truth.BED_HANGING_SILENT},
+         FlagKind.IMPERSONATED: {Truth.IMPERSONATION}, FlagKind.SPOOF: {Truth.SPOOF}}
 
 
 def create_reviewers(db: Session) -> dict[str, str]:
@@ -74,8 +76,9 @@ def review_by_truth(base_url: str, county: County, users: dict[str, str]) -> int
             if is_seeded_fraud(county, FlagKind(flag["kind"]), flag["admission_id"]):
                 reviewer.post(path, json={"to": "first_reviewed", "reason": "evidence_clear"}).raise_for_status()
                 supervisor.post(path, json={"to": "confirmed", "reason": "evidence_clear"}).raise_for_status()
-            else:
-                reviewer.post(path, json={"to": "dismissed", "reason": "false_match"}).raise_for_status()
+            else:  # a dismissal too is two people's: the first review proposes it, the final review decides
+                reviewer.post(path, json={"to": "first_reviewed", "reason": "false_match"}).raise_for_status()
+                supervisor.post(path, json={"to": "dismissed", "reason": "false_match"}).raise_for_status()
     return len(flags)
 
 
@@ -86,7 +89,7 @@ def score_outcome(db: Session, county: County, *, reviewed_at: datetime) -> dict
     seeded = {"bed_hanging": sum(b.truth in BED_HANGING for b in county.beds.values()),
               "impersonation": sum(b.truth == Truth.IMPERSONATION for b in county.beds.values()),
               "ineligible": len(county.ineligible)}
-    found = {"bed_hanging": sum(f.kind == FlagKind.ABSENT for f in confirmed),
+    found = {"bed_hanging": sum(f.kind in (FlagKind.ABSENT, FlagKind.OVERDUE) for f in confirmed),
              "impersonation": sum(f.kind == FlagKind.IMPERSONATED for f in confirmed),
              "ineligible": sum(f.kind == FlagKind.INELIGIBLE for f in confirmed)}
     expected = _expected_refused(db, county, reviewed_at)

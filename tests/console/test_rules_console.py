@@ -40,7 +40,7 @@ def test_the_first_reviewer_cannot_make_the_final_review_in_the_console(county, 
         page = sup.get(f"/console/flags/{flag_id}").text
         assert 'id="awaiting-other-reviewer"' in page and 'id="review-form"' not in page
         refused = _review(sup, flag_id, "confirmed", "evidence_clear")
-        assert refused.status_code == 403 and "another person" in refused.text
+        assert refused.status_code == 403 and "另一人" in refused.text
         assert _review(sup, flag_id, "dismissed", "false_match").status_code == 403
     assert _status(engine, flag_id) == FlagStatus.FIRST_REVIEWED
 
