@@ -100,11 +100,11 @@ def run(url: str, flags_n: int, n: int) -> None:
     server = ServerProcess(url, sweep_interval_s=5.0, workers=1)
     try:
         sup, staff = signed_in(server.url, "sup"), signed_in(server.url, "staff")
-        variants = [("supervisor, page 1", sup, "/console/flags"),
-                    ("supervisor, page 80", sup, "/console/flags?page=80"),
+        variants = [("supervisor, page 1", sup, "/console/flags?status=actionable"),
+                    ("supervisor, page 80", sup, "/console/flags?status=all&page=80"),
                     ("supervisor, hospital + status filter", sup, f"/console/flags?hospital_id={ids[3]}&status=open"),
                     ("supervisor, kind filter, page 10", sup, "/console/flags?kind=absent&page=10"),
-                    ("hospital staff (scoped), page 1", staff, "/console/flags")]
+                    ("hospital staff (scoped), page 1", staff, "/console/flags?status=actionable")]
         print(f"flags in database: {flags_n}; requests per variant: {n}; page size 50")
         for name, client, path in variants:
             (p50, p99), (s50, s99), size = time_page(client, path, n)
