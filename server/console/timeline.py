@@ -15,7 +15,8 @@ from server.flags.tables import Appeal, Flag, FlagStatus, Review
 
 # The hospital may appeal a flag within this window after it was raised, or after it was confirmed.
 APPEAL_WINDOW = timedelta(days=7)
-APPEALABLE = (FlagStatus.OPEN, FlagStatus.FIRST_REVIEWED, FlagStatus.CONFIRMED)
+# The workflow lets a hospital answer once a person has looked at the flag (server/flags/workflow.py).
+APPEALABLE = (FlagStatus.FIRST_REVIEWED, FlagStatus.CONFIRMED)
 
 
 @dataclass(frozen=True)

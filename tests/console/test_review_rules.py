@@ -21,12 +21,13 @@ def test_a_reason_that_does_not_fit_the_decision_is_refused_and_the_form_keeps_t
     with closing(sign_in(server.url, "rev")) as rev:
         token = csrf_of(rev.get(f"/console/flags/{flag_id}"))
         wrong = rev.post(f"/console/flags/{flag_id}/review",
-                         data={"csrf_token": token, "to": "dismissed", "reason": "evidence_clear", "comment": "x"})
+                         data={"csrf_token": token, "to": "first_reviewed", "reason": "appeal_accepted",
+                               "comment": "x"})
         assert wrong.status_code == 422 and "所选理由与处理结果不符" in wrong.text
         other = rev.post(f"/console/flags/{flag_id}/review",
-                         data={"csrf_token": token, "to": "dismissed", "reason": "other", "comment": " "})
+                         data={"csrf_token": token, "to": "first_reviewed", "reason": "other", "comment": " "})
         assert other.status_code == 422 and 'id="form-error"' in other.text
-        assert 'value="dismissed" id="to-dismissed" required checked' in other.text
+        assert 'value="first_reviewed" id="to-first_reviewed" required checked' in other.text
         none = rev.post(f"/console/flags/{flag_id}/review", data={"csrf_token": token, "reason": "false_match"})
         assert none.status_code == 422 and "请选择处理结果" in none.text
     with Session(engine) as db:
@@ -37,15 +38,16 @@ def test_bulk_dismissal_reviews_each_flag_with_its_own_audit_record(county, engi
     server, world, flags = county
     h1 = world.hospital_ids[0]
     ids = [flags[(h1, "absent")], flags[(h1, "impersonated")]]
-    with closing(sign_in(server.url, "rev")) as rev:
-        token = csrf_of(rev.get("/console/flags"))
-        done = rev.post("/console/flags/bulk", data={"csrf_token": token, "ids": [str(i) for i in ids],
-                                                     "to": "dismissed", "reason": "device_fault",
-                                                     "queue_query": f"hospital_id={h1}"})
-        assert done.status_code == 303 and "bulk_done=2" in done.headers["location"]
-        again = rev.post("/console/flags/bulk", data={"csrf_token": token, "ids": [str(i) for i in ids],
-                                                      "to": "dismissed", "reason": "device_fault"})
-        assert "bulk_done=0" in again.headers["location"] and "bulk_skipped=2" in again.headers["location"]
+    for who, to in (("rev", "first_reviewed"), ("sup", "dismissed")):  # two people, as the workflow wants
+        with closing(sign_in(server.url, who)) as client:
+            token = csrf_of(client.get("/console/flags"))
+            done = client.post("/console/flags/bulk", data={"csrf_token": token, "ids": [str(i) for i in ids],
+                                                            "to": to, "reason": "device_fault",
+                                                            "queue_query": f"hospital_id={h1}"})
+            assert done.status_code == 303 and "bulk_done=2" in done.headers["location"]
+            again = client.post("/console/flags/bulk", data={"csrf_token": token, "ids": [str(i) for i in ids],
+                                                             "to": to, "reason": "device_fault"})
+            assert "bulk_done=0" in again.headers["location"] and "bulk_skipped=2" in again.headers["location"]
         theirs = flags[(world.hospital_ids[1], "absent")]
     with closing(sign_in(server.url, "staff1")) as staff:
         token = csrf_of(staff.get("/console/flags"))
@@ -57,13 +59,18 @@ def test_bulk_dismissal_reviews_each_flag_with_its_own_audit_record(county, engi
         assert db.get(Flag, theirs).status == FlagStatus.OPEN
         audited = db.exec(select(AuditRecord.object_id).where(AuditRecord.action == "flag.transition",
                                                               col(AuditRecord.object_id).in_([str(i) for i in ids])))
-        assert sorted(audited) == sorted(str(i) for i in ids)
+        assert sorted(audited) == sorted(str(i) for i in ids for _ in range(2))
 
 
 def test_the_todo_list_and_the_appeal_deadline(county, engine) -> None:
     server, world, flags = county
     h1, h2 = world.hospital_ids
     late = flags[(h1, "absent")]
+    with closing(sign_in(server.url, "rev")) as rev:  # a hospital answers once a person has looked
+        token = csrf_of(rev.get("/console/flags"))
+        rev.post("/console/flags/bulk", data={"csrf_token": token, "to": "first_reviewed", "reason": "bed_empty",
+                                              "ids": [str(flags[(h, k)]) for h in (h1, h2)
+                                                      for k in ("absent", "impersonated")]})
     with Session(engine) as db:
         flag = db.get(Flag, late)
         flag.created_at = flag.created_at - APPEAL_WINDOW - timedelta(hours=1)
@@ -77,7 +84,7 @@ def test_the_todo_list_and_the_appeal_deadline(county, engine) -> None:
         refused = staff.post(f"/console/flags/{late}/appeal", data={"csrf_token": token, "statement": "迟到的申诉"})
         assert refused.status_code == 422 and "申诉期限已过" in refused.text and "迟到的申诉" in refused.text
     with Session(engine) as db:
-        assert db.get(Flag, late).status == FlagStatus.OPEN
+        assert db.get(Flag, late).status == FlagStatus.FIRST_REVIEWED
 
 
 def test_person_page_search_and_error_pages_stay_in_scope(county, engine) -> None:
