@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, or_
@@ -22,7 +22,7 @@ from server.admissions.tables import Admission
 from server.campaigns.tables import CheckTask
 from server.flags.tables import Flag, FlagStatus, Review
 from server.hospitals.tables import Hospital
-from server.localtime import day_start
+from server.localtime import LOCAL_TZ, day_start
 from server.regions.tables import Region, RegionLevel
 from server.reports import rollup
 from server.reports.tables import CheckTally
@@ -180,54 +180,84 @@ def build(db: Session, user: UserAccount, period: Period, *, county: str | None 
             row.previous = before[hid]
         report.total.previous = _sum(before.values(), name)
     _rank(report.hospitals)
-    report.months = [TrendPoint(label, p, _sum(_rows(db, hospitals, p, full=False).values(), name))
+    days = _collect(db, list(hospitals), period, BY_DAY) if hospitals else {}
+    report.months = [TrendPoint(label, p, _sum([r for d, r in days.items() if p.start <= d <= p.end], name))
                      for label, p in _months(period)]
     report.quarters = _quarters(report.months)
     return report
+
+
+BY_HOSPITAL, BY_DAY = "hospital", "day"
 
 
 def _rows(db: Session, hospitals: dict[int, str], period: Period, *, full: bool) -> dict[int, Row]:
     rows = {hid: Row(hid, name) for hid, name in hospitals.items()}
     if not rows:
         return rows
-    ids = list(rows)
-    for hid, verdict, n in _verdict_counts(db, ids, period):
-        row = rows[hid]
-        row.verdicts[verdict] = row.verdicts.get(verdict, 0) + n
-        if verdict == Verdict.PENDING.value:
-            continue
-        row.checks += n
-        row.verified += n if verdict == Verdict.VERIFIED.value else 0
-        row.excused += n if verdict in EXCUSED else 0
-    _add_flags(db, rows, period)
+    for hid, found in _collect(db, list(rows), period, BY_HOSPITAL).items():
+        found.hospital_id, found.name = hid, rows[hid].name
+        rows[hid] = found
     if full:
-        for hid, n in _inpatients_checked(db, ids, period):
+        for hid, n in _inpatients_checked(db, list(rows), period):
             rows[hid].inpatients = n
         for row in rows.values():
             row.inpatients = row.inpatients or 0
     return rows
 
 
-def _verdict_counts(db: Session, ids: list[int], period: Period) -> list[tuple[int, str, int]]:
-    """(hospital, verdict, tasks) from the tally for settled days, from the tasks for the others."""
+def _local_day(db: Session, column: Any) -> Any:
+    """The local calendar day of a UTC timestamp column, in SQL. SQLite stores naive UTC text and has no
+    time zones: the zone's offset is applied (fixed for China, which keeps no daylight saving time)."""
+    if db.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone(LOCAL_TZ.key, column))
+    offset = LOCAL_TZ.utcoffset(datetime(2000, 1, 1))
+    hours = offset.total_seconds() / 3600 if offset else 0
+    return func.date(column, f"{hours:+g} hours")
+
+
+def _key(value: Any) -> Any:
+    if isinstance(value, str):
+        return date.fromisoformat(value)
+    return int(value) if isinstance(value, int) else value
+
+
+def _collect(db: Session, ids: list[int], period: Period, by: str) -> dict[Any, Row]:
+    """Checks and flags of the period per hospital (BY_HOSPITAL) or per local day (BY_DAY)."""
+    rows: dict[Any, Row] = defaultdict(lambda: Row(None, ""))
+    for key, verdict, n in _verdict_counts(db, ids, period, by):
+        row = rows[_key(key)]
+        row.verdicts[verdict] = row.verdicts.get(verdict, 0) + n
+        if verdict == Verdict.PENDING.value:
+            continue
+        row.checks += n
+        row.verified += n if verdict == Verdict.VERIFIED.value else 0
+        row.excused += n if verdict in EXCUSED else 0
+    _add_flags(db, rows, ids, period, by)
+    return rows
+
+
+def _verdict_counts(db: Session, ids: list[int], period: Period, by: str) -> list[tuple[Any, str, int]]:
+    """(hospital or day, verdict, tasks) from the tally for settled days, from the tasks for the others."""
     settled = rollup.rolled_through(db)
-    out: list[tuple[int, str, int]] = []
+    out: list[tuple[Any, str, int]] = []
     live_from = period.start
     if settled is not None and settled >= period.start:
         last = min(settled, period.end)
-        out += [(int(h), str(v), int(n)) for h, v, n in db.exec(
-            select(CheckTally.hospital_id, CheckTally.verdict, func.sum(CheckTally.tasks))
+        key = CheckTally.hospital_id if by == BY_HOSPITAL else CheckTally.day
+        out += [(k, str(v), int(n)) for k, v, n in db.exec(
+            select(key, CheckTally.verdict, func.sum(CheckTally.tasks))
             .where(col(CheckTally.day) >= period.start, col(CheckTally.day) <= last,
                    col(CheckTally.hospital_id).in_(ids))
-            .group_by(CheckTally.hospital_id, CheckTally.verdict))]
+            .group_by(key, CheckTally.verdict))]
         live_from = last + timedelta(days=1)
     if live_from <= period.end:
-        out += [(int(h), getattr(v, "value", str(v)), int(n)) for h, v, n in db.exec(
-            select(CheckTask.hospital_id, CheckTask.verdict, func.count())
+        key = CheckTask.hospital_id if by == BY_HOSPITAL else _local_day(db, CheckTask.issued_at)
+        out += [(k, getattr(v, "value", str(v)), int(n)) for k, v, n in db.exec(
+            select(key, CheckTask.verdict, func.count())
             .where(col(CheckTask.issued_at) >= day_start(live_from),
                    col(CheckTask.issued_at) < day_start(period.end + timedelta(days=1)),
                    col(CheckTask.hospital_id).in_(ids))
-            .group_by(CheckTask.hospital_id, CheckTask.verdict))]
+            .group_by(key, CheckTask.verdict))]
     return out
 
 
@@ -236,27 +266,26 @@ def _in_period(period: Period) -> Any:
                 col(Flag.created_at) < day_start(period.end + timedelta(days=1)))
 
 
-def _add_flags(db: Session, rows: dict[int, Row], period: Period) -> None:
-    ids = list(rows)
+def _add_flags(db: Session, rows: dict[Any, Row], ids: list[int], period: Period, by: str) -> None:
     scoped = and_(_in_period(period), col(Flag.hospital_id).in_(ids))
-    for hid, kind, status, n, refused, deduction in db.exec(
-            select(Flag.hospital_id, Flag.kind, Flag.status, func.count(), func.sum(Flag.refused_fen),
-                   func.sum(Flag.deduction_fen)).where(scoped).group_by(Flag.hospital_id, Flag.kind, Flag.status)):
-        row = rows[int(hid)]
-        key = getattr(kind, "value", str(kind))
-        row.flags[key] = row.flags.get(key, 0) + int(n)
+    key = Flag.hospital_id if by == BY_HOSPITAL else _local_day(db, Flag.created_at)
+    for k, kind, status, n, refused, deduction in db.exec(
+            select(key, Flag.kind, Flag.status, func.count(), func.sum(Flag.refused_fen),
+                   func.sum(Flag.deduction_fen)).where(scoped).group_by(key, Flag.kind, Flag.status)):
+        row = rows[_key(k)]
+        name = getattr(kind, "value", str(kind))
+        row.flags[name] = row.flags.get(name, 0) + int(n)
         if FlagStatus(status) == FlagStatus.CONFIRMED:
             row.confirmed += int(n)
-            row.confirmed_kinds[key] = row.confirmed_kinds.get(key, 0) + int(n)
+            row.confirmed_kinds[name] = row.confirmed_kinds.get(name, 0) + int(n)
         row.refused_fen += int(refused or 0)
         row.deduction_fen += int(deduction or 0)
     appealed = exists().where(Review.flag_id == Flag.id, Review.to_status == FlagStatus.APPEALED)
     upheld = exists().where(Review.flag_id == Flag.id, Review.from_status == FlagStatus.APPEALED,
                             Review.to_status == FlagStatus.DISMISSED)
-    for name, condition in (("appealed", appealed), ("upheld", upheld)):
-        for hid, n in db.exec(select(Flag.hospital_id, func.count()).where(scoped, condition)
-                              .group_by(Flag.hospital_id)):
-            setattr(rows[int(hid)], name, int(n))
+    for attribute, condition in (("appealed", appealed), ("upheld", upheld)):
+        for k, n in db.exec(select(key, func.count()).where(scoped, condition).group_by(key)):
+            setattr(rows[_key(k)], attribute, int(n))
 
 
 def _inpatients_checked(db: Session, ids: list[int], period: Period) -> list[tuple[int, int]]:

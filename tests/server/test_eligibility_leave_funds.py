@@ -231,5 +231,9 @@ def test_confirmed_flags_carry_the_agreement_amount_an_upheld_appeal_clears_it_a
         by_id = {r["hospital_id"]: r for r in report["hospitals"]}
         assert by_id[h1]["refused_fen"] == 350500 and by_id[h2]["refused_fen"] == 400000
         assert [r["rank"] for r in report["hospitals"]] == [1, 2] and report["hospitals"][0]["hospital_id"] == h1
+        (month,) = report["months"]
+        assert (month["row"]["checks"], month["row"]["confirmed"], month["row"]["refused_fen"]) == (
+            6, 3, total["refused_fen"])
+        assert [q["row"]["checks"] for q in report["quarters"]] == [6]
         mine = staff.get("/api/v1/reports", params={"from": today, "to": today}).json()
         assert [r["hospital_id"] for r in mine["hospitals"]] == [h1]
