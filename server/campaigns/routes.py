@@ -42,6 +42,7 @@ class ProgressRead(BaseModel):
     by_hospital: dict[int, dict[str, int]]
     verification_rate: float
     seconds_to_complete: float | None
+    ineligible: int = 0  # checked inpatients not insured on their admission date (flagged at import)
 
 
 class TaskRow(BaseModel):
@@ -92,7 +93,7 @@ def campaign_progress(campaign_id: int, user: CurrentUser, db: Db) -> ProgressRe
     p = service.progress(db, campaign_id=campaign_id, user=user)
     return ProgressRead(campaign_id=p.campaign_id, status=p.status, total=p.total, done=p.done, counts=p.counts,
                         by_hospital=p.by_hospital, verification_rate=p.verification_rate,
-                        seconds_to_complete=p.seconds_to_complete)
+                        seconds_to_complete=p.seconds_to_complete, ineligible=p.ineligible())
 
 
 @router.get("/{campaign_id}/tasks", response_model=TaskPage)

@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, insert, or_, update
 from sqlmodel import Session, col, select
 
 from models.errors import InvalidInput, NotFound
-from models.verdicts import EXCUSED_VERDICTS, FINAL_VERDICTS, Verdict
+from models.verdicts import EXCUSED_VERDICTS, FINAL_VERDICTS, FlagKind, Verdict
 from server.accounts.tables import Role, UserAccount
 from server.admissions import leave as leave_service
 from server.admissions.tables import Admission, Exemption
@@ -20,6 +20,7 @@ from server.campaigns.tables import Campaign, CampaignKind, CampaignStatus, Chec
 from server.checks import policy
 from server.db import utcnow
 from server.flags import service as flag_service
+from server.flags.tables import Flag, FlagStatus
 from server.hospitals.tables import Hospital
 from server.regions.tables import Region
 
@@ -121,6 +122,14 @@ class Progress:
     seconds_to_complete: float | None = None
     created_at: datetime | None = None
     deadline_at: datetime | None = None
+    # Inpatients checked whose admission is flagged ineligible (not insured on the admission date), per hospital:
+    # the spot check covers eligibility as well as presence.
+    ineligible_by_hospital: dict[int, int] = field(default_factory=dict)
+
+    def ineligible(self, hospital_id: int | None = None) -> int:
+        if hospital_id is None:
+            return sum(self.ineligible_by_hospital.values())
+        return self.ineligible_by_hospital.get(hospital_id, 0)
 
     @property
     def done(self) -> int:
@@ -149,9 +158,16 @@ def progress(db: Session, *, campaign_id: int, user: UserAccount | None = None) 
     total = sum(counts.values())
     checkable = total - sum(counts[v.value] for v in EXCUSED_VERDICTS)
     seconds = (campaign.completed_at - campaign.created_at).total_seconds() if campaign.completed_at else None
+    ineligible = (select(CheckTask.hospital_id, func.count(func.distinct(CheckTask.admission_id)))
+                         .join(Flag, col(Flag.admission_id) == CheckTask.admission_id)
+                         .where(CheckTask.campaign_id == campaign_id, Flag.kind == FlagKind.INELIGIBLE,
+                                Flag.status != FlagStatus.DISMISSED)
+                         .group_by(CheckTask.hospital_id))
+    if user is not None and user.role == Role.HOSPITAL_STAFF:
+        ineligible = ineligible.where(CheckTask.hospital_id == user.hospital_id)
     return Progress(campaign_id, campaign.status.value, total, counts, by_hospital,
                     counts[Verdict.VERIFIED.value] / checkable if checkable else 1.0, seconds,
-                    campaign.created_at, campaign.deadline_at)
+                    campaign.created_at, campaign.deadline_at, {int(h): int(n) for h, n in db.exec(ineligible)})
 
 
 def complete_if_done(db: Session, *, campaign_id: int) -> bool:

@@ -37,7 +37,8 @@ from server.persons.tables import InsuredPerson
 # (text key of the header, Excel column width in characters)
 FLAG_COLUMNS = [("col_flag_id", 8), ("kind", 22), ("status", 16), ("hospital", 24), ("ward", 12), ("bed", 8),
                 ("insured_person", 12), ("insurance_number", 20), ("campaign", 10), ("distance", 10),
-                ("threshold", 8), ("created_at", 20), ("updated_at", 20)]
+                ("threshold", 8), ("refused_amount", 14), ("deduction_amount", 14), ("created_at", 20),
+                ("updated_at", 20)]
 SUMMARY_LEAD = [("hospital", 24), ("tasks", 8)]
 MAX_EVIDENCE_FLAGS = 5000
 Row = Sequence[Any]
@@ -53,6 +54,7 @@ class Sheet:
     rows: list[Row]
     totals: Row | None = None
     percent_columns: tuple[int, ...] = ()
+    money_columns: tuple[int, ...] = ()  # yuan, shown as ¥ with two decimals
 
 
 def flag_sheet(db: Session, user: UserAccount, filters: service.FlagFilter, fmt: Formatter) -> Sheet:
@@ -65,9 +67,18 @@ def flag_sheet(db: Session, user: UserAccount, filters: service.FlagFilter, fmt:
     for f, hospital, ward, bed, patient, number, threshold in db.exec(stmt):
         rows.append([f.id, fmt.t(f.kind.value), fmt.t(f.status.value), hospital or "", ward or "", bed or "",
                      patient or "", number or "", f.campaign_id, f.details.get("distance"),
-                     threshold, excel_local(f.created_at, fmt.tz), excel_local(f.updated_at, fmt.tz)])
+                     threshold, _yuan(f.refused_fen), _yuan(f.deduction_fen), excel_local(f.created_at, fmt.tz),
+                     excel_local(f.updated_at, fmt.tz)])
     totals = [fmt.t("total_row"), f"{len(rows)} {fmt.t('results')}", *[None] * (len(FLAG_COLUMNS) - 2)]
-    return Sheet(fmt.t("flags"), [fmt.t(k) for k, _ in FLAG_COLUMNS], [w for _, w in FLAG_COLUMNS], rows, totals)
+    money = tuple(i for i, (k, _) in enumerate(FLAG_COLUMNS) if k in ("refused_amount", "deduction_amount"))
+    for i in money:
+        totals[i] = sum(r[i] or 0 for r in rows)
+    return Sheet(fmt.t("flags"), [fmt.t(k) for k, _ in FLAG_COLUMNS], [w for _, w in FLAG_COLUMNS], rows, totals,
+                 money_columns=money)
+
+
+def _yuan(fen: int | None) -> float | None:
+    return None if fen is None else fen / 100
 
 
 def summary_sheet(db: Session, user: UserAccount, campaign_id: int, fmt: Formatter) -> Sheet:
@@ -151,6 +162,8 @@ def to_xlsx(sheet: Sheet) -> bytes:
                 cell.number_format = "yyyy-mm-dd hh:mm:ss"
             elif cell.column - 1 in sheet.percent_columns and isinstance(cell.value, float):
                 cell.number_format = "0.00%"
+            elif cell.column - 1 in sheet.money_columns and isinstance(cell.value, int | float):
+                cell.number_format = '"¥"#,##0.00'
     ws.auto_filter.ref = f"A1:{get_column_letter(len(sheet.header))}{max(1, len(sheet.rows) + 1)}"
     buffer = io.BytesIO()
     workbook.save(buffer)

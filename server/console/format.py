@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime, get_timezone_gmt
 from babel.numbers import format_decimal, format_percent
 
+from server.funds.money import format_yuan
+
 LOCALES = {"zh": "zh_CN", "en": "en_GB"}
 DASH = "—"
 ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")  # a stored timestamp, shown as local time
@@ -71,6 +73,9 @@ class Formatter:
         if value is None:
             return DASH
         return format_percent(value, format=f"#,##0.{'0' * digits}%", locale=self.locale)
+
+    def yuan(self, fen: int | None) -> str:
+        return format_yuan(fen)
 
     def yes_no(self, value: bool | None) -> str:
         return DASH if value is None else self.t("yes" if value else "no")

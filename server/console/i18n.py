@@ -78,6 +78,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "refused_amount": ("拒付金额", "Refused"), "deduction_amount": ("扣款金额", "Deduction"),
     "funds_basis": ("计算依据", "Basis"), "days_counted": ("计算天数", "Days counted"),
     "per_day": ("日均基金支付", "Fund per day"),
+    "ineligible_in_check": ("无医保资格（住院时未参保）", "Not insured on admission"),
+    "appeal_upheld_zero": ("申诉成立，金额已清零", "Appeal upheld: the amounts were set to zero"),
     # leave
     "leaves": ("请假登记", "Leaves"), "leave": ("请假", "Leave"), "leave_from": ("离院时间", "Leaves at"),
     "leave_to": ("返院时间", "Back by"), "leave_reason": ("请假事由", "Reason"),

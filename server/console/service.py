@@ -78,6 +78,7 @@ def campaign_progress(db: Session, user: UserAccount, campaign_id: int) -> dict[
     return {"status": p.status, "total": p.total, "done": p.done,
             "counts": counts, "by_hospital": p.by_hospital, "verification_rate": p.verification_rate,
             "seconds_to_complete": p.seconds_to_complete, "timed_out": timed_out,
+            "ineligible": p.ineligible(),
             "unanswered": counts.get(Verdict.OVERDUE.value, 0),
             "created_at": p.created_at.isoformat() if p.created_at else None,
             "deadline_at": p.deadline_at.isoformat() if p.deadline_at else None,

@@ -124,12 +124,3 @@ def _already_refused(db: Session, flag: Flag) -> set[date]:
     others = db.exec(select(Flag.details).where(Flag.admission_id == flag.admission_id, Flag.id != flag.id,
                                                 col(Flag.refused_fen) > 0))
     return {date.fromisoformat(d) for details in others for d in details.get("funds", {}).get("billed_days", [])}
-
-
-def format_yuan(fen: int | None) -> str:
-    """¥1,234.50: the one money format of pages, exports and the command line."""
-    if fen is None:
-        return "—"
-    sign = "-" if fen < 0 else ""
-    yuan, cents = divmod(abs(int(fen)), 100)
-    return f"{sign}¥{yuan:,}.{cents:02d}"

@@ -36,7 +36,7 @@ def report(
     from server.admin_cli import _engine
     from server.console.i18n import translator
     from server.db import db_scope, utcnow
-    from server.funds.service import format_yuan
+    from server.funds.money import format_yuan
     from server.reports import rollup, service
     from server.reports.xlsx import report_xlsx
 

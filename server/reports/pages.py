@@ -15,7 +15,6 @@ from server.audit import service as audit
 from server.console.i18n import translator
 from server.console.web import PREFIX, PageRoute, language, render
 from server.db import Db
-from server.funds.service import format_yuan
 from server.localtime import LOCAL_TZ
 from server.reports import service
 from server.reports.chart import trend_svg
@@ -61,7 +60,7 @@ def _presets(today: date) -> list[tuple[str, service.Period]]:
 def _context(request: Request, report: service.Report, query: dict[str, str], today: date) -> dict[str, Any]:
     t = translator(language(request))
     return {"report": report, "rows": service.ranked(report), "kinds": service.flag_kinds(report),
-            "yuan": format_yuan, "chart": trend_svg(report.months, t), "query": urlencode(query),
+            "chart": trend_svg(report.months, t), "query": urlencode(query),
             "filters": query, "presets": [(key, urlencode({**query, "from": p.start, "to": p.end}))
                                           for key, p in _presets(today)],
             "generated_at": datetime.now(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")}

@@ -20,7 +20,7 @@ from server.accounts.service import create_user
 from server.accounts.tables import Role, UserAccount
 from server.admissions.tables import Admission
 from server.flags.tables import Flag, FlagStatus
-from server.funds.service import format_yuan
+from server.funds.money import format_yuan
 from server.localtime import days_between, local_date
 from server.reports import service as report_service
 from server.simulation.county import County, Truth

@@ -3,6 +3,7 @@ real server, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
 from contextlib import closing
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import numpy as np
+from openpyxl import load_workbook
 from sqlmodel import Session, select
 
 from models.verdicts import CaptureOutcome
@@ -24,6 +26,7 @@ from server.hospitals.tables import HospitalKind
 from server.localtime import LOCAL_TZ
 from server.simulation.embeddings import identity, photo_of
 from tests import factories
+from tests.console.helpers import sign_in
 
 LIVE = LivenessReport(is_live=True, score=0.9, blink_detected=True, passive_score=0.9)
 
@@ -97,6 +100,9 @@ def test_uninsured_admissions_are_flagged_at_import_and_bad_rows_rejected_with_t
         assert flagged == {"suspended", "coverage_ended", "not_in_registry"}
         again = api.post("/api/v1/roster/import", files={"file": ("his.csv", ROSTER.encode(), "text/csv")}).json()
         assert again["ineligible"] == 0 and len(_flags(api, kind="ineligible")) == 3  # one flag per admission
+        campaign = api.post("/api/v1/campaigns", json={"county": "Roster County", "deadline_s": 600}).json()
+        progress = api.get(f"/api/v1/campaigns/{campaign['id']}/progress").json()
+        assert progress["total"] == 5 and progress["ineligible"] == 3  # counted in the spot check
     with Session(engine) as db:
         assert db.exec(select(Admission.fund_per_day_fen).where(Admission.his_admission_no == "A2")).one() == 12050
 
@@ -206,6 +212,15 @@ def test_confirmed_flags_carry_the_agreement_amount_an_upheld_appeal_clears_it_a
                     (h2, "absent"): (200000, 400000), (h2, "impersonated"): (200000, 2000000)}
         assert {k: (f["refused_fen"], f["deduction_fen"]) for k, f in amounts.items()} == expected
         assert amounts[(h1, "absent")]["details"]["funds"]["days"] == 10
+
+        with closing(sign_in(server.url, "sup")) as console:
+            page = console.get(f"/console/flags/{flags[(h1, 'absent')]['id']}").text
+            assert 'id="refused">¥3,505.00<' in page and 'id="deduction">¥7,010.00<' in page
+            export = console.get("/console/exports/flags.xlsx", params={"status": "confirmed"})
+            sheet = load_workbook(io.BytesIO(export.content)).active
+            header = [c.value for c in sheet[1]]
+            refused_column = [row[header.index("拒付金额")] for row in sheet.iter_rows(min_row=2, values_only=True)]
+            assert refused_column[-1] == 3505.0 + 3505.0 + 2000.0 + 2000.0  # the totals row
 
         upheld = flags[(h1, "impersonated")]["id"]
         with Session(engine) as db:  # the unannounced check's deadline passes: the hospital may now answer it
