@@ -39,7 +39,8 @@ def _seed(db: Session) -> tuple[list[datetime], factories.World]:
         db.execute(insert(CheckTask), tasks)
         absent = [p for i, (_, p) in enumerate(sorted(world.patients.items())) if verdicts[i % 3] == Verdict.ABSENT]
         db.execute(insert(Flag), [{"kind": FlagKind.ABSENT, "status": FlagStatus.CONFIRMED,
-                                   "hospital_id": p.hospital_id, "campaign_id": campaign.id, "admission_id": p.admission_id, "details": {},
+                                   "hospital_id": p.hospital_id, "campaign_id": campaign.id,
+                                   "admission_id": p.admission_id, "details": {},
                                    "created_at": issued, "updated_at": issued, "refused_fen": 1000 * (n + 1),
                                    "deduction_fen": 0} for p in absent])
     db.commit()
