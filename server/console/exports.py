@@ -37,8 +37,8 @@ from server.persons.tables import InsuredPerson
 # (text key of the header, Excel column width in characters)
 FLAG_COLUMNS = [("col_flag_id", 8), ("kind", 22), ("status", 16), ("hospital", 24), ("ward", 12), ("bed", 8),
                 ("insured_person", 12), ("insurance_number", 20), ("campaign", 10), ("distance", 10),
-                ("threshold", 8), ("refused_amount", 14), ("deduction_amount", 14), ("created_at", 20),
-                ("updated_at", 20)]
+                ("threshold", 8), ("created_at", 20), ("updated_at", 20), ("refused_amount", 14),
+                ("deduction_amount", 14)]
 SUMMARY_LEAD = [("hospital", 24), ("tasks", 8)]
 MAX_EVIDENCE_FLAGS = 5000
 Row = Sequence[Any]
@@ -67,8 +67,8 @@ def flag_sheet(db: Session, user: UserAccount, filters: service.FlagFilter, fmt:
     for f, hospital, ward, bed, patient, number, threshold in db.exec(stmt):
         rows.append([f.id, fmt.t(f.kind.value), fmt.t(f.status.value), hospital or "", ward or "", bed or "",
                      patient or "", number or "", f.campaign_id, f.details.get("distance"),
-                     threshold, _yuan(f.refused_fen), _yuan(f.deduction_fen), excel_local(f.created_at, fmt.tz),
-                     excel_local(f.updated_at, fmt.tz)])
+                     threshold, excel_local(f.created_at, fmt.tz), excel_local(f.updated_at, fmt.tz),
+                     _yuan(f.refused_fen), _yuan(f.deduction_fen)])
     totals = [fmt.t("total_row"), f"{len(rows)} {fmt.t('results')}", *[None] * (len(FLAG_COLUMNS) - 2)]
     money = tuple(i for i, (k, _) in enumerate(FLAG_COLUMNS) if k in ("refused_amount", "deduction_amount"))
     for i in money:
