@@ -201,7 +201,7 @@ def detail_items(db: Session, user: UserAccount, flag: Flag) -> list[tuple[str, 
 
 def _funds_items(flag: Flag) -> list[tuple[str, Any]]:
     """Refused funds and deduction of a confirmed flag, with the basis the agreement gave (server/funds)."""
-    from server.funds.service import format_yuan
+    from server.funds.money import format_yuan
 
     if getattr(flag, "refused_fen", None) is None:
         return []
