@@ -144,6 +144,12 @@ def _flag_ids(page) -> list[int]:
         "rows => rows.map(r => r.dataset.flagId)")]
 
 
+def _choose_reason(page, select: str, to: str, code: str) -> None:
+    """Picks the reason offered for this decision (the same reason may be listed under another, disabled)."""
+    option = page.locator(f'{select} option[data-for="{to}"][value="{code}"]')
+    page.select_option(select, element=option.element_handle())
+
+
 def _phone(context_factory, url: str, pages: Pages, name: str, sign_in_as: str) -> None:
     context = context_factory(viewport={"width": 390, "height": 844}, is_mobile=True, locale="zh-CN")
     page = context.new_page()
@@ -172,7 +178,7 @@ def test_each_role_works_a_day_on_the_demo_county(demo, browser) -> None:
         first_hospital = db.exec(select(func.min(Hospital.id))).one()  # the demo's hospital1 user works there
         overdue_by_ward = Counter(db.exec(
             select(Admission.ward_id).join(Flag, col(Flag.admission_id) == Admission.id)
-            .where(Flag.kind == FlagKind.OVERDUE, Flag.status == FlagStatus.OPEN,
+            .where(col(Flag.kind).in_([FlagKind.OVERDUE, FlagKind.DEVICE_OFFLINE]), Flag.status == FlagStatus.OPEN,
                    Flag.hospital_id != first_hospital)))
         impersonated = list(db.exec(select(Flag).where(Flag.kind == FlagKind.IMPERSONATED)
                                     .order_by(col(Flag.id))))
@@ -272,25 +278,27 @@ def test_each_role_works_a_day_on_the_demo_county(demo, browser) -> None:
     with Session(engine) as db:
         assert db.get(Flag, queue_ids[0]).status == FlagStatus.FIRST_REVIEWED
 
-    # Bulk: one silent ward's overdue flags dismissed at once, each through its own audited review.
-    page.goto(f"/console/flags?ward_id={silent_ward}&kind=overdue&status=open&per_page=200")
+    # Bulk: one silent ward's unanswered flags go to final review at once (the supervisor dismisses them
+    # below: two people), each through its own audited review.
+    page.goto(f"/console/flags?ward_id={silent_ward}&status=open&per_page=200")
     ids = _flag_ids(page)
-    assert len(ids) == silent_count
+    assert len(ids) >= silent_count
     page.check("#select-all")
-    expect(page.locator("#selected-count")).to_have_text(str(silent_count))
-    page.select_option("#bulk-to", "dismissed")
-    page.select_option("#bulk-reason", "device_fault")
+    expect(page.locator("#selected-count")).to_have_text(str(len(ids)))
+    page.select_option("#bulk-to", "first_reviewed")
+    _choose_reason(page, "#bulk-reason", "first_reviewed", "device_fault")
     page.fill("#bulk-comment", "病区平板断电，核查期间离线")
     page.click("#bulk-submit")
-    expect(page.locator("#bulk-result")).to_contain_text(f"已处理 {silent_count} 条")
-    pages.look(page, "06-bulk-dismissed")
-    with Session(engine) as db:
-        assert {db.get(Flag, i).status for i in ids} == {FlagStatus.DISMISSED}
-        audited = list(db.exec(select(AuditRecord.object_id).where(
-            AuditRecord.action == "flag.transition", col(AuditRecord.object_id).in_([str(i) for i in ids]))))
-        assert len(audited) == silent_count
-        assert db.exec(select(func.count()).select_from(AuditRecord).where(
-            AuditRecord.action == "flag.bulk_review")).one() == 1
+    expect(page.locator("#bulk-result")).to_contain_text(f"已处理 {len(ids)} 条")
+    pages.look(page, "06-bulk-first-review")
+    # The first hospital's flags get a first look too, so that its insurance office may answer them.
+    page.goto(f"/console/flags?hospital_id={first_hospital}&status=open&per_page=200")
+    if _flag_ids(page):
+        page.check("#select-all")
+        page.select_option("#bulk-to", "first_reviewed")
+        _choose_reason(page, "#bulk-reason", "first_reviewed", "evidence_clear")
+        page.click("#bulk-submit")
+        expect(page.locator("#bulk-result")).to_be_visible()
 
     with page.expect_download() as download:
         page.click("#export-xlsx")
@@ -303,6 +311,7 @@ def test_each_role_works_a_day_on_the_demo_county(demo, browser) -> None:
     expect(page.locator("#person-name")).to_have_text(person.name)
     expect(page.locator("#person-flags")).to_contain_text(str(target.id))
     if faces:
+        page.wait_for_function("() => [...document.querySelectorAll('.person-photo')].every(i => i.complete)")
         assert page.locator(".person-photo").first.evaluate("i => i.naturalWidth") > 0
     pages.look(page, "07-person")
 
@@ -333,6 +342,22 @@ def test_each_role_works_a_day_on_the_demo_county(demo, browser) -> None:
     expect(page.locator('#timeline li[data-event="ev_to_confirmed"]')).to_be_visible()
     pages.look(page, "10-final-review-timeline")
 
+    page.goto(f"/console/flags?ward_id={silent_ward}&status=first_reviewed&per_page=200")
+    assert sorted(_flag_ids(page)) == sorted(ids)
+    page.check("#select-all")
+    page.select_option("#bulk-to", "dismissed")
+    _choose_reason(page, "#bulk-reason", "dismissed", "device_fault")
+    page.click("#bulk-submit")
+    expect(page.locator("#bulk-result")).to_contain_text(f"已处理 {len(ids)} 条")
+    pages.look(page, "10b-bulk-dismissed")
+    with Session(engine) as db:
+        assert {db.get(Flag, i).status for i in ids} == {FlagStatus.DISMISSED}
+        audited = list(db.exec(select(AuditRecord.object_id).where(
+            AuditRecord.action == "flag.transition", col(AuditRecord.object_id).in_([str(i) for i in ids]))))
+        assert len(audited) == 2 * len(ids)  # every flag, both reviews
+        assert db.exec(select(func.count()).select_from(AuditRecord).where(
+            AuditRecord.action == "flag.bulk_review")).one() >= 2
+
     page.click('a[data-nav="launch"]')
     names = page.locator("#hospitals input").evaluate_all("bs => bs.map(b => b.dataset.name)")
     assert names == sorted(names, key=natural_key) and len(names) == 12
@@ -352,6 +377,9 @@ def test_each_role_works_a_day_on_the_demo_county(demo, browser) -> None:
     page.fill("#deadline", "1")
     pages.look(page, "11-launch")
     page.click("#launch")
+    expect(page.locator("#launch-beds")).to_be_visible()  # the scope and its beds, confirmed before launch
+    pages.look(page, "11b-launch-confirm")
+    page.click("#confirm-launch")
     page.wait_for_url(re.compile(r"/console/dashboard\?campaign_id=\d+"))
     expect(page.locator("#countdown")).to_have_text(re.compile(r"^[01]:\d\d$"))
     # The demo's devices still run: the new check is answered, except the silent ward, which is named
