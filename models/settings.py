@@ -131,22 +131,77 @@ class EngineSettings(BaseSettings):
     )
 
     # --- liveness --------------------------------------------------------------------------------
-    blink_ear_closed: float = Field(
-        default=0.21, gt=0.0, lt=1.0, title="Eye closed",
-        description="Eye aspect ratio below which an eye counts as closed.",
+    # Thresholds are on geometric quantities of the 68 landmarks (models/faces/liveness/geometry.py), each a
+    # change from the patient's own neutral frames, so they hold whatever the face size or camera.
+    liveness_fps: float = Field(
+        default=30.0, ge=2.0, le=60.0, title="Frames judged per second",
+        description="Video and camera sources are thinned to this rate for the challenge. A blink lasts "
+        "100-300 ms: at 15 frames a second its deepest frame is often missed.",
     )
-    blink_ear_open: float = Field(
-        default=0.25, gt=0.0, lt=1.0, title="Eye open",
-        description="Eye aspect ratio above which an eye counts as open (hysteresis against noise).",
+    liveness_detect_side_px: int = Field(
+        default=320, ge=160, le=1280, title="Detection size while tracking",
+        description="The face is detected on a copy this large (one upsample), then followed by its landmarks.",
     )
-    passive_live_threshold: float = Field(
-        default=0.5, ge=0.0, le=1.0, title="Passive liveness threshold",
-        description="Single-image score at or above which a capture is not a print or screen.",
+    liveness_redetect_every: int = Field(
+        default=10, ge=1, le=300, title="Re-detection interval",
+        description="Frames between detections that confirm the tracked box still holds a face.",
     )
-    require_blink: bool = Field(
-        default=False, title="Blink required",
-        description="Require a blink in the burst; when off, a blink raises the score but the passive "
-        "check decides (fixed bed cameras of sleeping patients see no blink).",
+    challenge_length: int = Field(
+        default=2, ge=1, le=4, title="Actions per challenge",
+        description="How many actions the server draws for each check task (one of them moves the head).",
+    )
+    challenge_action_timeout_s: float = Field(
+        default=6.0, ge=0.0, le=60.0, title="Time per action",
+        description="Each action must be done within this many seconds of the previous one (or of the "
+        "prompt); 0 = no limit (judging a recorded clip).",
+    )
+    turn_yaw_deg: float = Field(
+        default=18.0, ge=5.0, le=60.0, title="Head turn",
+        description="Yaw change from the neutral pose (cv2.solvePnP on a generic 3-D face) that counts as a turn.",
+    )
+    look_pitch_deg: float = Field(
+        default=12.0, ge=5.0, le=60.0, title="Look up / down",
+        description="Pitch change from the neutral pose that counts as looking up or down.",
+    )
+    blink_closure: float = Field(
+        default=0.3, gt=0.0, lt=1.0, title="Blink depth",
+        description="Relative drop of the eye aspect ratio (corrected for tilt) below the open-eye level.",
+    )
+    blink_max_s: float = Field(
+        default=1.0, gt=0.0, le=5.0, title="Longest blink",
+        description="Eyes closed longer than this are not a blink (asleep, or a photo with closed eyes).",
+    )
+    mouth_open_delta: float = Field(
+        default=0.4, gt=0.0, lt=2.0, title="Mouth opening",
+        description="Rise of the inner-lip mouth aspect ratio above its closed level (speech stays below).",
+    )
+    action_hold_s: float = Field(
+        default=0.15, ge=0.0, le=3.0, title="Time an action is held",
+        description="A head pose or an open mouth must hold this long (a frame or two can be noise or speech).",
+    )
+    planar_min_pose_deg: float = Field(
+        default=10.0, ge=2.0, le=60.0, title="Pose change for the 3-D test",
+        description="Below this head-pose change the 3-D test has nothing to measure and says so.",
+    )
+    planar_depth_threshold: float = Field(
+        default=0.45, gt=0.0, lt=2.0, title="3-D test threshold",
+        description="Depth of the nose in front of the eye-and-mouth plane, from its homography residual "
+        "(inter-ocular distances; about 0.6-1.0 for a head). At or below it the face moved as one plane: a "
+        "photo or a screen.",
+    )
+    motion_window_s: float = Field(
+        default=8.0, ge=1.0, le=120.0, title="Bed-camera window",
+        description="Fixed bed cameras watch this long for the motion of a living (possibly sleeping) patient.",
+    )
+    motion_min_change: float = Field(
+        default=0.02, gt=0.0, lt=1.0, title="Bed-camera motion",
+        description="Non-rigid or non-planar landmark change (over the inter-ocular distance) a living "
+        "patient shows within the window; a photo on the pillow stays below.",
+    )
+    passive_weight: float = Field(
+        default=0.1, ge=0.0, le=0.5, title="Weight of the passive cues",
+        description="Single-frame cues (border, moire, colour, flatness) only lower the score by this much; "
+        "they never refuse a capture on their own.",
     )
 
     # --- evidence --------------------------------------------------------------------------------

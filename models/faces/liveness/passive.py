@@ -1,26 +1,21 @@
-"""Liveness of a capture burst: blinks across frames, plus a passive check of single frames.
+"""Passive single-frame cues, kept only as reported cues with a small weight.
 
-Blink: the eye aspect ratio (EAR, Soukupová and Čech 2016) from the 68-point landmarks drops when the eyes
-close; an open -> closed -> open sequence in a burst is a blink, which a photo cannot do.
+They never refuse a capture on their own: fitted to three sample images, they accepted nearly every print and
+screen attack tried on them and refused ordinary photos of genuine patients. Liveness comes from what a still
+or a replayed clip cannot do (models/faces/liveness/judge.py); a burst judged without a challenge or a
+motion window is never live.
 
-Passive (one frame), for printed photos and screens held up to the camera. Cues, each in [0, 1] where 1
-looks like a presentation attack:
-- frame: a presented photo or screen has its own straight border (paper edge, bezel) close around the
-  face; long straight edges parallel to the image axes in the ring around the face are counted.
-- moire: a screen re-photographed shows periodic interference, i.e. isolated peaks in the high
-  frequencies of the face's spectrum, which skin does not have.
-- colour: paper washes out skin colour (low saturation) and a screen adds a cast and glare (saturation
-  spread far beyond skin's); the face's saturation mean and spread are compared with the range of live
-  skin under room light.
-- flatness: a print or screen compresses the face's dynamic range and loses fine texture.
-The passive score is 1 minus a weighted combination. It is a heuristic, not a trained detector: it catches
-a photo or tablet held in front of the camera, not a well-cropped high-resolution replay. That is why the
-engine reports scores and reasons, and why blinks are counted.
+Cues, each in [0, 1] where 1 looks like a presentation attack:
+- frame: a presented photo or screen has its own straight border close around the face.
+- moire: a screen re-photographed shows isolated peaks in the high frequencies of the face's spectrum.
+- colour: paper washes out skin colour and a screen adds a cast (saturation mean and spread).
+- flatness: a print or screen compresses the face's dynamic range.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -39,31 +34,25 @@ class LivenessResult:
     passive_score: float
     reasons: tuple[str, ...] = field(default=())
     cues: dict[str, float] = field(default_factory=dict)
+    method: str = "none"                       # challenge | motion | none
+    actions: tuple[Any, ...] = field(default=())  # ActionResult per challenge action, in order
+    planarity: Any = None                      # PlanarityResult of the 3-D test
+    key_frames: tuple[tuple[str, int], ...] = field(default=())  # (role, burst frame index)
+    motion: float | None = None                # bed cameras: landmark change over the window
 
 
 def eye_aspect_ratio(landmarks: Landmarks) -> float:
-    """Mean EAR of both eyes: (|p2-p6| + |p3-p5|) / (2 |p1-p4|) on the 6 points of each eye."""
+    """Mean EAR of both eyes from face_recognition's named landmark groups."""
     ratios = []
     for key in ("left_eye", "right_eye"):
-        p = np.asarray(landmarks[key], dtype=np.float64)
+        p = np.asarray(landmarks.get(key, []), dtype=np.float64)
+        if p.shape != (6, 2):
+            continue
         width = np.linalg.norm(p[0] - p[3])
         if width == 0:
             continue
         ratios.append((np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])) / (2.0 * width))
     return float(np.mean(ratios)) if ratios else 0.0
-
-
-def detect_blink(ears: list[float], settings: EngineSettings) -> bool:
-    """An open -> closed -> open sequence, with hysteresis so landmark jitter is not a blink."""
-    state = "start"
-    for ear in ears:
-        if state == "start" and ear >= settings.blink_ear_open:
-            state = "open"
-        elif state == "open" and ear <= settings.blink_ear_closed:
-            state = "closed"
-        elif state == "closed" and ear >= settings.blink_ear_open:
-            return True
-    return False
 
 
 def passive_cues(image: RGBImage, box: Box) -> dict[str, float]:
@@ -78,31 +67,23 @@ def passive_cues(image: RGBImage, box: Box) -> dict[str, float]:
 
 
 def passive_score(cues: dict[str, float]) -> float:
-    """1 = live. The frame cue dominates: it is the most specific; texture cues only tip a weak frame."""
+    """1 = nothing of a photo or screen seen in the frame; reported, weighted lightly, never decisive."""
     texture = 0.45 * cues["frame"] + 0.35 * cues["moire"] + 0.2 * cues["flatness"]
     attack = max(cues.get("colour", 0.0), texture)
     return float(np.clip(1.0 - attack, 0.0, 1.0))
 
 
-def assess_liveness(
-    ears: list[float], frame_cues: list[dict[str, float]], settings: EngineSettings
-) -> LivenessResult:
-    """Combine the blink test over the burst and the passive cues of its frames."""
-    blink = detect_blink(ears, settings)
+def assess_liveness(ears: list[float], frame_cues: list[dict[str, float]], settings: EngineSettings) -> LivenessResult:
+    """A burst judged without a challenge or motion window: the passive cues are reported, never live.
+
+    `ears` is accepted for the engine's burst API; blinks are judged with the challenge (judge.py).
+    """
     if frame_cues:
         cues = {k: float(np.median([c[k] for c in frame_cues])) for k in frame_cues[0]}
         passive = passive_score(cues)
     else:
         cues, passive = {}, 0.0
-    reasons: list[str] = []
-    if passive < settings.passive_live_threshold:
-        reasons.extend(f"{name}_cue" for name, value in cues.items() if value >= 0.5)
-        reasons.append("passive_check_failed")
-    if not blink:
-        reasons.append("no_blink")
-    live = passive >= settings.passive_live_threshold and (blink or not settings.require_blink)
-    score = min(1.0, passive + (0.25 if blink else 0.0)) if live else min(passive, 0.49)
-    return LivenessResult(live, round(score, 3), blink, round(passive, 3), tuple(reasons), cues)
+    return LivenessResult(False, 0.0, False, round(passive, 3), ("no_challenge",), cues)
 
 
 def _ring(shape: tuple[int, ...], box: Box, scale: float) -> tuple[int, int, int, int]:

@@ -1,0 +1,94 @@
+"""The challenge vocabulary: actions, the nurse's prompts, parsing and the server's random draw.
+
+Plain Python (no image libraries), so the wire schemas, the server and the CLI can share it.
+
+Directions are in image coordinates of the upright frame: `turn_left` is the nose moving towards the image's
+left edge. The device maps the nurse's prompt to what its camera shows (`prompt_for`).
+"""
+
+from __future__ import annotations
+
+import random
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    BLINK = "blink"
+    TURN_LEFT = "turn_left"
+    TURN_RIGHT = "turn_right"
+    LOOK_UP = "look_up"
+    LOOK_DOWN = "look_down"
+    OPEN_MOUTH = "open_mouth"
+
+
+HEAD_ACTIONS = frozenset({Action.TURN_LEFT, Action.TURN_RIGHT, Action.LOOK_UP, Action.LOOK_DOWN})
+
+
+class LivenessMethod(StrEnum):
+    CHALLENGE = "challenge"                # the patient followed the task's challenge (tablet)
+    MOTION = "motion"                      # a fixed bed camera watched for signs of life
+    CANNOT_TAKE_PART = "cannot_take_part"  # the nurse recorded why the patient cannot (reviewed, never verified)
+    SIMULATED = "simulated"                # demo and test devices without real faces: refused in production
+    NONE = "none"                          # no liveness evidence (older devices)
+
+
+class CannotTakePart(StrEnum):
+    UNCONSCIOUS = "unconscious"
+    SEDATED = "sedated"
+    INFANT = "infant"
+    FACE_COVERED = "face_covered"   # dressings, oxygen mask
+    CANNOT_MOVE = "cannot_move"     # paralysis, neck brace
+    OTHER = "other"
+
+
+# What the nurse's screen says. A turn is named from the patient's own point of view, so which image
+# direction it is depends on whether the camera's frames are mirrored (see `prompt_for`).
+PROMPTS_ZH = {
+    Action.BLINK: "请眨眼", Action.LOOK_UP: "请抬头", Action.LOOK_DOWN: "请低头", Action.OPEN_MOUTH: "请张嘴",
+}
+_TURN_ZH = {"left": "请向左转头", "right": "请向右转头"}
+CANNOT_TAKE_PART_ZH = {
+    CannotTakePart.UNCONSCIOUS: "昏迷", CannotTakePart.SEDATED: "镇静中", CannotTakePart.INFANT: "婴幼儿",
+    CannotTakePart.FACE_COVERED: "面部遮挡（敷料、面罩）", CannotTakePart.CANNOT_MOVE: "无法活动",
+    CannotTakePart.OTHER: "其他",
+}
+
+
+def prompt_for(action: Action, *, mirrored: bool) -> str:
+    """The Chinese prompt for an action given in image coordinates.
+
+    A camera facing the patient shows the patient's own left on the image's right; a mirrored image (as
+    many front cameras deliver it) shows it on the left.
+    """
+    if action in (Action.TURN_LEFT, Action.TURN_RIGHT):
+        image_left = action == Action.TURN_LEFT
+        return _TURN_ZH["left" if image_left == mirrored else "right"]
+    return PROMPTS_ZH[action]
+
+
+def parse_challenge(text: str) -> list[Action]:
+    """`blink,turn_left` -> actions in order; raises ValueError naming an unknown action."""
+    actions = []
+    for name in (part.strip() for part in text.split(",")):
+        if not name:
+            continue
+        try:
+            actions.append(Action(name))
+        except ValueError as e:
+            allowed = ", ".join(a.value for a in Action)
+            raise ValueError(f"unknown action {name!r}; use {allowed}") from e
+    if not actions:
+        raise ValueError("the challenge names no action")
+    return actions
+
+
+def draw_challenge(rng: random.Random, length: int) -> list[Action]:
+    """A random sequence of distinct actions, at least one of which moves the head (the 3-D test needs one).
+
+    The server passes `secrets.SystemRandom()`: a device cannot know a task's challenge before it arrives.
+    """
+    length = max(1, min(length, len(Action)))
+    first = rng.choice(sorted(HEAD_ACTIONS))
+    actions = [first, *rng.sample([a for a in Action if a != first], length - 1)]
+    rng.shuffle(actions)
+    return actions
