@@ -2,7 +2,9 @@
 
 The device's own verdict is a preview for the nurse's screen; the server decides again with its own
 threshold and enrolled embeddings (server/checks/policy.py), from the outcome sent here:
-no face -> absent, bed empty -> absent, failed liveness -> spoof, live face -> verified or impersonated.
+no face -> absent, bed empty -> absent, failed liveness -> spoof, liveness not established or a patient who
+cannot take part -> review (unrecognised), live face -> verified or impersonated. The key frames of the
+liveness judgement go with the crop; the server re-checks them.
 """
 
 from __future__ import annotations
@@ -21,9 +23,14 @@ from numpy.typing import NDArray
 from models.faces import ENGINE_VERSION, crop_to_jpeg
 from models.faces.decode import RGBImage
 from models.faces.engine import BurstResult, FaceEngine
+from models.faces.liveness.actions import CannotTakePart, LivenessMethod
+from models.faces.liveness.judge import check_challenge, check_motion
+from models.faces.liveness.passive import LivenessResult
+from models.faces.liveness.report import key_frames, liveness_report
+from models.faces.liveness.track import DlibLandmarker, FaceTrack, Landmarker, track_frames
 from models.faces.match import match
 from models.verdicts import CaptureOutcome, ExemptionReason, Verdict
-from models.wire import LivenessReport, ResultUpload, TaskRead
+from models.wire import KeyFrame, LivenessReport, ResultUpload, TaskRead
 
 
 @dataclass(frozen=True)
@@ -45,47 +52,84 @@ def _base(task: TaskRead, outcome: CaptureOutcome, clock_offset_ms: int, note: s
 
 
 def check_frames(engine: FaceEngine, frames: list[RGBImage], task: TaskRead, enrolled: NDArray[np.floating] | None,
-                 *, clock_offset_ms: int = 0, encode_best: int = 3) -> CheckRecord:
-    """Judges a burst of frames captured at the task's bed."""
+                 *, times_s: list[float] | None = None, mode: str = "challenge", clock_offset_ms: int = 0,
+                 encode_best: int = 3, cannot_take_part: CannotTakePart | None = None, note: str = "",
+                 landmarker: Landmarker | None = None, track: FaceTrack | None = None) -> CheckRecord:
+    """Judges frames captured at the task's bed: liveness over all of them, the face from the best few.
+
+    `mode` is "challenge" (a tablet: the task's actions in order) or "motion" (a fixed bed camera: signs of
+    life over the window). With `cannot_take_part` the nurse has said why the patient cannot do the challenge:
+    the face is still captured and matched, the result goes to review, never to verified.
+    """
     started = time.perf_counter()
     if not frames:
         upload = ResultUpload(**_base(task, CaptureOutcome.NO_FACE, clock_offset_ms, "the source gave no frames"))
         return CheckRecord(upload, Verdict.ABSENT, {"analysis": 0.0})
-    burst = engine.check_burst(frames, encode_best=encode_best)
+    times = times_s if times_s is not None else [i / engine.settings.liveness_fps for i in range(len(frames))]
+    if track is None:  # a live capture tracks while it reads; files and folders are tracked here
+        track = track_frames(frames, times, landmarker or DlibLandmarker(engine.settings), engine.settings)
+    tracked = time.perf_counter()
+    burst = engine.check_burst(_for_encoding(frames, track), encode_best=encode_best)
     analysed = time.perf_counter()
+    timings = {"tracking": (tracked - started) * 1000, "analysis": (analysed - started) * 1000}
     if burst.encoding is None:
         note = "no usable face in the burst" + (f" ({', '.join(burst.reasons)})" if burst.reasons else "")
         upload = ResultUpload(**_base(task, CaptureOutcome.NO_FACE, clock_offset_ms, note))
-        return CheckRecord(upload, Verdict.ABSENT, {"analysis": (analysed - started) * 1000})
-    record = _face_record(engine, burst, task, enrolled, clock_offset_ms)
-    timings = {"analysis": (analysed - started) * 1000, "evidence": (time.perf_counter() - analysed) * 1000}
+        return CheckRecord(upload, Verdict.ABSENT, timings)
+    passive = burst.liveness.passive_score if burst.liveness.cues else 1.0
+    if mode == "motion":
+        live = check_motion(track, engine.settings, passive_score=passive, cues=burst.liveness.cues)
+    else:
+        live = check_challenge(track, list(task.challenge), engine.settings.model_copy(
+            update={"challenge_action_timeout_s": task.challenge_action_s}), passive_score=passive,
+            cues=burst.liveness.cues)
+    record = _face_record(engine, burst, live, task, enrolled, clock_offset_ms,
+                          key_frames(live, frames, times), cannot_take_part, note)
+    timings["evidence"] = (time.perf_counter() - analysed) * 1000
     return CheckRecord(record.upload, record.local_verdict, timings)
 
 
-def _face_record(engine: FaceEngine, burst: BurstResult, task: TaskRead, enrolled: NDArray[np.floating] | None,
-                 clock_offset_ms: int) -> CheckRecord:
+def _for_encoding(frames: list[RGBImage], track: FaceTrack, count: int = 6) -> list[RGBImage]:
+    """A few frames spread over the track for the face encoding (each costs a detection and maybe an encoding)."""
+    if not track.tracked:
+        return frames[:: max(1, len(frames) // count)][:count]
+    picks = np.linspace(0, len(track.tracked) - 1, min(count, len(track.tracked))).round().astype(int)
+    return [frames[track.tracked[int(i)].index] for i in picks]
+
+
+def _face_record(engine: FaceEngine, burst: BurstResult, live: LivenessResult, task: TaskRead,
+                 enrolled: NDArray[np.floating] | None, clock_offset_ms: int, frames: list[KeyFrame],
+                 cannot_take_part: CannotTakePart | None, note: str) -> CheckRecord:
     assert burst.encoding is not None and burst.crop_rgb is not None
-    live = burst.liveness
-    outcome = CaptureOutcome.FACE_CAPTURED if live.is_live else CaptureOutcome.SPOOF
+    report = liveness_report(live)
+    if cannot_take_part is not None:
+        report = LivenessReport(is_live=False, score=0.0, passive_score=report.passive_score,
+                                reasons=[f"cannot_take_part:{cannot_take_part.value}"],
+                                method=LivenessMethod.CANNOT_TAKE_PART, cannot_take_part=cannot_take_part,
+                                challenge=list(task.challenge))
+    outcome = CaptureOutcome.FACE_CAPTURED if report.is_live or cannot_take_part else CaptureOutcome.SPOOF
+    if "liveness_not_established" in report.reasons:
+        outcome = CaptureOutcome.FACE_CAPTURED  # not an attack: the server sends it to review
     threshold = engine.settings.match_threshold
     matched = match(enrolled, burst.encoding, threshold) if enrolled is not None and len(enrolled) else None
-    if not live.is_live:
-        verdict = Verdict.SPOOF
+    if not report.is_live:
+        verdict = Verdict.SPOOF if outcome == CaptureOutcome.SPOOF else Verdict.UNRECOGNISED
     elif matched is None:
         verdict = Verdict.UNRECOGNISED
     else:
         verdict = Verdict.VERIFIED if matched.is_match else Verdict.IMPERSONATED
     jpeg = crop_to_jpeg(burst.crop_rgb)
     quality = [r for r in burst.reasons if r not in live.reasons]
+    remark = "; ".join(part for part in (note, f"quality: {', '.join(quality)}" if quality else "") if part)
     upload = ResultUpload(
-        **_base(task, outcome, clock_offset_ms, f"quality: {', '.join(quality)}" if quality else ""),
+        **_base(task, outcome, clock_offset_ms, remark),
         embedding=[float(x) for x in burst.encoding],
         distance=round(matched.distance, 6) if matched is not None else None,
-        liveness=LivenessReport(is_live=live.is_live, score=_unit(live.score), blink_detected=live.blink_detected,
-                                passive_score=_unit(live.passive_score), reasons=list(live.reasons)[:20]),
+        liveness=report,
         face_crop_jpeg_b64=base64.b64encode(jpeg).decode("ascii"),
         evidence_sha256=hashlib.sha256(jpeg).hexdigest(),
-        frames_used=burst.frames_used, other_faces=burst.other_faces, threshold=threshold)
+        frames_used=burst.frames_used, other_faces=burst.other_faces, threshold=threshold,
+        key_frames=frames if cannot_take_part is None else frames[:1])
     return CheckRecord(upload, verdict)
 
 
@@ -106,5 +150,3 @@ def patient_exempt(task: TaskRead, reason: ExemptionReason, note: str, *, clock_
     return CheckRecord(bed_empty(task, text, clock_offset_ms=clock_offset_ms).upload, Verdict.EXEMPT)
 
 
-def _unit(value: float) -> float:
-    return float(min(max(value, 0.0), 1.0))

@@ -30,6 +30,9 @@ class EdgeSettings(BaseSettings):
         description="Fixed bed cameras: bed label -> source (camera index, URL, video file, image folder). "
         "Beds listed here are checked automatically when a task arrives; others wait for the nurse.")
     tablet_source: str = Field(default="0", description="Source the nurse's screen captures from")
+    camera_mirrored: bool = Field(
+        default=False, description="The tablet camera's frames are mirrored (as a selfie preview): a prompt to "
+        "turn to the patient's left is then a turn towards the image's left")
 
     # --- network ---------------------------------------------------------------------------------
     http_timeout_s: float = Field(default=10.0, gt=0.0, le=120.0)

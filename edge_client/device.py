@@ -12,9 +12,11 @@ from edge_client.check import CheckRecord, bed_empty, check_frames, patient_exem
 from edge_client.config import EdgeSettings
 from edge_client.credentials import Credentials, load_credentials, save_credentials
 from edge_client.outbox import Outbox
-from edge_client.sources import fit_frames, open_source
+from edge_client.prompt import ChallengeProgress
+from edge_client.sources import open_source
 from edge_client.sync import Syncer, SyncReport
 from models.faces.engine import FaceEngine
+from models.faces.liveness.actions import CannotTakePart
 from models.settings import EngineSettings
 from models.verdicts import ExemptionReason
 from models.wire import BedRoster, TaskRead, WardRoster
@@ -58,6 +60,7 @@ class Device:
                              max_wait_s=settings.retry_max_wait_s)
         self._engine_settings = engine_settings
         self._engine: FaceEngine | None = None
+        self.progress: ChallengeProgress | None = None  # the challenge on the nurse's screen, live
         offset = self.outbox.meta("clock_offset_ms")
         self.api.clock_offset_ms = int(offset) if offset is not None else None
 
@@ -103,18 +106,33 @@ class Device:
         return self.api.clock_offset_ms or 0
 
     # --- checks ------------------------------------------------------------------------------------
-    def check_bed(self, bed_label: str, source_spec: str) -> StoredCheck:
-        """Captures a burst at the bed, judges it and commits the result to the outbox (not uploaded yet)."""
+    def check_bed(self, bed_label: str, source_spec: str, *, cannot_take_part: CannotTakePart | None = None,
+                  note: str = "") -> StoredCheck:
+        """Captures at the bed, judges it and commits the result to the outbox (not uploaded yet).
+
+        A fixed bed camera (`bed_sources`) watches for signs of life over `motion_window_s`; the tablet shows
+        the task's challenge on the nurse's screen and films it, stopping once it is done or timed out.
+        """
         bed, task = self._bed_and_task(bed_label)
-        source = open_source(source_spec, self.engine.settings)
+        settings = self.engine.settings
+        mode = "motion" if bed_label in self.settings.bed_sources else "challenge"
+        if mode == "motion":
+            window_s = settings.motion_window_s
+        else:
+            window_s = len(task.challenge) * task.challenge_action_s + 1.0 if task.challenge else 2.0
+        source = open_source(source_spec, settings)
+        progress = ChallengeProgress(bed_label, list(task.challenge) if mode == "challenge" else [],
+                                     self.settings.camera_mirrored, window_s, settings)
+        self.progress = progress
         try:
-            frames = fit_frames(source.burst(self.settings.burst_frames, self.settings.burst_stride),
-                                self.settings.frame_max_side_px)
+            frames, times = progress.capture(source, self.settings.frame_max_side_px)
         finally:
             source.close()
         enrolled = self._enrolled_for(bed, task)
-        record = check_frames(self.engine, frames, task, enrolled, clock_offset_ms=self.clock_offset_ms,
-                              encode_best=self.settings.encode_best)
+        record = check_frames(self.engine, frames, task, enrolled, times_s=times, mode=mode,
+                              clock_offset_ms=self.clock_offset_ms, encode_best=self.settings.encode_best,
+                              cannot_take_part=cannot_take_part, note=note, track=progress.track())
+        progress.finish(record.upload.liveness.is_live if record.upload.liveness else False)
         return self._store(bed, record)
 
     def mark_empty(self, bed_label: str, note: str) -> StoredCheck:

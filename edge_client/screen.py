@@ -24,6 +24,7 @@ from edge_client.device import CheckRefused, Device
 from edge_client.outbox import AlreadyAnswered
 from edge_client.sources import SourceError
 from models.errors import BedcheckError
+from models.faces.liveness.actions import CANNOT_TAKE_PART_ZH, CannotTakePart
 from models.verdicts import ExemptionReason
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
@@ -74,6 +75,20 @@ def create_screen_app(device: Device, settings: EdgeSettings, on_change: Callabl
         source = settings.bed_sources.get(bed_label, settings.tablet_source)
         return await run_in_threadpool(act, request, lambda: device.check_bed(bed_label, source))
 
+    @app.post("/beds/{bed_label}/cannot-take-part")
+    async def cannot_take_part(request: Request, bed_label: str, reason: Annotated[CannotTakePart, Form()],
+                               note: Annotated[str, Form(max_length=400)] = "") -> RedirectResponse:
+        """The patient cannot do the challenge (unconscious, infant, ...): face captured, sent to review."""
+        guard(request)
+        source = settings.bed_sources.get(bed_label, settings.tablet_source)
+        return await run_in_threadpool(act, request, lambda: device.check_bed(
+            bed_label, source, cannot_take_part=reason, note=note))
+
+    @app.get("/challenge")
+    def challenge() -> dict[str, Any]:
+        """The challenge being filmed now (prompts, ticks, seconds left), polled by the page."""
+        return device.progress.state() if device.progress is not None else {}
+
     return app
 
 
@@ -97,6 +112,7 @@ def render_page(device: Device) -> str:
     e = html.escape
     open_beds = {t["bed"]: t for t in data["open_tasks"]}
     reasons = "".join(f"<option>{r.value}</option>" for r in ExemptionReason)
+    unable = "".join(f'<option value="{r.value}">{e(CANNOT_TAKE_PART_ZH[r])}</option>' for r in CannotTakePart)
     rows = []
     for bed in data["beds"]:
         label = e(str(bed["bed"]))
@@ -106,7 +122,9 @@ def render_page(device: Device) -> str:
             f'<form method=post action="/beds/{label}/empty"><input name=note placeholder="why empty">'
             f'<button>bed empty</button></form>'
             f'<form method=post action="/beds/{label}/exempt"><select name=reason>{reasons}</select>'
-            f'<input name=note placeholder="details"><button>exempt</button></form>')
+            f'<input name=note placeholder="details"><button>exempt</button></form>'
+            f'<form method=post action="/beds/{label}/cannot-take-part"><select name=reason>{unable}</select>'
+            f'<input name=note placeholder="说明"><button>无法配合（拍照送复核）</button></form>')
         status = "pending check" if task else e(str(bed["exemption"] or ""))
         rows.append(f"<tr><td>{label}</td><td>{e(str(bed['patient']))}</td><td>{status}</td><td>{actions}</td></tr>")
     results = "".join(
@@ -115,10 +133,22 @@ def render_page(device: Device) -> str:
         for r in data["results"])
     outbox = ", ".join(f"{k}: {v}" for k, v in data["outbox"].items())
     return (f"<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=10><title>bedcheck</title>"
-            f"<h1>Ward {e(str(data['ward'] or '?'))}</h1><p>Outbox: {e(outbox)}</p>"
+            f"<h1>Ward {e(str(data['ward'] or '?'))}</h1><p>Outbox: {e(outbox)}</p>{_CHALLENGE_PANEL}"
             f"<table border=1><tr><th>bed</th><th>patient</th><th>status</th><th></th></tr>{''.join(rows)}</table>"
             f"<h2>Results</h2><table border=1><tr><th>bed</th><th>device</th><th>upload</th><th>server</th>"
             f"<th>error</th><th>at</th></tr>{results}</table>")
+
+
+# The challenge prompt, with live ticks: polled twice a second while a check is being filmed. Text only
+# (textContent), never HTML from the device state.
+_CHALLENGE_PANEL = """<div id=challenge style="font-size:2em"></div><script>
+async function poll(){try{const s=await (await fetch('/challenge')).json();
+const box=document.getElementById('challenge');box.textContent='';
+if(s.steps){for(const st of s.steps){const p=document.createElement('div');
+p.textContent=(st.done?'✔ ':'… ')+st.prompt;box.appendChild(p);}const t=document.createElement('div');
+t.textContent=s.finished===null?('剩余 '+s.seconds_left+' 秒'+(s.face_seen?'':'（未检测到人脸）'))
+:(s.finished?'活体通过':'活体未通过');
+box.appendChild(t);}}catch(e){}setTimeout(poll,500);}poll();</script>"""
 
 
 class ScreenServer:

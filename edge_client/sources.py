@@ -18,6 +18,7 @@ import numpy as np
 
 from models.errors import BedcheckError
 from models.faces.decode import RGBImage, load_image_file
+from models.faces.liveness.burst import ClipUnreadable, open_capture, video_frames
 from models.settings import EngineSettings
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -33,6 +34,10 @@ class FrameSource(Protocol):
     def description(self) -> str: ...
 
     def burst(self, frames: int, stride: int) -> list[RGBImage]: ...
+
+    def timed(self, fps: float, max_s: float) -> Iterator[tuple[RGBImage, float]]:
+        """Frames at about `fps` with their times in seconds (media time, or wall time for a live camera)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -58,6 +63,13 @@ class ImageFolderSource:
                 continue  # one unreadable file is a dropped frame, not a failed check
         return out
 
+    def timed(self, fps: float, max_s: float) -> Iterator[tuple[RGBImage, float]]:
+        # A folder is a recorded burst: its images are consecutive frames at `fps`.
+        for index, frame in enumerate(self.burst(10_000, 1)):
+            if index / fps > max_s:
+                return
+            yield frame, index / fps
+
     def close(self) -> None:
         pass
 
@@ -65,13 +77,26 @@ class ImageFolderSource:
 class CaptureSource:
     """cv2.VideoCapture over a camera index, a stream URL or a video file."""
 
-    def __init__(self, target: int | str, description: str, start_s: float = 0.0) -> None:
+    def __init__(self, target: int | str, description: str, start_s: float = 0.0, *, live: bool = False) -> None:
         self.description = description
-        self._capture = cv2.VideoCapture(target)
-        if not self._capture.isOpened():
-            raise SourceError(f"cannot open {description}")
+        self.live = live
+        try:
+            # Upright frames whatever the container: phones tag rotation instead of turning the pixels.
+            self._capture = open_capture(target)
+        except ClipUnreadable as e:
+            raise SourceError(f"cannot open {description}: {e}") from e
         if start_s > 0:
             self._capture.set(cv2.CAP_PROP_POS_MSEC, start_s * 1000.0)
+        self._start_s = start_s
+
+    def timed(self, fps: float, max_s: float) -> Iterator[tuple[RGBImage, float]]:
+        first: float | None = None
+        for frame, at in video_frames(self._capture, fps, None if self.live else max_s,
+                                      live=self.live):
+            first = at if first is None else first
+            if at - first > max_s:
+                return
+            yield frame, at - first
 
     def burst(self, frames: int, stride: int) -> list[RGBImage]:
         out: list[RGBImage] = []
@@ -115,9 +140,9 @@ def open_source(spec: str, engine_settings: EngineSettings) -> FrameSource:
     """A source from its spec: `0` (camera index), `rtsp://...`, `clip.mp4[#t=SECONDS]`, `folder/`."""
     spec = spec.strip()
     if spec.isdigit():
-        return CaptureSource(int(spec), f"camera {spec}")
+        return CaptureSource(int(spec), f"camera {spec}", live=True)
     if spec.lower().startswith(STREAM_SCHEMES):
-        return CaptureSource(spec, "stream " + spec.split("@")[-1])  # never echo credentials in a URL
+        return CaptureSource(spec, "stream " + spec.split("@")[-1], live=True)  # never echo credentials in a URL
     path_part, _, fragment = spec.partition("#t=")
     path = Path(path_part).expanduser()
     if path.is_dir():
@@ -147,6 +172,9 @@ class SingleImageSource:
             return [load_image_file(self.path, self.engine_settings)]
         except BedcheckError as e:
             raise SourceError(f"{self.path}: {e}") from e
+
+    def timed(self, fps: float, max_s: float) -> Iterator[tuple[RGBImage, float]]:
+        yield self.burst(1, 1)[0], 0.0  # one image is one frame: never live
 
     def close(self) -> None:
         pass

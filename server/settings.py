@@ -65,6 +65,14 @@ class ServerSettings(BaseSettings):
                                            description="The same face in two hospitals within this window")
     keep_full_photos: bool = Field(default=False, description="Keep full enrollment photos (else embedding and "
                                    "a 96 px thumbnail only), under data_dir/enrollment_photos")
+    # Liveness evidence (server/evidence/liveness.py).
+    allow_simulated_liveness: bool | None = Field(
+        default=None, description="Accept results whose liveness is simulated or missing (demo and test "
+        "devices without real faces). Default: only when environment is test; never in production.")
+    key_frame_max_bytes: int = Field(default=200_000, ge=10_000, le=2_000_000,
+                                     description="Largest key frame (JPEG) a device may upload")
+    key_frame_max_side_px: int = Field(default=1024, ge=160, le=4096,
+                                       description="Longest side of an uploaded key frame")
     face_index_path: Path | None = Field(default=None, description="faiss 1:N index file; default "
                                          "data_dir/face_index.bin (rebuilt from the database when missing)")
 
@@ -120,6 +128,19 @@ class ServerSettings(BaseSettings):
                    "demo": " (demo: placeholder secret and synthetic evidence accepted)",
                    "test": " (test suite)"}.get(self.environment, "")
         return f"bedcheck server: environment={self.environment}{warning}; {sources}"
+
+    @model_validator(mode="after")
+    def _no_simulated_liveness_in_production(self) -> ServerSettings:
+        if self.environment == "production" and self.allow_simulated_liveness:
+            raise ValueError("simulated liveness cannot be allowed in production (BEDCHECK_ALLOW_SIMULATED_LIVENESS)")
+        return self
+
+    @property
+    def simulated_liveness_allowed(self) -> bool:
+        """Whether results without real liveness evidence pass the evidence check (demo and test only)."""
+        if self.allow_simulated_liveness is None:
+            return self.environment in PLACEHOLDER_ENVIRONMENTS
+        return self.allow_simulated_liveness and self.environment != "production"
 
     @property
     def resolved_face_index_path(self) -> Path:

@@ -4,7 +4,7 @@ from server.accounts.tables import UserAccount
 from server.admissions.tables import Admission, Exemption, Leave
 from server.audit.tables import AuditRecord
 from server.campaigns.tables import Campaign, CheckTask
-from server.checks.tables import CheckResult
+from server.checks.tables import CheckResult, KeyFrame
 from server.devices.tables import Device, PairingCode
 from server.flags.tables import Appeal, AppealAttachment, Flag, Review
 from server.funds.tables import AgreementRule
@@ -16,6 +16,6 @@ from server.reports.tables import CheckTally, TallyState
 __all__ = [
     "AgreementRule", "CheckTally", "Leave", "TallyState",
     "Admission", "Appeal", "AppealAttachment", "AuditRecord", "Bed", "Campaign", "CheckResult", "CheckTask",
-    "Device", "Exemption", "FaceEmbedding", "Flag", "Hospital", "InsuredPerson", "PairingCode", "Region",
+    "Device", "Exemption", "FaceEmbedding", "Flag", "Hospital", "InsuredPerson", "KeyFrame", "PairingCode", "Region",
     "Review", "StaffMember", "UserAccount", "Ward",
 ]

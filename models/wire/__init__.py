@@ -17,9 +17,11 @@ Errors answer `{"code", "message", "details"}` with the status of `models.errors
 from models.wire.devices import HeartbeatRequest, HeartbeatResponse, PairRequest, PairResponse
 from models.wire.results import (
     MAX_BATCH,
+    ActionReport,
     BatchAck,
     BatchItem,
     ItemError,
+    KeyFrame,
     LivenessReport,
     ResultAck,
     ResultBatch,
@@ -35,6 +37,7 @@ __all__ = [
     "API_PREFIX",
     "DEVICE_PREFIX",
     "MAX_BATCH",
+    "ActionReport",
     "AdhocTaskRequest",
     "BatchAck",
     "BatchItem",
@@ -42,6 +45,7 @@ __all__ = [
     "HeartbeatRequest",
     "HeartbeatResponse",
     "ItemError",
+    "KeyFrame",
     "LivenessReport",
     "PairRequest",
     "PairResponse",

@@ -6,9 +6,22 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from models.faces.liveness.actions import Action, CannotTakePart, LivenessMethod
 from models.verdicts import CaptureOutcome, Verdict
 
 EMBEDDING_DIM = 128
+MAX_KEY_FRAMES = 5
+# A key frame is a small JPEG (at most 480 px on its longer side, about 20-40 kB); base64 adds a third.
+MAX_KEY_FRAME_B64 = 400_000
+
+
+class ActionReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Action
+    passed: bool
+    time_s: float | None = Field(default=None, ge=0.0, description="Seconds after the prompt it was done")
+    value: float | None = Field(default=None, description="Its strength (degrees, or a relative change)")
 
 
 class LivenessReport(BaseModel):
@@ -17,8 +30,27 @@ class LivenessReport(BaseModel):
     is_live: bool
     score: float = Field(ge=0.0, le=1.0, description="Higher is more likely live")
     blink_detected: bool = False
-    passive_score: float = Field(default=0.0, ge=0.0, le=1.0)
+    passive_score: float = Field(default=0.0, ge=0.0, le=1.0, description="Reported only; never decides")
     reasons: list[str] = Field(default_factory=list, max_length=20)
+    method: LivenessMethod = Field(default=LivenessMethod.NONE, description="How liveness was judged")
+    challenge: list[Action] = Field(default_factory=list, max_length=6, description="The task's actions judged")
+    actions: list[ActionReport] = Field(default_factory=list, max_length=6)
+    planarity: str | None = Field(default=None, max_length=20, description="3-D test: 3d | planar | not_measured")
+    depth: float | None = Field(default=None, description="3-D test cue: nose depth from the homography residual")
+    residual: float | None = Field(default=None, ge=0.0, description="Median nose-tip homography residual")
+    motion: float | None = Field(default=None, ge=0.0, description="Bed cameras: strongest sign of life")
+    cannot_take_part: CannotTakePart | None = Field(default=None, description="Why the patient cannot take part")
+
+
+class KeyFrame(BaseModel):
+    """One frame of the challenge (the neutral face, then one per action), checked like the crop at upload."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: str = Field(min_length=1, max_length=20, description="neutral | motion | an action name")
+    time_s: float = Field(ge=0.0, le=600.0)
+    jpeg_b64: str = Field(min_length=4, max_length=MAX_KEY_FRAME_B64)
+    sha256: str = Field(min_length=64, max_length=64)
 
 
 class ResultUpload(BaseModel):
@@ -40,6 +72,8 @@ class ResultUpload(BaseModel):
     engine_version: str = Field(default="", max_length=80)
     threshold: float | None = Field(default=None, gt=0.0)
     note: str = Field(default="", max_length=500, description="Nurse's remark, e.g. why the bed is empty")
+    key_frames: list[KeyFrame] = Field(default_factory=list, max_length=MAX_KEY_FRAMES,
+                                       description="Liveness evidence the server re-checks")
 
     @model_validator(mode="after")
     def _face_fields_match_outcome(self) -> ResultUpload:

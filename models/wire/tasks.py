@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.faces.liveness.actions import Action
+
 
 class TaskRead(BaseModel):
     """One admission to check once: the nonce must come back with the result."""
@@ -20,6 +22,10 @@ class TaskRead(BaseModel):
     ward_id: int
     deadline_at: datetime
     issued_at: datetime
+    # Drawn by the server for this task and stored with it; unknown to the device until the task arrives.
+    challenge: list[Action] = Field(default_factory=list, max_length=6,
+                                    description="Liveness actions to do in order (image coordinates)")
+    challenge_action_s: float = Field(default=6.0, ge=0.0, description="Seconds allowed for each action")
 
 
 class TaskBatch(BaseModel):

@@ -11,6 +11,7 @@ from sqlalchemy import and_, func, insert, or_, update
 from sqlmodel import Session, col, select
 
 from models.errors import InvalidInput, NotFound
+from models.faces.liveness.actions import draw_challenge
 from models.verdicts import EXCUSED_VERDICTS, FINAL_VERDICTS, FlagKind, Verdict
 from server.accounts.tables import Role, UserAccount
 from server.admissions import leave as leave_service
@@ -49,10 +50,16 @@ def _as_int(ref: str) -> int:
     return int(ref) if ref.isdigit() else -1
 
 
+# The liveness challenge of each task: unpredictable to devices (a recorded clip cannot follow it).
+_CHALLENGE_RNG = secrets.SystemRandom()
+CHALLENGE_LENGTH = 2
+
+
 def create_campaign(db: Session, *, hospital_ids: list[int], deadline_s: int, actor: str,
                     kind: CampaignKind = CampaignKind.SPOT_CHECK, scope: dict[str, Any] | None = None,
-                    admission_ids: list[int] | None = None) -> Campaign:
-    """Creates the campaign and, in bulk, one task per current admission; exempt admissions close at once."""
+                    admission_ids: list[int] | None = None, challenge_length: int = CHALLENGE_LENGTH) -> Campaign:
+    """Creates the campaign and, in bulk, one task per current admission (each with its nonce and its random
+    liveness challenge); exempt admissions close at once."""
     if deadline_s <= 0:
         raise InvalidInput("the deadline must be in the future")
     if not hospital_ids:
@@ -75,11 +82,12 @@ def create_campaign(db: Session, *, hospital_ids: list[int], deadline_s: int, ac
             "nonce": secrets.token_urlsafe(24), "issued_at": now, "deadline_at": campaign.deadline_at,
             "verdict": policy.initial_verdict(policy.TaskContext(is_exempt=a.id in exempt)),
             "verdict_at": now if a.id in exempt else None, "late": False,
+            "challenge": [action.value for action in draw_challenge(_CHALLENGE_RNG, challenge_length)],
         }
         for a in admissions
     ]
     # Multi-row INSERTs of 1,000: one statement per row (executemany) costs a round trip each, minutes for
-    # a province; 1,000 rows x 12 columns stays under PostgreSQL's 65,535 bind parameters.
+    # a province; 1,000 rows x 13 columns stays under PostgreSQL's 65,535 bind parameters.
     for start in range(0, len(rows), 1000):
         db.execute(insert(CheckTask).values(rows[start:start + 1000]))
     campaign.task_count = len(rows)

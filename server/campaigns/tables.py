@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
 from models.verdicts import Verdict
@@ -61,3 +61,5 @@ class CheckTask(SQLModel, table=True):
     verdict_at: datetime | None = utc_field(nullable=True)
     late: bool = False
     result_id: int | None = None  # no FK: check_result already points here; a cycle would break SQLite batch
+    # The liveness challenge drawn for this task (models.faces.liveness.actions), sent with the nonce.
+    challenge: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))

@@ -20,7 +20,7 @@ def task_read(task: CheckTask, bed_labels: dict[int, str]) -> TaskRead:
     return TaskRead(task_id=task.id or 0, campaign_id=task.campaign_id, nonce=task.nonce,
                     admission_id=task.admission_id, insured_person_id=task.insured_person_id, bed_id=task.bed_id,
                     bed_label=bed_labels.get(task.bed_id, ""), ward_id=task.ward_id, deadline_at=task.deadline_at,
-                    issued_at=task.issued_at)
+                    issued_at=task.issued_at, challenge=task.challenge or [])
 
 
 def pending_batch(engine: Engine, gate: WriteGate, ward_id: int) -> TaskBatch:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.faces.liveness.actions import LivenessMethod
 from models.faces.match import person_distance
 from models.verdicts import VERDICT_FLAG, CaptureOutcome, FlagKind, Verdict
 from models.wire import ResultUpload
@@ -67,6 +68,23 @@ def _bed_empty(answer: Answer) -> Decision | None:
     return None
 
 
+def _cannot_take_part(answer: Answer) -> Decision | None:
+    # The nurse recorded why the patient cannot do the challenge (unconscious, infant, ...): the face was
+    # captured and is matched, but without liveness it is never verified; a reviewer looks at it.
+    liveness = answer.upload.liveness
+    if liveness is not None and liveness.method == LivenessMethod.CANNOT_TAKE_PART:
+        return Decision(Verdict.UNRECOGNISED, _distance(answer), "cannot_take_part")
+    return None
+
+
+def _liveness_not_established(answer: Answer) -> Decision | None:
+    # A bed camera that saw no sign of life and nothing planar either: not an attack, not verified; review.
+    liveness = answer.upload.liveness
+    if liveness is not None and not liveness.is_live and "liveness_not_established" in liveness.reasons:
+        return Decision(Verdict.UNRECOGNISED, _distance(answer), "liveness_not_established")
+    return None
+
+
 def _not_live(answer: Answer) -> Decision | None:
     upload = answer.upload
     if upload.outcome == CaptureOutcome.SPOOF or (upload.liveness is not None and not upload.liveness.is_live):
@@ -80,17 +98,25 @@ def _nobody_enrolled(answer: Answer) -> Decision | None:
     return None
 
 
+def _distance(answer: Answer) -> float | None:
+    """The server's distance when there is a face and an enrolment; kept as evidence for the reviewer."""
+    if answer.upload.embedding is None or answer.enrolled is None or len(answer.enrolled) == 0:
+        return None
+    return person_distance(answer.enrolled, np.asarray(answer.upload.embedding, dtype=np.float64))
+
+
 def _face_match(answer: Answer) -> Decision:
-    assert answer.enrolled is not None
-    distance = person_distance(answer.enrolled, np.asarray(answer.upload.embedding, dtype=np.float64))
+    distance = _distance(answer)
+    assert distance is not None  # after _nobody_enrolled, and a captured face carries its embedding
     if distance <= answer.threshold:
         return Decision(Verdict.VERIFIED, distance, "match")
     return Decision(Verdict.IMPERSONATED, distance, "no_match")
 
 
 # In order of precedence; the last rule always decides.
-ANSWER_RULES: list[Callable[[Answer], Decision | None]] = [_empty_on_leave, _bed_empty, _not_live, _nobody_enrolled,
-                                                          _face_match]
+ANSWER_RULES: list[Callable[[Answer], Decision | None]] = [
+    _empty_on_leave, _bed_empty, _cannot_take_part, _liveness_not_established, _not_live, _nobody_enrolled,
+    _face_match]
 
 
 def decide(upload: ResultUpload, enrolled: np.ndarray | None, threshold: float, *,

@@ -68,7 +68,8 @@ def roster(device: CurrentDevice, db: Db) -> WardRoster:
 def upload_result(body: ResultUpload, device: CurrentDevice, db: Db, request: Request) -> ResultAck:
     accepted = service.submit_result(db, device=device, upload=body,
                                      threshold=request.app.state.engine_settings.match_threshold,
-                                     image_limits=request.app.state.engine_settings)
+                                     image_limits=request.app.state.engine_settings,
+                                     key_frame_limits=_key_frame_limits(request))
     return _ack(accepted)
 
 
@@ -76,7 +77,8 @@ def upload_result(body: ResultUpload, device: CurrentDevice, db: Db, request: Re
 def upload_results(body: ResultBatch, device: CurrentDevice, db: Db, request: Request) -> BatchAck:
     outcomes = service.submit_results(db, device=device, uploads=body.results,
                                       threshold=request.app.state.engine_settings.match_threshold,
-                                      image_limits=request.app.state.engine_settings)
+                                      image_limits=request.app.state.engine_settings,
+                                      key_frame_limits=_key_frame_limits(request))
     items = [
         BatchItem(idempotency_key=upload.idempotency_key, ack=_ack(outcome))
         if isinstance(outcome, service.Accepted) else
@@ -85,6 +87,11 @@ def upload_results(body: ResultBatch, device: CurrentDevice, db: Db, request: Re
         for upload, outcome in zip(body.results, outcomes, strict=True)
     ]
     return BatchAck(items=items, server_time=utcnow())
+
+
+def _key_frame_limits(request: Request) -> service.KeyFrameLimits:
+    settings = request.app.state.settings
+    return service.KeyFrameLimits(settings.key_frame_max_bytes, settings.key_frame_max_side_px)
 
 
 def _ack(accepted: service.Accepted) -> ResultAck:

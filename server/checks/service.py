@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,7 @@ from server.audit import service as audit
 from server.campaigns import service as campaign_service
 from server.campaigns.tables import Campaign, CampaignKind, CampaignStatus, CheckTask
 from server.checks.policy import decide
-from server.checks.tables import CheckResult
+from server.checks.tables import CheckResult, KeyFrame
 from server.db import utcnow
 from server.devices.tables import Device
 from server.flags import service as flag_service
@@ -39,23 +39,34 @@ from server.persons.service import enrolled_vectors, vector_to_bytes
 
 
 @dataclass(frozen=True)
+class KeyFrameLimits:
+    """Key frames are checked like crops at upload: base64, hash, format, truncation, bytes and size."""
+
+    max_bytes: int = 200_000
+    max_side_px: int = 1024
+
+
+@dataclass(frozen=True)
 class Accepted:
     task: CheckTask
     result: CheckResult
     duplicate: bool
+    key_frames: list[KeyFrame] = field(default_factory=list)
 
 
 def submit_result(db: Session, *, device: Device, upload: ResultUpload, threshold: float,
-                  image_limits: EngineSettings) -> Accepted:
+                  image_limits: EngineSettings, key_frame_limits: KeyFrameLimits | None = None) -> Accepted:
     """Accepts one result exactly once (idempotent on its key); raises the typed error of a refusal."""
-    (outcome,) = submit_results(db, device=device, uploads=[upload], threshold=threshold, image_limits=image_limits)
+    (outcome,) = submit_results(db, device=device, uploads=[upload], threshold=threshold, image_limits=image_limits,
+                                key_frame_limits=key_frame_limits)
     if isinstance(outcome, BedcheckError):
         raise outcome
     return outcome
 
 
 def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload], threshold: float,
-                   image_limits: EngineSettings) -> list[Accepted | BedcheckError]:
+                   image_limits: EngineSettings, key_frame_limits: KeyFrameLimits | None = None
+                   ) -> list[Accepted | BedcheckError]:
     """Accepts results exactly once each (idempotent on their keys), in one transaction.
 
     A device syncing its outbox sends many results at once; one transaction and one round of lookups for
@@ -65,7 +76,7 @@ def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload], 
     """
     try:
         # The app's settings (calibration file included, built once in create_app): never a fresh default.
-        outcomes = _submit_batch(db, device, uploads, threshold, image_limits)
+        outcomes = _submit_batch(db, device, uploads, threshold, image_limits, key_frame_limits or KeyFrameLimits())
     except IntegrityError:
         # Another server process stored one of these keys between our lookup and our insert (a retry that
         # raced): redo one by one, so the raced key is answered as a duplicate and the rest still land.
@@ -77,13 +88,13 @@ def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload], 
             return [_replay_of(db, existing[uploads[0].idempotency_key], device)]
         return [outcome for upload in uploads
                 for outcome in submit_results(db, device=device, uploads=[upload], threshold=threshold,
-                                              image_limits=image_limits)]
+                                              image_limits=image_limits, key_frame_limits=key_frame_limits)]
     db.commit()
     return outcomes
 
 
 def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], threshold: float,
-                  image_limits: EngineSettings) -> list[Accepted | BedcheckError]:
+                  image_limits: EngineSettings, key_frame_limits: KeyFrameLimits) -> list[Accepted | BedcheckError]:
     existing = _existing_results(db, [u.idempotency_key for u in uploads])
     task_ids = {u.task_id for u in uploads}
     tasks = {t.id: t for t in db.exec(select(CheckTask).where(col(CheckTask.id).in_(task_ids)))} if task_ids else {}
@@ -112,6 +123,7 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], thre
         assert task is not None
         try:
             crop = _checked_crop(upload, image_limits)
+            key_frames = _checked_key_frames(upload, image_limits, key_frame_limits)
         except (InvalidInput, ImageError) as e:
             outcomes.append(e)
             continue
@@ -137,7 +149,7 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], thre
         # Marks the task answered before the flush, so a second key for the same task in this batch is
         # refused as a replay like it would be across requests.
         task.result_id = -1
-        item = Accepted(task, result, duplicate=False)
+        item = Accepted(task, result, duplicate=False, key_frames=key_frames)
         accepted[key] = item
         outcomes.append(item)
         flag_details[task.id or 0] = {"distance": decision.distance, "reason": decision.reason,
@@ -150,6 +162,9 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], thre
         db.flush()
         for item in accepted.values():
             item.task.result_id = item.result.id
+            for frame in item.key_frames:
+                frame.result_id = item.result.id or 0
+                db.add(frame)
             flag_details[item.task.id or 0]["result_id"] = item.result.id
             db.add(item.task)
         answered = [item.task for item in accepted.values()]
@@ -220,6 +235,30 @@ def _checked_crop(upload: ResultUpload, limits: EngineSettings) -> bytes | None:
     # A decompression bomb or a broken file is refused now, not found later by the evidence check.
     check_image_header(crop, limits)
     return crop
+
+
+def _checked_key_frames(upload: ResultUpload, image_limits: EngineSettings,
+                        limits: KeyFrameLimits) -> list[KeyFrame]:
+    frames = []
+    frame_limits = image_limits.model_copy(update={
+        "max_image_bytes": min(limits.max_bytes, image_limits.max_image_bytes),
+        "max_image_pixels": min(limits.max_side_px ** 2, image_limits.max_image_pixels)})
+    for position, frame in enumerate(upload.key_frames):
+        try:
+            data = base64.b64decode(frame.jpeg_b64, validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise InvalidInput(f"key frame {position} is not valid base64") from e
+        if hashlib.sha256(data).hexdigest() != frame.sha256:
+            raise InvalidInput(f"key frame {position}: sha256 does not match the uploaded image")
+        image_format, width, height = check_image_header(data, frame_limits)
+        if image_format != "JPEG":
+            raise InvalidInput(f"key frame {position} must be a JPEG, not {image_format}")
+        if max(width, height) > limits.max_side_px:
+            raise InvalidInput(f"key frame {position} is {width}x{height}; the longer side may be at most "
+                               f"{limits.max_side_px} px")
+        frames.append(KeyFrame(result_id=0, position=position, role=frame.role, time_s=frame.time_s,
+                               sha256=frame.sha256, jpeg=data))
+    return frames
 
 
 def sweep_deadlines(db: Session) -> int:

@@ -34,3 +34,18 @@ class CheckResult(SQLModel, table=True):
     note: str = Field(default="", max_length=500)
     # Set by the evidence check (server/evidence) once the crop, replays and 1:N search have been looked at.
     evidence_checked_at: datetime | None = utc_field(nullable=True, index=True)
+
+
+class KeyFrame(SQLModel, table=True):
+    """A frame of the liveness challenge uploaded with a result; the evidence check re-judges them."""
+
+    __tablename__ = "key_frame"
+
+    id: int | None = Field(default=None, primary_key=True)
+    result_id: int = Field(foreign_key="check_result.id", index=True)
+    position: int = 0
+    role: str = Field(max_length=20)
+    time_s: float = 0.0
+    sha256: str = Field(max_length=64)
+    # Dropped with the crop once a verified check's evidence has been looked at (privacy).
+    jpeg: bytes | None = bytes_field()

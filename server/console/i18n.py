@@ -103,6 +103,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "replayed_photo": ("照片重放", "Replayed photo"), "cross_hospital_face": ("跨院同脸", "Same face in two hospitals"),
     "ineligible": ("无医保资格", "Not insured"), "leave_overdue": ("请假逾期未返", "Overdue from leave"),
     "leave_overnight": ("请假跨夜", "Leave over a night"),
+    "liveness_mismatch": ("活体证据不符", "Liveness evidence mismatch"),
     # flag statuses
     "open": ("待初审", "Awaiting first review"), "first_reviewed": ("待终审", "Awaiting final review"),
     "confirmed": ("已确认违规", "Confirmed"),

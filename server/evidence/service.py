@@ -10,7 +10,8 @@ seconds later, in result order:
   or to an enrolled photo of this person (a picture shown to the camera instead of the patient);
 - the same face in two hospitals within a window;
 - naming the impersonator: a face that is not the billed person is searched 1:N against every enrolled
-  insured person (faiss index) and the staff gallery, and the match is written into the flag.
+  insured person (faiss index) and the staff gallery, and the match is written into the flag;
+- liveness: the uploaded key frames must show the task's challenge done by a 3-D head (`liveness.py`).
 
 Findings are flags with ids and distances only; never face data. A verified check's crop is dropped here
 once nothing was found (unless `keep_verified_crops`): it was only kept to be looked at.
@@ -25,6 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from models.errors import ImageError
@@ -36,8 +38,9 @@ from server.admissions.tables import Admission
 from server.audit import service as audit
 from server.campaigns.tables import CheckTask
 from server.checks import policy
-from server.checks.tables import CheckResult
+from server.checks.tables import CheckResult, KeyFrame
 from server.db import utcnow
+from server.evidence.liveness import LivenessRecheck
 from server.evidence.recent import Capture, RecentCaptures
 from server.flags import service as flag_service
 from server.flags.tables import Flag
@@ -65,11 +68,13 @@ class EvidenceChecker:
     settings: ServerSettings
     engine_settings: EngineSettings
     recent: RecentCaptures = field(init=False)
+    liveness: LivenessRecheck = field(init=False)
     _face_engine: FaceEngine | None = field(default=None, init=False)
     _index: Any = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.recent = RecentCaptures(timedelta(hours=self.settings.cross_hospital_window_h))
+        self.liveness = LivenessRecheck(self.engine_settings, self.settings.simulated_liveness_allowed)
 
     def run_once(self, db: Session, gate: AbstractContextManager[Any] | None = None) -> int:
         """Checks up to `evidence_batch` unchecked results; commits; returns how many were checked.
@@ -103,6 +108,7 @@ class EvidenceChecker:
                 result.evidence_checked_at = now
                 if task.verdict == Verdict.VERIFIED and not findings and not self.settings.keep_verified_crops:
                     result.face_crop_jpeg = None
+                    db.execute(update(KeyFrame).where(col(KeyFrame.result_id) == result.id).values(jpeg=None))
                 db.add(result)
             audit.record_many(db, entries)
             db.commit()
@@ -122,6 +128,9 @@ class EvidenceChecker:
             return [], []
         vector = bytes_to_vector(result.embedding)
         findings = [f for f in (self._tampering(result, vector), self._same_image(db, result)) if f]
+        mismatch = self.liveness.findings(db, result, task)
+        if mismatch is not None:
+            findings.append(Finding(FlagKind.LIVENESS_MISMATCH, mismatch))
         findings += self._against_recent(result, task, vector, findings)
         if enrolled is not None and len(enrolled):
             distance = float(np.min(np.linalg.norm(enrolled - vector, axis=1)))

@@ -13,6 +13,8 @@ import httpx
 import numpy as np
 
 from models.faces import ENGINE_VERSION, crop_to_jpeg
+from models.faces.liveness.actions import Action, LivenessMethod
+from models.faces.liveness.report import liveness_report
 from models.verdicts import CaptureOutcome
 from models.wire import (
     DEVICE_PREFIX,
@@ -125,17 +127,18 @@ class SimulatedDevice(threading.Thread):
             if item.error is not None:
                 self.errors.append(f"{item.error.http_status} {item.error.code}")
 
-    def _real_check(self, bed: RealBed, base: dict) -> ResultUpload:  # type: ignore[type-arg]
+    def _real_check(self, bed: RealBed, task: TaskRead, base: dict) -> ResultUpload:  # type: ignore[type-arg]
         """The real engine on a real photo: what `bedcheck-edge check` would upload for this bed."""
         assert self.real is not None
-        burst = self.real.check(bed)
+        burst, judged = self.real.check(bed, list(task.challenge))
         if burst.encoding is None or burst.crop_rgb is None:
             return ResultUpload(outcome=CaptureOutcome.NO_FACE, **base)
         crop = crop_to_jpeg(burst.crop_rgb)
-        live = burst.liveness
-        liveness = LivenessReport(is_live=live.is_live, score=live.score, blink_detected=live.blink_detected,
-                                  passive_score=live.passive_score, reasons=list(live.reasons)[:20])
-        return ResultUpload(outcome=CaptureOutcome.FACE_CAPTURED if live.is_live else CaptureOutcome.SPOOF,
+        if bed.truth == Truth.SPOOF:
+            liveness = liveness_report(judged)
+        else:
+            liveness = _simulated(True, judged.passive_score, list(task.challenge))
+        return ResultUpload(outcome=CaptureOutcome.FACE_CAPTURED if liveness.is_live else CaptureOutcome.SPOOF,
                             embedding=[float(x) for x in burst.encoding], liveness=liveness,
                             face_crop_jpeg_b64=base64.b64encode(crop).decode("ascii"),
                             evidence_sha256=hashlib.sha256(crop).hexdigest(), frames_used=burst.frames_used,
@@ -149,7 +152,7 @@ class SimulatedDevice(threading.Thread):
         base = {"idempotency_key": uuid.uuid4().hex, "task_id": task.task_id, "nonce": task.nonce,
                 "captured_at": datetime.now(UTC), "engine_version": ENGINE_VERSION}
         if self.real is not None and task.admission_id in self.real.beds:
-            return self._real_check(self.real.beds[task.admission_id], base)
+            return self._real_check(self.real.beds[task.admission_id], task, base)
         if truth in (Truth.BED_HANGING_EMPTY, Truth.ON_LEAVE):
             return ResultUpload(outcome=CaptureOutcome.BED_EMPTY, note="bed empty at check", **base)
         if truth == Truth.BED_HANGING_NO_FACE:
@@ -159,9 +162,15 @@ class SimulatedDevice(threading.Thread):
             face = identity(self.rng)
         embedding = photo_of(face, self.rng)
         live = truth != Truth.SPOOF
-        liveness = LivenessReport(is_live=live, score=0.9 if live else 0.2, blink_detected=live,
-                                  passive_score=0.9 if live else 0.2, reasons=[] if live else ["passive_check_failed"])
+        liveness = _simulated(live, 0.9 if live else 0.2, list(task.challenge))
         crop = hashlib.sha256(embedding.tobytes()).hexdigest()  # stands in for the crop's hash
         return ResultUpload(outcome=CaptureOutcome.FACE_CAPTURED if live else CaptureOutcome.SPOOF,
                             embedding=embedding.tolist(), liveness=liveness, evidence_sha256=crop,
                             frames_used=3, **base)
+
+
+def _simulated(live: bool, passive_score: float, challenge: list[Action]) -> LivenessReport:
+    """Liveness of a simulated patient: declared `simulated`, which only a simulation's server accepts."""
+    return LivenessReport(is_live=live, score=0.9 if live else 0.2, blink_detected=live, passive_score=passive_score,
+                          reasons=[] if live else ["simulated_spoof"], method=LivenessMethod.SIMULATED,
+                          challenge=challenge)

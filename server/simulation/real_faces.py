@@ -3,7 +3,9 @@
 The rest of the county runs on synthetic embeddings; these beds run the real engine end to end: the person
 is enrolled from real photos through the enrollment gates, and at the check the device runs a capture
 burst on another photo (the patient), a photo of someone else (an impersonator) or a photo of a screen (a
-spoof), with liveness, crop and evidence hash, exactly as `bedcheck-edge check` does.
+spoof), with crop and evidence hash, exactly as `bedcheck-edge check` does. Liveness: the real challenge
+judge runs on the still photo (a spoof bed fails it, as a photo held to a tablet does); a present patient's
+challenge cannot be shown by a still, so it is declared simulated (see `devices.py`).
 
 Layout expected (that of `../shared/faces`): `people/<person>/*.jpg` with at least 4 photos each, and
 `spoof/spoof_*.jpg`. Images are read where they are; nothing is copied.
@@ -25,6 +27,10 @@ from models.errors import BedcheckError
 from models.faces import ENGINE_VERSION, crop_to_jpeg
 from models.faces.decode import load_image_file
 from models.faces.engine import BurstResult, FaceEngine
+from models.faces.liveness.actions import Action
+from models.faces.liveness.judge import check_challenge
+from models.faces.liveness.passive import LivenessResult
+from models.faces.liveness.track import DlibLandmarker, track_frames
 from models.settings import EngineSettings
 from server.persons.service import add_embedding
 from server.persons.tables import FaceEmbedding
@@ -59,10 +65,21 @@ class RealFaces:
         # One engine for every device thread; dlib's models are not documented as thread-safe.
         self._lock = threading.Lock()
 
-    def check(self, bed: RealBed) -> BurstResult:
+    def check(self, bed: RealBed, challenge: list[Action]) -> tuple[BurstResult, LivenessResult]:
+        """The engine on the bed's photo, and the real liveness judge on it held still for a second.
+
+        A still photo never does a challenge: shown to the camera (a spoof bed) it fails as it would at a real
+        bed. The patient of a present bed would follow the challenge, which a still cannot show: the caller
+        declares that liveness simulated (accepted only by a simulation's server).
+        """
         with self._lock:
             image = load_image_file(bed.probe, self.engine.settings)
-            return self.engine.check_burst([image, image, image])
+            frames = [image] * 15
+            burst = self.engine.check_burst(frames[:3])
+            track = track_frames(frames, [i / 15 for i in range(15)], DlibLandmarker(self.engine.settings),
+                                 self.engine.settings)
+            return burst, check_challenge(track, challenge, self.engine.settings,
+                                          passive_score=burst.liveness.passive_score, cues=burst.liveness.cues)
 
 
 def attach_real_faces(db: Session, county: County, faces_dir: Path, *, present: int = 10, impersonations: int = 3,

@@ -68,8 +68,8 @@ class ServerProcess:
                 s.bind(("127.0.0.1", 0))
                 port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
-        # demo: simulated devices without real faces send labelled synthetic evidence, which only the demo
-        # and the test suite accept (server/checks/evidence.py).
+        # demo: simulated devices without real faces send labelled synthetic evidence (liveness declared
+        # `simulated`), which only the demo and the test suite accept (ServerSettings.simulated_liveness_allowed).
         env = {**os.environ, "BEDCHECK_ENVIRONMENT": "demo",
                "BEDCHECK_DATABASE_URL": db_url, "BEDCHECK_SWEEP_INTERVAL_S": str(sweep_interval_s),
                "BEDCHECK_ROLL_CALL_TIMES": "", "BEDCHECK_DEVICE_RATE_PER_S": "1000",

@@ -102,7 +102,7 @@ def read_burst(spec: str, settings: EngineSettings, *, max_s: float | None = Non
     try:
         if start_s > 0:
             capture.set(cv2.CAP_PROP_POS_MSEC, start_s * 1000.0)
-        pairs = [(frame, at) for frame, at in video_frames(capture, fps, None if max_s is None else max_s + start_s)]
+        pairs = list(video_frames(capture, fps, max_s))
     finally:
         capture.release()
     if not pairs:

@@ -39,6 +39,8 @@ def check_challenge(track: FaceTrack, actions: Sequence[Action], settings: Engin
     """Whether the tracked face did `actions` in order, in time, as a 3-D head."""
     reasons: list[str] = []
     measures = measure_track(track)
+    if not actions:
+        reasons.append("no_challenge")
     if track.frames_seen <= 1:
         reasons.append("single_frame")
     if not track.tracked:
@@ -105,7 +107,8 @@ def check_motion(track: FaceTrack, settings: EngineSettings, *, passive_score: f
     if not signs:
         reasons.append("no_sign_of_life")
     is_live = not reasons
-    if not is_live:
+    if not is_live and planarity.verdict != Planarity.PLANAR:
+        # Nothing says attack either: a reviewer decides (a moved photo, planar, is a spoof outright).
         reasons.append("liveness_not_established")
     strongest = max(signs, key=lambda sign: sign[1]) if signs else None
     key_frames = (("neutral", reference),) + ((("motion", strongest[2]),) if strongest else ())

@@ -1,0 +1,89 @@
+"""The challenge on the nurse's screen: the prompts in Chinese, which ones are done, the time left.
+
+The frames are read and the face tracked as they arrive, so the screen can tick each action off as the
+patient does it, and capture stops as soon as the whole challenge is done (or its time is up).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edge_client.sources import FrameSource
+from models.faces.decode import RGBImage
+from models.faces.liveness.actions import Action, prompt_for
+from models.faces.liveness.challenge import judge_sequence, measure_track
+from models.faces.liveness.track import DlibLandmarker, FaceTrack, FaceTracker
+from models.settings import EngineSettings
+
+# Re-judge the challenge every this many frames for the screen (the final judgement uses every frame).
+_JUDGE_EVERY = 6
+_KEPT_SIDE_PX = 640
+# Frames kept after the last action, so its key frame is not the last frame of the burst.
+_TAIL_S = 0.4
+
+
+class ChallengeProgress:
+    def __init__(self, bed_label: str, actions: list[Action], mirrored: bool, window_s: float,
+                 settings: EngineSettings) -> None:
+        self.bed_label, self.actions, self.mirrored = bed_label, actions, mirrored
+        self.window_s, self.settings = window_s, settings
+        self.done = [False] * len(actions)
+        self.started_at = time.monotonic()
+        self.finished: bool | None = None  # None while capturing, then whether it was judged live
+        self._tracker = FaceTracker(DlibLandmarker(settings), settings)
+        self._lock = threading.Lock()
+        self.face_seen = False
+
+    def capture(self, source: FrameSource, max_side_px: int) -> tuple[list[RGBImage], list[float]]:
+        """Reads the source for the window (less when the challenge is done early), tracking as it goes."""
+        untimed = self.settings.model_copy(update={"challenge_action_timeout_s": 0.0})
+        frames: list[RGBImage] = []
+        times: list[float] = []
+        done_at: float | None = None
+        for frame, at in source.timed(self.settings.liveness_fps, self.window_s):
+            # Kept small: a 13-second challenge at 30 frames a second is hundreds of frames in memory.
+            frame = _fit(frame, min(max_side_px, _KEPT_SIDE_PX))
+            frames.append(frame)
+            times.append(at)
+            seen = self._tracker.add(frame, at)
+            self.face_seen = self.face_seen or seen is not None
+            if self.actions and len(frames) % _JUDGE_EVERY == 0:
+                results = judge_sequence(measure_track(self._tracker.result()), self.actions, untimed)
+                with self._lock:
+                    self.done = [r.passed for r in results]
+                if all(self.done) and done_at is None:
+                    done_at = at
+            if done_at is not None and at - done_at >= _TAIL_S:
+                break
+        return frames, times
+
+    def track(self) -> FaceTrack:
+        return self._tracker.result()
+
+    def finish(self, is_live: bool) -> None:
+        self.finished = is_live
+
+    def state(self) -> dict[str, Any]:
+        """What the nurse's screen shows."""
+        with self._lock:
+            done = list(self.done)
+        elapsed = time.monotonic() - self.started_at
+        steps = [{"action": a.value, "prompt": prompt_for(a, mirrored=self.mirrored), "done": d}
+                 for a, d in zip(self.actions, done, strict=True)]
+        current = next((s["prompt"] for s in steps if not s["done"]), None)
+        return {"bed": self.bed_label, "steps": steps, "current": current, "face_seen": self.face_seen,
+                "seconds_left": max(0.0, round(self.window_s - elapsed, 1)), "finished": self.finished}
+
+
+def _fit(frame: RGBImage, max_side_px: int) -> RGBImage:
+    height, width = frame.shape[:2]
+    scale = max_side_px / max(height, width)
+    if scale >= 1.0:
+        return frame
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.ascontiguousarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))

@@ -1,0 +1,62 @@
+"""A liveness judgement as the device uploads it: the wire report and the key-frame JPEGs."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from models.faces import crop_to_jpeg
+from models.faces.decode import RGBImage
+from models.faces.liveness.actions import LivenessMethod
+from models.faces.liveness.passive import LivenessResult
+from models.wire import ActionReport, KeyFrame, LivenessReport
+
+# Key frames are sent whole (the server finds the face itself), reduced to this size: a face at the bed stays
+# well over 100 px, and a frame is 20-40 kB.
+KEY_FRAME_SIDE_PX = 480
+
+
+def _unit(value: float) -> float:
+    return float(min(max(value, 0.0), 1.0))
+
+
+def liveness_report(result: LivenessResult) -> LivenessReport:
+    """The wire form of a judgement (reasons capped at the schema's 20)."""
+    planarity = result.planarity
+    return LivenessReport(
+        is_live=result.is_live, score=_unit(result.score), blink_detected=result.blink_detected,
+        passive_score=_unit(result.passive_score), reasons=list(result.reasons)[:20],
+        method=LivenessMethod(result.method) if result.method in LivenessMethod._value2member_map_
+        else LivenessMethod.NONE,
+        challenge=[a.action for a in result.actions],
+        actions=[ActionReport(action=a.action, passed=a.passed, time_s=a.time_s, value=a.value)
+                 for a in result.actions],
+        planarity=planarity.verdict.value if planarity is not None else None,
+        depth=planarity.depth if planarity is not None else None,
+        residual=planarity.residual if planarity is not None else None,
+        motion=result.motion)
+
+
+def key_frames(result: LivenessResult, frames: Sequence[RGBImage], times_s: Sequence[float]) -> list[KeyFrame]:
+    """The JPEGs of the frames the judgement names (neutral first, then one per action)."""
+    out = []
+    for role, index in result.key_frames:
+        if not 0 <= index < len(frames):
+            continue
+        jpeg = crop_to_jpeg(_reduced(frames[index]), quality=85)
+        out.append(KeyFrame(role=role, time_s=round(max(0.0, float(times_s[index])), 3),
+                            jpeg_b64=base64.b64encode(jpeg).decode("ascii"), sha256=hashlib.sha256(jpeg).hexdigest()))
+    return out
+
+
+def _reduced(frame: RGBImage) -> RGBImage:
+    height, width = frame.shape[:2]
+    scale = KEY_FRAME_SIDE_PX / max(height, width)
+    if scale >= 1.0:
+        return frame
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.ascontiguousarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
