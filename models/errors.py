@@ -10,7 +10,8 @@ and database string: never rename it), one human message and one HTTP status.
     │   ├── ImageTooManyPixels          image_too_many_pixels  (decompression bomb)
     │   ├── UnsupportedImageFormat      unsupported_format
     │   ├── ImageTruncated              image_truncated
-    │   └── ImageCorrupt                image_corrupt
+    │   ├── ImageCorrupt                image_corrupt
+    │   └── ClipUnreadable              clip_unreadable        (a video that cannot be opened or decoded)
     ├── FaceQualityError            an image decoded but fails a quality gate
     │   ├── NoFace                      no_face
     │   ├── MultipleFaces               multiple_faces
@@ -59,6 +60,7 @@ class ReasonCode(StrEnum):
     UNSUPPORTED_FORMAT = "unsupported_format"
     IMAGE_TRUNCATED = "image_truncated"
     IMAGE_CORRUPT = "image_corrupt"
+    CLIP_UNREADABLE = "clip_unreadable"
     NO_FACE = "no_face"
     MULTIPLE_FACES = "multiple_faces"
     FACE_TOO_SMALL = "face_too_small"
@@ -144,6 +146,11 @@ class ImageTruncated(ImageError):
 class ImageCorrupt(ImageError):
     code = ReasonCode.IMAGE_CORRUPT
     default_message = "The image data is corrupt and cannot be decoded."
+
+
+class ClipUnreadable(ImageError):
+    code = ReasonCode.CLIP_UNREADABLE
+    default_message = "The video cannot be opened or decoded (damaged, empty, or not a video)."
 
 
 # --- face quality -------------------------------------------------------------------------------

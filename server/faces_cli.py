@@ -8,7 +8,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -180,3 +180,76 @@ def _plot_roc(scored, path: Path) -> None:  # type: ignore[no-untyped-def]
     ax.set_title("bedcheck faces eval")
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
+
+
+@app.command()
+def liveness(
+    source: Annotated[str, typer.Argument(help="Video file (clip.mp4[#t=START]), image folder, one image, or a "
+                                               "camera index")],
+    challenge: Annotated[str, typer.Option(help="Actions in order, comma-separated: blink, turn_left, "
+                                                "turn_right, look_up, look_down, open_mouth")] = "",
+    motion: Annotated[bool, typer.Option("--motion", help="Judge as a fixed bed camera (signs of life, no "
+                                                          "challenge)")] = False,
+    time_limit: Annotated[float | None, typer.Option(min=0.0, help="Seconds allowed per action (0 = none; "
+                                                                  "default: the engine setting)")] = None,
+    max_s: Annotated[float | None, typer.Option(min=0.1, help="Read at most this many seconds")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Judge a burst against a challenge, in order; exit 0 when live, 1 when not, 2 on bad input.
+
+    Directions are in image coordinates of the upright frame: turn_left = the nose moves towards the
+    image's left edge. A single image or a still is never live.
+    """
+    import time
+
+    from models.faces.liveness.actions import parse_challenge
+    from models.faces.liveness.burst import read_burst
+    from models.faces.liveness.judge import check_challenge, check_motion
+    from models.faces.liveness.track import DlibLandmarker, track_frames
+
+    try:
+        actions = [] if motion and not challenge else parse_challenge(challenge)
+    except ValueError as e:
+        _fail("invalid_input", str(e), as_json)
+    settings = EngineSettings.load()
+    if time_limit is not None:
+        settings = settings.model_copy(update={"challenge_action_timeout_s": time_limit})
+    started = time.process_time()
+    try:
+        burst = read_burst(source, settings, max_s=max_s)
+    except BedcheckError as e:
+        _fail(e.code.value, e.message, as_json)
+    track = track_frames(burst.frames, burst.times_s, DlibLandmarker(settings), settings)
+    result = check_motion(track, settings) if motion else check_challenge(track, actions, settings)
+    cpu_s = time.process_time() - started
+    planarity = result.planarity.as_dict() if result.planarity is not None else None
+    answer = {
+        "source": burst.description, "is_live": result.is_live, "score": result.score, "method": result.method,
+        "challenge": [a.value for a in actions],
+        "actions": [{"action": a.action.value, "passed": a.passed, "time_s": a.time_s, "value": a.value}
+                    for a in result.actions],
+        "residual": planarity["residual"] if planarity else None, "planarity": planarity,
+        "motion": result.motion, "reasons": list(result.reasons),
+        "frames": len(burst.frames), "frames_with_face": len(track.tracked),
+        "duration_s": round(burst.times_s[-1], 3) if burst.times_s else 0.0, "cpu_s": round(cpu_s, 3),
+    }
+    if as_json:
+        typer.echo(json.dumps(answer, ensure_ascii=False))
+    else:
+        typer.echo(f"{'live' if result.is_live else 'not live'}\tscore={result.score:.3f}\t"
+                   f"reasons={','.join(result.reasons) or '-'}")
+        for a in result.actions:
+            typer.echo(f"  {a.action.value}\t{'done at ' + str(a.time_s) + ' s' if a.passed else 'not done'}")
+        if planarity:
+            typer.echo(f"  3-D test: {planarity['verdict']} depth={planarity['depth']} "
+                       f"residual={planarity['residual']} threshold={planarity['threshold']} "
+                       f"pose_change={planarity['pose_change_deg']} deg")
+    raise typer.Exit(0 if result.is_live else 1)
+
+
+def _fail(code: str, message: str, as_json: bool) -> NoReturn:
+    if as_json:
+        typer.echo(json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False))
+    else:
+        console.print(f"[red]error[/] {code}: {message}")
+    raise typer.Exit(2)

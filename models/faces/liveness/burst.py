@@ -8,6 +8,7 @@ that opens but yields no frame, or does not open, is `ClipUnreadable`, never a c
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,15 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.errors import BedcheckError
+from models.errors import ClipUnreadable
 from models.faces.decode import RGBImage, load_image_file
 from models.settings import EngineSettings
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
-
-
-class ClipUnreadable(Exception):
-    """The source cannot be opened or decoded."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +33,8 @@ class Burst:
 
 def open_capture(target: int | str) -> cv2.VideoCapture:
     """cv2.VideoCapture with upright frames (rotation tag applied); raises ClipUnreadable."""
+    # FFmpeg's own complaints about a broken file would land on the terminal beside our clear error.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     capture = cv2.VideoCapture(target)
     if not capture.isOpened():
         raise ClipUnreadable(f"cannot open {target!r} as video (not a video file, or a codec FFmpeg lacks)")
@@ -118,10 +117,7 @@ def _burst(pairs: list[tuple[RGBImage, float]], description: str) -> Burst:
 
 
 def _image(path: Path, settings: EngineSettings) -> RGBImage:
-    try:
-        return load_image_file(path, settings)
-    except BedcheckError as e:
-        raise ClipUnreadable(f"{path.name}: {e.message} ({e.code.value})") from e
+    return load_image_file(path, settings)  # a bad image raises its own error (image_truncated, ...)
 
 
 def _rgb(frame: np.ndarray) -> RGBImage:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.faces.liveness.actions import Action
+from models.faces.liveness.actions import HEAD_ACTIONS, Action
 from models.faces.liveness.geometry import (
     eye_aspect_ratio,
     face_aspect,
@@ -64,6 +64,7 @@ class ActionResult:
     time_s: float | None   # when it was done (None: not done)
     frame_index: int | None  # the burst frame that shows it best (a key frame)
     value: float | None    # its strength: degrees for head actions, relative change for eyes and mouth
+    wrong_action: Action | None = None  # an unprompted head action done while this one was asked for
 
 
 def measure_track(track: FaceTrack, neutral_aspect: float | None = None) -> list[Measure]:
@@ -153,10 +154,40 @@ def judge_sequence(measures: Sequence[Measure], actions: Sequence[Action],
             results.extend(ActionResult(a, False, None, None, None) for a in actions[len(results):])
             return results
         done_at, peak = found
+        wrong = _unprompted(action, measures, base, settings, cursor, done_at) if settings.challenge_action_timeout_s \
+            else None
+        if wrong is not None:
+            results.append(ActionResult(action, False, None, None, None, wrong))
+            results.extend(ActionResult(a, False, None, None, None) for a in actions[len(results):])
+            return results
         results.append(ActionResult(action, True, round(measures[done_at].time_s, 3), measures[peak].index,
                                     round(strength(action, measures[peak], base), 3)))
         cursor, since = done_at + 1, measures[done_at].time_s
     return results
+
+
+def _unprompted(action: Action, measures: Sequence[Measure], base: Baseline, settings: EngineSettings, cursor: int,
+                done_at: int) -> Action | None:
+    """A head action other than `action` newly done before `action` was: the face is not following prompts.
+
+    A replayed clip of a patient moving naturally does turns and nods of its own; a patient follows the
+    prompt. Only judged live (with a time limit): a recorded clip judged offline was never prompted. Blinks
+    and mouth movements are spontaneous and do not count.
+    """
+    for other in HEAD_ACTIONS - {action}:
+        active = [is_active(other, m, base, settings) for m in measures[:done_at + 1]]
+        index = cursor
+        while index <= done_at and active[index]:
+            index += 1  # still held from before this action was asked for
+        run_start: int | None = None
+        for i in range(index, done_at + 1):
+            if active[i]:
+                run_start = i if run_start is None else run_start
+                if measures[i].time_s - measures[run_start].time_s >= settings.action_hold_s and i > run_start:
+                    return other
+            else:
+                run_start = None
+    return None
 
 
 def _find(action: Action, measures: Sequence[Measure], base: Baseline, settings: EngineSettings, cursor: int,

@@ -48,6 +48,7 @@ def check_challenge(track: FaceTrack, actions: Sequence[Action], settings: Engin
     elif len(measures) < MIN_FRAMES:
         reasons.append("too_few_frames")
     results = judge_sequence(measures, actions, settings)
+    reasons += [f"wrong_action:{r.wrong_action.value}" for r in results if r.wrong_action is not None]
     reasons += [f"not_done:{r.action.value}" for r in results if not r.passed]
     done = [r for r in results if r.passed]
     first_action_s = min((r.time_s for r in done if r.time_s is not None), default=None)
