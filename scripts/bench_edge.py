@@ -1,7 +1,10 @@
 """Time one bed check on the edge: burst capture from a video file -> liveness, best frames, local match,
-evidence crop -> result committed in the outbox. Also the cost per frame of each step.
+evidence crop -> result committed in the outbox. Also the cost per frame of each step, and the CPU time of a
+challenge check: a 3-second challenge filmed at 640x480 (30 frames a second), tracked, judged in order with
+the 3-D test, the face encoded and the key frames written (issue 15).
 
     .venv/bin/python scripts/bench_edge.py [--faces DIR] [--checks N] [--frames 8] [--stride 3]
+    .venv/bin/python scripts/bench_edge.py --challenge-only
 
 Runs pinned to one CPU core (the goal is a bed checked in under 2 s of processing on one core). Each check
 opens the video at a different start time (`clip.mp4#t=S`), as a bed camera would be read at different
@@ -30,17 +33,68 @@ from edge_client.config import EdgeSettings  # noqa: E402
 from edge_client.outbox import Outbox  # noqa: E402
 from edge_client.sources import fit_frames, open_source  # noqa: E402
 from models.faces.engine import FaceEngine  # noqa: E402
+from models.faces.liveness.actions import Action  # noqa: E402
+from models.faces.liveness.burst import read_burst  # noqa: E402
 from models.settings import EngineSettings  # noqa: E402
 from models.wire import TaskRead  # noqa: E402
 
 VIDEOS = ["short_hamilton_clip.mp4", "facenet_pytorch_video.mp4"]
 
 
-def fake_task(task_id: int) -> TaskRead:
+# A real head turning to the image's right at 2.0-5.8 s (video_liveness/README.md): a 3-second window from 1.0 s
+# holds the neutral face and the turn.
+CHALLENGE_CLIP, CHALLENGE_START_S, CHALLENGE_S = "tran_real_headturns.mp4", 1.0, 3.0
+CHALLENGE_SIZE = (640, 480)
+
+
+def fake_task(task_id: int, challenge: list[Action] | None = None) -> TaskRead:
     now = datetime.now(UTC)
     return TaskRead(task_id=task_id, campaign_id=1, nonce=f"bench-nonce-{task_id:06d}", admission_id=task_id,
                     insured_person_id=1, bed_id=1, bed_label="01", ward_id=1,
-                    deadline_at=now + timedelta(minutes=20), issued_at=now)
+                    deadline_at=now + timedelta(minutes=20), issued_at=now, challenge=challenge or [])
+
+
+def letterbox(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The frame scaled into `size` (width, height) on a grey background, as a 640x480 camera would film it."""
+    import cv2
+
+    width, height = size
+    scale = min(width / frame.shape[1], height / frame.shape[0])
+    scaled = cv2.resize(frame, (round(frame.shape[1] * scale), round(frame.shape[0] * scale)))
+    out = np.full((height, width, 3), 128, dtype=np.uint8)
+    top, left = (height - scaled.shape[0]) // 2, (width - scaled.shape[1]) // 2
+    out[top:top + scaled.shape[0], left:left + scaled.shape[1]] = scaled
+    return out
+
+
+def bench_challenge(engine: FaceEngine, faces: Path, runs: int) -> None:
+    """CPU time of one challenge check on one core, from decoded frames to the upload with its key frames."""
+    clip = faces / "video_liveness" / CHALLENGE_CLIP
+    if not clip.exists():
+        print(f"\nchallenge check: {clip} not present, skipped")
+        return
+    cpu_decode, cpu_check, tracking, live = [], [], [], []
+    for run in range(runs):
+        t0 = time.process_time()
+        burst = read_burst(f"{clip}#t={CHALLENGE_START_S}", engine.settings, max_s=CHALLENGE_S)
+        frames = [letterbox(f, CHALLENGE_SIZE) for f in burst.frames]
+        t1 = time.process_time()
+        record = check_frames(engine, frames, fake_task(90_000 + run, [Action.TURN_RIGHT]), None,
+                              times_s=burst.times_s)
+        t2 = time.process_time()
+        cpu_decode.append((t1 - t0) * 1000)
+        cpu_check.append((t2 - t1) * 1000)
+        tracking.append(record.timings_ms.get("tracking", 0.0))
+        liveness = record.upload.liveness
+        live.append(bool(liveness and liveness.is_live))
+    print(f"\nchallenge check: {CHALLENGE_CLIP} {CHALLENGE_S:.0f} s from {CHALLENGE_START_S} s at "
+          f"{CHALLENGE_SIZE[0]}x{CHALLENGE_SIZE[1]}, {len(frames)} frames ({engine.settings.liveness_fps:.0f}/s), "
+          f"challenge turn_right, {runs} runs")
+    print(f"  decode + scale to 640x480 (CPU)        {ms(cpu_decode)}")
+    print(f"  challenge check (CPU, one core)        {ms(cpu_check)}   (goal < 2000 ms)")
+    print(f"    of which tracking (wall)             {ms(tracking)}")
+    print(f"  judged live: {sum(live)}/{runs}; key frames {len(record.upload.key_frames)}, "
+          f"{sum(len(k.jpeg_b64) * 3 // 4 for k in record.upload.key_frames) / 1000:.0f} kB")
 
 
 def ms(values: list[float]) -> str:
@@ -115,6 +169,8 @@ def main() -> None:
     parser.add_argument("--encode-best", type=int, default=3)
     parser.add_argument("--max-side", type=int, default=EdgeSettings().frame_max_side_px,
                         help="frames are scaled down to this longer side, as the device does")
+    parser.add_argument("--challenge-runs", type=int, default=5)
+    parser.add_argument("--challenge-only", action="store_true", help="only the challenge check")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
@@ -122,6 +178,9 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.2f}")
     engine = FaceEngine(EngineSettings())
     engine.encode_largest(np.zeros((64, 64, 3), dtype=np.uint8), thorough=False)  # loads dlib's models
+    bench_challenge(engine, args.faces, args.challenge_runs)
+    if args.challenge_only:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         outbox = Outbox(Path(tmp) / "outbox.sqlite3")
         for number, name in enumerate(VIDEOS):

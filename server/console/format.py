@@ -22,6 +22,7 @@ from server.funds.money import format_yuan
 LOCALES = {"zh": "zh_CN", "en": "en_GB"}
 DASH = "—"
 ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")  # a stored timestamp, shown as local time
+CODE_WITH_SUBJECT = re.compile(r"^[a-z_]+:[a-z_]+$")  # a reason and what it is about, e.g. not_shown:blink
 
 
 @cache
@@ -101,22 +102,52 @@ class Formatter:
                 return self.time(datetime.fromisoformat(value))
             except ValueError:
                 return value
+        if isinstance(value, str) and CODE_WITH_SUBJECT.match(value):
+            return self.code(value)
         return self.t(str(value))
 
+    def code(self, value: str, prefix: str = "") -> str:
+        """A stored reason code in words; `not_done:blink` is a reason with its subject (an action, ...)."""
+        head, _, subject = value.partition(":")
+        words = self.t(prefix + head)
+        return f"{words}（{self.t(subject)}）" if subject else words
+
     def liveness(self, report: Mapping[str, Any] | None) -> str:
-        """`活体通过 · 得分 0.90 · 眨眼 是`, with each failure reason translated."""
+        """`活体通过 · 方式 动作指令 · 动作 眨眼 完成于 1.2 秒 …`, every code translated."""
         if not report:
             return DASH
         parts = [self.t("live_passed" if report.get("is_live") else "live_failed")]
+        method = report.get("method")
+        if method and method != "none":
+            parts.append(f"{self.t('live_method')} {self.t(str(method))}")
+        if report.get("cannot_take_part"):
+            parts.append(self.code(f"cannot_take_part:{report['cannot_take_part']}", "live_reason_"))
         for key in ("score", "passive_score"):
             if report.get(key) is not None:
                 parts.append(f"{self.t('live_' + key)} {self.number(float(report[key]), 2)}")
-        if report.get("blink_detected") is not None:
+        actions = [self._action(a) for a in report.get("actions") or []]
+        if actions:
+            parts.append(f"{self.t('live_actions')} {'、'.join(actions)}")
+        elif report.get("blink_detected") is not None and not method:
             parts.append(f"{self.t('live_blink')} {self.yes_no(bool(report['blink_detected']))}")
-        reasons = [self.t(f"live_reason_{r}") for r in report.get("reasons") or []]
+        if report.get("planarity"):
+            test = [self.t(f"planarity_{report['planarity']}")]
+            for key in ("depth", "residual"):
+                if report.get(key) is not None:
+                    test.append(f"{self.t('live_3d_' + key)} {self.number(float(report[key]), 3)}")
+            parts.append(f"{self.t('live_3d')} {'，'.join(test)}")
+        if report.get("motion") is not None:
+            parts.append(f"{self.t('live_motion')} {self.number(float(report['motion']), 2)}")
+        reasons = [self.code(str(r), "live_reason_") for r in report.get("reasons") or []]
         if reasons:
             parts.append(f"{self.t('live_reasons')} {'、'.join(reasons)}")
         return " · ".join(parts)
+
+    def _action(self, action: Mapping[str, Any]) -> str:
+        done = action.get("passed") and action.get("time_s") is not None
+        state = (self.t("live_action_done").format(time=self.number(float(action["time_s"]), 1)) if done
+                 else self.t("live_action_not_done"))
+        return f"{self.t(str(action.get('action')))} {state}"
 
     def distance_note(self, distance: float | None, threshold: float | None) -> str:
         """The distance read against the threshold: lower means more alike; at or under it is the same person."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from models.faces.liveness.actions import Action, draw_challenge, parse_challenge
+from models.faces.liveness.actions import HEAD_ACTIONS, Action, draw_challenge, parse_challenge
 from models.faces.liveness.burst import read_burst
 from models.faces.liveness.judge import check_challenge, check_motion
 from models.faces.liveness.track import DlibLandmarker, FaceTrack, track_frames
@@ -136,3 +136,38 @@ def test_a_clip_of_a_still_photo_shows_no_sign_of_life_to_a_bed_camera() -> None
 def test_a_talking_patient_shows_signs_of_life_to_a_bed_camera() -> None:
     result = check_motion(tracked("liveportrait_d13_talking_blinks.mp4"), UNTIMED)
     assert result.is_live, result.reasons
+
+
+def test_passive_cues_cannot_fail_a_challenge_that_was_done() -> None:
+    """The passive cues only lower the score a little: the worst passive score leaves a done challenge live."""
+    track = tracked("tran_real_headturns.mp4")
+    result = check_challenge(track, [Action.TURN_RIGHT], UNTIMED, passive_score=0.0,
+                             cues={"frame": 1.0, "moire": 1.0, "flatness": 1.0, "colour": 1.0})
+    assert result.is_live and result.score >= 0.5, (result.reasons, result.score)
+
+
+@pytest.mark.parametrize("clip,contains", [
+    # What each clip does, in order, from its README (head actions only: blinks and mouths are spontaneous).
+    ("tran_replay_monitor.mp4", ["turn_right", "turn_left", "look_down", "look_up"]),
+    ("liveportrait_d13_talking_blinks.mp4", []),
+    ("lestari_photo_on_phone.mp4", []),
+])
+def test_a_replay_never_passes_a_challenge_it_was_not_made_for(clip: str, contains: list[str]) -> None:
+    """Every two-action challenge the server can draw, judged as a device would (6 s per action, from the
+    start of the replay): one that asks for a head action the clip does not do next, in that order, fails."""
+    track = tracked(clip)
+    timed = EngineSettings()
+    for first in Action:
+        for second in Action:
+            if first == second or not {first, second} & HEAD_ACTIONS:
+                continue  # the server never draws these (draw_challenge)
+            made_for = _in_order([a.value for a in (first, second) if a in HEAD_ACTIONS], contains)
+            if not made_for:
+                result = check_challenge(track, [first, second], timed)
+                assert not result.is_live, (clip, first, second, result.actions)
+
+
+def _in_order(wanted: list[str], done: list[str]) -> bool:
+    """Whether the head actions `wanted` appear in `done` in that order (a subsequence)."""
+    it = iter(done)
+    return all(any(w == d for d in it) for w in wanted)

@@ -12,6 +12,7 @@ import hashlib
 import io
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,11 +25,18 @@ from sqlmodel import Session, select
 from models.faces import ENGINE_VERSION, crop_to_jpeg
 from models.faces.decode import load_image_file
 from models.faces.engine import FaceEngine
+from models.faces.liveness.actions import Action, LivenessMethod
+from models.faces.liveness.burst import read_burst
+from models.faces.liveness.judge import check_challenge
+from models.faces.liveness.report import key_frames
+from models.faces.liveness.track import DlibLandmarker, track_frames
 from models.settings import EngineSettings
 from models.verdicts import CaptureOutcome, FlagKind
-from models.wire import DEVICE_PREFIX, LivenessReport, ResultUpload, TaskBatch, TaskRead
+from models.wire import DEVICE_PREFIX, KeyFrame, LivenessReport, ResultUpload, TaskBatch, TaskRead
 from server.campaigns.service import create_campaign
+from server.campaigns.tables import CheckTask
 from server.checks.tables import CheckResult
+from server.checks.tables import KeyFrame as StoredKeyFrame
 from server.flags.tables import Flag
 from server.persons.service import add_embedding, add_staff_embedding
 from server.persons.tables import FaceEmbedding
@@ -267,3 +275,117 @@ def test_screen_photo_is_a_spoof(ward, engine, faces_dir: Path, face_engine) -> 
     assert "spoof" in _kinds(_flags_when_checked(engine, 1))
 
 
+
+
+# --- liveness: the key frames must show the task's challenge ----------------------------------------------
+TURNS = [Action.TURN_RIGHT, Action.TURN_LEFT]
+
+
+@pytest.fixture(scope="module")
+def turning_clip(faces_dir: Path) -> tuple[list[np.ndarray], list[float]]:
+    """Frames of a real head turning right then left (video_liveness README: 2.0-5.8 s and 7.4-10.5 s)."""
+    clip = faces_dir / "video_liveness" / "tran_real_headturns.mp4"
+    if not clip.exists():
+        pytest.skip("../shared/faces/video_liveness not present")
+    burst = read_burst(str(clip), EngineSettings(liveness_fps=15.0), max_s=11.0)
+    return burst.frames, burst.times_s
+
+
+def _set_challenge(engine, tasks: list[TaskRead], challenge: list[Action]) -> None:
+    """The server draws each task's challenge at random; these tests fix it to what the clip does."""
+    with Session(engine) as db:
+        for task in tasks:
+            row = db.get(CheckTask, task.task_id)
+            assert row is not None
+            row.challenge = [a.value for a in challenge]
+            db.add(row)
+        db.commit()
+
+
+def _live_upload(device: httpx.Client, task: TaskRead, embedding: np.ndarray, frames: list[KeyFrame],
+                 challenge: list[Action]) -> httpx.Response:
+    liveness = LivenessReport(is_live=True, score=0.9, passive_score=0.9, method=LivenessMethod.CHALLENGE,
+                              challenge=challenge)
+    upload = ResultUpload(
+        idempotency_key=uuid.uuid4().hex, task_id=task.task_id, nonce=task.nonce,
+        outcome=CaptureOutcome.FACE_CAPTURED, captured_at=datetime.now(UTC), embedding=[float(x) for x in embedding],
+        liveness=liveness, engine_version=ENGINE_VERSION, key_frames=frames,
+        evidence_sha256=hashlib.sha256(task.nonce.encode()).hexdigest())
+    return device.post(f"{DEVICE_PREFIX}/results", content=upload.model_dump_json(),
+                       headers={"content-type": "application/json"})
+
+
+def _honest_and_still_frames(clip: tuple[list[np.ndarray], list[float]]) -> tuple[list[KeyFrame], list[KeyFrame]]:
+    frames, times = clip
+    settings = EngineSettings(challenge_action_timeout_s=0.0)
+    track = track_frames(frames, times, DlibLandmarker(settings), settings)
+    judged = check_challenge(track, TURNS, settings)
+    assert judged.is_live, judged.reasons
+    honest = key_frames(judged, frames, times)
+    # What a lying device sends: the neutral frame again for every action (a photo held up shows nothing else).
+    neutral = judged.key_frames[0][1]
+    still = key_frames(replace(judged, key_frames=(("neutral", neutral), *((a.value, neutral) for a in TURNS))),
+                       frames, times)
+    return honest, still
+
+
+@pytest.mark.faces
+def test_key_frames_that_show_no_challenge_are_a_liveness_mismatch(ward, engine, turning_clip) -> None:
+    """Both devices say `is_live`; only one sends key frames that show the turns. The server's evidence check
+    re-finds the landmarks in each key frame and flags the other."""
+    world, (device, _) = ward
+    a, b = world.patients["h1:a"], world.patients["h1:b"]
+    tasks = _tasks(device)
+    _set_challenge(engine, [tasks[a.admission_id], tasks[b.admission_id]], TURNS)
+    tasks = _tasks(device)
+    assert tasks[a.admission_id].challenge == TURNS  # the device receives the challenge with the nonce
+    honest, still = _honest_and_still_frames(turning_clip)
+    rng = np.random.default_rng(15)
+    assert _live_upload(device, tasks[a.admission_id], photo_of(a.face, rng), honest,
+                        TURNS).json()["verdict"] == "verified"
+    assert _live_upload(device, tasks[b.admission_id], photo_of(b.face, rng), still,
+                        TURNS).json()["verdict"] == "verified"
+    flags = _flags_when_checked(engine, 2, timeout_s=120)
+    assert _kinds(flags) == ["liveness_mismatch"]
+    (flag,) = flags
+    assert flag.admission_id == b.admission_id and flag.details["reason"] == "key_frames_disagree"
+    assert {"not_shown:turn_right", "not_shown:turn_left"} <= set(flag.details["found"])
+    with Session(engine) as db:  # the verified check's key frames are dropped with its crop; the flagged kept
+        kept = {r.task_id: [k.jpeg is not None for k in db.exec(select(StoredKeyFrame)
+                                                                 .where(StoredKeyFrame.result_id == r.id))]
+                for r in db.exec(select(CheckResult))}
+    assert kept[tasks[a.admission_id].task_id] == [False] * len(honest)
+    assert kept[tasks[b.admission_id].task_id] == [True] * len(still)
+
+
+@pytest.mark.faces
+def test_a_challenge_other_than_the_tasks_or_no_key_frames_is_a_liveness_mismatch(ward, engine, turning_clip) -> None:
+    world, (device, _) = ward
+    a, b = world.patients["h1:a"], world.patients["h1:b"]
+    tasks = _tasks(device)
+    _set_challenge(engine, [tasks[a.admission_id], tasks[b.admission_id]], [Action.BLINK, Action.LOOK_UP])
+    tasks = _tasks(device)
+    honest, _ = _honest_and_still_frames(turning_clip)
+    rng = np.random.default_rng(16)
+    # a: a recorded clip's key frames, valid for another challenge; b: live claimed with no key frame at all.
+    _live_upload(device, tasks[a.admission_id], photo_of(a.face, rng), honest, TURNS)
+    _live_upload(device, tasks[b.admission_id], photo_of(b.face, rng), [], [Action.BLINK, Action.LOOK_UP])
+    flags = {f.admission_id: f for f in _flags_when_checked(engine, 2, timeout_s=120)}
+    assert {f.kind for f in flags.values()} == {FlagKind.LIVENESS_MISMATCH}
+    assert flags[a.admission_id].details["reason"] == "challenge_differs"
+    assert flags[b.admission_id].details["reason"] == "no_key_frames"
+
+
+def test_a_key_frame_that_is_not_a_jpeg_is_refused_at_upload(ward, engine) -> None:
+    world, (device, _) = ward
+    a = world.patients["h1:a"]
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48)).save(buffer, format="PNG")
+    png = buffer.getvalue()
+    frame = KeyFrame(role="neutral", time_s=0.0, jpeg_b64=base64.b64encode(png).decode(),
+                     sha256=hashlib.sha256(png).hexdigest())
+    task = _tasks(device)[a.admission_id]
+    response = _live_upload(device, task, photo_of(a.face, np.random.default_rng(17)), [frame], task.challenge)
+    assert response.status_code == 422 and response.json()["code"] == "invalid_input"
+    with Session(engine) as db:
+        assert db.exec(select(CheckResult)).all() == []

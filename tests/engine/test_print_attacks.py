@@ -1,0 +1,66 @@
+"""Print attacks the project has never seen: real still photos of ../shared/faces/people (and asian_dev when
+present), flat or bent round a cup, swung and moved in front of the camera (tests/engine/print_attacks.py).
+
+The 3-D test must refuse at least 99 % of the sequences (a moved sheet's landmarks fit one homography), and no
+sequence may pass a random server challenge, whatever the test says.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.faces.decode import load_image_file
+from models.faces.detect import detect_faces
+from models.faces.liveness.actions import draw_challenge
+from models.faces.liveness.judge import check_challenge
+from models.faces.liveness.planarity import Planarity
+from models.faces.liveness.track import DlibLandmarker, track_frames
+from models.settings import EngineSettings
+from tests.engine.print_attacks import attack_sequence, portrait
+
+pytestmark = [pytest.mark.faces, pytest.mark.slow]
+
+SEQUENCES = 120
+
+
+def _photos(faces_dir: Path) -> list[Path]:
+    photos = sorted((faces_dir / "people").glob("*/*.jpg"))
+    photos += sorted((faces_dir / "asian_dev").glob("images/*/*.jpg"))[::4]
+    return photos
+
+
+def test_print_attacks_are_refused_by_the_3d_test(faces_dir: Path) -> None:
+    settings = EngineSettings()
+    landmarker = DlibLandmarker(settings)
+    rng = np.random.default_rng(1515)
+    draw = random.Random(1515)
+    photos = _photos(faces_dir)
+    verdicts: list[Planarity] = []
+    passed: list[str] = []
+    skipped = 0
+    while len(verdicts) < SEQUENCES:
+        path = photos[int(rng.integers(len(photos)))]
+        photo = load_image_file(path, settings)
+        boxes = detect_faces(photo, settings, thorough=False)
+        if not boxes:
+            skipped += 1
+            assert skipped < SEQUENCES, "hardly any photo shows a face"
+            continue
+        box = boxes[0]
+        attack = attack_sequence(portrait(photo, (box.top, box.right, box.bottom, box.left), rng), rng)
+        track = track_frames(attack.frames, attack.times_s, landmarker, settings)
+        if len(track.tracked) < 3:
+            continue  # the sheet turned too far for the detector: nothing a device could judge either
+        challenge = draw_challenge(draw, 2)
+        result = check_challenge(track, challenge, settings)
+        assert result.planarity is not None
+        verdicts.append(result.planarity.verdict)
+        if result.is_live:
+            passed.append(f"{path.parent.name}/{path.name} bend={attack.bend_radius} {challenge}")
+    solid = sum(v == Planarity.SOLID for v in verdicts)
+    assert solid <= 0.01 * len(verdicts), (solid, len(verdicts))
+    assert passed == []
