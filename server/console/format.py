@@ -110,7 +110,9 @@ class Formatter:
         """A stored reason code in words; `not_done:blink` is a reason with its subject (an action, ...)."""
         head, _, subject = value.partition(":")
         words = self.t(prefix + head)
-        return f"{words}（{self.t(subject)}）" if subject else words
+        if not subject:
+            return words
+        return f"{words}（{self.t(subject)}）" if self.lang == "zh" else f"{words} ({self.t(subject)})"
 
     def liveness(self, report: Mapping[str, Any] | None) -> str:
         """`活体通过 · 方式 动作指令 · 动作 眨眼 完成于 1.2 秒 …`, every code translated."""
@@ -120,8 +122,6 @@ class Formatter:
         method = report.get("method")
         if method and method != "none":
             parts.append(f"{self.t('live_method')} {self.t(str(method))}")
-        if report.get("cannot_take_part"):
-            parts.append(self.code(f"cannot_take_part:{report['cannot_take_part']}", "live_reason_"))
         for key in ("score", "passive_score"):
             if report.get(key) is not None:
                 parts.append(f"{self.t('live_' + key)} {self.number(float(report[key]), 2)}")
@@ -135,7 +135,7 @@ class Formatter:
             for key in ("depth", "residual"):
                 if report.get(key) is not None:
                     test.append(f"{self.t('live_3d_' + key)} {self.number(float(report[key]), 3)}")
-            parts.append(f"{self.t('live_3d')} {'，'.join(test)}")
+            parts.append(f"{self.t('live_3d')} {('，' if self.lang == 'zh' else ', ').join(test)}")
         if report.get("motion") is not None:
             parts.append(f"{self.t('live_motion')} {self.number(float(report['motion']), 2)}")
         reasons = [self.code(str(r), "live_reason_") for r in report.get("reasons") or []]

@@ -235,6 +235,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "no_3d_motion": ("未见三维头部运动", "no 3-D head movement seen"),
     "detail_method": ("活体方式", "Liveness method"), "detail_asked": ("任务要求的动作", "Actions asked"),
     "detail_reported": ("设备上报的动作", "Actions reported"), "detail_found": ("复核发现", "Re-check found"),
+    "method": ("活体方式", "liveness method"), "asked": ("任务要求的动作", "actions asked"),
+    "reported": ("设备上报的动作", "actions reported"), "found": ("复核发现", "re-check found"),
     # flag details (what the verdict and the evidence check recorded)
     "detail_reason": ("判定依据", "Why"),
     "detail_code": ("错误代码", "Error"),

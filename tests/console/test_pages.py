@@ -87,3 +87,28 @@ def test_no_text_key_is_defined_twice() -> None:
                  if isinstance(n, ast.AnnAssign) and getattr(n.target, "id", "") == "TEXT")
     counts = Counter(k.value for k in table.keys if isinstance(k, ast.Constant))
     assert [k for k, n in counts.items() if n > 1] == []
+
+
+def test_every_liveness_word_a_flag_can_show_has_chinese_text() -> None:
+    """Liveness reports, their reasons and the evidence check's liveness findings are shown in words."""
+    from models.faces.liveness.actions import Action, CannotTakePart, LivenessMethod
+    from models.faces.liveness.planarity import Planarity
+    from server.console.format import Formatter
+    from server.console.i18n import translator
+
+    words = [*(a.value for a in Action), *(c.value for c in CannotTakePart), *(m.value for m in LivenessMethod)]
+    words += [f"planarity_{p.value}" for p in Planarity]
+    reasons = ["no_challenge", "single_frame", "no_face", "too_few_frames", "not_done", "wrong_action",
+               "planar_motion", "no_3d_motion", "no_sign_of_life", "liveness_not_established", "cannot_take_part"]
+    words += [f"live_reason_{r}" for r in reasons]
+    # flag details of liveness_mismatch (server/evidence/liveness.py) and the verdict reasons (checks/policy.py)
+    words += ["no_liveness_evidence", "challenge_differs", "no_key_frames", "key_frame_unreadable",
+              "key_frames_disagree", "unknown_method", "no_face_in_key_frames", "no_neutral_frame", "no_key_frame",
+              "not_shown", "cannot_take_part", "liveness_not_established", "detail_method", "detail_asked",
+              "detail_reported", "detail_found"]
+    assert [w for w in words if w not in TEXT] == []
+    shown = Formatter("zh", "Asia/Shanghai", translator("zh")).liveness({
+        "is_live": False, "score": 0.3, "method": "challenge", "planarity": "planar", "depth": 0.05,
+        "actions": [{"action": "blink", "passed": True, "time_s": 1.2}, {"action": "turn_left", "passed": False}],
+        "reasons": ["not_done:turn_left", "wrong_action:look_up", "planar_motion"]})
+    assert not any(code in shown for code in ("turn_left", "look_up", "planar", "not_done", "challenge", "blink"))

@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 from sqlmodel import Session, func, select
 
+from models.faces.liveness.actions import HEAD_ACTIONS, CannotTakePart, LivenessMethod
 from models.verdicts import CaptureOutcome
 from models.wire import DEVICE_PREFIX, BatchAck, LivenessReport, ResultBatch, ResultUpload, TaskBatch, WardRoster
 from server.audit.tables import AuditRecord
 from server.campaigns.service import create_campaign
 from server.checks.tables import CheckResult
 from server.devices.service import revoke
+from server.flags.tables import Flag
 from server.simulation.embeddings import photo_of
 from tests import factories
 
@@ -182,3 +184,41 @@ def test_an_oversized_or_empty_batch_is_refused(setting) -> None:
     for results in ([], [{}] * 101):
         response = device.post(f"{DEVICE_PREFIX}/results/batch", json={"results": results})
         assert response.status_code == 422
+
+
+def test_each_task_carries_a_random_challenge_with_a_head_action(setting) -> None:
+    _, _, (device, other) = setting
+    tasks = _tasks(device) + _tasks(other)
+    assert tasks and all(len(t.challenge) == 2 and set(t.challenge) & HEAD_ACTIONS for t in tasks)
+    assert len({t.nonce for t in tasks}) == len(tasks)
+
+
+@pytest.mark.parametrize("liveness,verdict,reason", [
+    # The nurse recorded that the patient cannot take part: matched, yet never verified; a reviewer decides.
+    (LivenessReport(is_live=False, score=0.0, method=LivenessMethod.CANNOT_TAKE_PART,
+                    cannot_take_part=CannotTakePart.UNCONSCIOUS, reasons=["cannot_take_part:unconscious"]),
+     "unrecognised", "cannot_take_part"),
+    # A bed camera saw no sign of life and nothing planar: not a spoof, not verified either.
+    (LivenessReport(is_live=False, score=0.2, method=LivenessMethod.MOTION,
+                    reasons=["no_sign_of_life", "liveness_not_established"]), "unrecognised",
+     "liveness_not_established"),
+    # A photo moved in front of a bed camera moves as a plane: a spoof outright.
+    (LivenessReport(is_live=False, score=0.1, method=LivenessMethod.MOTION, reasons=["planar_motion"]),
+     "spoof", "liveness_failed"),
+    # The passive cues at their worst do not refuse a challenge that was done.
+    (LivenessReport(is_live=True, score=0.6, passive_score=0.0, method=LivenessMethod.CHALLENGE), "verified",
+     "match"),
+])
+def test_liveness_that_cannot_be_established_goes_to_review_never_to_verified(setting, engine, liveness, verdict,
+                                                                               reason) -> None:
+    world, _, (device, _) = setting
+    task = _tasks(device)[0]
+    upload = _result(task, _face(world, task)).model_copy(update={"liveness": liveness.model_copy(
+        update={"challenge": task.challenge})})
+    response = _post(device, upload)
+    assert response.status_code == 200 and response.json()["verdict"] == verdict
+    if verdict != "verified":
+        with Session(engine) as db:
+            flag = db.exec(select(Flag).where(Flag.task_id == task.task_id)).one()
+        assert flag.kind == verdict and flag.details["reason"] == reason
+        assert flag.details["distance"] is not None or verdict == "spoof"  # the face was still matched

@@ -147,6 +147,7 @@ def judge_sequence(measures: Sequence[Measure], actions: Sequence[Action],
     base = baseline_of(measures, settings)
     results: list[ActionResult] = []
     cursor, since = 0, start_s
+    previous: Action | None = None
     for action in actions:
         found = _find(action, measures, base, settings, cursor, since)
         if found is None:
@@ -154,27 +155,28 @@ def judge_sequence(measures: Sequence[Measure], actions: Sequence[Action],
             results.extend(ActionResult(a, False, None, None, None) for a in actions[len(results):])
             return results
         done_at, peak = found
-        wrong = _unprompted(action, measures, base, settings, cursor, done_at) if settings.challenge_action_timeout_s \
-            else None
+        wrong = (_unprompted(action, previous, measures, base, settings, cursor, done_at)
+                 if settings.challenge_action_timeout_s else None)
         if wrong is not None:
             results.append(ActionResult(action, False, None, None, None, wrong))
             results.extend(ActionResult(a, False, None, None, None) for a in actions[len(results):])
             return results
         results.append(ActionResult(action, True, round(measures[done_at].time_s, 3), measures[peak].index,
                                     round(strength(action, measures[peak], base), 3)))
-        cursor, since = done_at + 1, measures[done_at].time_s
+        cursor, since, previous = done_at + 1, measures[done_at].time_s, action
     return results
 
 
-def _unprompted(action: Action, measures: Sequence[Measure], base: Baseline, settings: EngineSettings, cursor: int,
-                done_at: int) -> Action | None:
+def _unprompted(action: Action, previous: Action | None, measures: Sequence[Measure], base: Baseline,
+                settings: EngineSettings, cursor: int, done_at: int) -> Action | None:
     """A head action other than `action` newly done before `action` was: the face is not following prompts.
 
     A replayed clip of a patient moving naturally does turns and nods of its own; a patient follows the
     prompt. Only judged live (with a time limit): a recorded clip judged offline was never prompted. Blinks
-    and mouth movements are spontaneous and do not count.
+    and mouth movements are spontaneous and do not count, nor does the action just done (`previous`): a
+    patient still holding a turn, or coming back from it, passes in and out of its threshold.
     """
-    for other in HEAD_ACTIONS - {action}:
+    for other in HEAD_ACTIONS - {action, previous}:
         active = [is_active(other, m, base, settings) for m in measures[:done_at + 1]]
         index = cursor
         while index <= done_at and active[index]:
