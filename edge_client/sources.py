@@ -84,7 +84,7 @@ class CaptureSource:
             # Upright frames whatever the container: phones tag rotation instead of turning the pixels.
             self._capture = open_capture(target)
         except ClipUnreadable as e:
-            raise SourceError(f"cannot open {description}: {e}") from e
+            raise SourceError(f"cannot open {description}") from e  # never echo the target: URLs hold credentials
         if start_s > 0:
             self._capture.set(cv2.CAP_PROP_POS_MSEC, start_s * 1000.0)
         self._start_s = start_s

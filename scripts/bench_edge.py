@@ -41,9 +41,9 @@ from models.wire import TaskRead  # noqa: E402
 VIDEOS = ["short_hamilton_clip.mp4", "facenet_pytorch_video.mp4"]
 
 
-# A real head turning to the image's right at 2.0-5.8 s (video_liveness/README.md): a 3-second window from 1.0 s
-# holds the neutral face and the turn.
-CHALLENGE_CLIP, CHALLENGE_START_S, CHALLENGE_S = "tran_real_headturns.mp4", 1.0, 3.0
+# A real head turning to the image's right at 2.0-5.8 s (video_liveness/README.md): a 3-second window from 0.3 s
+# holds the neutral face and the turn (mostly neutral, as the device stops filming once the action is done).
+CHALLENGE_CLIP, CHALLENGE_START_S, CHALLENGE_S = "tran_real_headturns.mp4", 0.3, 3.0
 CHALLENGE_SIZE = (640, 480)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from models.faces.decode import load_image_file
-from models.faces.detect import detect_faces
+from models.faces.detect import Box, detect_faces
 from models.faces.liveness.actions import draw_challenge
 from models.faces.liveness.judge import check_challenge
 from models.faces.liveness.planarity import Planarity
@@ -22,9 +22,11 @@ from models.faces.liveness.track import DlibLandmarker, track_frames
 from models.settings import EngineSettings
 from tests.engine.print_attacks import attack_sequence, portrait
 
-pytestmark = [pytest.mark.faces, pytest.mark.slow]
+# A hundred sequences of 12 frames each (a 2.4 s swing at 5 frames a second): at most one may look 3-D.
+pytestmark = [pytest.mark.faces, pytest.mark.slow, pytest.mark.timeout(1800)]
 
-SEQUENCES = 120
+SEQUENCES = 100
+FRAMES = 12
 
 
 def _photos(faces_dir: Path) -> list[Path]:
@@ -39,19 +41,23 @@ def test_print_attacks_are_refused_by_the_3d_test(faces_dir: Path) -> None:
     rng = np.random.default_rng(1515)
     draw = random.Random(1515)
     photos = _photos(faces_dir)
+    boxes: dict[Path, Box | None] = {}
     verdicts: list[Planarity] = []
     passed: list[str] = []
     skipped = 0
     while len(verdicts) < SEQUENCES:
         path = photos[int(rng.integers(len(photos)))]
         photo = load_image_file(path, settings)
-        boxes = detect_faces(photo, settings, thorough=False)
-        if not boxes:
+        if path not in boxes:
+            found = detect_faces(photo, settings, thorough=False)
+            boxes[path] = found[0] if found else None
+        box = boxes[path]
+        if box is None:
             skipped += 1
             assert skipped < SEQUENCES, "hardly any photo shows a face"
             continue
-        box = boxes[0]
-        attack = attack_sequence(portrait(photo, (box.top, box.right, box.bottom, box.left), rng), rng)
+        attack = attack_sequence(portrait(photo, (box.top, box.right, box.bottom, box.left), rng), rng,
+                                 frames=FRAMES, fps=5.0)
         track = track_frames(attack.frames, attack.times_s, landmarker, settings)
         if len(track.tracked) < 3:
             continue  # the sheet turned too far for the detector: nothing a device could judge either
@@ -62,5 +68,7 @@ def test_print_attacks_are_refused_by_the_3d_test(faces_dir: Path) -> None:
         if result.is_live:
             passed.append(f"{path.parent.name}/{path.name} bend={attack.bend_radius} {challenge}")
     solid = sum(v == Planarity.SOLID for v in verdicts)
-    assert solid <= 0.01 * len(verdicts), (solid, len(verdicts))
+    counts = {v.value: verdicts.count(v) for v in Planarity}
+    print(f"print attacks: {counts} over {len(verdicts)} sequences")  # the figure for docs/benchmarks.md
+    assert solid <= 0.01 * len(verdicts), counts
     assert passed == []
