@@ -87,6 +87,8 @@ def _mount(app: FastAPI) -> None:
     from server.flags.routes import router as flags_router
     from server.hospitals.routes import router as beds_router
     from server.reports.routes import router as reports_router
+    from server.places.routes import admin_router as places_admin_router
+    from server.places.routes import device_router as places_device_router
 
     user = [Depends(ANY_USER)]
     app.include_router(auth_router)
@@ -94,7 +96,9 @@ def _mount(app: FastAPI) -> None:
     device = [Depends(get_current_device)]
     app.include_router(device_router, dependencies=device)
     app.include_router(checks_router, dependencies=device)
+    app.include_router(places_device_router, dependencies=device)
     app.include_router(admin_router, dependencies=user)
+    app.include_router(places_admin_router, dependencies=user)
     app.include_router(campaigns_router, dependencies=user)
     app.include_router(flags_router, dependencies=user)
     app.include_router(roster_router, dependencies=user)

@@ -70,7 +70,8 @@ def run_demo(*, serve: bool, as_json: bool, hospitals: int, inpatients: int, dea
 def _print_summary(summary: dict) -> None:  # type: ignore[type-arg]
     table = Table(title="spot check", show_header=False)
     for key in ("inpatients", "hospitals", "wards", "offline_wards", "real_face_beds", "seconds_to_complete",
-                "results_per_second", "verification_rate", "aggregate_query_ms"):
+                "results_per_second", "verification_rate", "aggregate_query_ms",
+                "verified_flagged_for_place"):
         table.add_row(key, str(summary.get(key, "")))
     for verdict, count in summary["verdicts"].items():
         table.add_row(f"verdict {verdict}", str(count))

@@ -63,6 +63,19 @@ class ServerSettings(BaseSettings):
                                                    "the same picture shown again")
     cross_hospital_window_h: float = Field(default=24.0, gt=0.0,
                                            description="The same face in two hospitals within this window")
+    # Place (实地, server/evidence/place.py). Measured on the real-scene set (models/place/evaluation.py,
+    # docs/benchmarks.md): the same place keeps at least 38 inliers, another room at most 11.
+    place_min_inliers: int = Field(default=20, ge=4, le=1000,
+                                   description="Inliers of the scene with a reference for the same place")
+    reference_min_features: int = Field(default=300, ge=10, le=5000,
+                                        description="A reference frame with fewer features (a blank wall) is "
+                                                    "refused: it could not be recognised again")
+    place_ward_max_references: int = Field(default=40, ge=1, le=1000,
+                                           description="Other references of the ward tried when a tablet's "
+                                                       "scene does not match its own bed's")
+    scene_max_bytes: int = Field(default=300_000, ge=1024, le=5_000_000, description="Largest scene frame")
+    scene_max_pixels: int = Field(default=1_310_720, ge=10_000, le=20_000_000,
+                                  description="Largest scene frame area (1280x1024)")
     keep_full_photos: bool = Field(default=False, description="Keep full enrollment photos (else embedding and "
                                    "a 96 px thumbnail only), under data_dir/enrollment_photos")
     face_index_path: Path | None = Field(default=None, description="faiss 1:N index file; default "

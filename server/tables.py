@@ -10,6 +10,7 @@ from server.flags.tables import Appeal, AppealAttachment, Flag, Review
 from server.funds.tables import AgreementRule
 from server.hospitals.tables import Bed, Hospital, Ward
 from server.persons.tables import FaceEmbedding, InsuredPerson, StaffMember
+from server.places.tables import BedReference, HospitalGeofence, SceneEvidence, WardFingerprint
 from server.regions.tables import Region
 from server.reports.tables import CheckTally, TallyState
 
@@ -18,4 +19,5 @@ __all__ = [
     "Admission", "Appeal", "AppealAttachment", "AuditRecord", "Bed", "Campaign", "CheckResult", "CheckTask",
     "Device", "Exemption", "FaceEmbedding", "Flag", "Hospital", "InsuredPerson", "PairingCode", "Region",
     "Review", "StaffMember", "UserAccount", "Ward",
+    "BedReference", "HospitalGeofence", "SceneEvidence", "WardFingerprint",
 ]

@@ -80,8 +80,10 @@ def read_frames(path: Path, at: tuple[float, ...], find_faces: FaceFinder) -> li
 
 def relit(image: RGBImage, gamma: float, gain: float, cast: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> RGBImage:
     """Other light: a gamma curve, an overall gain and a colour cast (night lamp, daylight)."""
-    scaled = (image.astype(np.float32) / 255.0) ** gamma * gain * np.array(cast, dtype=np.float32)
-    return np.clip(scaled * 255.0, 0, 255).astype(np.uint8)
+    levels = (np.arange(256, dtype=np.float32) / 255.0) ** gamma * gain
+    table = np.stack([np.clip(levels * c * 255.0, 0, 255) for c in cast], axis=1).astype(np.uint8)
+    out: NDArray[np.uint8] = cv2.LUT(image, table.reshape(256, 1, 3))
+    return out
 
 
 def moved(image: RGBImage, rng: np.random.Generator, jitter: float = 0.05) -> RGBImage:

@@ -17,7 +17,7 @@ import numpy as np
 from models.place.features import SceneFeatures
 
 RATIO = 0.8            # Lowe's ratio test on the two nearest descriptors
-RANSAC_PX = 5.0        # reprojection tolerance, in pixels of the 480 px feature frame
+RANSAC_PX = 5.0        # RHO's reprojection tolerance, in pixels of the 480 px feature frame
 MIN_MATCHES = 8        # fewer putative matches cannot support a homography worth scoring
 MAX_SCALE = 3.0        # the homography's area change, either way, beyond which it is not the same view
 
@@ -35,12 +35,15 @@ def match_pair(scene: SceneFeatures, reference: SceneFeatures) -> tuple[int, int
         return 0, 0
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
     pairs = matcher.knnMatch(scene.descriptors, reference.descriptors, k=2)
-    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
+    # Best first: RHO (PROSAC) samples from the front of the list, so it settles fast on a true view and
+    # gives up fast on another room, where plain RANSAC runs out its iterations.
+    good = sorted((p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance),
+                  key=lambda m: m.distance)
     if len(good) < MIN_MATCHES:
         return 0, len(good)
     src = scene.points[[m.queryIdx for m in good]].reshape(-1, 1, 2)
     dst = reference.points[[m.trainIdx for m in good]].reshape(-1, 1, 2)
-    homography, mask = cv2.findHomography(src, dst, cv2.RANSAC, RANSAC_PX, maxIters=2000, confidence=0.995)
+    homography, mask = cv2.findHomography(src, dst, cv2.RHO, RANSAC_PX, maxIters=2000, confidence=0.995)
     if homography is None or mask is None or not _plausible(homography):
         return 0, len(good)
     return int(mask.sum()), len(good)

@@ -6,12 +6,16 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.wire.place import PlaceCues
+
 
 class PairRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(min_length=6, max_length=64, description="One-time pairing code from an administrator")
     name: str = Field(default="", max_length=120, description="Human label, e.g. 'Ward 3 tablet A'")
+    # Pairing happens in the ward: the networks in range then become the ward's Wi-Fi fingerprint.
+    place: PlaceCues | None = Field(default=None, description="Wi-Fi networks in range at pairing")
 
 
 class PairResponse(BaseModel):

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.verdicts import CaptureOutcome, Verdict
+from models.wire.place import MAX_SCENE_B64, PlaceCues, SceneSource
 
 EMBEDDING_DIM = 128
 
@@ -40,6 +41,11 @@ class ResultUpload(BaseModel):
     engine_version: str = Field(default="", max_length=80)
     threshold: float | None = Field(default=None, gt=0.0)
     note: str = Field(default="", max_length=500, description="Nurse's remark, e.g. why the bed is empty")
+    # Place (实地): required by the server with every face capture, like the crop.
+    scene_jpeg_b64: str | None = Field(default=None, max_length=MAX_SCENE_B64,
+                                       description="Scene key frame at the bed, faces blurred (JPEG)")
+    scene_source: SceneSource = Field(default=SceneSource.TABLET, description="Tablet or fixed bed camera")
+    place: PlaceCues | None = Field(default=None, description="Wi-Fi networks in range, location fix")
 
     @model_validator(mode="after")
     def _face_fields_match_outcome(self) -> ResultUpload:

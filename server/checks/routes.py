@@ -8,6 +8,7 @@ import time
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from models.settings import EngineSettings
 from models.wire import (
     AdhocTaskRequest,
     BatchAck,
@@ -25,6 +26,7 @@ from server.checks.delivery import TaskWatermark, pending_batch, task_read
 from server.checks.ward_roster import ward_roster
 from server.db import Db, utcnow
 from server.devices.deps import CurrentDevice
+from server.places import service as place_service
 
 router = APIRouter(prefix="/api/v1/device", tags=["device"])
 
@@ -68,7 +70,8 @@ def roster(device: CurrentDevice, db: Db) -> WardRoster:
 def upload_result(body: ResultUpload, device: CurrentDevice, db: Db, request: Request) -> ResultAck:
     accepted = service.submit_result(db, device=device, upload=body,
                                      threshold=request.app.state.engine_settings.match_threshold,
-                                     image_limits=request.app.state.engine_settings)
+                                     image_limits=request.app.state.engine_settings,
+                                     scene_limits=_scene_limits(request))
     return _ack(accepted)
 
 
@@ -76,7 +79,8 @@ def upload_result(body: ResultUpload, device: CurrentDevice, db: Db, request: Re
 def upload_results(body: ResultBatch, device: CurrentDevice, db: Db, request: Request) -> BatchAck:
     outcomes = service.submit_results(db, device=device, uploads=body.results,
                                       threshold=request.app.state.engine_settings.match_threshold,
-                                      image_limits=request.app.state.engine_settings)
+                                      image_limits=request.app.state.engine_settings,
+                                     scene_limits=_scene_limits(request))
     items = [
         BatchItem(idempotency_key=upload.idempotency_key, ack=_ack(outcome))
         if isinstance(outcome, service.Accepted) else
@@ -85,6 +89,10 @@ def upload_results(body: ResultBatch, device: CurrentDevice, db: Db, request: Re
         for upload, outcome in zip(body.results, outcomes, strict=True)
     ]
     return BatchAck(items=items, server_time=utcnow())
+
+
+def _scene_limits(request: Request) -> EngineSettings:
+    return place_service.scene_limits(request.app.state.settings, request.app.state.engine_settings)
 
 
 def _ack(accepted: service.Accepted) -> ResultAck:

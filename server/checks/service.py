@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -19,10 +20,12 @@ from models.errors import (
     NonceMismatch,
     NonceReplayed,
     NotFound,
+    SceneFrameMissing,
     TaskNotForDevice,
 )
 from models.faces.decode import check_image_header
 from models.settings import EngineSettings
+from models.verdicts import CaptureOutcome
 from models.wire import ResultUpload
 from server.admissions import leave as leave_service
 from server.admissions.tables import Admission
@@ -36,6 +39,11 @@ from server.devices.tables import Device
 from server.flags import service as flag_service
 from server.hospitals.tables import Bed
 from server.persons.service import enrolled_vectors, vector_to_bytes
+from server.places import service as place_service
+from server.places.tables import SceneEvidence
+
+# Outcomes that carry a face, and so need the evidence of where it was captured.
+FACE_OUTCOMES = (CaptureOutcome.FACE_CAPTURED, CaptureOutcome.SPOOF)
 
 
 @dataclass(frozen=True)
@@ -46,16 +54,17 @@ class Accepted:
 
 
 def submit_result(db: Session, *, device: Device, upload: ResultUpload, threshold: float,
-                  image_limits: EngineSettings) -> Accepted:
+                  image_limits: EngineSettings, scene_limits: EngineSettings) -> Accepted:
     """Accepts one result exactly once (idempotent on its key); raises the typed error of a refusal."""
-    (outcome,) = submit_results(db, device=device, uploads=[upload], threshold=threshold, image_limits=image_limits)
+    (outcome,) = submit_results(db, device=device, uploads=[upload], threshold=threshold, image_limits=image_limits,
+                                scene_limits=scene_limits)
     if isinstance(outcome, BedcheckError):
         raise outcome
     return outcome
 
 
 def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload], threshold: float,
-                   image_limits: EngineSettings) -> list[Accepted | BedcheckError]:
+                   image_limits: EngineSettings, scene_limits: EngineSettings) -> list[Accepted | BedcheckError]:
     """Accepts results exactly once each (idempotent on their keys), in one transaction.
 
     A device syncing its outbox sends many results at once; one transaction and one round of lookups for
@@ -65,7 +74,7 @@ def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload], 
     """
     try:
         # The app's settings (calibration file included, built once in create_app): never a fresh default.
-        outcomes = _submit_batch(db, device, uploads, threshold, image_limits)
+        outcomes = _submit_batch(db, device, uploads, threshold, image_limits, scene_limits)
     except IntegrityError:
         # Another server process stored one of these keys between our lookup and our insert (a retry that
         # raced): redo one by one, so the raced key is answered as a duplicate and the rest still land.
@@ -77,13 +86,13 @@ def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload], 
             return [_replay_of(db, existing[uploads[0].idempotency_key], device)]
         return [outcome for upload in uploads
                 for outcome in submit_results(db, device=device, uploads=[upload], threshold=threshold,
-                                              image_limits=image_limits)]
+                                              image_limits=image_limits, scene_limits=scene_limits)]
     db.commit()
     return outcomes
 
 
 def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], threshold: float,
-                  image_limits: EngineSettings) -> list[Accepted | BedcheckError]:
+                  image_limits: EngineSettings, scene_limits: EngineSettings) -> list[Accepted | BedcheckError]:
     existing = _existing_results(db, [u.idempotency_key for u in uploads])
     task_ids = {u.task_id for u in uploads}
     tasks = {t.id: t for t in db.exec(select(CheckTask).where(col(CheckTask.id).in_(task_ids)))} if task_ids else {}
@@ -94,6 +103,7 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], thre
     accepted: dict[str, Accepted] = {}
     audit_entries: list[audit.Entry] = []
     flag_details: dict[int, dict[str, Any]] = {}
+    scenes: dict[str, bytes] = {}
     for upload in uploads:
         key = upload.idempotency_key
         if key in existing or key in accepted:
@@ -112,7 +122,8 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], thre
         assert task is not None
         try:
             crop = _checked_crop(upload, image_limits)
-        except (InvalidInput, ImageError) as e:
+            scene = _checked_scene(upload, scene_limits)
+        except (InvalidInput, ImageError, SceneFrameMissing) as e:
             outcomes.append(e)
             continue
         # The device's capture time, kept within the task's life: a wrong tablet clock cannot move a check
@@ -121,6 +132,8 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], thre
         on_leave = leave_service.covering_leave(leaves.get(task.admission_id, []), issued_at=task.issued_at,
                                                 at=checked_at) is not None
         decision = decide(upload, enrolled.get(task.insured_person_id), threshold, on_leave=on_leave)
+        if scene is not None:
+            scenes[key] = scene
         late = now > task.deadline_at
         result = CheckResult(
             task_id=task.id or 0, device_id=device.id or 0, idempotency_key=key,
@@ -152,6 +165,11 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], thre
             item.task.result_id = item.result.id
             flag_details[item.task.id or 0]["result_id"] = item.result.id
             db.add(item.task)
+        rows = [place_service.scene_row(accepted[key].result.id or 0, scenes[key], upload.scene_source,
+                                        upload.place)
+                for upload in uploads if (key := upload.idempotency_key) in scenes]
+        if rows:
+            db.execute(insert(SceneEvidence), rows)
         answered = [item.task for item in accepted.values()]
         flag_service.raise_for_tasks(db, answered, flag_details)
         late = [task for task in answered if task.late]
@@ -220,6 +238,15 @@ def _checked_crop(upload: ResultUpload, limits: EngineSettings) -> bytes | None:
     # A decompression bomb or a broken file is refused now, not found later by the evidence check.
     check_image_header(crop, limits)
     return crop
+
+
+def _checked_scene(upload: ResultUpload, limits: EngineSettings) -> bytes | None:
+    """A face capture's scene key frame, checked like the crop; a face capture without one is refused."""
+    if upload.scene_jpeg_b64 is None:
+        if upload.outcome in FACE_OUTCOMES:
+            raise SceneFrameMissing()
+        return None
+    return place_service.decode_scene_b64(upload.scene_jpeg_b64, limits)
 
 
 def sweep_deadlines(db: Session) -> int:

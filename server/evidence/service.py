@@ -10,10 +10,12 @@ seconds later, in result order:
   or to an enrolled photo of this person (a picture shown to the camera instead of the patient);
 - the same face in two hospitals within a window;
 - naming the impersonator: a face that is not the billed person is searched 1:N against every enrolled
-  insured person (faiss index) and the staff gallery, and the match is written into the flag.
+  insured person (faiss index) and the staff gallery, and the match is written into the flag;
+- the place (实地, `place.py`): the scene key frame against the bed's reference frames.
 
 Findings are flags with ids and distances only; never face data. A verified check's crop is dropped here
-once nothing was found (unless `keep_verified_crops`): it was only kept to be looked at.
+once nothing was found (unless `keep_verified_crops`), with its scene frame: they were only kept to be
+looked at.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from server.campaigns.tables import CheckTask
 from server.checks import policy
 from server.checks.tables import CheckResult
 from server.db import utcnow
+from server.evidence.place import PlaceChecker, PlaceOutcome, drop_scene
 from server.evidence.recent import Capture, RecentCaptures
 from server.flags import service as flag_service
 from server.flags.tables import Flag
@@ -65,11 +68,13 @@ class EvidenceChecker:
     settings: ServerSettings
     engine_settings: EngineSettings
     recent: RecentCaptures = field(init=False)
+    place: PlaceChecker = field(init=False)
     _face_engine: FaceEngine | None = field(default=None, init=False)
     _index: Any = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.recent = RecentCaptures(timedelta(hours=self.settings.cross_hospital_window_h))
+        self.place = PlaceChecker(self.settings, self.engine_settings)
 
     def run_once(self, db: Session, gate: AbstractContextManager[Any] | None = None) -> int:
         """Checks up to `evidence_batch` unchecked results; commits; returns how many were checked.
@@ -86,12 +91,13 @@ class EvidenceChecker:
         if not rows:
             return 0
         enrolled = enrolled_vectors(db, sorted({task.insured_person_id for _, task in rows}))
-        checked = [(result, task, *self._check(db, result, task, enrolled.get(task.insured_person_id)))
-                   for result, task in rows]
+        checked = [(result, task, *self._check(db, result, task, enrolled.get(task.insured_person_id)),
+                    self.place.check(db, result, task)) for result, task in rows]
         db.commit()  # ends the read transaction before the write one
         with gate or nullcontext():
             entries: list[audit.Entry] = []
-            for result, task, findings, named in checked:
+            for result, task, findings, named, place in checked:
+                findings = findings + _place_findings(result, place)
                 for finding in findings:
                     flag = flag_service.raise_flag(db, kind=finding.kind, hospital_id=task.hospital_id,
                                                    details=finding.details, task=task)
@@ -103,6 +109,9 @@ class EvidenceChecker:
                 result.evidence_checked_at = now
                 if task.verdict == Verdict.VERIFIED and not findings and not self.settings.keep_verified_crops:
                     result.face_crop_jpeg = None
+                    drop_scene(place)
+                if place is not None:
+                    db.add(place.apply())
                 db.add(result)
             audit.record_many(db, entries)
             db.commit()
@@ -214,6 +223,12 @@ class EvidenceChecker:
         else:
             catch_up(db, self._index)
         return self._index
+
+
+def _place_findings(result: CheckResult, place: PlaceOutcome | None) -> list[Finding]:
+    if place is None or not place.mismatch:
+        return []
+    return [Finding(FlagKind.PLACE_MISMATCH, place.flag_details(result))]
 
 
 def _name_in_flag(db: Session, task: CheckTask, named: list[dict[str, Any]]) -> None:

@@ -82,7 +82,8 @@ def _upload_for(task, role: str, face: np.ndarray, rng: np.random.Generator) -> 
     embedding = photo_of(face, rng) if role == "ok" else identity(rng)
     return ResultUpload(outcome=CaptureOutcome.FACE_CAPTURED, embedding=list(embedding), liveness=LIVE,
                         face_crop_jpeg_b64=base64.b64encode(crop).decode(),
-                        evidence_sha256=hashlib.sha256(crop).hexdigest(), **base)
+                        evidence_sha256=hashlib.sha256(crop).hexdigest(),
+                        scene_jpeg_b64=factories.scene_b64(task.bed_id), **base)
 
 
 def answer_once(device: httpx.Client, world: ConsoleWorld, rng: np.random.Generator, wait_s: float = 5.0) -> int:

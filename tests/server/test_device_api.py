@@ -49,7 +49,8 @@ def _tasks(client: httpx.Client) -> list:
 def _result(task, face, key: str | None = None, nonce: str | None = None) -> ResultUpload:
     return ResultUpload(idempotency_key=key or uuid.uuid4().hex, task_id=task.task_id, nonce=nonce or task.nonce,
                         outcome=CaptureOutcome.FACE_CAPTURED, captured_at=datetime.now(UTC),
-                        embedding=list(photo_of(face, np.random.default_rng(0))), liveness=LIVE)
+                        embedding=list(photo_of(face, np.random.default_rng(0))), liveness=LIVE,
+                        scene_jpeg_b64=factories.scene_b64(task.bed_id))
 
 
 def _post(client: httpx.Client, upload: ResultUpload) -> httpx.Response:

@@ -70,7 +70,8 @@ def _upload(device: httpx.Client, task: TaskRead, embedding: np.ndarray, crop: b
         outcome=CaptureOutcome.FACE_CAPTURED, captured_at=datetime.now(UTC), embedding=[float(x) for x in embedding],
         liveness=LIVE, engine_version=ENGINE_VERSION,
         face_crop_jpeg_b64=base64.b64encode(crop).decode() if crop else None,
-        evidence_sha256=hashlib.sha256(crop).hexdigest() if crop else evidence_sha256)
+        evidence_sha256=hashlib.sha256(crop).hexdigest() if crop else evidence_sha256,
+        scene_jpeg_b64=factories.scene_b64(task.bed_id))
     return device.post(f"{DEVICE_PREFIX}/results", content=upload.model_dump_json(),
                        headers={"content-type": "application/json"})
 
