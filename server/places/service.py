@@ -15,7 +15,7 @@ from models.settings import EngineSettings
 from models.wire.place import PlaceCues, SceneSource
 from server.audit import service as audit
 from server.db import utcnow
-from server.hospitals.tables import Bed, Ward
+from server.hospitals.tables import Bed, Hospital, Ward
 from server.places.tables import BedReference, HospitalGeofence, WardFingerprint
 from server.settings import ServerSettings
 
@@ -83,6 +83,8 @@ def enroll_wifi(db: Session, *, ward_id: int, bssids: list[str], actor: str) -> 
 def set_geofence(db: Session, *, hospital_id: int, lat: float, lon: float, radius_m: float,
                  actor: str) -> HospitalGeofence:
     """Sets the circle around a hospital that location fixes are compared with; commits."""
+    if db.get(Hospital, hospital_id) is None:
+        raise NotFound("hospital not found")
     fence = db.get(HospitalGeofence, hospital_id) or HospitalGeofence(hospital_id=hospital_id, lat=lat, lon=lon)
     fence.lat, fence.lon, fence.radius_m, fence.updated_at = lat, lon, radius_m, utcnow()
     db.add(fence)

@@ -261,7 +261,7 @@ def test_screen_photo_is_a_spoof(ward, engine, faces_dir: Path, face_engine) -> 
     upload = ResultUpload(idempotency_key=uuid.uuid4().hex, task_id=_tasks(device)[a.admission_id].task_id,
                           nonce=_tasks(device)[a.admission_id].nonce, outcome=CaptureOutcome.SPOOF,
                           captured_at=datetime.now(UTC), embedding=[float(x) for x in burst.encoding],
-                          liveness=liveness)
+                          liveness=liveness, scene_jpeg_b64=factories.scene_b64(a.bed_id))
     response = device.post(f"{DEVICE_PREFIX}/results", content=upload.model_dump_json(),
                            headers={"content-type": "application/json"})
     assert response.json()["verdict"] == "spoof"
