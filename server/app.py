@@ -86,9 +86,9 @@ def _mount(app: FastAPI) -> None:
     from server.devices.routes import admin_router, device_router, pairing_router
     from server.flags.routes import router as flags_router
     from server.hospitals.routes import router as beds_router
-    from server.reports.routes import router as reports_router
     from server.places.routes import admin_router as places_admin_router
     from server.places.routes import device_router as places_device_router
+    from server.reports.routes import router as reports_router
 
     user = [Depends(ANY_USER)]
     app.include_router(auth_router)

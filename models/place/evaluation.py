@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
-from numpy.typing import NDArray
 
 from models.place.features import SceneFeatures, extract_features
 from models.place.match import match_pair
@@ -40,7 +40,7 @@ REFERENCE_AT = 0.05
 SCENES_AT = (0.3, 0.6, 0.9)
 FRAME_SIDE_PX = 640
 
-FaceFinder = Callable[[RGBImage], list]  # an image -> its face boxes (models.faces.detect.Box)
+FaceFinder = Callable[[RGBImage], list[Any]]  # an image -> its face boxes (models.faces.detect.Box)
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,7 @@ def relit(image: RGBImage, gamma: float, gain: float, cast: tuple[float, float, 
     """Other light: a gamma curve, an overall gain and a colour cast (night lamp, daylight)."""
     levels = (np.arange(256, dtype=np.float32) / 255.0) ** gamma * gain
     table = np.stack([np.clip(levels * c * 255.0, 0, 255) for c in cast], axis=1).astype(np.uint8)
-    out: NDArray[np.uint8] = cv2.LUT(image, table.reshape(256, 1, 3))
-    return out
+    return np.asarray(cv2.LUT(image, table.reshape(256, 1, 3)), dtype=np.uint8)
 
 
 def moved(image: RGBImage, rng: np.random.Generator, jitter: float = 0.05) -> RGBImage:
@@ -92,8 +91,8 @@ def moved(image: RGBImage, rng: np.random.Generator, jitter: float = 0.05) -> RG
     corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
     shifted = (corners + rng.uniform(-jitter, jitter, (4, 2)) * [width, height]).astype(np.float32)
     warp = cv2.getPerspectiveTransform(corners, shifted)
-    out: NDArray[np.uint8] = cv2.warpPerspective(image, warp, (width, height), borderMode=cv2.BORDER_REFLECT)
-    return out
+    return np.asarray(cv2.warpPerspective(image, warp, (width, height), borderMode=cv2.BORDER_REFLECT),
+                      dtype=np.uint8)
 
 
 def occluded(image: RGBImage, person: RGBImage, rng: np.random.Generator, width_share: float = 0.4) -> RGBImage:
@@ -158,7 +157,8 @@ class Rates:
 def evaluate(scene_set: SceneSet, min_inliers: int) -> Rates:
     """Every scene against every reference: same place must reach `min_inliers`, another must not."""
     references, scenes = scene_set.features()
-    genuine, impostor = [], []
+    genuine: list[int] = []
+    impostor: list[int] = []
     for scene, features in zip(scene_set.scenes, scenes, strict=True):
         for place, reference in references.items():
             score = match_pair(features, reference)[0]

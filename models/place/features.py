@@ -75,7 +75,7 @@ def extract_features(image: NDArray[np.uint8], n_features: int = DEFAULT_FEATURE
     gray = to_gray(image, side_px)
     # A low FAST threshold finds corners in dim, low-contrast wards too; the ratio test and RANSAC
     # discard the weak ones that do not repeat.
-    orb = cv2.ORB_create(nfeatures=n_features, fastThreshold=10, edgeThreshold=15, patchSize=31)
+    orb = cv2.ORB.create(nfeatures=n_features, fastThreshold=10, edgeThreshold=15, patchSize=31)
     keypoints, descriptors = orb.detectAndCompute(gray, None)
     height, width = gray.shape[:2]
     if descriptors is None or not keypoints:

@@ -6,7 +6,8 @@ A verdict is decided at three moments, each by one function below:
   that returns a `Decision` wins; the server decides with its own threshold and the enrolled embeddings
   it holds, the device's own distance is kept as evidence but never trusted;
 - when the deadline passes without an answer (`at_deadline`).
-And which verdict a flag is raised for: `flag_kind` (models/verdicts.py `VERDICT_FLAG`).
+And which verdict a flag is raised for: `flag_kind` (models/verdicts.py `VERDICT_FLAG`); and when a capture's
+scene is not the bed's place (`place_mismatch`, decided by the evidence check after the verdict).
 
 To add a verdict (on leave, liveness re-check, place mismatch): add it to models/verdicts.py, then a rule
 here at the precedence it needs (a field on `Answer` or `TaskContext` carries what the rule reads).
@@ -110,6 +111,14 @@ def at_deadline(*, delivered: bool, on_leave: bool = False) -> Verdict:
     its own (device_offline); a late answer still decides the verdict. Inside an approved leave: on_leave."""
     del delivered  # kept in the signature: whether the device had the task is evidence, not the verdict
     return Verdict.ON_LEAVE if on_leave else Verdict.OVERDUE
+
+
+def place_mismatch(score: int, threshold: int) -> bool:
+    """A scene whose best reference of the ward keeps fewer inliers than `threshold` (or that has no reference
+    at all, score 0) is not shown to be at the bed: flagged `place_mismatch` for a reviewer. The verdict stays
+    what the face decided: a live, matching face at home is the patient, and whether the bed was hung is the
+    reviewer's call from the scene beside the reference; but it is never verified silently."""
+    return score < threshold
 
 
 def flag_kind(verdict: Verdict | None) -> FlagKind | None:

@@ -22,6 +22,7 @@ from models.place.match import match_scene
 from models.settings import EngineSettings
 from models.wire.place import SceneSource
 from server.campaigns.tables import CheckTask
+from server.checks import policy
 from server.checks.tables import CheckResult
 from server.db import utcnow
 from server.places.service import scene_limits
@@ -42,7 +43,7 @@ class PlaceOutcome:
 
     @property
     def mismatch(self) -> bool:
-        return self.score < self.threshold
+        return policy.place_mismatch(self.score, self.threshold)
 
     def flag_details(self, result: CheckResult) -> dict[str, Any]:
         return {"result_id": result.id, "device_id": result.device_id, "place_score": self.score,

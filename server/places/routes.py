@@ -20,10 +20,9 @@ admin_router = APIRouter(prefix="/api/v1/places", tags=["places"])
 def add_reference(bed_id: int, body: ReferenceUpload, device: CurrentDevice, db: Db, request: Request) -> ReferenceRead:
     """A reference frame of one of the device's own ward's beds (faces blurred), refused when too plain."""
     state = request.app.state
-    with state.write_gate:
-        reference = service.add_reference(db, bed_id=bed_id, ward_id=device.ward_id, jpeg_b64=body.scene_jpeg_b64,
-                                          source=body.source, cues=body.cues, actor=f"device:{device.id}",
-                                          settings=state.settings, engine_settings=state.engine_settings)
+    reference = service.add_reference(db, bed_id=bed_id, ward_id=device.ward_id, jpeg_b64=body.scene_jpeg_b64,
+                                      source=body.source, cues=body.cues, actor=f"device:{device.id}",
+                                      settings=state.settings, engine_settings=state.engine_settings)
     return _read(reference)
 
 
@@ -34,11 +33,10 @@ class GeofenceWrite(BaseModel):
 
 
 @admin_router.put("/hospitals/{hospital_id}/geofence", response_model=GeofenceWrite)
-def put_geofence(hospital_id: int, body: GeofenceWrite, user: CurrentUser, db: Db, request: Request) -> GeofenceWrite:
+def put_geofence(hospital_id: int, body: GeofenceWrite, user: CurrentUser, db: Db) -> GeofenceWrite:
     SUPERVISORS(user)
-    with request.app.state.write_gate:
-        fence = service.set_geofence(db, hospital_id=hospital_id, lat=body.lat, lon=body.lon, radius_m=body.radius_m,
-                                     actor=f"user:{user.id}")
+    fence = service.set_geofence(db, hospital_id=hospital_id, lat=body.lat, lon=body.lon, radius_m=body.radius_m,
+                                 actor=f"user:{user.id}")
     return GeofenceWrite(lat=fence.lat, lon=fence.lon, radius_m=fence.radius_m)
 
 

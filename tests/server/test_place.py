@@ -63,7 +63,6 @@ def _tasks(device: httpx.Client) -> dict[int, TaskRead]:
 
 
 def _face_upload(task: TaskRead, face: np.ndarray, scene_b64: str | None, place: dict | None = None) -> ResultUpload:
-    crop = crop_to_jpeg(np.full((96, 96, 3), 128, np.uint8))
     return ResultUpload(idempotency_key=uuid.uuid4().hex, task_id=task.task_id, nonce=task.nonce,
                         outcome=CaptureOutcome.FACE_CAPTURED, captured_at=datetime.now(UTC),
                         embedding=[float(x) for x in photo_of(face, np.random.default_rng(task.task_id))],
