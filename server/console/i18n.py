@@ -160,7 +160,7 @@ TEXT: dict[str, tuple[str, str]] = {
                                "{source} {distance} m from the hospital, outside its {radius} m fence (±{accuracy} m)"),
     "place_location_no_fence": ("设备报告了位置，但医院尚未设置地理围栏",
                                 "A location was reported; the hospital has no geofence"),
-    "place_source_gps": ("卫星定位", "GPS:"), "place_source_network": ("网络定位", "Network location:"),
+    "place_source_gps": ("卫星定位：", "GPS:"), "place_source_network": ("网络定位：", "Network location:"),
     "reason_appeal_accepted": ("申诉成立", "Appeal accepted"),
     "reason_appeal_rejected": ("申诉不成立", "Appeal rejected"),
     "reason_other": ("其他", "Other"),

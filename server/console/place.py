@@ -112,7 +112,12 @@ def cue_sentences(details: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
             out.append(("place_location_no_fence", {}))
         else:
             key = "place_location_outside" if location.get("outside") else "place_location_inside"
-            out.append((key, {"distance": location.get("distance_m", 0), "accuracy": location.get("accuracy_m", 0),
-                              "radius": location.get("radius_m", 0),
+            out.append((key, {"distance": _metres(location.get("distance_m")),
+                              "accuracy": _metres(location.get("accuracy_m")),
+                              "radius": _metres(location.get("radius_m")),
                               "source": "gps" if location.get("source") == "gps" else "network"}))
     return out
+
+
+def _metres(value: Any) -> int:
+    return round(float(value or 0))

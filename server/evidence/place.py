@@ -18,7 +18,7 @@ from models.errors import ImageError
 from models.faces.decode import decode_image
 from models.place.cues import distance_m, outside_geofence, wifi_cue
 from models.place.features import SceneFeatures, extract_features
-from models.place.match import match_scene
+from models.place.match import PlaceMatch, match_scene
 from models.settings import EngineSettings
 from models.wire.place import SceneSource
 from server.campaigns.tables import CheckTask
@@ -71,7 +71,7 @@ class PlaceChecker:
         threshold = self.settings.place_min_inliers
         details = self._cues(db, scene, task)
         try:
-            features = extract_features(decode_image(scene.scene_jpeg, self._limits))
+            features = scene_features(scene.scene_jpeg, self._limits)
         except ImageError as e:
             return PlaceOutcome(scene, 0, threshold, None, None, {**details, "reason": "scene_unreadable",
                                                                    "code": e.code.value})
@@ -104,11 +104,7 @@ class PlaceChecker:
               threshold: int) -> tuple[int, BedReference] | None:
         if not references:
             return None
-        # Reference features are recomputed (a few ms) rather than stored: see BedReference.
-        features = [extract_features(decode_image(r.scene_jpeg, self._limits)) for r in references]
-        # Stops at a clear match, not at the threshold: the ward's identical beds can reach it by chance,
-        # and the reviewer should see the bed the scene really shows.
-        found = match_scene(scene, features, enough=2 * threshold)
+        found = best_reference(scene, [r.scene_jpeg for r in references], self._limits, threshold)
         return found.score, references[found.reference_index]
 
     def _cues(self, db: Session, scene: SceneEvidence, task: CheckTask) -> dict[str, Any]:
@@ -130,6 +126,20 @@ class PlaceChecker:
         elif fix:
             out["location"] = {"reported": True, "fence": None}
         return out
+
+
+def scene_features(scene_jpeg: bytes, limits: EngineSettings) -> SceneFeatures:
+    return extract_features(decode_image(scene_jpeg, limits))
+
+
+def best_reference(scene: SceneFeatures, reference_jpegs: list[bytes], limits: EngineSettings,
+                   threshold: int) -> PlaceMatch:
+    """The costly part of a place check (timed per capture by scripts/bench_server.py --place)."""
+    # Reference features are recomputed (a few ms) rather than stored: see BedReference.
+    features = [scene_features(jpeg, limits) for jpeg in reference_jpegs]
+    # Stops at a clear match, not at the threshold: the ward's identical beds can reach it by chance,
+    # and the reviewer should see the bed the scene really shows.
+    return match_scene(scene, features, enough=2 * threshold)
 
 
 def drop_scene(outcome: PlaceOutcome | None) -> None:
