@@ -26,7 +26,7 @@ from models.verdicts import EXCUSED_VERDICTS, Verdict
 from server.accounts.tables import UserAccount
 from server.campaigns.tables import Campaign, CheckTask
 from server.checks.tables import CheckResult
-from server.console import service
+from server.console import place, service
 from server.console.format import Formatter, excel_local
 from server.db import utcnow
 from server.flags import service as flag_service
@@ -227,5 +227,10 @@ def _flag_files(db: Session, flag: Flag) -> dict[str, bytes]:
         files["captured_crop.jpg"] = result.face_crop_jpeg
     if (thumbnail := service.enrolled_thumbnail(db, flag)) is not None:
         files["enrolled_photo.jpg"] = thumbnail
+    # 实地: the scene frame (faces blurred) and the bed's reference it is judged against.
+    if (scene := place.captured_scene(db, flag)) is not None:
+        files["scene.jpg"] = scene
+    if scene is not None and (reference := place.bed_reference(db, flag)) is not None:
+        files["bed_reference.jpg"] = reference
     files["record.json"] = json.dumps(record, ensure_ascii=False, indent=2).encode()
     return files

@@ -3,7 +3,9 @@ threshold and the device's cues in words; the images private (no-store) and out 
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from contextlib import closing
 
 import numpy as np
@@ -79,6 +81,10 @@ def test_a_place_flag_shows_the_scene_beside_the_reference_with_its_score_in_wor
             assert image.headers["cache-control"] == "no-store" and image.content[:2] == b"\xff\xd8"
         assert rev.get(f"/console/flags/{flag_id}/scene.jpg").content != rev.get(
             f"/console/flags/{flag_id}/reference.jpg").content
+        package = rev.get(f"/console/exports/flags/{flag_id}/evidence.zip")
+        assert package.headers["cache-control"] == "no-store"
+        with zipfile.ZipFile(io.BytesIO(package.content)) as archive:
+            assert {f"flag-{flag_id}/scene.jpg", f"flag-{flag_id}/bed_reference.jpg"} <= set(archive.namelist())
 
 
 def test_scene_and_reference_reach_only_those_who_may_see_the_flag(place_flag) -> None:
