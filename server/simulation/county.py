@@ -37,7 +37,7 @@ class Truth(StrEnum):
     SPOOF = "spoof"
     EXEMPT = "exempt"
     ON_LEAVE = "on_leave"                        # away on a leave approved before the check: the bed is empty
-    CARRIED_HOME = "carried_home"                #  the patient is at home and the tablet was carried there (实地)
+    CARRIED_HOME = "carried_home"                # the patient is at home and the tablet was carried there (实地)
 
 
 @dataclass
