@@ -64,7 +64,8 @@ class ServerSettings(BaseSettings):
     cross_hospital_window_h: float = Field(default=24.0, gt=0.0,
                                            description="The same face in two hospitals within this window")
     # Place (实地, server/evidence/place.py). Measured on the real-scene set (models/place/evaluation.py,
-    # docs/benchmarks.md): the same place keeps at least 38 inliers, another room at most 11.
+    # docs/benchmarks.md, 1,000 ORB features a frame): the same place keeps at least 30 inliers, another room
+    # at most 9.
     place_min_inliers: int = Field(default=20, ge=4, le=1000,
                                    description="Inliers of the scene with a reference for the same place")
     reference_min_features: int = Field(default=300, ge=10, le=5000,

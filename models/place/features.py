@@ -15,7 +15,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 FEATURE_SIDE_PX = 480
-DEFAULT_FEATURES = 2000
+# The strongest 1,000 corners of a 480 px frame, scene and reference alike. Brute-force matching costs scene x
+# reference descriptors: on the real-scene set (models/place/evaluation.py, frames re-encoded as the device
+# sends them) 1,000 against 1,000 keeps the same place at 29 inliers or more and other rooms at 11 or fewer
+# (2,000 each: 31 and 11) for about half the CPU time, which keeps a capture's place check under 20 ms of one
+# core (scripts/bench_server.py --place, docs/benchmarks.md).
+DEFAULT_FEATURES = 1000
 DESCRIPTOR_BYTES = 32
 _HEADER = struct.Struct("<4sIII")  # magic, count, width, height
 _MAGIC = b"ORB1"

@@ -128,8 +128,9 @@ class PlaceChecker:
         return out
 
 
-def scene_features(scene_jpeg: bytes, limits: EngineSettings) -> SceneFeatures:
-    return extract_features(decode_image(scene_jpeg, limits))
+def scene_features(jpeg: bytes, limits: EngineSettings) -> SceneFeatures:
+    """Features of a stored frame, an uploaded scene or a reference."""
+    return extract_features(decode_image(jpeg, limits))
 
 
 def best_reference(scene: SceneFeatures, reference_jpegs: list[bytes], limits: EngineSettings,
