@@ -90,10 +90,12 @@ def score_outcome(db: Session, county: County, *, reviewed_at: datetime) -> dict
     confirmed = [f for f in flags if f.status == FlagStatus.CONFIRMED]
     seeded = {"bed_hanging": sum(b.truth in BED_HANGING for b in county.beds.values()),
               "impersonation": sum(b.truth == Truth.IMPERSONATION for b in county.beds.values()),
-              "ineligible": len(county.ineligible)}
+              "ineligible": len(county.ineligible),
+              "place": sum(b.truth == Truth.CARRIED_HOME for b in county.beds.values())}
     found = {"bed_hanging": sum(f.kind in (FlagKind.ABSENT, FlagKind.OVERDUE) for f in confirmed),
              "impersonation": sum(f.kind == FlagKind.IMPERSONATED for f in confirmed),
-             "ineligible": sum(f.kind == FlagKind.INELIGIBLE for f in confirmed)}
+             "ineligible": sum(f.kind == FlagKind.INELIGIBLE for f in confirmed),
+             "place": sum(f.kind == FlagKind.PLACE_MISMATCH for f in confirmed)}
     expected = _expected_refused(db, county, reviewed_at)
     refused = sum(f.refused_fen or 0 for f in confirmed)
     today = local_date(reviewed_at)
