@@ -22,6 +22,7 @@ FEATURE_SIDE_PX = 480
 # core (scripts/bench_server.py --place, docs/benchmarks.md).
 DEFAULT_FEATURES = 1000
 DESCRIPTOR_BYTES = 32
+MIN_SIDE_PX = 64  # twice ORB's edge threshold plus its patch, with room for one pyramid level
 _HEADER = struct.Struct("<4sIII")  # magic, count, width, height
 _MAGIC = b"ORB1"
 
@@ -78,11 +79,14 @@ def extract_features(image: NDArray[np.uint8], n_features: int = DEFAULT_FEATURE
         Keypoint positions and descriptors; empty when the frame has no corners (a blank wall).
     """
     gray = to_gray(image, side_px)
+    height, width = gray.shape[:2]
+    if min(height, width) < MIN_SIDE_PX:
+        # ORB's pyramid fails on a frame this small (an OpenCV assertion, not an empty result): nothing to see.
+        return SceneFeatures(np.zeros((0, 2), np.float32), np.zeros((0, DESCRIPTOR_BYTES), np.uint8), width, height)
     # A low FAST threshold finds corners in dim, low-contrast wards too; the ratio test and RANSAC
     # discard the weak ones that do not repeat.
     orb = cv2.ORB.create(nfeatures=n_features, fastThreshold=10, edgeThreshold=15, patchSize=31)
     keypoints, descriptors = orb.detectAndCompute(gray, None)
-    height, width = gray.shape[:2]
     if descriptors is None or not keypoints:
         return SceneFeatures(np.zeros((0, 2), np.float32), np.zeros((0, DESCRIPTOR_BYTES), np.uint8), width, height)
     points = np.array([kp.pt for kp in keypoints], dtype=np.float32)

@@ -83,3 +83,8 @@ def test_bssids_are_normalised_and_junk_is_refused() -> None:
     assert PlaceCues(wifi_bssids=["AA-BB-CC-00-00-01", "aa:bb:cc:00:00:01"]).wifi_bssids == ["aa:bb:cc:00:00:01"]
     with pytest.raises(ValidationError):
         PlaceCues(wifi_bssids=["not a bssid"])
+
+
+def test_a_frame_too_small_for_orb_has_no_features_not_an_error() -> None:
+    for shape in ((1, 1, 3), (40, 600, 3), (63, 63, 3)):
+        assert len(extract_features(np.full(shape, 128, np.uint8))) == 0

@@ -182,3 +182,28 @@ def test_a_fixed_camera_moved_to_the_next_bed_is_seen(ward, engine) -> None:
     assert _post(device, upload).status_code == 200
     (flag,) = _checked(engine, 1)
     assert flag.kind == FlagKind.PLACE_MISMATCH and flag.admission_id == a.admission_id
+
+
+def _png(array: np.ndarray, mode: str | None = None) -> str:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode).save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_odd_reference_and_scene_images_are_refused_with_a_reason_never_a_server_error(ward) -> None:
+    world, (device, _) = ward
+    patient = world.patients["h1:a"]
+    odd = {"one pixel": _png(np.zeros((1, 1, 3), np.uint8)), "rgba": _png(np.zeros((40, 40, 4), np.uint8)),
+           "grey 16 bit": _png(np.zeros((40, 40), np.uint16)), "huge": _png(np.zeros((1400, 1400), np.uint8)),
+           "text": base64.b64encode(b"not an image at all").decode(), "not base64": "@@@@"}
+    for name, data in odd.items():
+        added = device.post(f"{DEVICE_PREFIX}/beds/{patient.bed_id}/references", json={"scene_jpeg_b64": data})
+        assert 400 <= added.status_code < 500 and added.json()["code"], (name, added.status_code)
+    task = _tasks(device)[patient.admission_id]
+    for name, data in odd.items():
+        sent = _post(device, _face_upload(task, patient.face, data))
+        assert sent.status_code < 500, (name, sent.status_code)
