@@ -72,11 +72,19 @@ def create_user(username: str, role: str, password: Annotated[str, typer.Option(
     """Create a user with a role: admin, supervisor, reviewer or hospital_staff."""
     from sqlmodel import select
 
+    from models.errors import Conflict, WeakPassword
+    from server.accounts.passwords import check_password_policy
     from server.accounts.service import create_user as create
     from server.accounts.tables import Role
     from server.db import db_scope
     from server.hospitals.tables import Hospital
 
+    if role not in {r.value for r in Role}:
+        raise typer.BadParameter(f"unknown role {role!r} ({', '.join(r.value for r in Role)})", param_hint="ROLE")
+    try:  # before the database: a weak password is a usage error (exit 2), not a traceback
+        check_password_policy(password, username=username)
+    except WeakPassword as e:
+        raise typer.BadParameter(e.message, param_hint="--password") from e
     with db_scope(_engine()) as db:
         hospital_id = None
         if hospital:
@@ -84,7 +92,11 @@ def create_user(username: str, role: str, password: Annotated[str, typer.Option(
             if found is None:
                 raise typer.BadParameter(f"unknown hospital {hospital!r}")
             hospital_id = found.id
-        user = create(db, username=username, password=password, role=Role(role), hospital_id=hospital_id)
+        try:
+            user = create(db, username=username, password=password, role=Role(role), hospital_id=hospital_id)
+        except Conflict as e:
+            console.print(f"[red]{e.message}[/]")
+            raise typer.Exit(1) from e
     out.print(f"created user {user.username} ({user.role.value})")
 
 

@@ -14,8 +14,10 @@ from starlette.requests import Request
 from models.settings import EngineSettings
 from server.accounts.deps import ANY_USER, RequireRoles
 from server.accounts.tables import Role
+from server.accounts.throttle import ThrottlePolicy
+from server.audit.refusals import RefusalCounter, write_summary
 from server.db import WriteGate, make_engine, upgrade
-from server.devices.deps import RefusalCounter, get_current_device, write_refusal_summary
+from server.devices.deps import get_current_device, write_refusal_summary
 from server.devices.service import RateLimiter
 from server.errors import install_error_handlers
 from server.http import HttpGuard
@@ -48,6 +50,9 @@ def create_app(settings: ServerSettings | None = None, engine_settings: EngineSe
         counts = app.state.refusals.flush()
         if counts:
             write_refusal_summary(engine, app.state.write_gate, counts)
+        counts = app.state.sign_in_refusals.flush()
+        if counts:
+            write_summary(engine, app.state.write_gate, counts, actor="system", action="sign_in.refused")
         if started is not None:
             scheduler, lock = started
             scheduler.shutdown(wait=True)
@@ -62,6 +67,8 @@ def create_app(settings: ServerSettings | None = None, engine_settings: EngineSe
     app.state.write_gate = WriteGate(engine)
     app.state.rate_limiter = RateLimiter(settings.device_rate_per_s, settings.device_rate_burst)
     app.state.refusals = RefusalCounter()
+    app.state.sign_in_policy = ThrottlePolicy.from_settings(settings)
+    app.state.sign_in_refusals = RefusalCounter(settings.sign_in_audit_interval_s)
     # Body size counted as it streams (chunked too) and time bounded; no-store on every answer.
     app.add_middleware(HttpGuard, max_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s)
     install_error_handlers(app)

@@ -39,6 +39,25 @@ class ServerSettings(BaseSettings):
                                     "must arrive within this (slow clients holding connections: slowloris)")
     body_timeout_s: float = Field(default=120.0, gt=0.0, le=3600.0, description="A request body must arrive "
                                   "within this; a ward on a slow link still sends a full batch well inside it")
+    # Sign-in throttle (server/accounts/throttle.py), per account and per client address: after `delay_after`
+    # failures each further attempt waits base, 2x base, 4x base... from the last failure; at `lock_after`
+    # failures the key is locked for `sign_in_lock_s` (and again after every further failure). A success
+    # clears its account; failures are forgotten `sign_in_forget_after_s` after the last one.
+    sign_in_delay_after: int = Field(default=5, ge=1, le=1000, description="Failures of one account before "
+                                     "attempts are delayed")
+    sign_in_lock_after: int = Field(default=10, ge=1, le=1000, description="Failures of one account that lock it")
+    sign_in_address_delay_after: int = Field(default=20, ge=1, le=10_000, description="Failures from one client "
+                                             "address (any account) before its attempts are delayed")
+    sign_in_address_lock_after: int = Field(default=50, ge=1, le=10_000, description="Failures from one client "
+                                            "address that lock it")
+    sign_in_delay_base_s: float = Field(default=1.0, gt=0.0, le=3600.0, description="The first delay; it "
+                                        "doubles with each further failure")
+    sign_in_lock_s: float = Field(default=15 * 60.0, gt=0.0, le=7 * 24 * 3600.0, description="How long a lock "
+                                  "lasts")
+    sign_in_forget_after_s: float = Field(default=24 * 3600.0, gt=0.0, description="Failures older than this "
+                                          "(since the last one) are forgotten")
+    sign_in_audit_interval_s: float = Field(default=60.0, gt=0.0, description="Refused sign-ins are counted "
+                                            "and written as one audit record per interval")
     long_poll_max_s: float = Field(default=25.0, ge=0.0, le=120.0)
     long_poll_interval_s: float = Field(default=0.5, gt=0.0, le=10.0)
     device_rate_per_s: float = Field(default=50.0, gt=0.0, description="Sustained requests per device")

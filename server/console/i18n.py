@@ -14,6 +14,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "username": ("用户名", "Username"), "password": ("密码", "Password"),
     "wrong_password": ("用户名或密码错误", "Wrong username or password"),
     "session_expired": ("登录已过期，请重新登录", "Your session has expired; sign in again"),
+    "sign_in_throttled": ("登录失败次数过多，请等待{wait}后再试", "Too many failed sign-ins; try again in {wait}"),
+    "sign_in_locked": ("登录失败次数过多，已暂时锁定，请等待{wait}后再试",
+                       "Too many failed sign-ins: locked for now; try again in {wait}"),
     "dashboard": ("总览", "Dashboard"), "launch": ("发起飞检", "Launch spot check"),
     "flags": ("疑点队列", "Flag queue"), "campaigns": ("核查任务", "Campaigns"),
     "recent_campaigns": ("最近的核查", "Recent campaigns"), "offline_devices": ("离线设备", "Offline devices"),
@@ -102,7 +105,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "tampered_evidence": ("证据被篡改", "Tampered evidence"),
     "replayed_photo": ("照片重放", "Replayed photo"), "cross_hospital_face": ("跨院同脸", "Same face in two hospitals"),
     "ineligible": ("无医保资格", "Not insured"), "leave_overdue": ("请假逾期未返", "Overdue from leave"),
-    "leave_overnight": ("请假跨夜", "Leave over a night"),
+    "leave_overnight": ("请假跨夜", "Leave over a night"), "face_replaced": ("更换登记人脸", "Enrolled face replaced"),
     # flag statuses
     "open": ("待初审", "Awaiting first review"), "first_reviewed": ("待终审", "Awaiting final review"),
     "confirmed": ("已确认违规", "Confirmed"),
