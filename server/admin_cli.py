@@ -85,18 +85,22 @@ def create_user(username: str, role: str, password: Annotated[str, typer.Option(
         check_password_policy(password, username=username)
     except WeakPassword as e:
         raise typer.BadParameter(e.message, param_hint="--password") from e
-    with db_scope(_engine()) as db:
-        hospital_id = None
-        if hospital:
-            found = db.exec(select(Hospital).where(Hospital.code == hospital)).first()
-            if found is None:
-                raise typer.BadParameter(f"unknown hospital {hospital!r}")
-            hospital_id = found.id
-        try:
-            user = create(db, username=username, password=password, role=Role(role), hospital_id=hospital_id)
-        except Conflict as e:
-            console.print(f"[red]{e.message}[/]")
-            raise typer.Exit(1) from e
+    engine = _engine()
+    try:
+        with db_scope(engine) as db:
+            hospital_id = None
+            if hospital:
+                found = db.exec(select(Hospital).where(Hospital.code == hospital)).first()
+                if found is None:
+                    raise typer.BadParameter(f"unknown hospital {hospital!r}")
+                hospital_id = found.id
+            try:
+                user = create(db, username=username, password=password, role=Role(role), hospital_id=hospital_id)
+            except Conflict as e:
+                console.print(f"[red]{e.message}[/]")
+                raise typer.Exit(1) from e
+    finally:
+        engine.dispose()  # no pooled connection left for the garbage collector (PostgreSQL warns)
     out.print(f"created user {user.username} ({user.role.value})")
 
 

@@ -128,8 +128,14 @@ def _charge(db: Session, keys: list[tuple[str, str]], policy: ThrottlePolicy,
 
 def _after_failure(db: Session, keys: list[tuple[str, str]], policy: ThrottlePolicy,
                    refusals: RefusalCounter | None) -> None:
+    now = utcnow()
     for row in _rows(db, keys):
         rule = policy.rule(row.scope)
+        # The wait runs from the answer, not from the charge: the password check itself takes a while.
+        until = _until(now, rule.wait_s(row.failures))
+        if until is not None and (row.blocked_until is None or until > row.blocked_until):
+            row.blocked_until = until
+            db.add(row)
         if row.failures >= rule.lock_after:
             audit.record(db, actor="system", action="sign_in.locked", object_type="sign_in_throttle",
                          object_id=f"{row.scope}:{row.key}",

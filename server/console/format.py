@@ -6,6 +6,7 @@ numbers are formatted by babel in the page's language; storage stays UTC.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ class Formatter:
         """A wait in words, rounded up: `15分钟`, `8秒` (a wait shown shorter than it is would be refused)."""
         unit = "second" if seconds < 90 else "minute"
         step = 1 if unit == "second" else 60
-        rounded = -(-int(seconds) // step) * step
+        rounded = -(-math.ceil(seconds) // step) * step
         return format_timedelta(timedelta(seconds=rounded), granularity=unit, threshold=10_000,
                                 locale=self.locale)
 
