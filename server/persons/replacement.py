@@ -63,8 +63,8 @@ def replace_faces(db: Session, *, person_id: int, new_embedding_id: int, reason:
             .values(is_active=False))
     admission = current_admission(db, person_id=person_id, hospital_id=staff_hospital_id)
     flag = flag_service.raise_flag(db, kind=FlagKind.FACE_REPLACED, details={
-        "deactivated_embedding_ids": earlier, "new_embedding_id": new_embedding_id, "reason": reason,
-        "actor": actor}, hospital_id=staff_hospital_id if staff_hospital_id is not None else (
+        "deactivated_embedding_ids": earlier, "new_embedding_id": new_embedding_id, "replace_reason": reason},
+        hospital_id=staff_hospital_id if staff_hospital_id is not None else (
             admission.hospital_id if admission else None))
     flag.insured_person_id, flag.admission_id = person_id, admission.id if admission else None
     db.add(flag)

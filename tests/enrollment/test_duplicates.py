@@ -80,7 +80,7 @@ def test_replace_keeps_history_inactive_and_inactive_faces_no_longer_match(db) -
     flag = db.get(Flag, replaced.replaced_flag_id)
     assert flag.kind == FlagKind.FACE_REPLACED and flag.insured_person_id == replaced.person_id
     assert flag.details["deactivated_embedding_ids"] == [rows[0].id]
-    assert flag.details["new_embedding_id"] == rows[1].id and flag.details["reason"] == "面部手术后外貌改变"
+    assert flag.details["new_embedding_id"] == rows[1].id and flag.details["replace_reason"] == "面部手术后外貌改变"
     record = db.exec(select(AuditRecord).where(AuditRecord.action == "enrollment.face_replaced")).one()
     assert record.object_id == str(replaced.person_id) and record.data["flag_id"] == flag.id
 
