@@ -104,6 +104,21 @@ def create_user(username: str, role: str, password: Annotated[str, typer.Option(
     out.print(f"created user {user.username} ({user.role.value})")
 
 
+@users.command("unlock")
+def unlock_user(username: str) -> None:
+    """Clear an account's failed sign-ins (after its owner proved who they are): a lock ends now."""
+    from server.accounts.throttle import unlock
+    from server.db import db_scope
+
+    engine = _engine()
+    try:
+        with db_scope(engine) as db:
+            found = unlock(db, username=username)
+    finally:
+        engine.dispose()
+    out.print(f"{username}: failed sign-ins cleared" if found else f"{username}: no failed sign-ins recorded")
+
+
 def import_hospitals(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Import regions and hospitals from CSV (province, city, county, code, name, kind)."""
     from server.db import db_scope

@@ -137,6 +137,21 @@ def test_a_flood_of_wrong_passwords_is_counted_in_one_audit_record_not_one_per_a
                                       "sign_in_throttled": statuses.count(429)}
 
 
+def test_an_administrator_can_unlock_a_locked_account_from_the_cli(engine, db_url, tmp_path, sup,
+                                                                   live_server) -> None:
+    from server.cli import app
+
+    server = live_server(sign_in_delay_after=3, sign_in_lock_after=3)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        assert [_token(client, "sup", "wrong-password-1").status_code for _ in range(3)] == [401] * 3
+        assert _token(client, "sup", factories.PASSWORD).json()["details"]["locked"] is True
+        env = {"BEDCHECK_DATABASE_URL": db_url, "BEDCHECK_DATA_DIR": str(tmp_path)}
+        result = CliRunner().invoke(app, ["users", "unlock", "sup"], env=env)
+        assert result.exit_code == 0 and "cleared" in result.output
+        assert _token(client, "sup", factories.PASSWORD).status_code == 200
+    assert [r.object_id for r in _actions(engine, "sign_in.unlocked")] == ["account:sup"]
+
+
 @pytest.mark.parametrize("password, rule", [
     ("a", "min_length"), ("", "min_length"), ("aaaaaaaaaaaa", "one_character"), ("abcdefghijk", "one_kind"),
     ("12345678901", "one_kind"), ("nurse-zhang-2026", "contains_username")])
