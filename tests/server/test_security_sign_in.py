@@ -13,13 +13,13 @@ from typer.testing import CliRunner
 from models.errors import WeakPassword
 from server.accounts.passwords import check_password_policy
 from server.accounts.tables import Role, SignInThrottle, UserAccount
+from server.accounts.throttle import ThrottlePolicy
 from server.audit.tables import AuditRecord
+from server.settings import ServerSettings
 from tests import factories
 from tests.console.helpers import csrf_of
 
 TOKEN = "/api/v1/auth/token"
-# Fast steps for the tests that walk the whole schedule: delays of 0.2, 0.4, 0.8, 1.6, 3.2 s, then the lock.
-FAST = {"sign_in_delay_base_s": 0.2}
 
 
 @pytest.fixture
@@ -41,7 +41,8 @@ def test_after_thirty_wrong_passwords_the_right_one_is_refused_with_429_and_retr
     server = live_server()
     with httpx.Client(base_url=server.url, timeout=30) as client:
         statuses = [_token(client, "sup", f"wrong-guess-{i}").status_code for i in range(30)]
-        assert statuses[:5] == [401] * 5 and set(statuses[5:]) == {429}  # no delay before the sixth: refused
+        # Five free failures; then each further one waits 1 s, 2 s, 4 s... and attempts meanwhile are refused.
+        assert statuses[:5] == [401] * 5 and statuses[5] == 429 and statuses.count(401) <= 8
         right = _token(client, "sup", factories.PASSWORD)
     assert right.status_code == 429
     body = right.json()
@@ -50,16 +51,23 @@ def test_after_thirty_wrong_passwords_the_right_one_is_refused_with_429_and_retr
     assert "access_token" not in right.text
 
 
-def test_delays_grow_then_the_account_locks_for_fifteen_minutes_and_the_lock_is_audited(engine, sup,
-                                                                                          live_server) -> None:
-    server = live_server(**FAST)
+def test_the_default_schedule_delays_after_five_failures_doubling_and_locks_at_ten_for_fifteen_minutes() -> None:
+    policy = ThrottlePolicy.from_settings(ServerSettings(environment="test"))
+    assert [policy.account.wait_s(n) for n in range(1, 12)] == [0, 0, 0, 0, 1, 2, 4, 8, 16, 900, 900]
+    assert policy.address.wait_s(19) == 0 and policy.address.wait_s(20) == 1 and policy.address.wait_s(50) == 900
+
+
+def test_delays_grow_then_the_account_locks_and_the_lock_is_audited(engine, sup, live_server) -> None:
+    # The default schedule, shortened to lock at 7 failures (delays of 1 s and 2 s before it).
+    server = live_server(sign_in_lock_after=7)
     with httpx.Client(base_url=server.url, timeout=30) as client:
-        for failure in range(1, 11):
+        for failure in range(1, 8):
             assert _token(client, "sup", "wrong-password-9").status_code == 401, failure
-            if 5 <= failure < 10:
+            if failure in (5, 6):
                 waiting = _token(client, "sup", factories.PASSWORD)  # inside the delay: not even checked
                 assert waiting.status_code == 429 and waiting.json()["details"]["locked"] is False
-                time.sleep(0.2 * 2 ** (failure - 5) + 0.05)
+                assert waiting.headers["retry-after"] == str(2 ** (failure - 5))  # 1 s, then 2 s
+                time.sleep(2 ** (failure - 5) + 0.1)
         locked = _token(client, "sup", factories.PASSWORD)
         assert locked.status_code == 429 and locked.json()["details"]["locked"] is True
         assert 890 <= int(locked.headers["retry-after"]) <= 900
@@ -71,7 +79,7 @@ def test_delays_grow_then_the_account_locks_for_fifteen_minutes_and_the_lock_is_
         assert "登录失败次数过多，已暂时锁定，请等待15分钟后再试" in page.text
         assert 890 <= int(page.headers["retry-after"]) <= 900
     [lock] = _actions(engine, "sign_in.locked")
-    assert lock.object_id == "account:sup" and lock.data["failures"] == 10
+    assert lock.object_id == "account:sup" and lock.data["failures"] == 7
 
 
 def test_the_console_form_is_throttled_by_the_same_rule_with_a_chinese_message(engine, sup, live_server) -> None:
@@ -123,7 +131,7 @@ def test_a_success_clears_the_account_but_a_few_failures_never_lock_it(sup, live
 
 def test_a_flood_of_wrong_passwords_is_counted_in_one_audit_record_not_one_per_attempt(engine, sup,
                                                                                         live_server) -> None:
-    server = live_server()
+    server = live_server(sign_in_audit_interval_s=600.0)  # one interval: however slow the machine is today
     with httpx.Client(base_url=server.url, timeout=30) as client:
         statuses = [_token(client, "sup", f"guess-number-{i}").status_code for i in range(120)]
     assert 429 in statuses and 200 not in statuses
