@@ -5,6 +5,7 @@ these refusals come before any photo is analysed)."""
 
 from __future__ import annotations
 
+import re
 from contextlib import closing
 
 import httpx
@@ -19,6 +20,7 @@ from server.hospitals import service as hospitals
 from server.hospitals.tables import Hospital
 from server.persons.tables import FaceEmbedding, InsuredPerson
 from tests import factories
+from tests.console.helpers import sign_in
 
 HEADER = "hospital_code,ward_code,bed_label,insurance_number,name,his_admission_no,admitted_at,discharged_at\n"
 PHOTOS = "/api/enrollment/persons/{}/photos"
@@ -78,6 +80,14 @@ def test_a_hospital_cannot_admit_or_rename_another_hospitals_inpatient_through_i
         assert flag.hospital_id == world.hospital_ids[1] and flag.insured_person_id == patient.person_id
         assert flag.details["admission_ids"] == [patient.admission_id]
         assert flag.details["reason"] == "admitted_elsewhere"
+    # The flag reads in words on the console, for the hospital and for the bureau (no raw keys or codes).
+    for username in ("staff2", "sup"):
+        with closing(sign_in(server.url, username)) as browser:
+            page = browser.get(f"/console/flags/{flag.id}")
+            assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+            assert "被拒绝的住院号" in page.text and "该参保人正在其他医院住院" in page.text
+            shown = re.sub(r"<[^>]+>", " ", page.text)  # what a reader sees (attributes carry keys)
+            assert "admitted_elsewhere" not in shown and "refused_his_admission_no" not in shown
 
 
 def test_a_hospitals_own_rows_for_its_own_patients_still_import(engine, county, live_server) -> None:
