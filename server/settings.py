@@ -42,7 +42,8 @@ class ServerSettings(BaseSettings):
     # Sign-in throttle (server/accounts/throttle.py), per account and per client address: after `delay_after`
     # failures each further attempt waits base, 2x base, 4x base... from the last failure; at `lock_after`
     # failures the key is locked for `sign_in_lock_s` (and again after every further failure). A success
-    # clears its account; failures are forgotten `sign_in_forget_after_s` after the last one.
+    # clears its account; failures are forgotten `sign_in_forget_after_s` (an address's:
+    # `sign_in_address_forget_after_s`) after the last one.
     sign_in_delay_after: int = Field(default=5, ge=1, le=1000, description="Failures of one account before "
                                      "attempts are delayed")
     sign_in_lock_after: int = Field(default=10, ge=1, le=1000, description="Failures of one account that lock it")
@@ -56,6 +57,9 @@ class ServerSettings(BaseSettings):
                                   "lasts")
     sign_in_forget_after_s: float = Field(default=24 * 3600.0, gt=0.0, description="Failures older than this "
                                           "(since the last one) are forgotten")
+    sign_in_address_forget_after_s: float = Field(default=15 * 60.0, gt=0.0, description="An address's failures "
+                                                  "older than this (since its last one) are forgotten: a whole "
+                                                  "hospital may share one address")
     sign_in_audit_interval_s: float = Field(default=60.0, gt=0.0, description="Refused sign-ins are counted "
                                             "and written as one audit record per interval")
     long_poll_max_s: float = Field(default=25.0, ge=0.0, le=120.0)

@@ -7,7 +7,8 @@ every server process counts the same. With the default settings (server/settings
              at 10 failures locked 15 min, and again 15 min after every further failure
     address: the same steps from 20 failures (any accounts), locked at 50
     a success clears its account (its address only gives back the attempt it was charged);
-    failures are forgotten 24 h after the last one
+    an account's failures are forgotten 24 h after its last one, an address's after 15 min: a hospital's
+    staff share one address, and a day of ordinary typos must not lock them all out
 
 An attempt is charged as a failure *before* its password is checked (and given back on success): parallel
 guesses cannot all slip through before the first one is counted. While a key waits, no password is checked
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -41,6 +42,7 @@ class ThrottleRule:
     lock_after: int
     base_delay_s: float
     lock_s: float
+    forget_after_s: float  # failures are forgotten this long after the last one
 
     def wait_s(self, failures: int) -> float:
         """How long the next attempt waits after the `failures`-th failure."""
@@ -55,17 +57,16 @@ class ThrottleRule:
 class ThrottlePolicy:
     account: ThrottleRule
     address: ThrottleRule
-    forget_after_s: float
 
     @classmethod
     def from_settings(cls, settings: Any) -> ThrottlePolicy:
-        def rule(delay_after: int, lock_after: int) -> ThrottleRule:
+        def rule(delay_after: int, lock_after: int, forget_after_s: float) -> ThrottleRule:
             return ThrottleRule(min(delay_after, lock_after), lock_after, settings.sign_in_delay_base_s,
-                                settings.sign_in_lock_s)
+                                settings.sign_in_lock_s, forget_after_s)
 
-        return cls(rule(settings.sign_in_delay_after, settings.sign_in_lock_after),
-                   rule(settings.sign_in_address_delay_after, settings.sign_in_address_lock_after),
-                   settings.sign_in_forget_after_s)
+        return cls(rule(settings.sign_in_delay_after, settings.sign_in_lock_after, settings.sign_in_forget_after_s),
+                   rule(settings.sign_in_address_delay_after, settings.sign_in_address_lock_after,
+                        settings.sign_in_address_forget_after_s))
 
     def rule(self, scope: str) -> ThrottleRule:
         return self.account if scope == ThrottleScope.ACCOUNT else self.address
@@ -104,8 +105,11 @@ def _rows(db: Session, keys: list[tuple[str, str]]) -> list[SignInThrottle]:
 def _charge(db: Session, keys: list[tuple[str, str]], policy: ThrottlePolicy,
             refusals: RefusalCounter | None) -> None:
     now = utcnow()
-    db.execute(delete(SignInThrottle).where(
-        col(SignInThrottle.last_failure_at) < now - timedelta(seconds=policy.forget_after_s)))
+    for scope in ThrottleScope:
+        db.execute(delete(SignInThrottle).where(  # forgotten, unless still waiting (a lock outlasting the window)
+            SignInThrottle.scope == scope.value,
+            col(SignInThrottle.last_failure_at) < now - timedelta(seconds=policy.rule(scope).forget_after_s),
+            or_(col(SignInThrottle.blocked_until).is_(None), col(SignInThrottle.blocked_until) <= now)))
     rows = _rows(db, keys)
     waits: list[tuple[float, bool]] = []
     for row in rows:

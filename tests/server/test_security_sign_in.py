@@ -112,6 +112,17 @@ def test_one_address_guessing_many_accounts_is_delayed_for_every_account(engine,
         assert db.exec(select(SignInThrottle.failures).where(SignInThrottle.key == "127.0.0.1")).one() == 20
 
 
+def test_an_addresss_failures_are_forgotten_sooner_than_an_accounts(sup, live_server) -> None:
+    # A hospital shares one address: its failures are forgotten after a short quiet spell (here 1 s).
+    server = live_server(sign_in_address_delay_after=2, sign_in_address_forget_after_s=1.0)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        assert [_token(client, f"typo{i}", "wrong-password-1").status_code for i in range(2)] == [401, 401]
+        assert _token(client, "sup", factories.PASSWORD).status_code == 429  # the address waits 1 s
+        time.sleep(1.3)
+        assert _token(client, "typo9", "wrong-password-1").status_code == 401  # forgotten: one failure now
+        assert _token(client, "sup", factories.PASSWORD).status_code == 200
+
+
 def test_the_throttle_holds_across_server_processes(sup, live_server) -> None:
     first, second = live_server(), live_server()  # two apps on one database, as two workers would be
     with httpx.Client(base_url=first.url, timeout=30) as one, httpx.Client(base_url=second.url, timeout=30) as two:
