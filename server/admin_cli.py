@@ -19,9 +19,12 @@ out = Console()
 
 
 def _engine():  # type: ignore[no-untyped-def]
+    from server.audit.service import use_key
     from server.db import make_engine, upgrade
 
-    engine = make_engine(ServerSettings().resolved_database_url)
+    settings = ServerSettings()
+    engine = make_engine(settings.resolved_database_url)
+    use_key(engine, settings.audit_secret)
     upgrade(engine)
     return engine
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -28,7 +29,7 @@ class ServerSettings(BaseSettings):
     audit_key: SecretStr | None = Field(default=None, description="Keys the audit chain (HMAC) and signs its "
                                         "checkpoints; default: generated once in data_dir/audit_key (mode 0600)")
     audit_checkpoint_path: Path | None = Field(default=None, description="Signed audit checkpoints, outside "
-                                               "the database; default data_dir/audit_checkpoints.jsonl")
+                                               "the database; default beside the SQLite file, or in data_dir")
     audit_checkpoint_interval_s: float = Field(default=60.0, gt=0.0, description="How often the chain's head "
                                                "is checkpointed")
     user_token_ttl_s: int = Field(default=8 * 3600, ge=60, le=7 * 24 * 3600)
@@ -66,6 +67,12 @@ class ServerSettings(BaseSettings):
     long_poll_interval_s: float = Field(default=0.5, gt=0.0, le=10.0)
     device_rate_per_s: float = Field(default=50.0, gt=0.0, description="Sustained requests per device")
     device_rate_burst: int = Field(default=200, ge=1)
+    clock_tolerance_s: float = Field(default=300.0, ge=0.0, le=24 * 3600, description="How far captured_at may "
+                                     "lie before its task or after now, beyond the device's measured offset")
+    max_crop_bytes: int = Field(default=256 * 1024, ge=1024, le=4 * 1024 * 1024,
+                                description="A face crop's size limit (devices send ~20 KB JPEGs)")
+    max_crop_side_px: int = Field(default=512, ge=64, le=4096, description="A face crop's longer side at most "
+                                  "(devices crop at EngineSettings.crop_max_side_px, 256 by default)")
     pairing_code_ttl_s: int = Field(default=24 * 3600, ge=60)
     roll_call_times: str = Field(default="08:00,20:00", description="Daily roll-call times, local HH:MM")
     timezone: str = Field(default="Asia/Shanghai", description="The bureau's time zone (IANA name): roll-call "
@@ -134,7 +141,14 @@ class ServerSettings(BaseSettings):
 
     @property
     def resolved_checkpoint_path(self) -> Path:
-        return self.audit_checkpoint_path or self.data_dir / "audit_checkpoints.jsonl"
+        """Beside a SQLite file, else in data_dir named after the database: one chain, one file."""
+        if self.audit_checkpoint_path:
+            return self.audit_checkpoint_path
+        url = self.resolved_database_url
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            return Path(f"{url.removeprefix('sqlite:///')}.audit-checkpoints.jsonl")
+        tag = hashlib.sha256(url.encode()).hexdigest()[:12]
+        return self.data_dir / f"audit-checkpoints-{tag}.jsonl"
 
     def startup_message(self) -> str:
         """Says which mode the server runs in and where its secrets come from."""

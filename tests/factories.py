@@ -83,3 +83,15 @@ def user(db: Session, username: str, role: Role, hospital_id: int | None = None)
 
 def pairing_code(db: Session, ward_id: int) -> str:
     return create_pairing_code(db, ward_id=ward_id, ttl_s=600, actor="test")
+
+
+def synthetic_evidence(embedding: np.ndarray | list[float]) -> dict[str, str]:
+    """The crop fields of a face result, with the labelled synthetic crop a test server accepts."""
+    import base64
+    import hashlib
+
+    from server.checks.synthetic import synthetic_crop
+
+    crop = synthetic_crop(embedding)
+    return {"face_crop_jpeg_b64": base64.b64encode(crop).decode("ascii"),
+            "evidence_sha256": hashlib.sha256(crop).hexdigest()}
