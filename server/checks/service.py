@@ -35,6 +35,10 @@ from server.hospitals.tables import Bed
 from server.persons.service import enrolled_vectors, vector_to_bytes
 
 
+# A device clock off by more than ~24 days is broken, not drifting; it is also the stored column's range (int32).
+MAX_CLOCK_OFFSET_MS = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class Accepted:
     task: CheckTask
@@ -219,6 +223,9 @@ def _clock_refusal(device: Device, task: CheckTask | None, upload: ResultUpload,
         return InvalidInput("captured_at needs a time zone (e.g. 2026-12-01T08:00:00+08:00)", field="captured_at")
     if task is None:
         return None
+    if abs(upload.clock_offset_ms) > MAX_CLOCK_OFFSET_MS:
+        # Beyond what the column holds (a database error would refuse the whole batch), and no clock is that wrong.
+        return ClockImplausible("clock_offset_ms is out of range", max_abs_ms=MAX_CLOCK_OFFSET_MS)
     offset_ms = device.clock_offset_ms or upload.clock_offset_ms
     try:
         on_server_clock = upload.captured_at + timedelta(milliseconds=offset_ms)

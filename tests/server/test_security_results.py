@@ -113,16 +113,21 @@ def test_a_photo_sized_crop_is_refused_before_decoding(ward) -> None:
 
 def test_a_naive_capture_time_refuses_that_result_alone(ward, engine) -> None:
     world, device, tasks = ward
-    a, b = world.patients["h1:a"], world.patients["h1:b"]
+    a, b, c = world.patients["h1:a"], world.patients["h1:b"], world.patients["h1:c"]
     rng = np.random.default_rng(5)
     good = _face_result(tasks[a.admission_id], a.face, **synthetic_evidence(photo_of(a.face, rng)))
     naive = _face_result(tasks[b.admission_id], b.face, **synthetic_evidence(photo_of(b.face, rng)))
     naive["captured_at"] = datetime.now(UTC).replace(tzinfo=None).isoformat()
-    response = device.post(f"{DEVICE_PREFIX}/results/batch", json={"results": [good, naive]})
+    # An offset no column holds (2**40 ms), with a capture time that it would "correct" into the window.
+    absurd = _face_result(tasks[c.admission_id], c.face, **synthetic_evidence(photo_of(c.face, rng)))
+    absurd["clock_offset_ms"] = 2**40
+    absurd["captured_at"] = (datetime.now(UTC) - timedelta(milliseconds=2**40)).isoformat()
+    response = device.post(f"{DEVICE_PREFIX}/results/batch", json={"results": [good, naive, absurd]})
     assert response.status_code == 200, response.text
     items = response.json()["items"]
     assert items[0]["ack"]["verdict"] == "verified"
     assert items[1]["error"]["code"] == "invalid_input" and items[1]["error"]["http_status"] == 422
+    assert items[2]["error"]["code"] == "clock_implausible" and items[2]["error"]["http_status"] == 422
     single = _post(device, naive)
     assert single.status_code == 422
     heartbeat = device.post(f"{DEVICE_PREFIX}/heartbeat", json={"device_time": "2026-12-01T08:00:00",
