@@ -34,9 +34,9 @@ def use_key(engine: Engine, key: bytes) -> None:
 
 
 @cache
-def _settings_key() -> bytes:
-    # Engines nobody registered (CLI commands, jobs built from the environment) use the key the
-    # environment's settings resolve to: the same file the server uses.
+def default_key() -> bytes:
+    """The key of engines nobody registered (CLI commands, jobs built from the environment): the one the
+    environment's settings resolve to, the same file the server uses."""
     from server.settings import ServerSettings
 
     return ServerSettings().audit_secret
@@ -46,7 +46,7 @@ def key_for(db: Session) -> bytes:
     bind = db.get_bind()
     engine = bind.engine if isinstance(bind, Connection) else bind
     found = _KEYS.get(engine) if isinstance(engine, Engine) else None
-    return found if found is not None else _settings_key()
+    return found if found is not None else default_key()
 
 
 def _digest(record: AuditRecord, key: bytes) -> str:

@@ -34,7 +34,6 @@ from server.flags import service as flag_service
 from server.hospitals.tables import Bed
 from server.persons.service import enrolled_vectors, vector_to_bytes
 
-
 # A device clock off by more than ~24 days is broken, not drifting; it is also the stored column's range (int32).
 MAX_CLOCK_OFFSET_MS = 2**31 - 1
 
