@@ -1,7 +1,7 @@
 """the server's own embedding of each uploaded face crop (what a face result's verdict is decided on)
 
 Revision ID: 0008_server_embedding
-Revises: 0006_flag_closes
+Revises: 0007_sign_in_throttle
 Create Date: 2026-12-06 02:40:00
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0008_server_embedding'
-down_revision = '0006_flag_closes'
+down_revision = '0007_sign_in_throttle'
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """sign-in throttle per account and address; the face_replaced flag kind
 
-Revision ID: 0011_sign_in_throttle
+Revision ID: 0007_sign_in_throttle
 Revises: 0006_flag_closes
 Create Date: 2026-12-06 02:40:00
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import server.db
 
 
-revision = '0011_sign_in_throttle'
+revision = '0007_sign_in_throttle'
 down_revision = '0006_flag_closes'
 branch_labels = None
 depends_on = None
