@@ -25,7 +25,7 @@ def demo_database_url(settings: ServerSettings) -> str:
     if settings.database_url:
         return settings.database_url
     path = (settings.data_dir / "demo.db").resolve()
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", ".audit-checkpoints.jsonl"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     return f"sqlite:///{path}"
 

@@ -95,3 +95,19 @@ def user(db: Session, username: str, role: Role, hospital_id: int | None = None)
 
 def pairing_code(db: Session, ward_id: int) -> str:
     return create_pairing_code(db, ward_id=ward_id, ttl_s=600, actor="test")
+
+
+def synthetic_evidence(embedding: np.ndarray | list[float], bed_id: int | None = None) -> dict[str, str]:
+    """The evidence fields of a face result: the labelled synthetic crop a test server accepts and, for a
+    capture at `bed_id`, a scene frame matching that bed's reference."""
+    import base64
+    import hashlib
+
+    from server.checks.synthetic import synthetic_crop
+
+    crop = synthetic_crop(embedding)
+    fields = {"face_crop_jpeg_b64": base64.b64encode(crop).decode("ascii"),
+              "evidence_sha256": hashlib.sha256(crop).hexdigest()}
+    if bed_id is not None:
+        fields["scene_jpeg_b64"] = scene_b64(bed_id)
+    return fields

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from models.wire.place import PlaceCues
 
@@ -29,7 +29,7 @@ class PairResponse(BaseModel):
 class HeartbeatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    device_time: datetime
+    device_time: AwareDatetime = Field(description="The device's clock, with its zone")
     outbox_pending: int = Field(default=0, ge=0, description="Results stored on the device, not yet acked")
     software_version: str = Field(default="", max_length=40)
 

@@ -29,12 +29,16 @@ class ResultUpload(BaseModel):
     task_id: int
     nonce: str = Field(min_length=8, max_length=128)
     outcome: CaptureOutcome
-    captured_at: datetime = Field(description="Device clock")
+    # Not AwareDatetime: in a batch, a capture time without a zone must refuse that one result (422 in its
+    # item), not the whole request; the server checks it (server/checks/service.py, _clock_refusal).
+    captured_at: datetime = Field(description="Device clock, with its zone")
     clock_offset_ms: int = Field(default=0, description="server_time - device_time at the last sync")
     embedding: list[float] | None = Field(default=None, description="128-d embedding of the best frame")
     distance: float | None = Field(default=None, ge=0.0, description="Device's own distance to the enrolled")
     liveness: LivenessReport | None = None
-    face_crop_jpeg_b64: str | None = Field(default=None, max_length=2_000_000, description="Evidence crop")
+    face_crop_jpeg_b64: str | None = Field(default=None, max_length=2_000_000, description="Evidence crop (JPEG or "
+                                           "PNG, a face with margin): required with a face result; the server "
+                                           "decides on its own encoding of it")
     evidence_sha256: str | None = Field(default=None, min_length=64, max_length=64)
     frames_used: int = Field(default=0, ge=0)
     other_faces: int = Field(default=0, ge=0, description="Faces seen besides the largest")

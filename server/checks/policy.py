@@ -3,8 +3,9 @@
 A verdict is decided at three moments, each by one function below:
 - when the task is created (`initial_verdict`): exempt, or pending;
 - when a device's answer arrives (`decide`): an ordered list of rules (`ANSWER_RULES`), the first rule
-  that returns a `Decision` wins; the server decides with its own threshold and the enrolled embeddings
-  it holds, the device's own distance is kept as evidence but never trusted;
+  that returns a `Decision` wins; the server decides with its own threshold, the enrolled embeddings it
+  holds and its own encoding of the uploaded crop (server/checks/evidence.py); the device's embedding and
+  distance are kept as evidence but never trusted;
 - when the deadline passes without an answer (`at_deadline`).
 And which verdict a flag is raised for: `flag_kind` (models/verdicts.py `VERDICT_FLAG`); and when a capture's
 scene is not the bed's place (`place_mismatch`, decided by the evidence check after the verdict).
@@ -39,6 +40,9 @@ class Answer:
     upload: ResultUpload
     enrolled: np.ndarray | None  # active enrolled embeddings of the admitted person
     threshold: float
+    # The server's own encoding of the uploaded crop (server/checks/evidence.py), never the device's
+    # embedding: None for a face result whose crop holds no face (and for answers without a face).
+    probe: np.ndarray | None = None
     # An approved leave registered before the task was issued covers the time of the check
     # (server/admissions/leave.py decides which leave counts).
     on_leave: bool = False
@@ -75,6 +79,12 @@ def _not_live(answer: Answer) -> Decision | None:
     return None
 
 
+def _no_face_in_crop(answer: Answer) -> Decision | None:
+    if answer.probe is None:
+        return Decision(Verdict.UNRECOGNISED, None, "no_face_in_crop")
+    return None
+
+
 def _nobody_enrolled(answer: Answer) -> Decision | None:
     if answer.enrolled is None or len(answer.enrolled) == 0:
         return Decision(Verdict.UNRECOGNISED, None, "nobody_enrolled")
@@ -82,22 +92,25 @@ def _nobody_enrolled(answer: Answer) -> Decision | None:
 
 
 def _face_match(answer: Answer) -> Decision:
-    assert answer.enrolled is not None
-    distance = person_distance(answer.enrolled, np.asarray(answer.upload.embedding, dtype=np.float64))
+    assert answer.enrolled is not None and answer.probe is not None
+    distance = person_distance(answer.enrolled, np.asarray(answer.probe, dtype=np.float64))
     if distance <= answer.threshold:
         return Decision(Verdict.VERIFIED, distance, "match")
     return Decision(Verdict.IMPERSONATED, distance, "no_match")
 
 
 # In order of precedence; the last rule always decides.
-ANSWER_RULES: list[Callable[[Answer], Decision | None]] = [_empty_on_leave, _bed_empty, _not_live, _nobody_enrolled,
-                                                          _face_match]
+ANSWER_RULES: list[Callable[[Answer], Decision | None]] = [_empty_on_leave, _bed_empty, _not_live, _no_face_in_crop,
+                                                          _nobody_enrolled, _face_match]
 
 
 def decide(upload: ResultUpload, enrolled: np.ndarray | None, threshold: float, *,
-           on_leave: bool = False) -> Decision:
-    """verified | on_leave | absent | impersonated | spoof | unrecognised, from what the device saw at the bed."""
-    answer = Answer(upload, enrolled, threshold, on_leave)
+           probe: np.ndarray | None, on_leave: bool = False) -> Decision:
+    """verified | on_leave | absent | impersonated | spoof | unrecognised, from what the device saw at the bed.
+
+    `probe` is the server's own encoding of the uploaded crop, never the device's embedding.
+    """
+    answer = Answer(upload, enrolled, threshold, probe, on_leave)
     for rule in ANSWER_RULES:
         decision = rule(answer)
         if decision is not None:

@@ -8,7 +8,6 @@ import time
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from models.settings import EngineSettings
 from models.wire import (
     AdhocTaskRequest,
     BatchAck,
@@ -26,7 +25,6 @@ from server.checks.delivery import TaskWatermark, pending_batch, task_read
 from server.checks.ward_roster import ward_roster
 from server.db import Db, utcnow
 from server.devices.deps import CurrentDevice
-from server.places import service as place_service
 
 router = APIRouter(prefix="/api/v1/device", tags=["device"])
 
@@ -68,19 +66,22 @@ def roster(device: CurrentDevice, db: Db) -> WardRoster:
 
 @router.post("/results", response_model=ResultAck)
 def upload_result(body: ResultUpload, device: CurrentDevice, db: Db, request: Request) -> ResultAck:
-    accepted = service.submit_result(db, device=device, upload=body,
-                                     threshold=request.app.state.engine_settings.match_threshold,
-                                     image_limits=request.app.state.engine_settings,
-                                     scene_limits=_scene_limits(request))
+    state = request.app.state
+    # Checking and encoding the crop is the slow part and writes nothing: done before the write gate is taken.
+    (evidence,) = service.prepare_evidence(state.crop_encoder, [body])
+    accepted = service.submit_result(db, device=device, upload=body, threshold=state.engine_settings.match_threshold,
+                                     encoder=state.crop_encoder, evidence=evidence,
+                                     clock_tolerance_s=state.settings.clock_tolerance_s)
     return _ack(accepted)
 
 
 @router.post("/results/batch", response_model=BatchAck)
 def upload_results(body: ResultBatch, device: CurrentDevice, db: Db, request: Request) -> BatchAck:
+    state = request.app.state
+    evidence = service.prepare_evidence(state.crop_encoder, body.results)
     outcomes = service.submit_results(db, device=device, uploads=body.results,
-                                      threshold=request.app.state.engine_settings.match_threshold,
-                                      image_limits=request.app.state.engine_settings,
-                                     scene_limits=_scene_limits(request))
+                                      threshold=state.engine_settings.match_threshold, encoder=state.crop_encoder,
+                                      evidence=evidence, clock_tolerance_s=state.settings.clock_tolerance_s)
     items = [
         BatchItem(idempotency_key=upload.idempotency_key, ack=_ack(outcome))
         if isinstance(outcome, service.Accepted) else
@@ -89,10 +90,6 @@ def upload_results(body: ResultBatch, device: CurrentDevice, db: Db, request: Re
         for upload, outcome in zip(body.results, outcomes, strict=True)
     ]
     return BatchAck(items=items, server_time=utcnow())
-
-
-def _scene_limits(request: Request) -> EngineSettings:
-    return place_service.scene_limits(request.app.state.settings, request.app.state.engine_settings)
 
 
 def _ack(accepted: service.Accepted) -> ResultAck:

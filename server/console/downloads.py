@@ -36,7 +36,9 @@ def _download(content: bytes, media_type: str, filename: str) -> Response:
 def _image(content: bytes | None) -> Response:
     if content is None:
         raise NotFound("no image")
-    return Response(content, media_type="image/jpeg", headers=PRIVATE)
+    # Crops are JPEG from devices; PNG crops (synthetic evidence in the demo) are said to be PNG.
+    media_type = "image/png" if content.startswith(b"\x89PNG") else "image/jpeg"
+    return Response(content, media_type=media_type, headers=PRIVATE)
 
 
 def _audit(request: Request, db: Session, user: UserAccount, action: str, object_type: str, object_id: int | str,

@@ -210,7 +210,8 @@ def _flag_files(db: Session, flag: Flag) -> dict[str, bytes]:
         "hospital": (h.model_dump(mode="json") if (h := db.get(Hospital, flag.hospital_id or 0)) else None),
         "task": task.model_dump(mode="json") if task else None,
         # The stored embedding is left out: the crop and the scores are the evidence a person can judge.
-        "result": result.model_dump(mode="json", exclude={"embedding", "face_crop_jpeg"}) if result else None,
+        "result": result.model_dump(mode="json", exclude={"embedding", "server_embedding", "face_crop_jpeg"})
+        if result else None,
         "reviews": [r.model_dump(mode="json") for r in db.exec(select(Review).where(Review.flag_id == flag.id)
                                                                 .order_by(col(Review.id)))],
         "appeals": [],

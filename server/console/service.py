@@ -186,7 +186,7 @@ def flag_view(db: Session, user: UserAccount, flag_id: int) -> FlagView:
 # Shown elsewhere on the page (distance, images, named persons) or internal ids no reader needs.
 HIDDEN_DETAILS = frozenset({"distance", "result_id", "device_id", "named", "evidence_sha256", "late", "funds",
                             "embedding_id", "other_embedding_id", "insured_person_id", "leave_id"})
-HOSPITAL_DETAILS = frozenset({"other_hospital_id", "also_admitted_in_hospital_ids"})
+HOSPITAL_DETAILS = frozenset({"other_hospital_id", "also_admitted_in_hospital_ids", "hospital_ids"})
 
 
 def detail_items(db: Session, user: UserAccount, flag: Flag) -> list[tuple[str, Any]]:

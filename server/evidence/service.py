@@ -4,8 +4,10 @@ The verdict is decided at upload, in milliseconds, so a county's aggregate is re
 checks here cost more (re-encoding a JPEG crop is ~0.1 s of CPU), so a background job runs them a few
 seconds later, in result order:
 
-- tampering: the server re-encodes the uploaded crop; far from the embedding the device reported means the
-  device (or someone between it and us) changed one of them;
+- tampering: the server's own encoding of the uploaded crop (made at upload, server/checks/evidence.py,
+  and what the verdict was decided on) far from the embedding the device reported means the device (or
+  someone between it and us) changed one of them; results stored before the server encoded crops at
+  upload are re-encoded here;
 - replayed photo: the same image bytes as another check, or an embedding near-identical to another check's
   or to an enrolled photo of this person (a picture shown to the camera instead of the patient);
 - the same face in two hospitals within a window;
@@ -127,10 +129,13 @@ class EvidenceChecker:
     def _check(self, db: Session, result: CheckResult, task: CheckTask,
                enrolled: np.ndarray | None) -> tuple[list[Finding], list[dict[str, Any]]]:
         """What is wrong with this result's evidence, and whose face it shows when not the billed person's."""
-        if result.embedding is None:
+        reported = bytes_to_vector(result.embedding) if result.embedding is not None else None
+        # The face the server saw in the crop is the one to compare and name; the device's is only its word.
+        vector = bytes_to_vector(result.server_embedding) if result.server_embedding is not None else reported
+        if vector is None:
             return [], []
-        vector = bytes_to_vector(result.embedding)
-        findings = [f for f in (self._tampering(result, vector), self._same_image(db, result)) if f]
+        tampering = self._tampering(result, reported) if reported is not None else None
+        findings = [f for f in (tampering, self._same_image(db, result)) if f]
         findings += self._against_recent(result, task, vector, findings)
         if enrolled is not None and len(enrolled):
             distance = float(np.min(np.linalg.norm(enrolled - vector, axis=1)))
@@ -144,14 +149,15 @@ class EvidenceChecker:
         return findings, named
 
     def _tampering(self, result: CheckResult, vector: np.ndarray) -> Finding | None:
-        if result.face_crop_jpeg is None:
-            return None
         base = {"result_id": result.id, "device_id": result.device_id, "evidence_sha256": result.evidence_sha256}
-        try:
-            recomputed = self.face_engine.encode_largest(decode_image(result.face_crop_jpeg, self.engine_settings),
-                                                         thorough=False)
-        except ImageError as e:
-            return Finding(FlagKind.TAMPERED_EVIDENCE, {**base, "reason": "crop_unreadable", "code": e.code.value})
+        if result.server_embedding is not None:
+            recomputed: np.ndarray | None = bytes_to_vector(result.server_embedding)
+        elif result.face_crop_jpeg is None:
+            return None
+        else:
+            recomputed = self._reencode(result, base)
+            if isinstance(recomputed, Finding):
+                return recomputed
         if recomputed is None:
             return Finding(FlagKind.TAMPERED_EVIDENCE, {**base, "reason": "no_face_in_crop"})
         distance = float(np.linalg.norm(recomputed - vector))
@@ -160,6 +166,14 @@ class EvidenceChecker:
                                                         "distance": round(distance, 4),
                                                         "tolerance": self.settings.tamper_tolerance})
         return None
+
+    def _reencode(self, result: CheckResult, base: dict[str, Any]) -> np.ndarray | Finding | None:
+        assert result.face_crop_jpeg is not None
+        try:
+            return self.face_engine.encode_largest(decode_image(result.face_crop_jpeg, self.engine_settings),
+                                                   thorough=False)
+        except ImageError as e:
+            return Finding(FlagKind.TAMPERED_EVIDENCE, {**base, "reason": "crop_unreadable", "code": e.code.value})
 
     def _same_image(self, db: Session, result: CheckResult) -> Finding | None:
         if not result.evidence_sha256:

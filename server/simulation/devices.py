@@ -25,6 +25,7 @@ from models.wire import (
     TaskBatch,
     TaskRead,
 )
+from server.checks.synthetic import synthetic_crop
 from server.simulation.county import County, Truth
 from server.simulation.embeddings import identity, photo_of
 from server.simulation.real_faces import RealBed, RealFaces
@@ -165,7 +166,10 @@ class SimulatedDevice(threading.Thread):
         live = truth != Truth.SPOOF
         liveness = LivenessReport(is_live=live, score=0.9 if live else 0.2, blink_detected=live,
                                   passive_score=0.9 if live else 0.2, reasons=[] if live else ["passive_check_failed"])
-        crop = hashlib.sha256(embedding.tobytes()).hexdigest()  # stands in for the crop's hash
+        # No photo of this synthetic face exists: a labelled synthetic crop carries the embedding, which only
+        # a demo or test server accepts (server/checks/synthetic.py).
+        crop = synthetic_crop(embedding)
         return ResultUpload(outcome=CaptureOutcome.FACE_CAPTURED if live else CaptureOutcome.SPOOF,
-                            embedding=embedding.tolist(), liveness=liveness, evidence_sha256=crop,
-                            frames_used=3, **base)
+                            embedding=embedding.tolist(), liveness=liveness,
+                            face_crop_jpeg_b64=base64.b64encode(crop).decode("ascii"),
+                            evidence_sha256=hashlib.sha256(crop).hexdigest(), frames_used=3, **base)

@@ -70,9 +70,12 @@ class ServerProcess:
                 s.bind(("127.0.0.1", 0))
                 port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
+        from server.audit.service import default_key
+
         # demo: simulated devices without real faces send labelled synthetic evidence, which only the demo
-        # and the test suite accept (server/checks/evidence.py).
-        env = {**os.environ, "BEDCHECK_ENVIRONMENT": "demo",
+        # and the test suite accept (server/checks/evidence.py). The server keys the audit chain as this
+        # process does (it writes the county's records too): one chain, one key.
+        env = {**os.environ, "BEDCHECK_ENVIRONMENT": "demo", "BEDCHECK_AUDIT_KEY": default_key().decode(),
                "BEDCHECK_DATABASE_URL": db_url, "BEDCHECK_SWEEP_INTERVAL_S": str(sweep_interval_s),
                "BEDCHECK_ROLL_CALL_TIMES": "", "BEDCHECK_DEVICE_RATE_PER_S": "1000",
                "BEDCHECK_DEVICE_RATE_BURST": "5000"}

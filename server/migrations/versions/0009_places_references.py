@@ -1,7 +1,7 @@
 """place (实地): bed references, ward Wi-Fi fingerprints, hospital geofences, scene evidence
 
-Revision ID: 0010_places
-Revises: 0006_flag_closes
+Revision ID: 0009_places
+Revises: 0008_server_embedding
 Create Date: 2026-12-02 06:36:45.617328
 """
 from alembic import op
@@ -11,9 +11,8 @@ import sqlmodel
 import server.db
 
 
-revision = '0010_places'
-# The integrator rechains 0007 (i14) .. 0011 (i16b); on main's head for now.
-down_revision = '0006_flag_closes'
+revision = '0009_places'
+down_revision = '0008_server_embedding'
 branch_labels = None
 depends_on = None
 
