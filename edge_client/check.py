@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from edge_client.place import scene_b64
 from models.faces import ENGINE_VERSION, crop_to_jpeg
 from models.faces.decode import RGBImage
 from models.faces.engine import BurstResult, FaceEngine
@@ -30,7 +31,7 @@ from models.faces.liveness.report import key_frames, liveness_report
 from models.faces.liveness.track import DlibLandmarker, FaceTrack, Landmarker, track_frames
 from models.faces.match import match
 from models.verdicts import CaptureOutcome, ExemptionReason, Verdict
-from models.wire import KeyFrame, LivenessReport, ResultUpload, TaskRead
+from models.wire import KeyFrame, LivenessReport, PlaceCues, ResultUpload, SceneSource, TaskRead
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,10 @@ def _base(task: TaskRead, outcome: CaptureOutcome, clock_offset_ms: int, note: s
 def check_frames(engine: FaceEngine, frames: list[RGBImage], task: TaskRead, enrolled: NDArray[np.floating] | None,
                  *, times_s: list[float] | None = None, mode: str = "challenge", clock_offset_ms: int = 0,
                  encode_best: int = 3, cannot_take_part: CannotTakePart | None = None, note: str = "",
-                 landmarker: Landmarker | None = None, track: FaceTrack | None = None) -> CheckRecord:
-    """Judges frames captured at the task's bed: liveness over all of them, the face from the best few.
+                 landmarker: Landmarker | None = None, track: FaceTrack | None = None,
+                 scene_source: SceneSource = SceneSource.TABLET, place: PlaceCues | None = None) -> CheckRecord:
+    """Judges frames captured at the task's bed: liveness over all of them, the face from the best few; a face
+    result carries the scene (faces blurred) and the key frames of its liveness.
 
     `mode` is "challenge" (a tablet: the task's actions in order) or "motion" (a fixed bed camera: signs of
     life over the window). With `cannot_take_part` the nurse has said why the patient cannot do the challenge:
@@ -85,8 +88,10 @@ def check_frames(engine: FaceEngine, frames: list[RGBImage], task: TaskRead, enr
             cues=burst.liveness.cues)
     record = _face_record(engine, burst, live, task, enrolled, clock_offset_ms,
                           key_frames(live, frames, times), cannot_take_part, note)
+    upload = record.upload.model_copy(update={"scene_jpeg_b64": scene_b64(frames, engine.settings),
+                                              "scene_source": scene_source, "place": place})
     timings["evidence"] = (time.perf_counter() - analysed) * 1000
-    return CheckRecord(record.upload, record.local_verdict, timings)
+    return CheckRecord(upload, record.local_verdict, timings)
 
 
 def _for_encoding(frames: list[RGBImage], track: FaceTrack, count: int = 6) -> list[RGBImage]:

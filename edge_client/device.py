@@ -12,14 +12,15 @@ from edge_client.check import CheckRecord, bed_empty, check_frames, patient_exem
 from edge_client.config import EdgeSettings
 from edge_client.credentials import Credentials, load_credentials, save_credentials
 from edge_client.outbox import Outbox
+from edge_client.place import place_cues, scene_b64
 from edge_client.prompt import ChallengeProgress
-from edge_client.sources import open_source
+from edge_client.sources import fit_frames, open_source
 from edge_client.sync import Syncer, SyncReport
 from models.faces.engine import FaceEngine
 from models.faces.liveness.actions import CannotTakePart
 from models.settings import EngineSettings
 from models.verdicts import ExemptionReason
-from models.wire import BedRoster, TaskRead, WardRoster
+from models.wire import BedRoster, ReferenceRead, ReferenceUpload, SceneSource, TaskRead, WardRoster
 
 log = logging.getLogger(__name__)
 SOFTWARE_VERSION = "bedcheck-edge/0.1"
@@ -40,7 +41,7 @@ def pair_device(settings: EdgeSettings, server_url: str, code: str) -> Credentia
     """Registers with a one-time code and saves the credential (0600) in the state dir."""
     api = DeviceApi(server_url, timeout_s=settings.http_timeout_s)
     try:
-        paired = api.pair(code, settings.device_name)
+        paired = api.pair(code, settings.device_name, place_cues(settings))
     finally:
         api.close()
     credentials = Credentials(server_url=server_url, device_id=paired.device_id, token=paired.token,
@@ -115,7 +116,9 @@ class Device:
         """
         bed, task = self._bed_and_task(bed_label)
         settings = self.engine.settings
-        mode = "motion" if bed_label in self.settings.bed_sources else "challenge"
+        # A bed's own fixed camera (its configured source) watches; a tablet films the nurse's challenge.
+        fixed = self.settings.bed_sources.get(bed_label) == source_spec
+        mode = "motion" if fixed else "challenge"
         if mode == "motion":
             window_s = settings.motion_window_s
         else:
@@ -131,9 +134,30 @@ class Device:
         enrolled = self._enrolled_for(bed, task)
         record = check_frames(self.engine, frames, task, enrolled, times_s=times, mode=mode,
                               clock_offset_ms=self.clock_offset_ms, encode_best=self.settings.encode_best,
-                              cannot_take_part=cannot_take_part, note=note, track=progress.track())
+                              cannot_take_part=cannot_take_part, note=note, track=progress.track(),
+                              scene_source=SceneSource.BED_CAMERA if fixed else SceneSource.TABLET,
+                              place=place_cues(self.settings))
         progress.finish(record.upload.liveness.is_live if record.upload.liveness else False)
         return self._store(bed, record)
+
+    def capture_reference(self, bed_label: str, source_spec: str, *, fixed_camera: bool = False) -> ReferenceRead:
+        """Captures a reference frame of a bed's surroundings (faces blurred) and uploads it now."""
+        roster = self.outbox.roster() or self._try_refresh()
+        bed = next((b for b in roster.beds if b.bed_label == bed_label), None) if roster else None
+        if bed is None:
+            raise CheckRefused(f"bed {bed_label!r} is not on this ward's roster")
+        source = open_source(source_spec, self.engine.settings)
+        try:
+            frames = fit_frames(source.burst(self.settings.burst_frames, self.settings.burst_stride),
+                                self.settings.frame_max_side_px)
+        finally:
+            source.close()
+        scene = scene_b64(frames, self.engine.settings)
+        if scene is None:
+            raise CheckRefused(f"bed {bed_label}: the source gave no frames")
+        body = ReferenceUpload(scene_jpeg_b64=scene, cues=place_cues(self.settings),
+                               source=SceneSource.BED_CAMERA if fixed_camera else SceneSource.TABLET)
+        return self.api.add_reference(bed.bed_id, body)
 
     def mark_empty(self, bed_label: str, note: str) -> StoredCheck:
         bed, task = self._bed_and_task(bed_label)

@@ -55,6 +55,8 @@ class FlagKind(StrEnum):
     LEAVE_OVERDUE = "leave_overdue"               # not back by the end of an approved leave
     LEAVE_OVERNIGHT = "leave_overnight"           # a leave over a night where the agreement forbids it
     LIVENESS_MISMATCH = "liveness_mismatch"       # key frames do not show the liveness the device reported
+    PLACE_MISMATCH = "place_mismatch"             # the capture's scene matches no reference of the bed's ward
+    FACE_REPLACED = "face_replaced"               # an enrolled face replaced at the desk: reviewed, never silent
 
 
 VERDICT_FLAG: dict[Verdict, FlagKind] = {

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from models.wire.place import PlaceCues
 
 
 class PairRequest(BaseModel):
@@ -12,6 +14,8 @@ class PairRequest(BaseModel):
 
     code: str = Field(min_length=6, max_length=64, description="One-time pairing code from an administrator")
     name: str = Field(default="", max_length=120, description="Human label, e.g. 'Ward 3 tablet A'")
+    # Pairing happens in the ward: the networks in range then become the ward's Wi-Fi fingerprint.
+    place: PlaceCues | None = Field(default=None, description="Wi-Fi networks in range at pairing")
 
 
 class PairResponse(BaseModel):
@@ -25,7 +29,7 @@ class PairResponse(BaseModel):
 class HeartbeatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    device_time: datetime
+    device_time: AwareDatetime = Field(description="The device's clock, with its zone")
     outbox_pending: int = Field(default=0, ge=0, description="Results stored on the device, not yet acked")
     software_version: str = Field(default="", max_length=40)
 

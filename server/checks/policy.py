@@ -3,10 +3,12 @@
 A verdict is decided at three moments, each by one function below:
 - when the task is created (`initial_verdict`): exempt, or pending;
 - when a device's answer arrives (`decide`): an ordered list of rules (`ANSWER_RULES`), the first rule
-  that returns a `Decision` wins; the server decides with its own threshold and the enrolled embeddings
-  it holds, the device's own distance is kept as evidence but never trusted;
+  that returns a `Decision` wins; the server decides with its own threshold, the enrolled embeddings it
+  holds and its own encoding of the uploaded crop (server/checks/evidence.py); the device's embedding and
+  distance are kept as evidence but never trusted;
 - when the deadline passes without an answer (`at_deadline`).
-And which verdict a flag is raised for: `flag_kind` (models/verdicts.py `VERDICT_FLAG`).
+And which verdict a flag is raised for: `flag_kind` (models/verdicts.py `VERDICT_FLAG`); and when a capture's
+scene is not the bed's place (`place_mismatch`, decided by the evidence check after the verdict).
 
 To add a verdict (on leave, liveness re-check, place mismatch): add it to models/verdicts.py, then a rule
 here at the precedence it needs (a field on `Answer` or `TaskContext` carries what the rule reads).
@@ -39,6 +41,9 @@ class Answer:
     upload: ResultUpload
     enrolled: np.ndarray | None  # active enrolled embeddings of the admitted person
     threshold: float
+    # The server's own encoding of the uploaded crop (server/checks/evidence.py), never the device's
+    # embedding: None for a face result whose crop holds no face (and for answers without a face).
+    probe: np.ndarray | None = None
     # An approved leave registered before the task was issued covers the time of the check
     # (server/admissions/leave.py decides which leave counts).
     on_leave: bool = False
@@ -92,6 +97,12 @@ def _not_live(answer: Answer) -> Decision | None:
     return None
 
 
+def _no_face_in_crop(answer: Answer) -> Decision | None:
+    if answer.probe is None:
+        return Decision(Verdict.UNRECOGNISED, None, "no_face_in_crop")
+    return None
+
+
 def _nobody_enrolled(answer: Answer) -> Decision | None:
     if answer.enrolled is None or len(answer.enrolled) == 0:
         return Decision(Verdict.UNRECOGNISED, None, "nobody_enrolled")
@@ -99,15 +110,16 @@ def _nobody_enrolled(answer: Answer) -> Decision | None:
 
 
 def _distance(answer: Answer) -> float | None:
-    """The server's distance when there is a face and an enrolment; kept as evidence for the reviewer."""
-    if answer.upload.embedding is None or answer.enrolled is None or len(answer.enrolled) == 0:
+    """The server's distance (its own encoding of the crop, never the device's embedding) when there is a face
+    in the crop and an enrolment; kept as evidence for the reviewer."""
+    if answer.probe is None or answer.enrolled is None or len(answer.enrolled) == 0:
         return None
-    return person_distance(answer.enrolled, np.asarray(answer.upload.embedding, dtype=np.float64))
+    return person_distance(answer.enrolled, np.asarray(answer.probe, dtype=np.float64))
 
 
 def _face_match(answer: Answer) -> Decision:
     distance = _distance(answer)
-    assert distance is not None  # after _nobody_enrolled, and a captured face carries its embedding
+    assert distance is not None  # after _no_face_in_crop and _nobody_enrolled
     if distance <= answer.threshold:
         return Decision(Verdict.VERIFIED, distance, "match")
     return Decision(Verdict.IMPERSONATED, distance, "no_match")
@@ -115,14 +127,17 @@ def _face_match(answer: Answer) -> Decision:
 
 # In order of precedence; the last rule always decides.
 ANSWER_RULES: list[Callable[[Answer], Decision | None]] = [
-    _empty_on_leave, _bed_empty, _cannot_take_part, _liveness_not_established, _not_live, _nobody_enrolled,
-    _face_match]
+    _empty_on_leave, _bed_empty, _cannot_take_part, _liveness_not_established, _not_live, _no_face_in_crop,
+    _nobody_enrolled, _face_match]
 
 
 def decide(upload: ResultUpload, enrolled: np.ndarray | None, threshold: float, *,
-           on_leave: bool = False) -> Decision:
-    """verified | on_leave | absent | impersonated | spoof | unrecognised, from what the device saw at the bed."""
-    answer = Answer(upload, enrolled, threshold, on_leave)
+           probe: np.ndarray | None, on_leave: bool = False) -> Decision:
+    """verified | on_leave | absent | impersonated | spoof | unrecognised, from what the device saw at the bed.
+
+    `probe` is the server's own encoding of the uploaded crop, never the device's embedding.
+    """
+    answer = Answer(upload, enrolled, threshold, probe, on_leave)
     for rule in ANSWER_RULES:
         decision = rule(answer)
         if decision is not None:
@@ -136,6 +151,14 @@ def at_deadline(*, delivered: bool, on_leave: bool = False) -> Verdict:
     its own (device_offline); a late answer still decides the verdict. Inside an approved leave: on_leave."""
     del delivered  # kept in the signature: whether the device had the task is evidence, not the verdict
     return Verdict.ON_LEAVE if on_leave else Verdict.OVERDUE
+
+
+def place_mismatch(score: int, threshold: int) -> bool:
+    """A scene whose best reference of the ward keeps fewer inliers than `threshold` (or that has no reference
+    at all, score 0) is not shown to be at the bed: flagged `place_mismatch` for a reviewer. The verdict stays
+    what the face decided: a live, matching face at home is the patient, and whether the bed was hung is the
+    reviewer's call from the scene beside the reference; but it is never verified silently."""
+    return score < threshold
 
 
 def flag_kind(verdict: Verdict | None) -> FlagKind | None:

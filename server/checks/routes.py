@@ -66,19 +66,23 @@ def roster(device: CurrentDevice, db: Db) -> WardRoster:
 
 @router.post("/results", response_model=ResultAck)
 def upload_result(body: ResultUpload, device: CurrentDevice, db: Db, request: Request) -> ResultAck:
-    accepted = service.submit_result(db, device=device, upload=body,
-                                     threshold=request.app.state.engine_settings.match_threshold,
-                                     image_limits=request.app.state.engine_settings,
-                                     key_frame_limits=_key_frame_limits(request))
+    state = request.app.state
+    # Checking the evidence (crop, scene, key frames) and encoding the crop is the slow part and writes nothing:
+    # done before the write gate is taken.
+    (evidence,) = service.prepare_evidence(state.crop_encoder, [body])
+    accepted = service.submit_result(db, device=device, upload=body, threshold=state.engine_settings.match_threshold,
+                                     encoder=state.crop_encoder, evidence=evidence,
+                                     clock_tolerance_s=state.settings.clock_tolerance_s)
     return _ack(accepted)
 
 
 @router.post("/results/batch", response_model=BatchAck)
 def upload_results(body: ResultBatch, device: CurrentDevice, db: Db, request: Request) -> BatchAck:
+    state = request.app.state
+    evidence = service.prepare_evidence(state.crop_encoder, body.results)
     outcomes = service.submit_results(db, device=device, uploads=body.results,
-                                      threshold=request.app.state.engine_settings.match_threshold,
-                                      image_limits=request.app.state.engine_settings,
-                                      key_frame_limits=_key_frame_limits(request))
+                                      threshold=state.engine_settings.match_threshold, encoder=state.crop_encoder,
+                                      evidence=evidence, clock_tolerance_s=state.settings.clock_tolerance_s)
     items = [
         BatchItem(idempotency_key=upload.idempotency_key, ack=_ack(outcome))
         if isinstance(outcome, service.Accepted) else
@@ -87,11 +91,6 @@ def upload_results(body: ResultBatch, device: CurrentDevice, db: Db, request: Re
         for upload, outcome in zip(body.results, outcomes, strict=True)
     ]
     return BatchAck(items=items, server_time=utcnow())
-
-
-def _key_frame_limits(request: Request) -> service.KeyFrameLimits:
-    settings = request.app.state.settings
-    return service.KeyFrameLimits(settings.key_frame_max_bytes, settings.key_frame_max_side_px)
 
 
 def _ack(accepted: service.Accepted) -> ResultAck:

@@ -2,33 +2,31 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models.errors import (
     BedcheckError,
-    ImageError,
+    ClockImplausible,
     InvalidInput,
     NonceMismatch,
     NonceReplayed,
     NotFound,
     TaskNotForDevice,
 )
-from models.faces.decode import check_image_header
-from models.settings import EngineSettings
 from models.wire import ResultUpload
 from server.admissions import leave as leave_service
 from server.admissions.tables import Admission
 from server.audit import service as audit
 from server.campaigns import service as campaign_service
 from server.campaigns.tables import Campaign, CampaignKind, CampaignStatus, CheckTask
+from server.checks.evidence import CropEncoder, Evidence
 from server.checks.policy import decide
 from server.checks.tables import CheckResult, KeyFrame
 from server.db import utcnow
@@ -36,14 +34,11 @@ from server.devices.tables import Device
 from server.flags import service as flag_service
 from server.hospitals.tables import Bed
 from server.persons.service import enrolled_vectors, vector_to_bytes
+from server.places import service as place_service
+from server.places.tables import SceneEvidence
 
-
-@dataclass(frozen=True)
-class KeyFrameLimits:
-    """Key frames are checked like crops at upload: base64, hash, format, truncation, bytes and size."""
-
-    max_bytes: int = 200_000
-    max_side_px: int = 1024
+# A device clock off by more than ~24 days is broken, not drifting; it is also the stored column's range (int32).
+MAX_CLOCK_OFFSET_MS = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -54,29 +49,34 @@ class Accepted:
     key_frames: list[KeyFrame] = field(default_factory=list)
 
 
-def submit_result(db: Session, *, device: Device, upload: ResultUpload, threshold: float,
-                  image_limits: EngineSettings, key_frame_limits: KeyFrameLimits | None = None) -> Accepted:
+def submit_result(db: Session, *, device: Device, upload: ResultUpload, threshold: float, encoder: CropEncoder,
+                  evidence: Evidence | BedcheckError | None = None, clock_tolerance_s: float = 300.0) -> Accepted:
     """Accepts one result exactly once (idempotent on its key); raises the typed error of a refusal."""
-    (outcome,) = submit_results(db, device=device, uploads=[upload], threshold=threshold, image_limits=image_limits,
-                                key_frame_limits=key_frame_limits)
+    (outcome,) = submit_results(db, device=device, uploads=[upload], threshold=threshold, encoder=encoder,
+                                evidence=None if evidence is None else [evidence],
+                                clock_tolerance_s=clock_tolerance_s)
     if isinstance(outcome, BedcheckError):
         raise outcome
     return outcome
 
 
 def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload], threshold: float,
-                   image_limits: EngineSettings, key_frame_limits: KeyFrameLimits | None = None
-                   ) -> list[Accepted | BedcheckError]:
+                   encoder: CropEncoder, evidence: list[Evidence | BedcheckError] | None = None,
+                   clock_tolerance_s: float = 300.0) -> list[Accepted | BedcheckError]:
     """Accepts results exactly once each (idempotent on their keys), in one transaction.
 
     A device syncing its outbox sends many results at once; one transaction and one round of lookups for
     all of them is what lets a county's devices report within the minute. Each result still gets its own
-    verdict, flag and audit record, and a refused result (replayed nonce, another ward's task) is refused
-    alone, recorded, without holding back the others.
+    verdict, flag and audit record, and a refused result (replayed nonce, another ward's task, no crop, an
+    impossible clock) is refused alone, recorded, without holding back the others.
+
+    `evidence`: each upload's crop checked and encoded by `encoder` (`prepare_evidence`), done by the caller
+    before it takes the write gate, since encoding a face is the slow part; computed here when not given.
     """
+    if evidence is None:
+        evidence = prepare_evidence(encoder, uploads)
     try:
-        # The app's settings (calibration file included, built once in create_app): never a fresh default.
-        outcomes = _submit_batch(db, device, uploads, threshold, image_limits, key_frame_limits or KeyFrameLimits())
+        outcomes = _submit_batch(db, device, uploads, evidence, threshold, clock_tolerance_s)
     except IntegrityError:
         # Another server process stored one of these keys between our lookup and our insert (a retry that
         # raced): redo one by one, so the raced key is answered as a duplicate and the rest still land.
@@ -86,15 +86,20 @@ def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload], 
             if uploads[0].idempotency_key not in existing:
                 raise
             return [_replay_of(db, existing[uploads[0].idempotency_key], device)]
-        return [outcome for upload in uploads
+        return [outcome for upload, item in zip(uploads, evidence, strict=True)
                 for outcome in submit_results(db, device=device, uploads=[upload], threshold=threshold,
-                                              image_limits=image_limits, key_frame_limits=key_frame_limits)]
+                                              encoder=encoder, evidence=[item], clock_tolerance_s=clock_tolerance_s)]
     db.commit()
     return outcomes
 
 
-def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], threshold: float,
-                  image_limits: EngineSettings, key_frame_limits: KeyFrameLimits) -> list[Accepted | BedcheckError]:
+def prepare_evidence(encoder: CropEncoder, uploads: list[ResultUpload]) -> list[Evidence | BedcheckError]:
+    """Each upload's crop, checked and encoded by the server (the slow part: no write gate needed)."""
+    return [encoder.evidence_for(upload) for upload in uploads]
+
+
+def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], evidence: list[Evidence | BedcheckError],
+                  threshold: float, clock_tolerance_s: float) -> list[Accepted | BedcheckError]:
     existing = _existing_results(db, [u.idempotency_key for u in uploads])
     task_ids = {u.task_id for u in uploads}
     tasks = {t.id: t for t in db.exec(select(CheckTask).where(col(CheckTask.id).in_(task_ids)))} if task_ids else {}
@@ -105,14 +110,17 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], thre
     accepted: dict[str, Accepted] = {}
     audit_entries: list[audit.Entry] = []
     flag_details: dict[int, dict[str, Any]] = {}
-    for upload in uploads:
+    scenes: dict[str, bytes] = {}
+    for upload, seen in zip(uploads, evidence, strict=True):
         key = upload.idempotency_key
         if key in existing or key in accepted:
             prior = existing[key] if key in existing else accepted[key].result
             outcomes.append(_replay_of(db, prior, device))
             continue
         task = tasks.get(upload.task_id)
-        refusal = _refusal(device, task, upload)
+        refusal = _refusal(device, task, upload) or _clock_refusal(device, task, upload, now, clock_tolerance_s)
+        if refusal is None and isinstance(seen, BedcheckError):
+            refusal = seen
         if refusal is not None:
             if task is not None:
                 audit_entries.append(audit.Entry(
@@ -120,19 +128,16 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], thre
                     object_id=task.id or 0, data={"code": refusal.code.value}))
             outcomes.append(refusal)
             continue
-        assert task is not None
-        try:
-            crop = _checked_crop(upload, image_limits)
-            key_frames = _checked_key_frames(upload, image_limits, key_frame_limits)
-        except (InvalidInput, ImageError) as e:
-            outcomes.append(e)
-            continue
+        assert task is not None and isinstance(seen, Evidence)
+        if seen.scene is not None:
+            scenes[key] = seen.scene
         # The device's capture time, kept within the task's life: a wrong tablet clock cannot move a check
         # into a leave beyond it.
         checked_at = min(max(upload.captured_at, task.issued_at), now)
         on_leave = leave_service.covering_leave(leaves.get(task.admission_id, []), issued_at=task.issued_at,
                                                 at=checked_at) is not None
-        decision = decide(upload, enrolled.get(task.insured_person_id), threshold, on_leave=on_leave)
+        decision = decide(upload, enrolled.get(task.insured_person_id), threshold, probe=seen.vector,
+                          on_leave=on_leave)
         late = now > task.deadline_at
         result = CheckResult(
             task_id=task.id or 0, device_id=device.id or 0, idempotency_key=key,
@@ -140,15 +145,18 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], thre
             clock_offset_ms=upload.clock_offset_ms, server_distance=decision.distance,
             device_distance=upload.distance, liveness=upload.liveness.model_dump() if upload.liveness else {},
             embedding=vector_to_bytes(upload.embedding) if upload.embedding else None,
-            # Kept until the evidence check has re-encoded it; then dropped for verified checks (privacy).
-            face_crop_jpeg=crop,
-            evidence_sha256=upload.evidence_sha256, engine_version=upload.engine_version,
+            server_embedding=vector_to_bytes(seen.vector) if seen.vector is not None else None,
+            # Kept until the evidence check has looked at it; then dropped for verified checks (privacy).
+            face_crop_jpeg=seen.crop,
+            evidence_sha256=seen.sha256 or upload.evidence_sha256, engine_version=upload.engine_version,
             threshold=threshold, late=late, note=upload.note)
         db.add(result)
         task.verdict, task.verdict_at, task.late = decision.verdict, now, late
         # Marks the task answered before the flush, so a second key for the same task in this batch is
         # refused as a replay like it would be across requests.
         task.result_id = -1
+        key_frames = [KeyFrame(result_id=0, position=frame.position, role=frame.role, time_s=frame.time_s,
+                               sha256=frame.sha256, jpeg=frame.jpeg) for frame in seen.key_frames]
         item = Accepted(task, result, duplicate=False, key_frames=key_frames)
         accepted[key] = item
         outcomes.append(item)
@@ -157,7 +165,7 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], thre
         audit_entries.append(audit.Entry(
             actor=f"device:{device.id}", action="result.accepted", object_type="check_task", object_id=task.id or 0,
             data={"verdict": decision.verdict.value, "distance": decision.distance, "late": late,
-                  "evidence_sha256": upload.evidence_sha256}))
+                  "evidence_sha256": seen.sha256 or upload.evidence_sha256, "synthetic_evidence": seen.synthetic}))
     if accepted:
         db.flush()
         for item in accepted.values():
@@ -167,6 +175,11 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], thre
                 db.add(frame)
             flag_details[item.task.id or 0]["result_id"] = item.result.id
             db.add(item.task)
+        rows = [place_service.scene_row(accepted[key].result.id or 0, scenes[key], upload.scene_source,
+                                        upload.place)
+                for upload in uploads if (key := upload.idempotency_key) in scenes]
+        if rows:
+            db.execute(insert(SceneEvidence), rows)
         answered = [item.task for item in accepted.values()]
         flag_service.raise_for_tasks(db, answered, flag_details)
         late = [task for task in answered if task.late]
@@ -215,50 +228,41 @@ def _refusal(device: Device, task: CheckTask | None, upload: ResultUpload) -> Be
     return None
 
 
+def _clock_refusal(device: Device, task: CheckTask | None, upload: ResultUpload, now: datetime,
+                   tolerance_s: float) -> BedcheckError | None:
+    """A capture time without a zone, before its task existed, or after the device's own now, is not evidence.
+
+    The device's clock is put on the server's with the offset the server measured at its last heartbeat
+    (else the one the device reports); `tolerance_s` covers drift since and the time an upload takes.
+    """
+    if upload.captured_at.tzinfo is None:
+        return InvalidInput("captured_at needs a time zone (e.g. 2026-12-01T08:00:00+08:00)", field="captured_at")
+    if task is None:
+        return None
+    if abs(upload.clock_offset_ms) > MAX_CLOCK_OFFSET_MS:
+        # Beyond what the column holds (a database error would refuse the whole batch), and no clock is that wrong.
+        return ClockImplausible("clock_offset_ms is out of range", max_abs_ms=MAX_CLOCK_OFFSET_MS)
+    offset_ms = device.clock_offset_ms or upload.clock_offset_ms
+    try:
+        on_server_clock = upload.captured_at + timedelta(milliseconds=offset_ms)
+    except OverflowError:
+        return ClockImplausible("captured_at is out of range")
+    tolerance = timedelta(seconds=tolerance_s)
+    if on_server_clock < task.issued_at - tolerance:
+        return ClockImplausible("captured_at is before the task was issued", captured_at=on_server_clock.isoformat(),
+                                issued_at=task.issued_at.isoformat())
+    if on_server_clock > now + tolerance:
+        return ClockImplausible("captured_at is later than the device's own now",
+                                captured_at=on_server_clock.isoformat())
+    return None
+
+
 def _replay_of(db: Session, existing: CheckResult, device: Device) -> Accepted | BedcheckError:
     if existing.device_id != device.id:
         return NonceReplayed("this idempotency key belongs to another device's result")
     task = db.get(CheckTask, existing.task_id)
     assert task is not None
     return Accepted(task, existing, duplicate=True)
-
-
-def _checked_crop(upload: ResultUpload, limits: EngineSettings) -> bytes | None:
-    if upload.face_crop_jpeg_b64 is None:
-        return None
-    try:
-        crop = base64.b64decode(upload.face_crop_jpeg_b64, validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise InvalidInput("face_crop_jpeg_b64 is not valid base64") from e
-    if upload.evidence_sha256 and hashlib.sha256(crop).hexdigest() != upload.evidence_sha256:
-        raise InvalidInput("evidence_sha256 does not match the uploaded crop")
-    # A decompression bomb or a broken file is refused now, not found later by the evidence check.
-    check_image_header(crop, limits)
-    return crop
-
-
-def _checked_key_frames(upload: ResultUpload, image_limits: EngineSettings,
-                        limits: KeyFrameLimits) -> list[KeyFrame]:
-    frames = []
-    frame_limits = image_limits.model_copy(update={
-        "max_image_bytes": min(limits.max_bytes, image_limits.max_image_bytes),
-        "max_image_pixels": min(limits.max_side_px ** 2, image_limits.max_image_pixels)})
-    for position, frame in enumerate(upload.key_frames):
-        try:
-            data = base64.b64decode(frame.jpeg_b64, validate=True)
-        except (binascii.Error, ValueError) as e:
-            raise InvalidInput(f"key frame {position} is not valid base64") from e
-        if hashlib.sha256(data).hexdigest() != frame.sha256:
-            raise InvalidInput(f"key frame {position}: sha256 does not match the uploaded image")
-        image_format, width, height = check_image_header(data, frame_limits)
-        if image_format != "JPEG":
-            raise InvalidInput(f"key frame {position} must be a JPEG, not {image_format}")
-        if max(width, height) > limits.max_side_px:
-            raise InvalidInput(f"key frame {position} is {width}x{height}; the longer side may be at most "
-                               f"{limits.max_side_px} px")
-        frames.append(KeyFrame(result_id=0, position=position, role=frame.role, time_s=frame.time_s,
-                               sha256=frame.sha256, jpeg=data))
-    return frames
 
 
 def sweep_deadlines(db: Session) -> int:

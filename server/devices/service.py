@@ -15,6 +15,7 @@ from server.audit import service as audit
 from server.db import utcnow
 from server.devices.tables import Device, PairingCode
 from server.hospitals.tables import Ward
+from server.places.service import enroll_wifi
 
 
 def _sha256(value: str) -> str:
@@ -34,8 +35,9 @@ def create_pairing_code(db: Session, *, ward_id: int, ttl_s: int, actor: str) ->
     return code
 
 
-def pair_device(db: Session, *, code: str, name: str) -> tuple[Device, str]:
-    """Turns a valid unused code into a device and its token (shown once)."""
+def pair_device(db: Session, *, code: str, name: str, wifi_bssids: list[str] | None = None) -> tuple[Device, str]:
+    """Turns a valid unused code into a device and its token (shown once); the Wi-Fi networks it sees in
+    the ward join the ward's fingerprint."""
     pairing = db.exec(select(PairingCode).where(PairingCode.code_hash == _sha256(code.strip().upper()))).first()
     if pairing is None or pairing.used_at is not None or pairing.expires_at < utcnow():
         raise PairingCodeInvalid()
@@ -47,6 +49,8 @@ def pair_device(db: Session, *, code: str, name: str) -> tuple[Device, str]:
     db.flush()
     audit.record(db, actor=f"device:{device.id}", action="device.paired", object_type="device",
                  object_id=device.id, data={"ward_id": device.ward_id})
+    if wifi_bssids:
+        enroll_wifi(db, ward_id=device.ward_id, bssids=wifi_bssids, actor=f"device:{device.id}")
     db.commit()
     return device, token
 

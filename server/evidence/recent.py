@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from server.campaigns.tables import CheckTask
 from server.checks.tables import CheckResult
@@ -45,11 +45,13 @@ class RecentCaptures:
         return self._buffer[: len(self.captures)]
 
     def load(self, db: Session, now: datetime) -> None:
+        # The server's encoding of the crop where it has one, as EvidenceChecker._check compares with.
+        embedding = func.coalesce(col(CheckResult.server_embedding), col(CheckResult.embedding))
         rows = db.exec(
             select(CheckResult.id, CheckResult.task_id, CheckTask.hospital_id, CheckTask.insured_person_id,
-                   CheckResult.received_at, CheckResult.embedding)
+                   CheckResult.received_at, embedding)
             .join(CheckTask, col(CheckTask.id) == col(CheckResult.task_id))
-            .where(col(CheckResult.evidence_checked_at).is_not(None), col(CheckResult.embedding).is_not(None),
+            .where(col(CheckResult.evidence_checked_at).is_not(None), embedding.is_not(None),
                    CheckResult.received_at >= now - self.window)
             .order_by(col(CheckResult.id))).all()
         self.captures = [Capture(int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4]) for r in rows]

@@ -4,17 +4,21 @@ The verdict is decided at upload, in milliseconds, so a county's aggregate is re
 checks here cost more (re-encoding a JPEG crop is ~0.1 s of CPU), so a background job runs them a few
 seconds later, in result order:
 
-- tampering: the server re-encodes the uploaded crop; far from the embedding the device reported means the
-  device (or someone between it and us) changed one of them;
+- tampering: the server's own encoding of the uploaded crop (made at upload, server/checks/evidence.py,
+  and what the verdict was decided on) far from the embedding the device reported means the device (or
+  someone between it and us) changed one of them; results stored before the server encoded crops at
+  upload are re-encoded here;
 - replayed photo: the same image bytes as another check, or an embedding near-identical to another check's
   or to an enrolled photo of this person (a picture shown to the camera instead of the patient);
 - the same face in two hospitals within a window;
 - naming the impersonator: a face that is not the billed person is searched 1:N against every enrolled
   insured person (faiss index) and the staff gallery, and the match is written into the flag;
-- liveness: the uploaded key frames must show the task's challenge done by a 3-D head (`liveness.py`).
+- liveness: the uploaded key frames must show the task's challenge done by a 3-D head (`liveness.py`);
+- the place (实地, `place.py`): the scene key frame against the bed's reference frames.
 
 Findings are flags with ids and distances only; never face data. A verified check's crop is dropped here
-once nothing was found (unless `keep_verified_crops`): it was only kept to be looked at.
+once nothing was found (unless `keep_verified_crops`), with its scene frame and key frames: they were only
+kept to be looked at.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from server.checks import policy
 from server.checks.tables import CheckResult, KeyFrame
 from server.db import utcnow
 from server.evidence.liveness import LivenessRecheck
+from server.evidence.place import PlaceChecker, PlaceOutcome, drop_scene
 from server.evidence.recent import Capture, RecentCaptures
 from server.flags import service as flag_service
 from server.flags.tables import Flag
@@ -69,12 +74,14 @@ class EvidenceChecker:
     engine_settings: EngineSettings
     recent: RecentCaptures = field(init=False)
     liveness: LivenessRecheck = field(init=False)
+    place: PlaceChecker = field(init=False)
     _face_engine: FaceEngine | None = field(default=None, init=False)
     _index: Any = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.recent = RecentCaptures(timedelta(hours=self.settings.cross_hospital_window_h))
         self.liveness = LivenessRecheck(self.engine_settings, self.settings.simulated_liveness_allowed)
+        self.place = PlaceChecker(self.settings, self.engine_settings)
 
     def run_once(self, db: Session, gate: AbstractContextManager[Any] | None = None) -> int:
         """Checks up to `evidence_batch` unchecked results; commits; returns how many were checked.
@@ -91,12 +98,13 @@ class EvidenceChecker:
         if not rows:
             return 0
         enrolled = enrolled_vectors(db, sorted({task.insured_person_id for _, task in rows}))
-        checked = [(result, task, *self._check(db, result, task, enrolled.get(task.insured_person_id)))
-                   for result, task in rows]
+        checked = [(result, task, *self._check(db, result, task, enrolled.get(task.insured_person_id)),
+                    self.place.check(db, result, task)) for result, task in rows]
         db.commit()  # ends the read transaction before the write one
         with gate or nullcontext():
             entries: list[audit.Entry] = []
-            for result, task, findings, named in checked:
+            for result, task, findings, named, place in checked:
+                findings = findings + _place_findings(result, place)
                 for finding in findings:
                     flag = flag_service.raise_flag(db, kind=finding.kind, hospital_id=task.hospital_id,
                                                    details=finding.details, task=task)
@@ -109,6 +117,9 @@ class EvidenceChecker:
                 if task.verdict == Verdict.VERIFIED and not findings and not self.settings.keep_verified_crops:
                     result.face_crop_jpeg = None
                     db.execute(update(KeyFrame).where(col(KeyFrame.result_id) == result.id).values(jpeg=None))
+                    drop_scene(place)
+                if place is not None:
+                    db.add(place.apply())
                 db.add(result)
             audit.record_many(db, entries)
             db.commit()
@@ -124,10 +135,13 @@ class EvidenceChecker:
     def _check(self, db: Session, result: CheckResult, task: CheckTask,
                enrolled: np.ndarray | None) -> tuple[list[Finding], list[dict[str, Any]]]:
         """What is wrong with this result's evidence, and whose face it shows when not the billed person's."""
-        if result.embedding is None:
+        reported = bytes_to_vector(result.embedding) if result.embedding is not None else None
+        # The face the server saw in the crop is the one to compare and name; the device's is only its word.
+        vector = bytes_to_vector(result.server_embedding) if result.server_embedding is not None else reported
+        if vector is None:
             return [], []
-        vector = bytes_to_vector(result.embedding)
-        findings = [f for f in (self._tampering(result, vector), self._same_image(db, result)) if f]
+        tampering = self._tampering(result, reported) if reported is not None else None
+        findings = [f for f in (tampering, self._same_image(db, result)) if f]
         mismatch = self.liveness.findings(db, result, task)
         if mismatch is not None:
             findings.append(Finding(FlagKind.LIVENESS_MISMATCH, mismatch))
@@ -144,14 +158,15 @@ class EvidenceChecker:
         return findings, named
 
     def _tampering(self, result: CheckResult, vector: np.ndarray) -> Finding | None:
-        if result.face_crop_jpeg is None:
-            return None
         base = {"result_id": result.id, "device_id": result.device_id, "evidence_sha256": result.evidence_sha256}
-        try:
-            recomputed = self.face_engine.encode_largest(decode_image(result.face_crop_jpeg, self.engine_settings),
-                                                         thorough=False)
-        except ImageError as e:
-            return Finding(FlagKind.TAMPERED_EVIDENCE, {**base, "reason": "crop_unreadable", "code": e.code.value})
+        if result.server_embedding is not None:
+            recomputed: np.ndarray | None = bytes_to_vector(result.server_embedding)
+        elif result.face_crop_jpeg is None:
+            return None
+        else:
+            recomputed = self._reencode(result, base)
+            if isinstance(recomputed, Finding):
+                return recomputed
         if recomputed is None:
             return Finding(FlagKind.TAMPERED_EVIDENCE, {**base, "reason": "no_face_in_crop"})
         distance = float(np.linalg.norm(recomputed - vector))
@@ -160,6 +175,14 @@ class EvidenceChecker:
                                                         "distance": round(distance, 4),
                                                         "tolerance": self.settings.tamper_tolerance})
         return None
+
+    def _reencode(self, result: CheckResult, base: dict[str, Any]) -> np.ndarray | Finding | None:
+        assert result.face_crop_jpeg is not None
+        try:
+            return self.face_engine.encode_largest(decode_image(result.face_crop_jpeg, self.engine_settings),
+                                                   thorough=False)
+        except ImageError as e:
+            return Finding(FlagKind.TAMPERED_EVIDENCE, {**base, "reason": "crop_unreadable", "code": e.code.value})
 
     def _same_image(self, db: Session, result: CheckResult) -> Finding | None:
         if not result.evidence_sha256:
@@ -223,6 +246,12 @@ class EvidenceChecker:
         else:
             catch_up(db, self._index)
         return self._index
+
+
+def _place_findings(result: CheckResult, place: PlaceOutcome | None) -> list[Finding]:
+    if place is None or not place.mismatch:
+        return []
+    return [Finding(FlagKind.PLACE_MISMATCH, place.flag_details(result))]
 
 
 def _name_in_flag(db: Session, task: CheckTask, named: list[dict[str, Any]]) -> None:

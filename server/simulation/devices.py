@@ -27,9 +27,11 @@ from models.wire import (
     TaskBatch,
     TaskRead,
 )
+from server.checks.synthetic import synthetic_crop
 from server.simulation.county import County, Truth
 from server.simulation.embeddings import identity, photo_of
 from server.simulation.real_faces import RealBed, RealFaces
+from server.simulation.scenes import scene_jpeg
 
 
 class SimulatedDevice(threading.Thread):
@@ -127,7 +129,8 @@ class SimulatedDevice(threading.Thread):
             if item.error is not None:
                 self.errors.append(f"{item.error.http_status} {item.error.code}")
 
-    def _real_check(self, bed: RealBed, task: TaskRead, base: dict) -> ResultUpload:  # type: ignore[type-arg]
+    def _real_check(self, bed: RealBed, task: TaskRead, base: dict,  # type: ignore[type-arg]
+                    scene_b64: str) -> ResultUpload:
         """The real engine on a real photo: what `bedcheck-edge check` would upload for this bed."""
         assert self.real is not None
         burst, judged = self.real.check(bed, list(task.challenge))
@@ -142,7 +145,7 @@ class SimulatedDevice(threading.Thread):
                             embedding=[float(x) for x in burst.encoding], liveness=liveness,
                             face_crop_jpeg_b64=base64.b64encode(crop).decode("ascii"),
                             evidence_sha256=hashlib.sha256(crop).hexdigest(), frames_used=burst.frames_used,
-                            other_faces=burst.other_faces, **base)
+                            other_faces=burst.other_faces, scene_jpeg_b64=scene_b64, **base)
 
     def result_for(self, task: TaskRead) -> ResultUpload | None:
         seeded = self.county.beds.get(task.admission_id)
@@ -151,26 +154,33 @@ class SimulatedDevice(threading.Thread):
             return None
         base = {"idempotency_key": uuid.uuid4().hex, "task_id": task.task_id, "nonce": task.nonce,
                 "captured_at": datetime.now(UTC), "engine_version": ENGINE_VERSION}
+        # Every face capture carries its scene: the bed's room, or, carried home, somewhere else.
+        scene = base64.b64encode(scene_jpeg(task.bed_id, self.rng, at_home=truth == Truth.CARRIED_HOME)).decode()
         if self.real is not None and task.admission_id in self.real.beds:
-            return self._real_check(self.real.beds[task.admission_id], task, base)
+            return self._real_check(self.real.beds[task.admission_id], task, base, scene)
         if truth in (Truth.BED_HANGING_EMPTY, Truth.ON_LEAVE):
             return ResultUpload(outcome=CaptureOutcome.BED_EMPTY, note="bed empty at check", **base)
         if truth == Truth.BED_HANGING_NO_FACE:
             return ResultUpload(outcome=CaptureOutcome.NO_FACE, **base)
+        base["scene_jpeg_b64"] = scene
         face = self.county.identities[task.insured_person_id]
         if truth == Truth.IMPERSONATION:
             face = identity(self.rng)
         embedding = photo_of(face, self.rng)
         live = truth != Truth.SPOOF
         liveness = _simulated(live, 0.9 if live else 0.2, list(task.challenge))
-        crop = hashlib.sha256(embedding.tobytes()).hexdigest()  # stands in for the crop's hash
+        # No photo of this synthetic face exists: a labelled synthetic crop carries the embedding, which only
+        # a demo or test server accepts (server/checks/synthetic.py).
+        crop = synthetic_crop(embedding)
         return ResultUpload(outcome=CaptureOutcome.FACE_CAPTURED if live else CaptureOutcome.SPOOF,
-                            embedding=embedding.tolist(), liveness=liveness, evidence_sha256=crop,
-                            frames_used=3, **base)
+                            embedding=embedding.tolist(), liveness=liveness,
+                            face_crop_jpeg_b64=base64.b64encode(crop).decode("ascii"),
+                            evidence_sha256=hashlib.sha256(crop).hexdigest(), frames_used=3, **base)
 
 
 def _simulated(live: bool, passive_score: float, challenge: list[Action]) -> LivenessReport:
-    """Liveness of a simulated patient: declared `simulated`, which only a simulation's server accepts."""
+    """Liveness of a simulated patient: declared `simulated` (no key frames), which only a demo or test server
+    accepts (ServerSettings.simulated_liveness_allowed)."""
     return LivenessReport(is_live=live, score=0.9 if live else 0.2, blink_detected=live, passive_score=passive_score,
                           reasons=[] if live else ["simulated_spoof"], method=LivenessMethod.SIMULATED,
                           challenge=challenge)

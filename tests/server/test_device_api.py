@@ -21,6 +21,7 @@ from server.devices.service import revoke
 from server.flags.tables import Flag
 from server.simulation.embeddings import photo_of
 from tests import factories
+from tests.factories import synthetic_evidence
 
 LIVE = LivenessReport(is_live=True, score=0.9, passive_score=0.9)
 
@@ -49,9 +50,10 @@ def _tasks(client: httpx.Client) -> list:
 
 
 def _result(task, face, key: str | None = None, nonce: str | None = None) -> ResultUpload:
+    embedding = photo_of(face, np.random.default_rng(0))
     return ResultUpload(idempotency_key=key or uuid.uuid4().hex, task_id=task.task_id, nonce=nonce or task.nonce,
                         outcome=CaptureOutcome.FACE_CAPTURED, captured_at=datetime.now(UTC),
-                        embedding=list(photo_of(face, np.random.default_rng(0))), liveness=LIVE)
+                        embedding=list(embedding), liveness=LIVE, **synthetic_evidence(embedding, task.bed_id))
 
 
 def _post(client: httpx.Client, upload: ResultUpload) -> httpx.Response:

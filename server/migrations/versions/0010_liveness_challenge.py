@@ -1,7 +1,7 @@
 """liveness: a challenge per check task, key frames per result
 
-Revision ID: 0009_liveness
-Revises: 0006_flag_closes
+Revision ID: 0010_liveness
+Revises: 0009_places
 Create Date: 2026-12-02 07:00:00
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '0009_liveness'
-down_revision = '0006_flag_closes'
+revision = '0010_liveness'
+down_revision = '0009_places'
 branch_labels = None
 depends_on = None
 
