@@ -30,7 +30,6 @@ from server.places.tables import BedReference, SceneEvidence, WardFingerprint
 from server.simulation.embeddings import photo_of
 from server.simulation.scenes import render_room
 from tests import factories
-from tests.factories import synthetic_evidence
 
 LIVE = LivenessReport(is_live=True, score=0.9, blink_detected=True, passive_score=0.9)
 WARD_WIFI = ["aa:bb:cc:00:00:01", "aa:bb:cc:00:00:02", "aa:bb:cc:00:00:03"]
@@ -64,11 +63,12 @@ def _tasks(device: httpx.Client) -> dict[int, TaskRead]:
 
 
 def _face_upload(task: TaskRead, face: np.ndarray, scene_b64: str | None, place: dict | None = None) -> ResultUpload:
+    """A face result with its crop (the labelled synthetic one) and the given scene frame (or none)."""
     embedding = photo_of(face, np.random.default_rng(task.task_id))
     return ResultUpload(idempotency_key=uuid.uuid4().hex, task_id=task.task_id, nonce=task.nonce,
                         outcome=CaptureOutcome.FACE_CAPTURED, captured_at=datetime.now(UTC),
                         embedding=[float(x) for x in embedding], liveness=LIVE, engine_version=ENGINE_VERSION,
-                        scene_jpeg_b64=scene_b64, place=place, **synthetic_evidence(embedding))
+                        **factories.synthetic_evidence(embedding), scene_jpeg_b64=scene_b64, place=place)
 
 
 def _post(device: httpx.Client, upload: ResultUpload) -> httpx.Response:
