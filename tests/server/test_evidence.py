@@ -398,3 +398,39 @@ def test_a_key_frame_that_is_not_a_jpeg_is_refused_at_upload(ward, engine) -> No
     assert response.status_code == 422 and response.json()["code"] == "invalid_input"
     with Session(engine) as db:
         assert db.exec(select(CheckResult)).all() == []
+
+
+def _jpeg_frame(width: int, height: int, role: str = "neutral") -> KeyFrame:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height)).save(buffer, format="JPEG")
+    data = buffer.getvalue()
+    return KeyFrame(role=role, time_s=0.0, jpeg_b64=base64.b64encode(data).decode(),
+                    sha256=hashlib.sha256(data).hexdigest())
+
+
+def test_key_frames_are_checked_in_the_evidence_step_within_the_apps_limits(tmp_path: Path) -> None:
+    """The crop, the scene and the key frames are one evidence step before the write gate; the key-frame limits
+    are the app's settings. Key frames of a result without a face are checked too: none is stored unchecked."""
+    from server.app import create_app
+    from server.checks.evidence import Evidence
+    from server.settings import ServerSettings
+
+    app = create_app(ServerSettings(database_url=f"sqlite:///{tmp_path / 'k.db'}", run_scheduler=False,
+                                    key_frame_max_side_px=200), EngineSettings())
+    encoder = app.state.crop_encoder
+    embedding = photo_of(identity(np.random.default_rng(18)), np.random.default_rng(19))
+    face = ResultUpload(idempotency_key=uuid.uuid4().hex, task_id=1, nonce="n" * 16,
+                        outcome=CaptureOutcome.FACE_CAPTURED, captured_at=datetime.now(UTC),
+                        embedding=[float(x) for x in embedding], liveness=LIVE,
+                        key_frames=[_jpeg_frame(200, 150), _jpeg_frame(160, 120, "turn_left")],
+                        **factories.synthetic_evidence(embedding, 1))
+    evidence = encoder.evidence_for(face)
+    assert isinstance(evidence, Evidence) and evidence.crop is not None and evidence.scene is not None
+    assert [(k.position, k.role) for k in evidence.key_frames] == [(0, "neutral"), (1, "turn_left")]
+    too_big = encoder.evidence_for(face.model_copy(update={"key_frames": [_jpeg_frame(201, 150)]}))
+    assert not isinstance(too_big, Evidence) and too_big.code.value == "invalid_input"
+    lying = _jpeg_frame(64, 48).model_copy(update={"sha256": "0" * 64})
+    empty = ResultUpload(idempotency_key=uuid.uuid4().hex, task_id=1, nonce="n" * 16,
+                         outcome=CaptureOutcome.BED_EMPTY, captured_at=datetime.now(UTC), key_frames=[lying])
+    refused = encoder.evidence_for(empty)
+    assert not isinstance(refused, Evidence) and "sha256" in refused.message
