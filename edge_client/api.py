@@ -61,13 +61,14 @@ class DeviceApi:
     def close(self) -> None:
         self._client.close()
 
-    def pair(self, code: str, name: str = "") -> PairResponse:
+    def pair(self, code: str, name: str = "", engine_version: str = "") -> PairResponse:
         """Registers this device with a one-time code; the token comes back once."""
-        return self._call("POST", "/pair", PairResponse, body=PairRequest(code=code, name=name))
+        return self._call("POST", "/pair", PairResponse,
+                          body=PairRequest(code=code, name=name, engine_version=engine_version))
 
-    def heartbeat(self, outbox_pending: int, software_version: str = "") -> HeartbeatResponse:
+    def heartbeat(self, outbox_pending: int, software_version: str = "", engine_version: str = "") -> HeartbeatResponse:
         body = HeartbeatRequest(device_time=datetime.now(UTC), outbox_pending=outbox_pending,
-                                software_version=software_version)
+                                software_version=software_version, engine_version=engine_version)
         return self._call("POST", "/heartbeat", HeartbeatResponse, body=body)
 
     def tasks(self, wait_s: float = 0.0) -> TaskBatch:

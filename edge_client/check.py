@@ -15,13 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
-
-from models.faces import ENGINE_VERSION, crop_to_jpeg
+from models.faces import crop_to_jpeg
 from models.faces.decode import RGBImage
 from models.faces.engine import BurstResult, FaceEngine
-from models.faces.match import match
+from models.faces.match import Embeddings, match
 from models.verdicts import CaptureOutcome, ExemptionReason, Verdict
 from models.wire import LivenessReport, ResultUpload, TaskRead
 
@@ -38,37 +35,40 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-def _base(task: TaskRead, outcome: CaptureOutcome, clock_offset_ms: int, note: str = "") -> dict[str, Any]:
+def _base(task: TaskRead, outcome: CaptureOutcome, clock_offset_ms: int, note: str = "", *,
+          engine_tag: str = "") -> dict[str, Any]:
     return {"idempotency_key": new_key(), "task_id": task.task_id, "nonce": task.nonce, "outcome": outcome,
             "captured_at": datetime.now(UTC), "clock_offset_ms": clock_offset_ms, "note": note[:500],
-            "engine_version": ENGINE_VERSION}
+            "engine_version": engine_tag}
 
 
-def check_frames(engine: FaceEngine, frames: list[RGBImage], task: TaskRead, enrolled: NDArray[np.floating] | None,
+def check_frames(engine: FaceEngine, frames: list[RGBImage], task: TaskRead, enrolled: Embeddings | None,
                  *, clock_offset_ms: int = 0, encode_best: int = 3) -> CheckRecord:
     """Judges a burst of frames captured at the task's bed."""
     started = time.perf_counter()
     if not frames:
-        upload = ResultUpload(**_base(task, CaptureOutcome.NO_FACE, clock_offset_ms, "the source gave no frames"))
+        upload = ResultUpload(**_base(task, CaptureOutcome.NO_FACE, clock_offset_ms, "the source gave no frames",
+                                      engine_tag=engine.tag))
         return CheckRecord(upload, Verdict.ABSENT, {"analysis": 0.0})
     burst = engine.check_burst(frames, encode_best=encode_best)
     analysed = time.perf_counter()
     if burst.encoding is None:
         note = "no usable face in the burst" + (f" ({', '.join(burst.reasons)})" if burst.reasons else "")
-        upload = ResultUpload(**_base(task, CaptureOutcome.NO_FACE, clock_offset_ms, note))
+        upload = ResultUpload(**_base(task, CaptureOutcome.NO_FACE, clock_offset_ms, note, engine_tag=engine.tag))
         return CheckRecord(upload, Verdict.ABSENT, {"analysis": (analysed - started) * 1000})
     record = _face_record(engine, burst, task, enrolled, clock_offset_ms)
     timings = {"analysis": (analysed - started) * 1000, "evidence": (time.perf_counter() - analysed) * 1000}
     return CheckRecord(record.upload, record.local_verdict, timings)
 
 
-def _face_record(engine: FaceEngine, burst: BurstResult, task: TaskRead, enrolled: NDArray[np.floating] | None,
+def _face_record(engine: FaceEngine, burst: BurstResult, task: TaskRead, enrolled: Embeddings | None,
                  clock_offset_ms: int) -> CheckRecord:
     assert burst.encoding is not None and burst.crop_rgb is not None
     live = burst.liveness
     outcome = CaptureOutcome.FACE_CAPTURED if live.is_live else CaptureOutcome.SPOOF
     threshold = engine.settings.match_threshold
-    matched = match(enrolled, burst.encoding, threshold) if enrolled is not None and len(enrolled) else None
+    probe = Embeddings.of(engine.tag, burst.encoding)
+    matched = match(enrolled, probe, threshold) if enrolled is not None and len(enrolled) else None
     if not live.is_live:
         verdict = Verdict.SPOOF
     elif matched is None:
@@ -78,7 +78,8 @@ def _face_record(engine: FaceEngine, burst: BurstResult, task: TaskRead, enrolle
     jpeg = crop_to_jpeg(burst.crop_rgb)
     quality = [r for r in burst.reasons if r not in live.reasons]
     upload = ResultUpload(
-        **_base(task, outcome, clock_offset_ms, f"quality: {', '.join(quality)}" if quality else ""),
+        **_base(task, outcome, clock_offset_ms, f"quality: {', '.join(quality)}" if quality else "",
+                engine_tag=engine.tag),
         embedding=[float(x) for x in burst.encoding],
         distance=round(matched.distance, 6) if matched is not None else None,
         liveness=LivenessReport(is_live=live.is_live, score=_unit(live.score), blink_detected=live.blink_detected,

@@ -74,13 +74,14 @@ def enroll(
         jobs = sources.flat_jobs(photos, pairs=pairs, prefix=id_prefix)
 
     settings = ServerSettings()
+    engine_settings = EngineSettings.load()
     engine = _engine(settings)
     options = EnrollmentOptions(
-        index_path=settings.resolved_face_index_path,
+        index_path=settings.face_index_path_for(engine_settings.engine),
         rejects_path=rejects or settings.data_dir / "enrollment_rejects.csv",
         workers=workers, replace=replace, photo_dir=settings.enrollment_photo_dir, show_progress=not quiet)
     try:
-        summary = run_enrollment(engine, jobs, options, EngineSettings.load(), source_rejects)
+        summary = run_enrollment(engine, jobs, options, engine_settings, source_rejects)
     finally:
         engine.dispose()
     if as_json:
@@ -98,18 +99,21 @@ def rebuild_index(
     """Rebuild the 1:N face index from the database (or, with --check, only when missing or stale)."""
     from sqlmodel import Session
 
+    from models.settings import EngineSettings
     from server.persons.face_index import build_from_db, load_or_rebuild
 
     settings = ServerSettings()
+    face_engine = EngineSettings.load()
     engine = _engine(settings)
-    path = settings.resolved_face_index_path
+    path = settings.face_index_path_for(face_engine.engine)
     try:
         with Session(engine) as db:
             if check:
-                index, how = load_or_rebuild(db, path)
+                index, how = load_or_rebuild(db, path, engine=face_engine.engine_tag)
             else:
-                index, how = build_from_db(db), "rebuilt"
+                index, how = build_from_db(db, engine=face_engine.engine_tag), "rebuilt"
                 index.save(path)
     finally:
         engine.dispose()
     out.print(f"face index {how}: {len(index)} embeddings in {path}")
+

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlmodel import Session, col, select, update
 
 from enrollment.analyse import PhotoAnalysis
-from models.faces import ENGINE_VERSION
+from models.errors import EngineMismatch
 from server.audit import service as audit
 from server.persons.duplicates import DuplicateMatch, find_duplicates, flag_duplicates
 from server.persons.face_index import FaceIndex, catch_up
@@ -60,6 +60,9 @@ def enroll_photo(db: Session, *, index: FaceIndex, insurance_number: str, name: 
     """
     if photo.encoding is None:
         raise ValueError("only an accepted photo can be enrolled")
+    if index.engine is not None and index.engine != photo.engine_version:
+        raise EngineMismatch("the face index holds another engine's embeddings", index_engine=index.engine,
+                             photo_engine=photo.engine_version)
     person, created = get_or_create_person(db, insurance_number=insurance_number, name=name)
     person_id = person.id or 0
     if not created and db.exec(select(FaceEmbedding.id).where(
@@ -75,8 +78,8 @@ def enroll_photo(db: Session, *, index: FaceIndex, insurance_number: str, name: 
     if photo_bytes is not None and photo_dir is not None:
         keep_photo(photo_dir, photo.sha256, photo_bytes)
     row = add_embedding(db, person_id=person_id, vector=photo.encoding, source=source[:80],
-                        engine_version=ENGINE_VERSION, photo_sha256=photo.sha256,
-                        thumbnail_jpeg=photo.thumbnail_jpeg)
+                        engine_version=photo.engine_version, photo_sha256=photo.sha256,
+                        thumbnail_jpeg=photo.thumbnail_jpeg, chip_jpeg=photo.chip_jpeg)
     flag_ids = flag_duplicates(db, person=person, embedding_id=row.id or 0, matches=matches,
                                threshold=duplicate_threshold)
     audit.record(db, actor=actor, action="enrollment.photo", object_type="insured_person", object_id=person_id,

@@ -8,7 +8,7 @@ from datetime import timedelta
 import numpy as np
 from sqlmodel import Session
 
-from models.faces import ENGINE_VERSION
+from models.faces.engines import SYNTHETIC
 from models.verdicts import ExemptionReason
 from server.accounts.service import create_user
 from server.accounts.tables import Role, UserAccount
@@ -57,7 +57,7 @@ def build_world(db: Session, *, hospitals_n: int, patients_per_ward: list[str] |
             bed = hospitals.get_or_create_bed(db, ward_id=ward.id or 0, label=f"{b + 1:02d}")
             face = identity(rng)
             person, _ = get_or_create_person(db, insurance_number=f"INS-{seed}-{h}-{name}", name=f"患者{name}")
-            add_embedding(db, person_id=person.id or 0, vector=face, source="test", engine_version=ENGINE_VERSION)
+            add_embedding(db, person_id=person.id or 0, vector=face, source="test", engine_version=SYNTHETIC.tag)
             admission = Admission(insured_person_id=person.id or 0, hospital_id=hospital.id or 0,
                                   ward_id=ward.id or 0, bed_id=bed.id or 0, his_admission_no=f"A{h}{name}",
                                   admitted_at=utcnow() - timedelta(days=1))

@@ -3,8 +3,9 @@
 A verdict is decided at three moments, each by one function below:
 - when the task is created (`initial_verdict`): exempt, or pending;
 - when a device's answer arrives (`decide`): an ordered list of rules (`ANSWER_RULES`), the first rule
-  that returns a `Decision` wins; the server decides with its own threshold and the enrolled embeddings
-  it holds, the device's own distance is kept as evidence but never trusted;
+  that returns a `Decision` wins; the server decides with its own threshold for the engine that made the
+  embedding (models/faces/engines.py) and the enrolled embeddings of that engine it holds; the device's own
+  distance is kept as evidence but never trusted;
 - when the deadline passes without an answer (`at_deadline`).
 And which verdict a flag is raised for: `flag_kind` (models/verdicts.py `VERDICT_FLAG`).
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.faces.match import person_distance
+from models.faces.match import Embeddings, person_distance
 from models.verdicts import VERDICT_FLAG, CaptureOutcome, FlagKind, Verdict
 from models.wire import ResultUpload
 
@@ -36,8 +37,8 @@ class Answer:
     """What the server knows when a device's result for a task arrives."""
 
     upload: ResultUpload
-    enrolled: np.ndarray | None  # active enrolled embeddings of the admitted person
-    threshold: float
+    enrolled: Embeddings | None  # active enrolled embeddings of the admitted person, of the upload's engine
+    threshold: float | None  # that engine's match threshold (None: the upload carries no embedding)
     # An approved leave registered before the task was issued covers the time of the check
     # (server/admissions/leave.py decides which leave counts).
     on_leave: bool = False
@@ -82,8 +83,9 @@ def _nobody_enrolled(answer: Answer) -> Decision | None:
 
 def _face_match(answer: Answer) -> Decision:
     assert answer.enrolled is not None
-    distance = person_distance(answer.enrolled, np.asarray(answer.upload.embedding, dtype=np.float64))
-    if distance <= answer.threshold:
+    probe = Embeddings.of(answer.upload.engine_version, np.asarray(answer.upload.embedding, dtype=np.float64))
+    distance = person_distance(answer.enrolled, probe)
+    if answer.threshold is not None and distance <= answer.threshold:
         return Decision(Verdict.VERIFIED, distance, "match")
     return Decision(Verdict.IMPERSONATED, distance, "no_match")
 
@@ -93,9 +95,12 @@ ANSWER_RULES: list[Callable[[Answer], Decision | None]] = [_empty_on_leave, _bed
                                                           _face_match]
 
 
-def decide(upload: ResultUpload, enrolled: np.ndarray | None, threshold: float, *,
+def decide(upload: ResultUpload, enrolled: Embeddings | None, threshold: float | None, *,
            on_leave: bool = False) -> Decision:
-    """verified | on_leave | absent | impersonated | spoof | unrecognised, from what the device saw at the bed."""
+    """verified | on_leave | absent | impersonated | spoof | unrecognised, from what the device saw at the bed.
+
+    `enrolled` holds the person's embeddings of the upload's engine only, `threshold` is that engine's.
+    """
     answer = Answer(upload, enrolled, threshold, on_leave)
     for rule in ANSWER_RULES:
         decision = rule(answer)

@@ -59,24 +59,26 @@ def adhoc_task(body: AdhocTaskRequest, device: CurrentDevice, db: Db, request: R
 
 
 @router.get("/roster", response_model=WardRoster)
-def roster(device: CurrentDevice, db: Db) -> WardRoster:
-    """The device's own ward: beds, current admissions, masked names and enrolled embeddings, nothing else."""
-    return ward_roster(db, device=device)
+def roster(device: CurrentDevice, db: Db, request: Request) -> WardRoster:
+    """The device's own ward: beds, current admissions, masked names and enrolled embeddings, nothing else.
+
+    Embeddings are those of the device's engine only (the server's own engine until the device reports one).
+    """
+    return ward_roster(db, device=device, default_engine=request.app.state.engine_settings.engine_tag)
 
 
 @router.post("/results", response_model=ResultAck)
 def upload_result(body: ResultUpload, device: CurrentDevice, db: Db, request: Request) -> ResultAck:
-    accepted = service.submit_result(db, device=device, upload=body,
-                                     threshold=request.app.state.engine_settings.match_threshold,
-                                     image_limits=request.app.state.engine_settings)
+    accepted = service.submit_result(db, device=device, upload=body, engine_settings=request.app.state.engine_settings,
+                                     allow_synthetic=request.app.state.settings.accepts_synthetic_embeddings)
     return _ack(accepted)
 
 
 @router.post("/results/batch", response_model=BatchAck)
 def upload_results(body: ResultBatch, device: CurrentDevice, db: Db, request: Request) -> BatchAck:
     outcomes = service.submit_results(db, device=device, uploads=body.results,
-                                      threshold=request.app.state.engine_settings.match_threshold,
-                                      image_limits=request.app.state.engine_settings)
+                                      engine_settings=request.app.state.engine_settings,
+                                      allow_synthetic=request.app.state.settings.accepts_synthetic_embeddings)
     items = [
         BatchItem(idempotency_key=upload.idempotency_key, ack=_ack(outcome))
         if isinstance(outcome, service.Accepted) else

@@ -20,8 +20,10 @@ from models.errors import (
     NonceReplayed,
     NotFound,
     TaskNotForDevice,
+    UnknownEngine,
 )
 from models.faces.decode import check_image_header
+from models.faces.engines import EngineName
 from models.settings import EngineSettings
 from models.wire import ResultUpload
 from server.admissions import leave as leave_service
@@ -45,27 +47,29 @@ class Accepted:
     duplicate: bool
 
 
-def submit_result(db: Session, *, device: Device, upload: ResultUpload, threshold: float,
-                  image_limits: EngineSettings) -> Accepted:
+def submit_result(db: Session, *, device: Device, upload: ResultUpload, engine_settings: EngineSettings,
+                  allow_synthetic: bool = False) -> Accepted:
     """Accepts one result exactly once (idempotent on its key); raises the typed error of a refusal."""
-    (outcome,) = submit_results(db, device=device, uploads=[upload], threshold=threshold, image_limits=image_limits)
+    (outcome,) = submit_results(db, device=device, uploads=[upload], engine_settings=engine_settings,
+                                allow_synthetic=allow_synthetic)
     if isinstance(outcome, BedcheckError):
         raise outcome
     return outcome
 
 
-def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload], threshold: float,
-                   image_limits: EngineSettings) -> list[Accepted | BedcheckError]:
+def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload],
+                   engine_settings: EngineSettings, allow_synthetic: bool = False) -> list[Accepted | BedcheckError]:
     """Accepts results exactly once each (idempotent on their keys), in one transaction.
 
     A device syncing its outbox sends many results at once; one transaction and one round of lookups for
     all of them is what lets a county's devices report within the minute. Each result still gets its own
     verdict, flag and audit record, and a refused result (replayed nonce, another ward's task) is refused
-    alone, recorded, without holding back the others.
+    alone, recorded, without holding back the others. Each face is judged with the threshold of the engine
+    that made it, against the person's embeddings of that engine (`allow_synthetic`: demo and tests only).
     """
     try:
         # The app's settings (calibration file included, built once in create_app): never a fresh default.
-        outcomes = _submit_batch(db, device, uploads, threshold, image_limits)
+        outcomes = _submit_batch(db, device, uploads, engine_settings, allow_synthetic)
     except IntegrityError:
         # Another server process stored one of these keys between our lookup and our insert (a retry that
         # raced): redo one by one, so the raced key is answered as a duplicate and the rest still land.
@@ -76,18 +80,21 @@ def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload], 
                 raise
             return [_replay_of(db, existing[uploads[0].idempotency_key], device)]
         return [outcome for upload in uploads
-                for outcome in submit_results(db, device=device, uploads=[upload], threshold=threshold,
-                                              image_limits=image_limits)]
+                for outcome in submit_results(db, device=device, uploads=[upload], engine_settings=engine_settings,
+                                              allow_synthetic=allow_synthetic)]
     db.commit()
     return outcomes
 
 
-def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], threshold: float,
-                  image_limits: EngineSettings) -> list[Accepted | BedcheckError]:
+def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], image_limits: EngineSettings,
+                  allow_synthetic: bool) -> list[Accepted | BedcheckError]:
     existing = _existing_results(db, [u.idempotency_key for u in uploads])
     task_ids = {u.task_id for u in uploads}
     tasks = {t.id: t for t in db.exec(select(CheckTask).where(col(CheckTask.id).in_(task_ids)))} if task_ids else {}
-    enrolled = enrolled_vectors(db, sorted({t.insured_person_id for t in tasks.values()}))
+    person_ids = sorted({t.insured_person_id for t in tasks.values()})
+    # Each face is compared with the person's embeddings of the engine that made it, and no other's.
+    enrolled = {tag: enrolled_vectors(db, person_ids, engine=tag)
+                for tag in {u.engine_version for u in uploads if u.embedding is not None}}
     leaves = leave_service.leaves_of(db, [t.admission_id for t in tasks.values()])
     now = utcnow()
     outcomes: list[Accepted | BedcheckError] = []
@@ -112,7 +119,8 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], thre
         assert task is not None
         try:
             crop = _checked_crop(upload, image_limits)
-        except (InvalidInput, ImageError) as e:
+            threshold = _engine_threshold(upload, image_limits, allow_synthetic)
+        except (InvalidInput, ImageError, UnknownEngine) as e:
             outcomes.append(e)
             continue
         # The device's capture time, kept within the task's life: a wrong tablet clock cannot move a check
@@ -120,7 +128,8 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], thre
         checked_at = min(max(upload.captured_at, task.issued_at), now)
         on_leave = leave_service.covering_leave(leaves.get(task.admission_id, []), issued_at=task.issued_at,
                                                 at=checked_at) is not None
-        decision = decide(upload, enrolled.get(task.insured_person_id), threshold, on_leave=on_leave)
+        decision = decide(upload, enrolled.get(upload.engine_version, {}).get(task.insured_person_id), threshold,
+                          on_leave=on_leave)
         late = now > task.deadline_at
         result = CheckResult(
             task_id=task.id or 0, device_id=device.id or 0, idempotency_key=key,
@@ -220,6 +229,17 @@ def _checked_crop(upload: ResultUpload, limits: EngineSettings) -> bytes | None:
     # A decompression bomb or a broken file is refused now, not found later by the evidence check.
     check_image_header(crop, limits)
     return crop
+
+
+def _engine_threshold(upload: ResultUpload, settings: EngineSettings, allow_synthetic: bool) -> float | None:
+    """The match threshold of the engine that made the upload's embedding; UnknownEngine for an unknown tag."""
+    if upload.embedding is None:
+        return None
+    engine = settings.profile_for_tag(upload.engine_version)
+    if engine.name == EngineName.SYNTHETIC and not allow_synthetic:
+        raise UnknownEngine("synthetic embeddings are accepted in demo and test servers only",
+                            engine_version=upload.engine_version)
+    return engine.match
 
 
 def sweep_deadlines(db: Session) -> int:

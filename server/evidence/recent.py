@@ -35,6 +35,7 @@ class RecentCaptures:
     """
 
     window: timedelta
+    engine: str | None = None  # the engine (tag) whose captures these are; None: every engine's (tests)
     captures: list[Capture] = field(default_factory=list)
     _buffer: np.ndarray = field(default_factory=lambda: np.zeros((1024, DIM), dtype=np.float32))
     _sq_norms: np.ndarray = field(default_factory=lambda: np.zeros(1024, dtype=np.float32))
@@ -45,12 +46,15 @@ class RecentCaptures:
         return self._buffer[: len(self.captures)]
 
     def load(self, db: Session, now: datetime) -> None:
+        where = [col(CheckResult.evidence_checked_at).is_not(None), col(CheckResult.embedding).is_not(None),
+                 CheckResult.received_at >= now - self.window]
+        if self.engine is not None:
+            where.append(CheckResult.engine_version == self.engine)
         rows = db.exec(
             select(CheckResult.id, CheckResult.task_id, CheckTask.hospital_id, CheckTask.insured_person_id,
                    CheckResult.received_at, CheckResult.embedding)
             .join(CheckTask, col(CheckTask.id) == col(CheckResult.task_id))
-            .where(col(CheckResult.evidence_checked_at).is_not(None), col(CheckResult.embedding).is_not(None),
-                   CheckResult.received_at >= now - self.window)
+            .where(*where)
             .order_by(col(CheckResult.id))).all()
         self.captures = [Capture(int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4]) for r in rows]
         self._buffer = np.zeros((max(1024, 2 * len(rows)), DIM), dtype=np.float32)

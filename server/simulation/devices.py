@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 import httpx
 import numpy as np
 
-from models.faces import ENGINE_VERSION, crop_to_jpeg
+from models.faces import crop_to_jpeg
+from models.faces.engines import SYNTHETIC
 from models.verdicts import CaptureOutcome
 from models.wire import (
     DEVICE_PREFIX,
@@ -135,6 +136,8 @@ class SimulatedDevice(threading.Thread):
         live = burst.liveness
         liveness = LivenessReport(is_live=live.is_live, score=live.score, blink_detected=live.blink_detected,
                                   passive_score=live.passive_score, reasons=list(live.reasons)[:20])
+        # A real photo went through the real engine: its embedding carries that engine's tag.
+        base = {**base, "engine_version": self.real.engine.tag}
         return ResultUpload(outcome=CaptureOutcome.FACE_CAPTURED if live.is_live else CaptureOutcome.SPOOF,
                             embedding=[float(x) for x in burst.encoding], liveness=liveness,
                             face_crop_jpeg_b64=base64.b64encode(crop).decode("ascii"),
@@ -147,7 +150,7 @@ class SimulatedDevice(threading.Thread):
         if truth == Truth.BED_HANGING_SILENT:
             return None
         base = {"idempotency_key": uuid.uuid4().hex, "task_id": task.task_id, "nonce": task.nonce,
-                "captured_at": datetime.now(UTC), "engine_version": ENGINE_VERSION}
+                "captured_at": datetime.now(UTC), "engine_version": SYNTHETIC.tag}
         if self.real is not None and task.admission_id in self.real.beds:
             return self._real_check(self.real.beds[task.admission_id], base)
         if truth in (Truth.BED_HANGING_EMPTY, Truth.ON_LEAVE):

@@ -21,9 +21,10 @@ import pytest
 from PIL import Image
 from sqlmodel import Session, select
 
-from models.faces import ENGINE_VERSION, crop_to_jpeg
+from models.faces import crop_to_jpeg
 from models.faces.decode import load_image_file
 from models.faces.engine import FaceEngine
+from models.faces.engines import SYNTHETIC
 from models.settings import EngineSettings
 from models.verdicts import CaptureOutcome, FlagKind
 from models.wire import DEVICE_PREFIX, LivenessReport, ResultUpload, TaskBatch, TaskRead
@@ -64,11 +65,11 @@ def _tasks(device: httpx.Client) -> dict[int, TaskRead]:
 
 
 def _upload(device: httpx.Client, task: TaskRead, embedding: np.ndarray, crop: bytes | None = None,
-            evidence_sha256: str | None = None) -> httpx.Response:
+            evidence_sha256: str | None = None, engine_version: str = SYNTHETIC.tag) -> httpx.Response:
     upload = ResultUpload(
         idempotency_key=uuid.uuid4().hex, task_id=task.task_id, nonce=task.nonce,
         outcome=CaptureOutcome.FACE_CAPTURED, captured_at=datetime.now(UTC), embedding=[float(x) for x in embedding],
-        liveness=LIVE, engine_version=ENGINE_VERSION,
+        liveness=LIVE, engine_version=engine_version,
         face_crop_jpeg_b64=base64.b64encode(crop).decode() if crop else None,
         evidence_sha256=hashlib.sha256(crop).hexdigest() if crop else evidence_sha256)
     return device.post(f"{DEVICE_PREFIX}/results", content=upload.model_dump_json(),
@@ -145,7 +146,7 @@ def test_impersonator_is_named_from_insured_persons_and_staff(ward, engine) -> N
     nurse = identity(rng)
     with Session(engine) as db:
         add_staff_embedding(db, hospital_id=world.hospital_ids[0], staff_number="N-007", name="护士", vector=nurse,
-                            source="test", engine_version=ENGINE_VERSION)
+                            source="test", engine_version=SYNTHETIC.tag)
         db.commit()
     a, b, elsewhere = world.patients["h1:a"], world.patients["h1:b"], world.patients["h2:a"]
     tasks = _tasks(device)
@@ -213,12 +214,26 @@ def test_tampered_embedding_is_caught_from_the_crop(ward, engine, faces_dir: Pat
     """The device sends an impostor's real crop with the enrolled patient's embedding, so it would pass."""
     world, (device, _) = ward
     a = world.patients["h1:a"]
+    enrolled, _ = _burst(face_engine, faces_dir / "people" / "george_w_bush" / "01.jpg")
+    _enroll_real(engine, a.person_id, enrolled, face_engine.tag)
+    forged, _ = _burst(face_engine, faces_dir / "people" / "george_w_bush" / "02.jpg")  # the patient's face
     _, impostor_crop = _burst(face_engine, faces_dir / "people" / "colin_powell" / "01.jpg")
-    forged = photo_of(a.face, np.random.default_rng(9))
-    assert _upload(device, _tasks(device)[a.admission_id], forged, crop=impostor_crop).json()["verdict"] == "verified"
+    assert _upload(device, _tasks(device)[a.admission_id], forged, crop=impostor_crop,
+                   engine_version=face_engine.tag).json()["verdict"] == "verified"
     flags = _flags_when_checked(engine, 1, timeout_s=120)
     assert _kinds(flags) == ["tampered_evidence"]
-    assert flags[0].details["reason"] == "embedding_differs_from_crop" and flags[0].details["distance"] > 0.25
+    tolerance = face_engine.settings.profile_of().tamper_tolerance
+    assert flags[0].details["reason"] == "embedding_differs_from_crop" and flags[0].details["distance"] > tolerance
+
+
+def _enroll_real(engine, person_id: int, vector: np.ndarray, tag: str) -> None:
+    """Replaces the synthetic face build_world enrolled with a real one of the test's engine."""
+    with Session(engine) as db:
+        for row in db.exec(select(FaceEmbedding).where(FaceEmbedding.insured_person_id == person_id)):
+            row.is_active = False
+            db.add(row)
+        add_embedding(db, person_id=person_id, vector=vector, source="test", engine_version=tag)
+        db.commit()
 
 
 @pytest.mark.faces
@@ -228,17 +243,17 @@ def test_genuine_crops_pass_and_verified_crops_are_dropped(ward, engine, faces_d
     world, (device, _) = ward
     a, b = world.patients["h1:a"], world.patients["h1:b"]
     enrolled, _ = _burst(face_engine, faces_dir / "people" / "george_w_bush" / "01.jpg")
-    with Session(engine) as db:
-        for row in db.exec(select(FaceEmbedding).where(FaceEmbedding.insured_person_id == a.person_id)):
-            row.is_active = False
-            db.add(row)
-        add_embedding(db, person_id=a.person_id, vector=enrolled, source="test", engine_version=ENGINE_VERSION)
-        db.commit()
+    _enroll_real(engine, a.person_id, enrolled, face_engine.tag)
+    other, _ = _burst(face_engine, faces_dir / "people" / "hugo_chavez" / "01.jpg")
+    _enroll_real(engine, b.person_id, other, face_engine.tag)
     tasks = _tasks(device)
     embedding_a, crop_a = _burst(face_engine, faces_dir / "people" / "george_w_bush" / "02.jpg")
     embedding_b, crop_b = _burst(face_engine, faces_dir / "people" / "tony_blair" / "03.jpg")
-    assert _upload(device, tasks[a.admission_id], embedding_a, crop=crop_a).json()["verdict"] == "verified"
-    assert _upload(device, tasks[b.admission_id], embedding_b, crop=crop_b).json()["verdict"] == "impersonated"
+    tag = face_engine.tag
+    assert _upload(device, tasks[a.admission_id], embedding_a, crop=crop_a, engine_version=tag).json()["verdict"] \
+        == "verified"
+    assert _upload(device, tasks[b.admission_id], embedding_b, crop=crop_b, engine_version=tag).json()["verdict"] \
+        == "impersonated"
     flags = _flags_when_checked(engine, 2, timeout_s=120)
     assert _kinds(flags) == ["impersonated"]
     with Session(engine) as db:
@@ -260,7 +275,7 @@ def test_screen_photo_is_a_spoof(ward, engine, faces_dir: Path, face_engine) -> 
     upload = ResultUpload(idempotency_key=uuid.uuid4().hex, task_id=_tasks(device)[a.admission_id].task_id,
                           nonce=_tasks(device)[a.admission_id].nonce, outcome=CaptureOutcome.SPOOF,
                           captured_at=datetime.now(UTC), embedding=[float(x) for x in burst.encoding],
-                          liveness=liveness)
+                          liveness=liveness, engine_version=face_engine.tag)
     response = device.post(f"{DEVICE_PREFIX}/results", content=upload.model_dump_json(),
                            headers={"content-type": "application/json"})
     assert response.json()["verdict"] == "spoof"
