@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.faces.engines import EngineName, EngineProfile, profile, profile_for_tag
@@ -183,6 +183,18 @@ class EngineSettings(BaseSettings):
     crop_max_side_px: int = Field(
         default=256, ge=64, le=1024, title="Evidence crop size", description="Longer side of the crop.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_match_threshold(cls, data: Any) -> Any:
+        """A calibration file written before there were two engines holds `BEDCHECK_ENGINE_MATCH_THRESHOLD`,
+        fitted to dlib (the only engine then): it is read as dlib's threshold, so such a site still starts."""
+        if isinstance(data, dict):
+            for key in ("bedcheck_engine_match_threshold", "match_threshold"):
+                if key in data:
+                    legacy = data.pop(key)
+                    data.setdefault("dlib_match_threshold", legacy)
+        return data
 
     # --- each engine's distances (models/faces/engines.py), with this site's calibration -------------
     def profile_of(self, engine: EngineName | str | None = None) -> EngineProfile:

@@ -161,6 +161,18 @@ def test_impersonator_is_named_from_insured_persons_and_staff(ward, engine) -> N
     assert named_staff["kind"] == "staff" and named_staff["staff_number"] == "N-007"
 
 
+def test_a_never_enrolled_impostor_names_nobody(ward, engine) -> None:
+    """Open-set: a stranger in the bed is "unknown person", never the nearest innocent insured person."""
+    world, (device, _) = ward
+    a = world.patients["h1:a"]
+    stranger = identity(np.random.default_rng(55))
+    assert _upload(device, _tasks(device)[a.admission_id], stranger).json()["verdict"] == "impersonated"
+    (flag,) = [f for f in _flags_when_checked(engine, 1) if f.kind == FlagKind.IMPERSONATED]
+    assert flag.details["named"] == []
+    assert flag.details["naming"]["outcome"] in ("above_threshold", "no_candidate")
+    assert flag.details["naming"]["gallery_size"] == len(world.patients)
+
+
 def test_same_face_in_two_hospitals_is_flagged(ward, engine) -> None:
     """The patient of hospital 1 also lies, as an impostor, in a bed of hospital 2."""
     world, (device, other_device) = ward
