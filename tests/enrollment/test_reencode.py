@@ -28,6 +28,8 @@ from models.faces.match import Embeddings, match
 from models.settings import EngineSettings
 from server.cli import app
 from server.db import make_engine, upgrade
+from server.hospitals import service as hospitals
+from server.hospitals.tables import HospitalKind
 from server.persons.face_index import FaceIndex
 from server.persons.service import add_embedding, add_staff_embedding, enrolled_vectors, get_or_create_person
 from server.persons.tables import FaceEmbedding
@@ -54,9 +56,13 @@ def _dlib_gallery(engine, faces_dir: Path) -> dict[str, int]:
         legacy, _ = get_or_create_person(db, insurance_number="X-legacy", name="old")
         add_embedding(db, person_id=legacy.id or 0, vector=np.ones(128) / np.sqrt(128), source="test",
                       engine_version=DLIB.tag)  # no chip: enrolled before chips were kept
+        county = hospitals.get_or_create_county(db, province="P", city="C", county="K")
+        hospital = hospitals.upsert_hospital(db, code="H1", name="H1", county_id=county.id or 0,
+                                             kind=HospitalKind.PUBLIC)
         nurse = analyse_photo((faces_dir / "people" / "george_w_bush" / "01.jpg").read_bytes(), dlib)
-        add_staff_embedding(db, hospital_id=1, staff_number="N-1", name="nurse", vector=nurse.encoding,
-                            source="test", engine_version=DLIB.tag, chip_jpeg=nurse.chip_jpeg)
+        add_staff_embedding(db, hospital_id=hospital.id or 0, staff_number="N-1", name="nurse", vector=nurse.encoding,
+                            source="test", engine_version=DLIB.tag, thumbnail_jpeg=nurse.thumbnail_jpeg,
+                            chip_jpeg=nurse.chip_jpeg)
         db.commit()
     return ids
 
