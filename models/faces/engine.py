@@ -249,17 +249,20 @@ class FaceEngine:
     def _detect(self, image: RGBImage, *, thorough: bool) -> list[tuple[Box, sface.YunetFace | None]]:
         """Faces largest first. sface: YuNet on every path (it has no slower fallback to skip)."""
         if self.name == EngineName.SFACE:
-            return self._confident(image, [(face.box, face) for face in sface.detect(image, self.settings)])
+            return self._confident(image, [(face.box, face) for face in sface.detect(image, self.settings)],
+                                   thorough=thorough)
         return [(box, None) for box in detect_faces(image, self.settings, thorough=thorough)]
 
-    def _confident(self, image: RGBImage,
-                   found: list[tuple[Box, sface.YunetFace | None]]) -> list[tuple[Box, sface.YunetFace | None]]:
+    def _confident(self, image: RGBImage, found: list[tuple[Box, sface.YunetFace | None]], *,
+                   thorough: bool) -> list[tuple[Box, sface.YunetFace | None]]:
         """The detections that count as faces, on every path (enrollment, bed check, eval, crops): YuNet's
-        confident ones, and its doubtful ones that dlib's HOG detector finds too."""
+        confident ones, and its doubtful ones that dlib's HOG detector finds too. A frame of a burst asks HOG
+        only (`thorough` False): its CNN fallback on a frame where HOG finds nothing cost 4x the dlib engine's
+        whole frame (scripts/bench_engine.py, 640x480)."""
         doubtful = [b for b, y in found if y is not None and y.score < self.settings.sface_sure_score]
         if not doubtful:
             return found
-        hog = detect_faces(image, self.settings)
+        hog = detect_faces(image, self.settings, thorough=thorough)
         boxes = [b for b, _ in found]
         # Each HOG face vouches for the one YuNet box it overlaps most, and only when they really overlap.
         best = [max(boxes, key=functools.partial(_overlap, h)) for h in hog]
