@@ -21,6 +21,9 @@ from models.wire import (
     HeartbeatResponse,
     PairRequest,
     PairResponse,
+    PlaceCues,
+    ReferenceRead,
+    ReferenceUpload,
     ResultAck,
     ResultUpload,
     TaskBatch,
@@ -61,10 +64,12 @@ class DeviceApi:
     def close(self) -> None:
         self._client.close()
 
-    def pair(self, code: str, name: str = "", engine_version: str = "") -> PairResponse:
-        """Registers this device with a one-time code; the token comes back once."""
+    def pair(self, code: str, name: str = "", engine_version: str = "",
+             place: PlaceCues | None = None) -> PairResponse:
+        """Registers this device with a one-time code; the token comes back once. The Wi-Fi networks in
+        range (`place`) become part of the ward's fingerprint."""
         return self._call("POST", "/pair", PairResponse,
-                          body=PairRequest(code=code, name=name, engine_version=engine_version))
+                          body=PairRequest(code=code, name=name, engine_version=engine_version, place=place))
 
     def heartbeat(self, outbox_pending: int, software_version: str = "", engine_version: str = "") -> HeartbeatResponse:
         body = HeartbeatRequest(device_time=datetime.now(UTC), outbox_pending=outbox_pending,
@@ -82,6 +87,10 @@ class DeviceApi:
 
     def roster(self) -> WardRoster:
         return self._call("GET", "/roster", WardRoster)
+
+    def add_reference(self, bed_id: int, body: ReferenceUpload) -> ReferenceRead:
+        """Uploads a reference frame of one of the ward's beds."""
+        return self._call("POST", f"/beds/{bed_id}/references", ReferenceRead, body=body, timed=False)
 
     def upload(self, result: ResultUpload) -> ResultAck:
         return self._call("POST", "/results", ResultAck, body=result)

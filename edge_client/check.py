@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from edge_client.place import scene_b64
 from models.faces import crop_to_jpeg
 from models.faces.decode import RGBImage
 from models.faces.engine import BurstResult, FaceEngine
 from models.faces.match import Embeddings, match
 from models.verdicts import CaptureOutcome, ExemptionReason, Verdict
-from models.wire import LivenessReport, ResultUpload, TaskRead
+from models.wire import LivenessReport, PlaceCues, ResultUpload, SceneSource, TaskRead
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,9 @@ def _base(task: TaskRead, outcome: CaptureOutcome, clock_offset_ms: int, note: s
 
 
 def check_frames(engine: FaceEngine, frames: list[RGBImage], task: TaskRead, enrolled: Embeddings | None,
-                 *, clock_offset_ms: int = 0, encode_best: int = 3) -> CheckRecord:
-    """Judges a burst of frames captured at the task's bed."""
+                 *, clock_offset_ms: int = 0, encode_best: int = 3, scene_source: SceneSource = SceneSource.TABLET,
+                 place: PlaceCues | None = None) -> CheckRecord:
+    """Judges a burst of frames captured at the task's bed; a face result carries the scene (faces blurred)."""
     started = time.perf_counter()
     if not frames:
         upload = ResultUpload(**_base(task, CaptureOutcome.NO_FACE, clock_offset_ms, "the source gave no frames",
@@ -57,6 +59,9 @@ def check_frames(engine: FaceEngine, frames: list[RGBImage], task: TaskRead, enr
         upload = ResultUpload(**_base(task, CaptureOutcome.NO_FACE, clock_offset_ms, note, engine_tag=engine.tag))
         return CheckRecord(upload, Verdict.ABSENT, {"analysis": (analysed - started) * 1000})
     record = _face_record(engine, burst, task, enrolled, clock_offset_ms)
+    upload = record.upload.model_copy(update={"scene_jpeg_b64": scene_b64(frames, engine.settings),
+                                              "scene_source": scene_source, "place": place})
+    record = CheckRecord(upload, record.local_verdict)
     timings = {"analysis": (analysed - started) * 1000, "evidence": (time.perf_counter() - analysed) * 1000}
     return CheckRecord(record.upload, record.local_verdict, timings)
 

@@ -100,6 +100,30 @@ def check(bed: Annotated[str, typer.Option(help="Bed label, as on the roster")],
 
 
 @app.command()
+def reference(bed: Annotated[str, typer.Option(help="Bed label, as on the roster")],
+              source: Annotated[str, typer.Option(help="Camera index, rtsp/http URL, video file or image folder")],
+              fixed_camera: Annotated[bool, typer.Option(help="The source is the bed's fixed camera")] = False,
+              state_dir: StateDir = None, verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    """Capture a reference frame of a bed's surroundings (when the bed is registered or re-arranged).
+
+    Frame the headboard, the wall and the equipment; faces are blurred before the frame leaves the device.
+    """
+    _logging(verbose)
+    device = _device(_settings(state_dir))
+    try:
+        ref = device.capture_reference(bed, source, fixed_camera=fixed_camera)
+        typer.echo(f"bed {bed}: reference {ref.reference_id} stored ({ref.feature_count} features, {ref.source.value})")
+    except ApiError as e:
+        typer.echo(f"bed {bed}: reference refused: {e}", err=True)
+        raise typer.Exit(1) from e
+    except (CheckRefused, SourceError, BedcheckError) as e:
+        typer.echo(f"bed {bed}: no reference captured: {e}", err=True)
+        raise typer.Exit(1) from e
+    finally:
+        device.close()
+
+
+@app.command()
 def empty(bed: Annotated[str, typer.Option()], note: Annotated[str, typer.Option()] = "bed empty",
           state_dir: StateDir = None) -> None:
     """Report a bed empty (the server records absent, with this note)."""

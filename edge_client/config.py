@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,6 +31,11 @@ class EdgeSettings(BaseSettings):
         "Beds listed here are checked automatically when a task arrives; others wait for the nurse.")
     tablet_source: str = Field(default="0", description="Source the nurse's screen captures from")
 
+    # --- place cues (实地) -----------------------------------------------------------------------
+    wifi_scan: bool = Field(default=True, description="Report the Wi-Fi networks in range (nmcli, where present)")
+    location: str = Field(default="", description="A fixed location fix 'lat,lon[,accuracy_m]' for devices whose "
+                          "platform has no GPS API (else no location is reported)")
+
     # --- network ---------------------------------------------------------------------------------
     http_timeout_s: float = Field(default=10.0, gt=0.0, le=120.0)
     long_poll_s: float = Field(default=20.0, ge=0.0, le=120.0, description="wait_s of the task long-poll")
@@ -49,6 +54,19 @@ class EdgeSettings(BaseSettings):
     screen_enabled: bool = Field(default=True)
     screen_host: str = Field(default="127.0.0.1", description="Loopback only: the page has no sign-in")
     screen_port: int = Field(default=8765, ge=0, le=65535)
+
+    @field_validator("location")
+    @classmethod
+    def _lat_lon(cls, value: str) -> str:
+        if value.strip():
+            parts = value.split(",")
+            try:
+                numbers = [float(p) for p in parts]
+            except ValueError as e:
+                raise ValueError("expected 'lat,lon[,accuracy_m]' in degrees and metres") from e
+            if len(numbers) not in (2, 3) or not (-90 <= numbers[0] <= 90 and -180 <= numbers[1] <= 180):
+                raise ValueError("expected 'lat,lon[,accuracy_m]' in degrees and metres")
+        return value
 
     @property
     def credentials_path(self) -> Path:

@@ -10,13 +10,14 @@ from edge_client.check import CheckRecord, bed_empty, check_frames, patient_exem
 from edge_client.config import EdgeSettings
 from edge_client.credentials import Credentials, load_credentials, save_credentials
 from edge_client.outbox import Outbox
+from edge_client.place import place_cues, scene_b64
 from edge_client.sources import fit_frames, open_source
 from edge_client.sync import Syncer, SyncReport
 from models.faces.engine import FaceEngine
 from models.faces.match import Embeddings
 from models.settings import EngineSettings
 from models.verdicts import ExemptionReason
-from models.wire import BedRoster, TaskRead, WardRoster
+from models.wire import BedRoster, ReferenceRead, ReferenceUpload, SceneSource, TaskRead, WardRoster
 
 log = logging.getLogger(__name__)
 SOFTWARE_VERSION = "bedcheck-edge/0.1"
@@ -38,7 +39,8 @@ def pair_device(settings: EdgeSettings, server_url: str, code: str,
     """Registers with a one-time code (and the engine this device embeds with); saves the credential (0600)."""
     api = DeviceApi(server_url, timeout_s=settings.http_timeout_s)
     try:
-        paired = api.pair(code, settings.device_name, (engine_settings or EngineSettings.load()).engine_tag)
+        paired = api.pair(code, settings.device_name, (engine_settings or EngineSettings.load()).engine_tag,
+                          place_cues(settings))
     finally:
         api.close()
     credentials = Credentials(server_url=server_url, device_id=paired.device_id, token=paired.token,
@@ -122,9 +124,31 @@ class Device:
         finally:
             source.close()
         enrolled = self._enrolled_for(bed, task)
+        fixed = bed_label in self.settings.bed_sources and self.settings.bed_sources[bed_label] == source_spec
         record = check_frames(self.engine, frames, task, enrolled, clock_offset_ms=self.clock_offset_ms,
-                              encode_best=self.settings.encode_best)
+                              encode_best=self.settings.encode_best,
+                              scene_source=SceneSource.BED_CAMERA if fixed else SceneSource.TABLET,
+                              place=place_cues(self.settings))
         return self._store(bed, record)
+
+    def capture_reference(self, bed_label: str, source_spec: str, *, fixed_camera: bool = False) -> ReferenceRead:
+        """Captures a reference frame of a bed's surroundings (faces blurred) and uploads it now."""
+        roster = self.outbox.roster() or self._try_refresh()
+        bed = next((b for b in roster.beds if b.bed_label == bed_label), None) if roster else None
+        if bed is None:
+            raise CheckRefused(f"bed {bed_label!r} is not on this ward's roster")
+        source = open_source(source_spec, self.engine.settings)
+        try:
+            frames = fit_frames(source.burst(self.settings.burst_frames, self.settings.burst_stride),
+                                self.settings.frame_max_side_px)
+        finally:
+            source.close()
+        scene = scene_b64(frames, self.engine.settings)
+        if scene is None:
+            raise CheckRefused(f"bed {bed_label}: the source gave no frames")
+        body = ReferenceUpload(scene_jpeg_b64=scene, cues=place_cues(self.settings),
+                               source=SceneSource.BED_CAMERA if fixed_camera else SceneSource.TABLET)
+        return self.api.add_reference(bed.bed_id, body)
 
     def mark_empty(self, bed_label: str, note: str) -> StoredCheck:
         bed, task = self._bed_and_task(bed_label)

@@ -47,7 +47,9 @@ def enroll(
     rejects: Annotated[Path | None, typer.Option(help="Rejects CSV (default data_dir/enrollment_rejects.csv)")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = os.cpu_count() or 1,
     replace: Annotated[bool, typer.Option(help="Re-enrollment: deactivate a person's earlier faces (kept as "
-                                          "history) when a new one is accepted")] = False,
+                                          "history) when a new one is accepted; needs --reason, is audited "
+                                          "and raises a review flag per person")] = False,
+    reason: Annotated[str, typer.Option(help="Why faces are replaced (with --replace)")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
 ) -> None:
@@ -57,6 +59,8 @@ def enroll(
     if photos is None:
         raise typer.BadParameter("give --photos DIR (and --roster CSV, or --layout folders|flat)",
                                  param_hint="--photos")
+    if replace and not reason.strip():
+        raise typer.BadParameter("replacing enrolled faces needs a reason", param_hint="--reason")
     from enrollment import sources
     from enrollment.pipeline import EnrollmentOptions, run_enrollment
     from models.settings import EngineSettings
@@ -79,7 +83,8 @@ def enroll(
     options = EnrollmentOptions(
         index_path=settings.face_index_path_for(engine_settings.engine),
         rejects_path=rejects or settings.data_dir / "enrollment_rejects.csv",
-        workers=workers, replace=replace, photo_dir=settings.enrollment_photo_dir, show_progress=not quiet)
+        workers=workers, replace=replace, replace_reason=reason, photo_dir=settings.enrollment_photo_dir,
+        show_progress=not quiet)
     try:
         summary = run_enrollment(engine, jobs, options, engine_settings, source_rejects)
     finally:

@@ -39,6 +39,7 @@ class EnrollmentOptions:
     rejects_path: Path
     workers: int = os.cpu_count() or 1
     replace: bool = False
+    replace_reason: str = ""  # required with `replace` (server/persons/replacement.py)
     photo_dir: Path | None = None  # keep full photos here; None drops them
     actor: str = "cli:enroll"
     show_progress: bool = True
@@ -161,7 +162,7 @@ def _commit(db: Session, index, job: PhotoJob, analysis: PhotoAnalysis,  # type:
     result = enroll_photo(
         db, index=index, insurance_number=job.insurance_number, name=job.name, photo=analysis,
         source=f"bulk:{job.path.name}", actor=options.actor, duplicate_threshold=settings.duplicate_threshold,
-        replace=options.replace and job.insurance_number not in replaced,
+        replace=options.replace and job.insurance_number not in replaced, replace_reason=options.replace_reason,
         photo_bytes=job.path.read_bytes() if options.photo_dir else None, photo_dir=options.photo_dir)
     if result.already_enrolled:
         summary.skipped += 1

@@ -24,6 +24,7 @@ from server.accounts.tables import Role, UserAccount
 from server.admissions.tables import Admission
 from server.db import Db
 from server.persons.face_index import FaceIndex, load_or_rebuild
+from server.persons.replacement import check_replacement
 from server.persons.tables import InsuredPerson
 
 router = APIRouter(prefix="/api/enrollment", tags=["enrollment"])
@@ -39,6 +40,7 @@ class EnrollmentRead(BaseModel):
     already_enrolled: bool
     person_created: bool
     duplicate_flag_ids: list[int]
+    replaced_flag_id: int | None = None
 
 
 @router.post("/persons/{insurance_number}/photos", response_model=EnrollmentRead, status_code=201,
@@ -46,10 +48,15 @@ class EnrollmentRead(BaseModel):
 def upload_photo(insurance_number: str, request: Request, db: Db, user: Annotated[UserAccount, Depends(DESK)],
                  photo: Annotated[UploadFile, File(description="JPEG, PNG or WebP with exactly one face")],
                  name: Annotated[str, Form(max_length=120)] = "",
-                 replace: Annotated[bool, Form(description="Deactivate earlier faces (kept as history)")] = False,
+                 replace: Annotated[bool, Form(description="Deactivate earlier faces (kept as history); needs a "
+                                                           "reason, is audited and raises a review flag")] = False,
+                 reason: Annotated[str, Form(max_length=500, description="Why the face is replaced")] = "",
                  ) -> EnrollmentRead | JSONResponse:
     """Enroll one photo for an insured person; a face enrolled under another number raises a flag."""
     _check_person(db, user, insurance_number, name)
+    if replace:  # before the photo is analysed: a missing reason is the caller's to fix first
+        check_replacement(db, person_id=_person_id(db, insurance_number), reason=reason,
+                          staff_hospital_id=user.hospital_id if user.role == Role.HOSPITAL_STAFF else None)
     data = _read(photo, request.app.state.settings.max_body_bytes)
     engine_settings = request.app.state.engine_settings
     analysis = analyse_photo(data, FaceEngine(engine_settings))
@@ -61,11 +68,17 @@ def upload_photo(insurance_number: str, request: Request, db: Db, user: Annotate
         result = enroll_photo(
             db, index=index, insurance_number=insurance_number, name=name, photo=analysis, source="desk",
             actor=f"user:{user.id}", duplicate_threshold=engine_settings.duplicate_threshold, replace=replace,
+            replace_reason=reason, staff_hospital_id=user.hospital_id if user.role == Role.HOSPITAL_STAFF else None,
             photo_bytes=data if settings.keep_full_photos else None, photo_dir=settings.enrollment_photo_dir)
     body = EnrollmentRead(insured_person_id=result.person_id, insurance_number=insurance_number,
                           embedding_id=result.embedding_id, already_enrolled=result.already_enrolled,
-                          person_created=result.person_created, duplicate_flag_ids=result.flag_ids)
+                          person_created=result.person_created, duplicate_flag_ids=result.flag_ids,
+                          replaced_flag_id=result.replaced_flag_id)
     return JSONResponse(body.model_dump(), status_code=200) if result.already_enrolled else body
+
+
+def _person_id(db: Session, insurance_number: str) -> int | None:
+    return db.exec(select(InsuredPerson.id).where(InsuredPerson.insurance_number == insurance_number)).first()
 
 
 def _check_person(db: Session, user: UserAccount, insurance_number: str, name: str) -> None:

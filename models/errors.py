@@ -45,7 +45,9 @@ and database string: never rename it), one human message and one HTTP status.
         ├── TaskClosed                  task_closed            409
         ├── PairingCodeInvalid          pairing_code_invalid   400
         ├── EvidenceMissing             evidence_missing       422  (a face result without its crop)
-        └── ClockImplausible            clock_implausible      422  (captured before the task or in the future)
+        ├── ClockImplausible            clock_implausible      422  (captured before the task or in the future)
+        ├── SceneFrameMissing           scene_frame_missing    422  (a face capture without its scene)
+        └── ReferenceTooPlain           reference_too_plain    422  (a bed reference with too few features)
     + SignInThrottled sign_in_throttled 429 · CsrfFailed csrf_failed 403 · WeakPassword weak_password 422 ·
       AdmittedElsewhere admitted_elsewhere 409 · LastActiveFace last_active_face 409 ·
       RequestTimeout request_timeout 408
@@ -100,6 +102,8 @@ class ReasonCode(StrEnum):
     MODEL_ALTERED = "model_altered"
     UNKNOWN_ENGINE = "unknown_engine"
     ENGINE_MISMATCH = "engine_mismatch"
+    SCENE_FRAME_MISSING = "scene_frame_missing"
+    REFERENCE_TOO_PLAIN = "reference_too_plain"
 
 
 class BedcheckError(Exception):
@@ -340,6 +344,19 @@ class EvidenceMissing(CheckError):
 class ClockImplausible(CheckError):
     code = ReasonCode.CLOCK_IMPLAUSIBLE
     default_message = "captured_at is before the task was issued or after the device's own now."
+    http_status = 422
+
+
+class SceneFrameMissing(CheckError):
+    code = ReasonCode.SCENE_FRAME_MISSING
+    default_message = "A face capture needs its scene key frame (the bed's surroundings, faces blurred)."
+    http_status = 422
+
+
+class ReferenceTooPlain(CheckError):
+    code = ReasonCode.REFERENCE_TOO_PLAIN
+    default_message = ("The reference frame shows too little to recognise the place again (a blank wall): "
+                       "include the headboard, equipment or a window.")
     http_status = 422
 
 

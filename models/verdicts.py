@@ -54,6 +54,8 @@ class FlagKind(StrEnum):
     INELIGIBLE = "ineligible"                     # not insured on the admission date, or unknown to the registry
     LEAVE_OVERDUE = "leave_overdue"               # not back by the end of an approved leave
     LEAVE_OVERNIGHT = "leave_overnight"           # a leave over a night where the agreement forbids it
+    PLACE_MISMATCH = "place_mismatch"             # the capture's scene matches no reference of the bed's ward
+    FACE_REPLACED = "face_replaced"               # an enrolled face replaced at the desk: reviewed, never silent
 
 
 VERDICT_FLAG: dict[Verdict, FlagKind] = {

@@ -19,9 +19,12 @@ out = Console()
 
 
 def _engine():  # type: ignore[no-untyped-def]
+    from server.audit.service import use_key
     from server.db import make_engine, upgrade
 
-    engine = make_engine(ServerSettings().resolved_database_url)
+    settings = ServerSettings()
+    engine = make_engine(settings.resolved_database_url)
+    use_key(engine, settings.audit_secret)
     upgrade(engine)
     return engine
 
@@ -72,20 +75,51 @@ def create_user(username: str, role: str, password: Annotated[str, typer.Option(
     """Create a user with a role: admin, supervisor, reviewer or hospital_staff."""
     from sqlmodel import select
 
+    from models.errors import Conflict, WeakPassword
+    from server.accounts.passwords import check_password_policy
     from server.accounts.service import create_user as create
     from server.accounts.tables import Role
     from server.db import db_scope
     from server.hospitals.tables import Hospital
 
-    with db_scope(_engine()) as db:
-        hospital_id = None
-        if hospital:
-            found = db.exec(select(Hospital).where(Hospital.code == hospital)).first()
-            if found is None:
-                raise typer.BadParameter(f"unknown hospital {hospital!r}")
-            hospital_id = found.id
-        user = create(db, username=username, password=password, role=Role(role), hospital_id=hospital_id)
+    if role not in {r.value for r in Role}:
+        raise typer.BadParameter(f"unknown role {role!r} ({', '.join(r.value for r in Role)})", param_hint="ROLE")
+    try:  # before the database: a weak password is a usage error (exit 2), not a traceback
+        check_password_policy(password, username=username)
+    except WeakPassword as e:
+        raise typer.BadParameter(e.message, param_hint="--password") from e
+    engine = _engine()
+    try:
+        with db_scope(engine) as db:
+            hospital_id = None
+            if hospital:
+                found = db.exec(select(Hospital).where(Hospital.code == hospital)).first()
+                if found is None:
+                    raise typer.BadParameter(f"unknown hospital {hospital!r}")
+                hospital_id = found.id
+            try:
+                user = create(db, username=username, password=password, role=Role(role), hospital_id=hospital_id)
+            except Conflict as e:
+                console.print(f"[red]{e.message}[/]")
+                raise typer.Exit(1) from e
+    finally:
+        engine.dispose()  # no pooled connection left for the garbage collector (PostgreSQL warns)
     out.print(f"created user {user.username} ({user.role.value})")
+
+
+@users.command("unlock")
+def unlock_user(username: str) -> None:
+    """Clear an account's failed sign-ins (after its owner proved who they are): a lock ends now."""
+    from server.accounts.throttle import unlock
+    from server.db import db_scope
+
+    engine = _engine()
+    try:
+        with db_scope(engine) as db:
+            found = unlock(db, username=username)
+    finally:
+        engine.dispose()
+    out.print(f"{username}: failed sign-ins cleared" if found else f"{username}: no failed sign-ins recorded")
 
 
 def import_hospitals(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:

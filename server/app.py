@@ -14,11 +14,16 @@ from starlette.requests import Request
 from models.settings import EngineSettings
 from server.accounts.deps import ANY_USER, RequireRoles
 from server.accounts.tables import Role
+from server.accounts.throttle import ThrottlePolicy
+from server.audit import service as audit
+from server.audit.refusals import RefusalCounter, write_summary
+from server.checks.evidence import SYNTHETIC_ENVIRONMENTS, CropEncoder, CropLimits
 from server.db import WriteGate, make_engine, upgrade
-from server.devices.deps import RefusalCounter, get_current_device, write_refusal_summary
+from server.devices.deps import get_current_device, write_refusal_summary
 from server.devices.service import RateLimiter
 from server.errors import install_error_handlers
 from server.http import HttpGuard
+from server.places import service as place_service
 from server.settings import ServerSettings
 
 # Routes reachable without a user or device credential; everything else declares one (tested).
@@ -32,6 +37,7 @@ def create_app(settings: ServerSettings | None = None, engine_settings: EngineSe
                *, migrate: bool = True) -> FastAPI:
     settings = settings or ServerSettings()
     engine = make_engine(settings.resolved_database_url)
+    audit.use_key(engine, settings.audit_secret)
     if migrate:
         upgrade(engine)
 
@@ -39,7 +45,7 @@ def create_app(settings: ServerSettings | None = None, engine_settings: EngineSe
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from server.scheduler import release_leadership, start_scheduler
+        from server.scheduler import checkpoint_job, release_leadership, start_scheduler
 
         log.warning(settings.startup_message())
         started = (start_scheduler(engine, settings, engine_settings, app.state.write_gate)
@@ -48,9 +54,13 @@ def create_app(settings: ServerSettings | None = None, engine_settings: EngineSe
         counts = app.state.refusals.flush()
         if counts:
             write_refusal_summary(engine, app.state.write_gate, counts)
+        counts = app.state.sign_in_refusals.flush()
+        if counts:
+            write_summary(engine, app.state.write_gate, counts, actor="system", action="sign_in.refused")
         if started is not None:
             scheduler, lock = started
             scheduler.shutdown(wait=True)
+            checkpoint_job(engine, settings)  # the head at shutdown, so a later truncation shows
             release_leadership(lock)
         engine.dispose()
 
@@ -62,6 +72,12 @@ def create_app(settings: ServerSettings | None = None, engine_settings: EngineSe
     app.state.write_gate = WriteGate(engine)
     app.state.rate_limiter = RateLimiter(settings.device_rate_per_s, settings.device_rate_burst)
     app.state.refusals = RefusalCounter()
+    app.state.sign_in_policy = ThrottlePolicy.from_settings(settings)
+    app.state.sign_in_refusals = RefusalCounter(settings.sign_in_audit_interval_s)
+    app.state.crop_encoder = CropEncoder(
+        engine_settings, CropLimits(settings.max_crop_bytes, settings.max_crop_side_px),
+        accept_synthetic=settings.environment in SYNTHETIC_ENVIRONMENTS,
+        scene_limits=place_service.scene_limits(settings, engine_settings))
     # Body size counted as it streams (chunked too) and time bounded; no-store on every answer.
     app.add_middleware(HttpGuard, max_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s)
     install_error_handlers(app)
@@ -86,6 +102,8 @@ def _mount(app: FastAPI) -> None:
     from server.devices.routes import admin_router, device_router, pairing_router
     from server.flags.routes import router as flags_router
     from server.hospitals.routes import router as beds_router
+    from server.places.routes import admin_router as places_admin_router
+    from server.places.routes import device_router as places_device_router
     from server.reports.routes import router as reports_router
 
     user = [Depends(ANY_USER)]
@@ -94,7 +112,9 @@ def _mount(app: FastAPI) -> None:
     device = [Depends(get_current_device)]
     app.include_router(device_router, dependencies=device)
     app.include_router(checks_router, dependencies=device)
+    app.include_router(places_device_router, dependencies=device)
     app.include_router(admin_router, dependencies=user)
+    app.include_router(places_admin_router, dependencies=user)
     app.include_router(campaigns_router, dependencies=user)
     app.include_router(flags_router, dependencies=user)
     app.include_router(roster_router, dependencies=user)

@@ -48,12 +48,16 @@ def snake_case(name: str) -> str:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine tuned per backend: SQLite with WAL, foreign keys and a busy timeout; PostgreSQL pooled."""
+    """An engine tuned per backend: SQLite with WAL, foreign keys and a busy timeout; PostgreSQL pooled.
+
+    `hide_parameters`: a failed statement's error (and so any log of it) names the statement, never its
+    values: those are a nurse's note, an idempotency key, a liveness report or an embedding's raw bytes.
+    """
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and ":memory:" not in url:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               pool_size=20, max_overflow=40)
+                               pool_size=20, max_overflow=40, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -65,7 +69,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
 
 
 class FairLock:

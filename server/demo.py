@@ -25,7 +25,7 @@ def demo_database_url(settings: ServerSettings) -> str:
     if settings.database_url:
         return settings.database_url
     path = (settings.data_dir / "demo.db").resolve()
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", ".audit-checkpoints.jsonl"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     return f"sqlite:///{path}"
 
@@ -70,7 +70,8 @@ def run_demo(*, serve: bool, as_json: bool, hospitals: int, inpatients: int, dea
 def _print_summary(summary: dict) -> None:  # type: ignore[type-arg]
     table = Table(title="spot check", show_header=False)
     for key in ("inpatients", "hospitals", "wards", "offline_wards", "real_face_beds", "seconds_to_complete",
-                "results_per_second", "verification_rate", "aggregate_query_ms"):
+                "results_per_second", "verification_rate", "aggregate_query_ms",
+                "verified_flagged_for_place"):
         table.add_row(key, str(summary.get(key, "")))
     for verdict, count in summary["verdicts"].items():
         table.add_row(f"verdict {verdict}", str(count))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 
 from fastapi import FastAPI, Request
@@ -20,7 +21,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BedcheckError)
     async def _known(request: Request, exc: BedcheckError) -> JSONResponse:
         log.info("%s %s -> %s %s", request.method, request.url.path, exc.http_status, exc.code.value)
-        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+        retry_after = exc.details.get("retry_after_s")
+        headers = {"Retry-After": str(math.ceil(retry_after))} if isinstance(retry_after, int | float) else None
+        return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

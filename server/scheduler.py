@@ -44,6 +44,18 @@ def evidence_job(engine: Engine, gate: WriteGate, checker: object) -> None:
         log.exception("evidence check failed")
 
 
+def checkpoint_job(engine: Engine, settings: ServerSettings) -> None:
+    """A signed checkpoint of the audit chain's head, outside the database (server/audit/checkpoints.py)."""
+    from server.audit.checkpoints import write_checkpoint
+    from server.db import db_scope
+
+    try:
+        with db_scope(engine) as db:
+            write_checkpoint(db, settings.resolved_checkpoint_path)
+    except Exception:  # the next run writes it
+        log.exception("audit checkpoint failed")
+
+
 def roll_call_job(engine: Engine, gate: WriteGate, deadline_s: int) -> None:
     """One roll-call campaign per hospital, so a failing hospital does not stop the others."""
     from sqlmodel import select
@@ -107,6 +119,8 @@ def start_scheduler(engine: Engine, settings: ServerSettings, engine_settings: E
     scheduler.add_job(evidence_job, "interval", seconds=settings.evidence_interval_s,
                       args=[engine, gate, EvidenceChecker(settings, engine_settings)],
                       max_instances=1, coalesce=True, id="evidence-check")
+    scheduler.add_job(checkpoint_job, "interval", seconds=settings.audit_checkpoint_interval_s,
+                      args=[engine, settings], max_instances=1, coalesce=True, id="audit-checkpoint")
     from server.reports.jobs import tally_job
 
     scheduler.add_job(tally_job, "cron", hour=0, minute=30, args=[engine, gate], id="check-tally", coalesce=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -28,7 +29,7 @@ class ServerSettings(BaseSettings):
     audit_key: SecretStr | None = Field(default=None, description="Keys the audit chain (HMAC) and signs its "
                                         "checkpoints; default: generated once in data_dir/audit_key (mode 0600)")
     audit_checkpoint_path: Path | None = Field(default=None, description="Signed audit checkpoints, outside "
-                                               "the database; default data_dir/audit_checkpoints.jsonl")
+                                               "the database; default beside the SQLite file, or in data_dir")
     audit_checkpoint_interval_s: float = Field(default=60.0, gt=0.0, description="How often the chain's head "
                                                "is checkpointed")
     user_token_ttl_s: int = Field(default=8 * 3600, ge=60, le=7 * 24 * 3600)
@@ -39,10 +40,39 @@ class ServerSettings(BaseSettings):
                                     "must arrive within this (slow clients holding connections: slowloris)")
     body_timeout_s: float = Field(default=120.0, gt=0.0, le=3600.0, description="A request body must arrive "
                                   "within this; a ward on a slow link still sends a full batch well inside it")
+    # Sign-in throttle (server/accounts/throttle.py), per account and per client address: after `delay_after`
+    # failures each further attempt waits base, 2x base, 4x base... from the last failure; at `lock_after`
+    # failures the key is locked for `sign_in_lock_s` (and again after every further failure). A success
+    # clears its account; failures are forgotten `sign_in_forget_after_s` (an address's:
+    # `sign_in_address_forget_after_s`) after the last one.
+    sign_in_delay_after: int = Field(default=5, ge=1, le=1000, description="Failures of one account before "
+                                     "attempts are delayed")
+    sign_in_lock_after: int = Field(default=10, ge=1, le=1000, description="Failures of one account that lock it")
+    sign_in_address_delay_after: int = Field(default=20, ge=1, le=10_000, description="Failures from one client "
+                                             "address (any account) before its attempts are delayed")
+    sign_in_address_lock_after: int = Field(default=50, ge=1, le=10_000, description="Failures from one client "
+                                            "address that lock it")
+    sign_in_delay_base_s: float = Field(default=1.0, gt=0.0, le=3600.0, description="The first delay; it "
+                                        "doubles with each further failure")
+    sign_in_lock_s: float = Field(default=15 * 60.0, gt=0.0, le=7 * 24 * 3600.0, description="How long a lock "
+                                  "lasts")
+    sign_in_forget_after_s: float = Field(default=24 * 3600.0, gt=0.0, description="Failures older than this "
+                                          "(since the last one) are forgotten")
+    sign_in_address_forget_after_s: float = Field(default=15 * 60.0, gt=0.0, description="An address's failures "
+                                                  "older than this (since its last one) are forgotten: a whole "
+                                                  "hospital may share one address")
+    sign_in_audit_interval_s: float = Field(default=60.0, gt=0.0, description="Refused sign-ins are counted "
+                                            "and written as one audit record per interval")
     long_poll_max_s: float = Field(default=25.0, ge=0.0, le=120.0)
     long_poll_interval_s: float = Field(default=0.5, gt=0.0, le=10.0)
     device_rate_per_s: float = Field(default=50.0, gt=0.0, description="Sustained requests per device")
     device_rate_burst: int = Field(default=200, ge=1)
+    clock_tolerance_s: float = Field(default=300.0, ge=0.0, le=24 * 3600, description="How far captured_at may "
+                                     "lie before its task or after now, beyond the device's measured offset")
+    max_crop_bytes: int = Field(default=256 * 1024, ge=1024, le=4 * 1024 * 1024,
+                                description="A face crop's size limit (devices send ~20 KB JPEGs)")
+    max_crop_side_px: int = Field(default=512, ge=64, le=4096, description="A face crop's longer side at most "
+                                  "(devices crop at EngineSettings.crop_max_side_px, 256 by default)")
     pairing_code_ttl_s: int = Field(default=24 * 3600, ge=60)
     roll_call_times: str = Field(default="08:00,20:00", description="Daily roll-call times, local HH:MM")
     timezone: str = Field(default="Asia/Shanghai", description="The bureau's time zone (IANA name): roll-call "
@@ -57,6 +87,20 @@ class ServerSettings(BaseSettings):
     evidence_batch: int = Field(default=500, ge=1, le=10_000)
     cross_hospital_window_h: float = Field(default=24.0, gt=0.0,
                                            description="The same face in two hospitals within this window")
+    # Place (实地, server/evidence/place.py). Measured on the real-scene set (models/place/evaluation.py,
+    # docs/benchmarks.md, 1,000 ORB features a frame): the same place keeps at least 30 inliers, another room
+    # at most 9.
+    place_min_inliers: int = Field(default=20, ge=4, le=1000,
+                                   description="Inliers of the scene with a reference for the same place")
+    reference_min_features: int = Field(default=300, ge=10, le=5000,
+                                        description="A reference frame with fewer features (a blank wall) is "
+                                                    "refused: it could not be recognised again")
+    place_ward_max_references: int = Field(default=40, ge=1, le=1000,
+                                           description="Other references of the ward tried when a tablet's "
+                                                       "scene does not match its own bed's")
+    scene_max_bytes: int = Field(default=300_000, ge=1024, le=5_000_000, description="Largest scene frame")
+    scene_max_pixels: int = Field(default=1_310_720, ge=10_000, le=20_000_000,
+                                  description="Largest scene frame area (1280x1024)")
     keep_full_photos: bool = Field(default=False, description="Keep full enrollment photos (else embedding and "
                                    "a 96 px thumbnail only), under data_dir/enrollment_photos")
     face_index_path: Path | None = Field(default=None, description="faiss 1:N index file; default "
@@ -105,7 +149,14 @@ class ServerSettings(BaseSettings):
 
     @property
     def resolved_checkpoint_path(self) -> Path:
-        return self.audit_checkpoint_path or self.data_dir / "audit_checkpoints.jsonl"
+        """Beside a SQLite file, else in data_dir named after the database: one chain, one file."""
+        if self.audit_checkpoint_path:
+            return self.audit_checkpoint_path
+        url = self.resolved_database_url
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            return Path(f"{url.removeprefix('sqlite:///')}.audit-checkpoints.jsonl")
+        tag = hashlib.sha256(url.encode()).hexdigest()[:12]
+        return self.data_dir / f"audit-checkpoints-{tag}.jsonl"
 
     def startup_message(self) -> str:
         """Says which mode the server runs in and where its secrets come from."""

@@ -37,7 +37,7 @@ def known_encoding(name: str) -> str:
     """The codec's canonical name, or a clear error for a name Python does not know."""
     try:
         return codecs.lookup(name).name
-    except LookupError as e:
+    except (LookupError, ValueError) as e:  # ValueError: a NUL in the name (found by fuzzing: a 500)
         raise InvalidInput(f"unknown encoding {name!r} (try utf-8 or gb18030)", field="encoding") from e
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -18,7 +19,9 @@ from server.devices.service import create_pairing_code
 from server.hospitals import service as hospitals
 from server.hospitals.tables import HospitalKind
 from server.persons.service import add_embedding, get_or_create_person
+from server.simulation.county import add_references
 from server.simulation.embeddings import identity
+from server.simulation.scenes import scene_jpeg
 
 PASSWORD = "test-password-1"
 
@@ -42,8 +45,10 @@ class World:
 
 
 def build_world(db: Session, *, hospitals_n: int, patients_per_ward: list[str] | None = None,
-                county: str = "Test County", seed: int = 1) -> World:
-    """One ward per hospital; `patients_per_ward` names the patients put in every ward (e.g. ['a', 'b'])."""
+                county: str = "Test County", seed: int = 1, place_references: bool = True) -> World:
+    """One ward per hospital; `patients_per_ward` names the patients put in every ward (e.g. ['a', 'b']).
+
+    Every bed gets a reference frame of its (synthetic) room; `scene_b64(bed_id)` is a capture there."""
     rng = np.random.default_rng(seed)
     region = hospitals.get_or_create_county(db, province="P", city="C", county=county)
     world = World(county)
@@ -65,8 +70,15 @@ def build_world(db: Session, *, hospitals_n: int, patients_per_ward: list[str] |
             db.flush()
             world.patients[f"h{h + 1}:{name}"] = Patient(admission.id or 0, person.id or 0, hospital.id or 0,
                                                          ward.id or 0, bed.id or 0, face)
+            if place_references:
+                add_references(db, [(hospital.id or 0, ward.id or 0, bed.id or 0)])
     db.commit()
     return world
+
+
+def scene_b64(bed_id: int, *, at_home: bool = False, seed: int = 0) -> str:
+    """A scene key frame of a check at this bed (matches its reference), or somewhere else `at_home`."""
+    return base64.b64encode(scene_jpeg(bed_id, np.random.default_rng(seed), at_home=at_home)).decode("ascii")
 
 
 def exempt(db: Session, patient: Patient, reason: ExemptionReason = ExemptionReason.ICU) -> None:
@@ -83,3 +95,19 @@ def user(db: Session, username: str, role: Role, hospital_id: int | None = None)
 
 def pairing_code(db: Session, ward_id: int) -> str:
     return create_pairing_code(db, ward_id=ward_id, ttl_s=600, actor="test")
+
+
+def synthetic_evidence(embedding: np.ndarray | list[float], bed_id: int | None = None) -> dict[str, str]:
+    """The evidence fields of a face result: the labelled synthetic crop a test server accepts and, for a
+    capture at `bed_id`, a scene frame matching that bed's reference."""
+    import base64
+    import hashlib
+
+    from server.checks.synthetic import synthetic_crop
+
+    crop = synthetic_crop(embedding)
+    fields = {"face_crop_jpeg_b64": base64.b64encode(crop).decode("ascii"),
+              "evidence_sha256": hashlib.sha256(crop).hexdigest()}
+    if bed_id is not None:
+        fields["scene_jpeg_b64"] = scene_b64(bed_id)
+    return fields

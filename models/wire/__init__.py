@@ -10,11 +10,13 @@ Device API (all under `/api/v1/device`, `Authorization: Bearer <device token>` e
     GET  /api/v1/device/roster                       -> WardRoster         (own ward only, with embeddings)
     POST /api/v1/device/results     ResultUpload     -> ResultAck          (idempotent on idempotency_key)
     POST /api/v1/device/results/batch ResultBatch    -> BatchAck           (up to 100; each item on its own)
+    POST /api/v1/device/beds/{bed_id}/references ReferenceUpload -> ReferenceRead (own ward's beds only)
 
 Errors answer `{"code", "message", "details"}` with the status of `models.errors`.
 """
 
 from models.wire.devices import HeartbeatRequest, HeartbeatResponse, PairRequest, PairResponse
+from models.wire.place import GeoFix, PlaceCues, ReferenceRead, ReferenceUpload, SceneSource
 from models.wire.results import (
     MAX_BATCH,
     BatchAck,
@@ -41,13 +43,18 @@ __all__ = [
     "BedRoster",
     "HeartbeatRequest",
     "HeartbeatResponse",
+    "GeoFix",
     "ItemError",
     "LivenessReport",
     "PairRequest",
     "PairResponse",
+    "PlaceCues",
+    "ReferenceRead",
+    "ReferenceUpload",
     "ResultAck",
     "ResultBatch",
     "ResultUpload",
+    "SceneSource",
     "TaskBatch",
     "TaskRead",
     "WardRoster",

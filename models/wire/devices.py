@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from models.wire.place import PlaceCues
 
 
 class PairRequest(BaseModel):
@@ -14,6 +16,8 @@ class PairRequest(BaseModel):
     name: str = Field(default="", max_length=120, description="Human label, e.g. 'Ward 3 tablet A'")
     engine_version: str = Field(default="", max_length=80,
                                 description="Tag of the face engine the device embeds with (models/faces/engines.py)")
+    # Pairing happens in the ward: the networks in range then become the ward's Wi-Fi fingerprint.
+    place: PlaceCues | None = Field(default=None, description="Wi-Fi networks in range at pairing")
 
 
 class PairResponse(BaseModel):
@@ -27,7 +31,7 @@ class PairResponse(BaseModel):
 class HeartbeatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    device_time: datetime
+    device_time: AwareDatetime = Field(description="The device's clock, with its zone")
     outbox_pending: int = Field(default=0, ge=0, description="Results stored on the device, not yet acked")
     software_version: str = Field(default="", max_length=40)
     engine_version: str = Field(default="", max_length=80, description="Face engine tag; empty = unchanged")

@@ -19,6 +19,11 @@ def _bearer(request: Request) -> str | None:
     return header[7:].strip() if header.lower().startswith("bearer ") else None
 
 
+def client_address(request: Request) -> str | None:
+    """The peer's address, as the server saw it (behind a proxy: what uvicorn's proxy headers set)."""
+    return request.client.host if request.client else None
+
+
 def get_current_user(request: Request, db: Db) -> UserAccount:
     token = _bearer(request)
     if token is None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from server.accounts import service
+from server.accounts import service, throttle
+from server.accounts.deps import client_address
 from server.db import Db
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -23,8 +24,10 @@ class TokenResponse(BaseModel):
     hospital_id: int | None
 
 
-@router.post("/token", response_model=TokenResponse)
+@router.post("/token", response_model=TokenResponse, responses={
+    429: {"description": "Too many failed sign-ins (sign_in_throttled; Retry-After says how long)"}})
 def sign_in(body: TokenRequest, db: Db, request: Request) -> TokenResponse:
-    user = service.authenticate(db, username=body.username, password=body.password)
+    user = throttle.sign_in(db, username=body.username, password=body.password, address=client_address(request),
+                            policy=request.app.state.sign_in_policy, refusals=request.app.state.sign_in_refusals)
     token = service.issue_token(user, request.app.state.settings.secret)
     return TokenResponse(access_token=token, role=user.role.value, hospital_id=user.hospital_id)

@@ -11,6 +11,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlmodel import Session, select
 
 from models.errors import Conflict, InvalidCredential
+from server.accounts.passwords import check_password_policy
 from server.accounts.tables import Role, UserAccount
 from server.audit import service as audit
 from server.db import utcnow
@@ -23,9 +24,10 @@ _DUMMY_HASH = _hasher.hash("no-such-user")
 def create_user(
     db: Session, *, username: str, password: str, role: Role, hospital_id: int | None = None
 ) -> UserAccount:
-    """Creates a user; hospital staff must belong to a hospital."""
+    """Creates a user; hospital staff must belong to a hospital; the password must meet the policy."""
     if role == Role.HOSPITAL_STAFF and hospital_id is None:
         raise Conflict("hospital staff need a hospital")
+    check_password_policy(password, username=username)
     if db.exec(select(UserAccount).where(UserAccount.username == username)).first():
         raise Conflict(f"user {username!r} exists")
     user = UserAccount(username=username, password_hash=_hasher.hash(password), role=role, hospital_id=hospital_id)

@@ -15,6 +15,12 @@ registry does not hold is rejected unless the import is asked to create beds (`c
 Admissions that a row creates, moves or discharges are checked for 叠床 (the same insured person admitted
 in another hospital): a new overlap raises its flag, a discharge resolves it.
 
+A hospital's own import (hospital staff: `only_hospital_id`) cannot reach another hospital's patients: a row
+that would admit (or re-admit) here, or rename, a person currently admitted in another hospital is refused
+(`admitted_elsewhere`) and raises a 叠床 flag instead; the person's name and the other admission stay as
+they are. The bureau's imports (administrators, supervisors: every hospital's HIS feed) record both
+admissions and flag the overlap, as above.
+
 The work is committed in chunks of `COMMIT_EVERY` rows, each its own write transaction: the write lock is
 held for one chunk at a time (and handed out in arrival order), so device uploads and heartbeats interleave
 with a 20,000-row import.
@@ -30,7 +36,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from models.errors import InvalidInput
+from models.errors import InvalidInput, ReasonCode
 from server.admissions.eligibility import flag_ineligible
 from server.admissions.tables import Admission
 from server.audit import service as audit
@@ -39,7 +45,7 @@ from server.hospitals import registry
 from server.hospitals import service as hospital_service
 from server.hospitals.tables import Hospital
 from server.persons.service import get_or_create_person
-from server.persons.tables import InsuranceStatus
+from server.persons.tables import InsuranceStatus, InsuredPerson
 from server.tabular import CsvRows, RowRejected, decode_text, read_csv
 
 REQUIRED = ("hospital_code", "ward_code", "bed_label", "insurance_number", "name", "his_admission_no",
@@ -53,6 +59,7 @@ STATUS_NAMES = {"active": InsuranceStatus.ACTIVE, "正常": InsuranceStatus.ACTI
                 "终止": InsuranceStatus.ENDED, "注销": InsuranceStatus.ENDED}
 MAX_YUAN = Decimal("100000000")
 UNKNOWN_BED = "unknown_bed"
+ADMITTED_ELSEWHERE = ReasonCode.ADMITTED_ELSEWHERE.value
 COMMIT_EVERY = 50
 
 
@@ -151,6 +158,15 @@ class RowRefused(ValueError):
         self.code = code
 
 
+class AdmittedElsewhereRow(RowRefused):
+    """A hospital's row about a person currently admitted in another hospital (raises a 叠床 flag)."""
+
+    def __init__(self, person_id: int, elsewhere: Admission) -> None:
+        super().__init__(ADMITTED_ELSEWHERE, "the insured person is currently admitted in another hospital; "
+                                             "the row is refused and a 叠床 flag raised")
+        self.person_id, self.elsewhere = person_id, elsewhere
+
+
 def import_roster(db: Session, *, rows: list[tuple[int, dict[str, Any]]] | CsvRows, actor: str,
                   only_hospital_id: int | None = None, create_beds: bool = False) -> ImportReport:
     """Upserts admissions row by row (each good row in its own savepoint), commits every COMMIT_EVERY rows."""
@@ -168,8 +184,16 @@ def import_roster(db: Session, *, rows: list[tuple[int, dict[str, Any]]] | CsvRo
                 raise ValueError(f"duplicate of line {seen[key]} in this file")
             seen[key] = line
             with db.begin_nested():
-                outcome, admission_id = _upsert(db, values, create_beds=create_beds)
+                outcome, admission_id = _upsert(db, values, create_beds=create_beds,
+                                                guard_others=only_hospital_id is not None)
             imported.append(admission_id)
+        except AdmittedElsewhereRow as e:
+            report.rejected.append(RowRejected(line, e.code, str(e)))
+            if flag_service.flag_refused_admission(
+                    db, hospital_id=values["hospital"].id or 0, insured_person_id=e.person_id, elsewhere=e.elsewhere,
+                    his_admission_no=values["his_admission_no"], actor=actor):
+                report.duplicate_admission_flags += 1
+            continue
         except RowRefused as e:
             report.rejected.append(RowRejected(line, e.code, str(e)))
             continue
@@ -187,7 +211,8 @@ def import_roster(db: Session, *, rows: list[tuple[int, dict[str, Any]]] | CsvRo
     report.ineligible = flag_ineligible(db, admission_ids=imported)
     touched = {person for start in range(0, len(changed), 10_000) for person in db.exec(
         select(Admission.insured_person_id).where(col(Admission.id).in_(changed[start:start + 10_000])))}
-    report.duplicate_admission_flags, _ = flag_service.sync_duplicate_admissions(db, person_ids=touched)
+    raised, _ = flag_service.sync_duplicate_admissions(db, person_ids=touched)
+    report.duplicate_admission_flags += raised
     audit.record(db, actor=actor, action="roster.imported", object_type="roster", object_id=only_hospital_id or 0,
                  data={"created": report.created, "updated": report.updated, "unchanged": report.unchanged,
                        "rejected": len(report.rejected), "ineligible": report.ineligible,
@@ -227,8 +252,28 @@ def _validate(row: dict[str, Any], hospitals: dict[str, Hospital], only_hospital
             "insurance": _insurance(row), "funds": funds}
 
 
-def _upsert(db: Session, v: dict[str, Any], *, create_beds: bool) -> tuple[str, int]:
+def _refuse_if_admitted_elsewhere(db: Session, v: dict[str, Any]) -> None:
+    """A hospital's row may not admit, re-admit or rename a person currently admitted in another hospital."""
     hospital: Hospital = v["hospital"]
+    person = db.exec(select(InsuredPerson).where(InsuredPerson.insurance_number == v["insurance_number"])).first()
+    if person is None:
+        return
+    elsewhere = db.exec(select(Admission).where(
+        Admission.insured_person_id == person.id, Admission.hospital_id != hospital.id,
+        col(Admission.discharged_at).is_(None)).order_by(col(Admission.id))).first()
+    if elsewhere is None:
+        return
+    here = db.exec(select(Admission).where(Admission.hospital_id == hospital.id,
+                                           Admission.his_admission_no == v["his_admission_no"])).first()
+    admits = v["discharged_at"] is None and (here is None or here.discharged_at is not None)
+    if admits or v["name"] != person.name:
+        raise AdmittedElsewhereRow(person.id or 0, elsewhere)
+
+
+def _upsert(db: Session, v: dict[str, Any], *, create_beds: bool, guard_others: bool = False) -> tuple[str, int]:
+    hospital: Hospital = v["hospital"]
+    if guard_others:
+        _refuse_if_admitted_elsewhere(db, v)
     if create_beds:
         ward = hospital_service.get_or_create_ward(db, hospital_id=hospital.id or 0, code=v["ward_code"])
         bed = hospital_service.get_or_create_bed(db, ward_id=ward.id or 0, label=v["bed_label"])

@@ -3,11 +3,13 @@
 A verdict is decided at three moments, each by one function below:
 - when the task is created (`initial_verdict`): exempt, or pending;
 - when a device's answer arrives (`decide`): an ordered list of rules (`ANSWER_RULES`), the first rule
-  that returns a `Decision` wins; the server decides with its own threshold for the engine that made the
-  embedding (models/faces/engines.py) and the enrolled embeddings of that engine it holds; the device's own
-  distance is kept as evidence but never trusted;
+  that returns a `Decision` wins; the server decides with its own encoding of the uploaded crop
+  (server/checks/evidence.py), the threshold of the engine that made that encoding (models/faces/engines.py)
+  and the enrolled embeddings of that engine it holds; the device's embedding and distance are kept as
+  evidence but never trusted;
 - when the deadline passes without an answer (`at_deadline`).
-And which verdict a flag is raised for: `flag_kind` (models/verdicts.py `VERDICT_FLAG`).
+And which verdict a flag is raised for: `flag_kind` (models/verdicts.py `VERDICT_FLAG`); and when a capture's
+scene is not the bed's place (`place_mismatch`, decided by the evidence check after the verdict).
 
 To add a verdict (on leave, liveness re-check, place mismatch): add it to models/verdicts.py, then a rule
 here at the precedence it needs (a field on `Answer` or `TaskContext` carries what the rule reads).
@@ -17,8 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import numpy as np
 
 from models.faces.match import Embeddings, person_distance
 from models.verdicts import VERDICT_FLAG, CaptureOutcome, FlagKind, Verdict
@@ -37,8 +37,11 @@ class Answer:
     """What the server knows when a device's result for a task arrives."""
 
     upload: ResultUpload
-    enrolled: Embeddings | None  # active enrolled embeddings of the admitted person, of the upload's engine
-    threshold: float | None  # that engine's match threshold (None: the upload carries no embedding)
+    enrolled: Embeddings | None  # active enrolled embeddings of the admitted person, of the probe's engine
+    threshold: float | None  # that engine's match threshold (None: no face to judge)
+    # The server's own encoding of the uploaded crop (server/checks/evidence.py), never the device's
+    # embedding: None for a face result whose crop holds no face (and for answers without a face).
+    probe: Embeddings | None = None
     # An approved leave registered before the task was issued covers the time of the check
     # (server/admissions/leave.py decides which leave counts).
     on_leave: bool = False
@@ -75,6 +78,12 @@ def _not_live(answer: Answer) -> Decision | None:
     return None
 
 
+def _no_face_in_crop(answer: Answer) -> Decision | None:
+    if answer.probe is None:
+        return Decision(Verdict.UNRECOGNISED, None, "no_face_in_crop")
+    return None
+
+
 def _nobody_enrolled(answer: Answer) -> Decision | None:
     if answer.enrolled is None or len(answer.enrolled) == 0:
         return Decision(Verdict.UNRECOGNISED, None, "nobody_enrolled")
@@ -82,26 +91,26 @@ def _nobody_enrolled(answer: Answer) -> Decision | None:
 
 
 def _face_match(answer: Answer) -> Decision:
-    assert answer.enrolled is not None
-    probe = Embeddings.of(answer.upload.engine_version, np.asarray(answer.upload.embedding, dtype=np.float64))
-    distance = person_distance(answer.enrolled, probe)
+    assert answer.enrolled is not None and answer.probe is not None
+    distance = person_distance(answer.enrolled, answer.probe)
     if answer.threshold is not None and distance <= answer.threshold:
         return Decision(Verdict.VERIFIED, distance, "match")
     return Decision(Verdict.IMPERSONATED, distance, "no_match")
 
 
 # In order of precedence; the last rule always decides.
-ANSWER_RULES: list[Callable[[Answer], Decision | None]] = [_empty_on_leave, _bed_empty, _not_live, _nobody_enrolled,
-                                                          _face_match]
+ANSWER_RULES: list[Callable[[Answer], Decision | None]] = [_empty_on_leave, _bed_empty, _not_live, _no_face_in_crop,
+                                                          _nobody_enrolled, _face_match]
 
 
 def decide(upload: ResultUpload, enrolled: Embeddings | None, threshold: float | None, *,
-           on_leave: bool = False) -> Decision:
+           probe: Embeddings | None, on_leave: bool = False) -> Decision:
     """verified | on_leave | absent | impersonated | spoof | unrecognised, from what the device saw at the bed.
 
-    `enrolled` holds the person's embeddings of the upload's engine only, `threshold` is that engine's.
+    `probe` is the server's own encoding of the uploaded crop, never the device's embedding; `enrolled` holds
+    the person's embeddings of the probe's engine only, `threshold` is that engine's.
     """
-    answer = Answer(upload, enrolled, threshold, on_leave)
+    answer = Answer(upload, enrolled, threshold, probe, on_leave)
     for rule in ANSWER_RULES:
         decision = rule(answer)
         if decision is not None:
@@ -115,6 +124,14 @@ def at_deadline(*, delivered: bool, on_leave: bool = False) -> Verdict:
     its own (device_offline); a late answer still decides the verdict. Inside an approved leave: on_leave."""
     del delivered  # kept in the signature: whether the device had the task is evidence, not the verdict
     return Verdict.ON_LEAVE if on_leave else Verdict.OVERDUE
+
+
+def place_mismatch(score: int, threshold: int) -> bool:
+    """A scene whose best reference of the ward keeps fewer inliers than `threshold` (or that has no reference
+    at all, score 0) is not shown to be at the bed: flagged `place_mismatch` for a reviewer. The verdict stays
+    what the face decided: a live, matching face at home is the patient, and whether the bed was hung is the
+    reviewer's call from the scene beside the reference; but it is never verified silently."""
+    return score < threshold
 
 
 def flag_kind(verdict: Verdict | None) -> FlagKind | None:

@@ -69,16 +69,22 @@ def roster(device: CurrentDevice, db: Db, request: Request) -> WardRoster:
 
 @router.post("/results", response_model=ResultAck)
 def upload_result(body: ResultUpload, device: CurrentDevice, db: Db, request: Request) -> ResultAck:
-    accepted = service.submit_result(db, device=device, upload=body, engine_settings=request.app.state.engine_settings,
-                                     allow_synthetic=request.app.state.settings.accepts_synthetic_embeddings)
+    state = request.app.state
+    # Checking and encoding the crop is the slow part and writes nothing: done before the write gate is taken.
+    (evidence,) = service.prepare_evidence(state.crop_encoder, [body])
+    accepted = service.submit_result(db, device=device, upload=body, engine_settings=state.engine_settings,
+                                     encoder=state.crop_encoder, evidence=evidence,
+                                     clock_tolerance_s=state.settings.clock_tolerance_s)
     return _ack(accepted)
 
 
 @router.post("/results/batch", response_model=BatchAck)
 def upload_results(body: ResultBatch, device: CurrentDevice, db: Db, request: Request) -> BatchAck:
+    state = request.app.state
+    evidence = service.prepare_evidence(state.crop_encoder, body.results)
     outcomes = service.submit_results(db, device=device, uploads=body.results,
-                                      engine_settings=request.app.state.engine_settings,
-                                      allow_synthetic=request.app.state.settings.accepts_synthetic_embeddings)
+                                      engine_settings=state.engine_settings, encoder=state.crop_encoder,
+                                      evidence=evidence, clock_tolerance_s=state.settings.clock_tolerance_s)
     items = [
         BatchItem(idempotency_key=upload.idempotency_key, ack=_ack(outcome))
         if isinstance(outcome, service.Accepted) else

@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models.errors import (
     BedcheckError,
-    ImageError,
+    ClockImplausible,
     InvalidInput,
     NonceMismatch,
     NonceReplayed,
     NotFound,
     TaskNotForDevice,
-    UnknownEngine,
 )
-from models.faces.decode import check_image_header
-from models.faces.engines import EngineName
 from models.settings import EngineSettings
 from models.wire import ResultUpload
 from server.admissions import leave as leave_service
@@ -31,6 +27,7 @@ from server.admissions.tables import Admission
 from server.audit import service as audit
 from server.campaigns import service as campaign_service
 from server.campaigns.tables import Campaign, CampaignKind, CampaignStatus, CheckTask
+from server.checks.evidence import CropEncoder, Evidence
 from server.checks.policy import decide
 from server.checks.tables import CheckResult
 from server.db import utcnow
@@ -38,6 +35,11 @@ from server.devices.tables import Device
 from server.flags import service as flag_service
 from server.hospitals.tables import Bed
 from server.persons.service import enrolled_vectors, vector_to_bytes
+from server.places import service as place_service
+from server.places.tables import SceneEvidence
+
+# A device clock off by more than ~24 days is broken, not drifting; it is also the stored column's range (int32).
+MAX_CLOCK_OFFSET_MS = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -48,28 +50,37 @@ class Accepted:
 
 
 def submit_result(db: Session, *, device: Device, upload: ResultUpload, engine_settings: EngineSettings,
-                  allow_synthetic: bool = False) -> Accepted:
+                  encoder: CropEncoder, evidence: Evidence | BedcheckError | None = None,
+                  clock_tolerance_s: float = 300.0) -> Accepted:
     """Accepts one result exactly once (idempotent on its key); raises the typed error of a refusal."""
     (outcome,) = submit_results(db, device=device, uploads=[upload], engine_settings=engine_settings,
-                                allow_synthetic=allow_synthetic)
+                                encoder=encoder, evidence=None if evidence is None else [evidence],
+                                clock_tolerance_s=clock_tolerance_s)
     if isinstance(outcome, BedcheckError):
         raise outcome
     return outcome
 
 
-def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload],
-                   engine_settings: EngineSettings, allow_synthetic: bool = False) -> list[Accepted | BedcheckError]:
+def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload], engine_settings: EngineSettings,
+                   encoder: CropEncoder, evidence: list[Evidence | BedcheckError] | None = None,
+                   clock_tolerance_s: float = 300.0) -> list[Accepted | BedcheckError]:
     """Accepts results exactly once each (idempotent on their keys), in one transaction.
 
     A device syncing its outbox sends many results at once; one transaction and one round of lookups for
     all of them is what lets a county's devices report within the minute. Each result still gets its own
-    verdict, flag and audit record, and a refused result (replayed nonce, another ward's task) is refused
-    alone, recorded, without holding back the others. Each face is judged with the threshold of the engine
-    that made it, against the person's embeddings of that engine (`allow_synthetic`: demo and tests only).
+    verdict, flag and audit record, and a refused result (replayed nonce, another ward's task, no crop, an
+    impossible clock) is refused alone, recorded, without holding back the others.
+
+    `evidence`: each upload's crop checked and encoded by `encoder` (`prepare_evidence`), done by the caller
+    before it takes the write gate, since encoding a face is the slow part; computed here when not given.
+    The server's encoding is judged with the threshold of the engine that made it (`engine_settings`, the
+    site's calibration included), against the person's embeddings of that engine and no other's.
     """
+    if evidence is None:
+        evidence = prepare_evidence(encoder, uploads)
     try:
         # The app's settings (calibration file included, built once in create_app): never a fresh default.
-        outcomes = _submit_batch(db, device, uploads, engine_settings, allow_synthetic)
+        outcomes = _submit_batch(db, device, uploads, evidence, engine_settings, clock_tolerance_s)
     except IntegrityError:
         # Another server process stored one of these keys between our lookup and our insert (a retry that
         # raced): redo one by one, so the raced key is answered as a duplicate and the rest still land.
@@ -79,36 +90,45 @@ def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload],
             if uploads[0].idempotency_key not in existing:
                 raise
             return [_replay_of(db, existing[uploads[0].idempotency_key], device)]
-        return [outcome for upload in uploads
+        return [outcome for upload, item in zip(uploads, evidence, strict=True)
                 for outcome in submit_results(db, device=device, uploads=[upload], engine_settings=engine_settings,
-                                              allow_synthetic=allow_synthetic)]
+                                              encoder=encoder, evidence=[item], clock_tolerance_s=clock_tolerance_s)]
     db.commit()
     return outcomes
 
 
-def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], image_limits: EngineSettings,
-                  allow_synthetic: bool) -> list[Accepted | BedcheckError]:
+def prepare_evidence(encoder: CropEncoder, uploads: list[ResultUpload]) -> list[Evidence | BedcheckError]:
+    """Each upload's crop, checked and encoded by the server (the slow part: no write gate needed)."""
+    return [encoder.evidence_for(upload) for upload in uploads]
+
+
+def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], evidence: list[Evidence | BedcheckError],
+                  engine_settings: EngineSettings, clock_tolerance_s: float) -> list[Accepted | BedcheckError]:
     existing = _existing_results(db, [u.idempotency_key for u in uploads])
     task_ids = {u.task_id for u in uploads}
     tasks = {t.id: t for t in db.exec(select(CheckTask).where(col(CheckTask.id).in_(task_ids)))} if task_ids else {}
     person_ids = sorted({t.insured_person_id for t in tasks.values()})
-    # Each face is compared with the person's embeddings of the engine that made it, and no other's.
+    # Each face is compared with the person's embeddings of the engine that encoded it (the server's, from
+    # the crop), and no other's.
     enrolled = {tag: enrolled_vectors(db, person_ids, engine=tag)
-                for tag in {u.engine_version for u in uploads if u.embedding is not None}}
+                for tag in {e.engine for e in evidence if isinstance(e, Evidence) and e.engine is not None}}
     leaves = leave_service.leaves_of(db, [t.admission_id for t in tasks.values()])
     now = utcnow()
     outcomes: list[Accepted | BedcheckError] = []
     accepted: dict[str, Accepted] = {}
     audit_entries: list[audit.Entry] = []
     flag_details: dict[int, dict[str, Any]] = {}
-    for upload in uploads:
+    scenes: dict[str, bytes] = {}
+    for upload, seen in zip(uploads, evidence, strict=True):
         key = upload.idempotency_key
         if key in existing or key in accepted:
             prior = existing[key] if key in existing else accepted[key].result
             outcomes.append(_replay_of(db, prior, device))
             continue
         task = tasks.get(upload.task_id)
-        refusal = _refusal(device, task, upload)
+        refusal = _refusal(device, task, upload) or _clock_refusal(device, task, upload, now, clock_tolerance_s)
+        if refusal is None and isinstance(seen, BedcheckError):
+            refusal = seen
         if refusal is not None:
             if task is not None:
                 audit_entries.append(audit.Entry(
@@ -116,20 +136,18 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], imag
                     object_id=task.id or 0, data={"code": refusal.code.value}))
             outcomes.append(refusal)
             continue
-        assert task is not None
-        try:
-            crop = _checked_crop(upload, image_limits)
-            threshold = _engine_threshold(upload, image_limits, allow_synthetic)
-        except (InvalidInput, ImageError, UnknownEngine) as e:
-            outcomes.append(e)
-            continue
+        assert task is not None and isinstance(seen, Evidence)
+        if seen.scene is not None:
+            scenes[key] = seen.scene
+        probe = seen.probe
+        threshold = engine_settings.profile_for_tag(probe.engine).match if probe is not None else None
         # The device's capture time, kept within the task's life: a wrong tablet clock cannot move a check
         # into a leave beyond it.
         checked_at = min(max(upload.captured_at, task.issued_at), now)
         on_leave = leave_service.covering_leave(leaves.get(task.admission_id, []), issued_at=task.issued_at,
                                                 at=checked_at) is not None
-        decision = decide(upload, enrolled.get(upload.engine_version, {}).get(task.insured_person_id), threshold,
-                          on_leave=on_leave)
+        decision = decide(upload, enrolled.get(probe.engine, {}).get(task.insured_person_id) if probe else None,
+                          threshold, probe=probe, on_leave=on_leave)
         late = now > task.deadline_at
         result = CheckResult(
             task_id=task.id or 0, device_id=device.id or 0, idempotency_key=key,
@@ -137,9 +155,11 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], imag
             clock_offset_ms=upload.clock_offset_ms, server_distance=decision.distance,
             device_distance=upload.distance, liveness=upload.liveness.model_dump() if upload.liveness else {},
             embedding=vector_to_bytes(upload.embedding) if upload.embedding else None,
-            # Kept until the evidence check has re-encoded it; then dropped for verified checks (privacy).
-            face_crop_jpeg=crop,
-            evidence_sha256=upload.evidence_sha256, engine_version=upload.engine_version,
+            server_embedding=vector_to_bytes(seen.vector) if seen.vector is not None else None,
+            server_engine_version=seen.engine or "",
+            # Kept until the evidence check has looked at it; then dropped for verified checks (privacy).
+            face_crop_jpeg=seen.crop,
+            evidence_sha256=seen.sha256 or upload.evidence_sha256, engine_version=upload.engine_version,
             threshold=threshold, late=late, note=upload.note)
         db.add(result)
         task.verdict, task.verdict_at, task.late = decision.verdict, now, late
@@ -154,13 +174,18 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], imag
         audit_entries.append(audit.Entry(
             actor=f"device:{device.id}", action="result.accepted", object_type="check_task", object_id=task.id or 0,
             data={"verdict": decision.verdict.value, "distance": decision.distance, "late": late,
-                  "evidence_sha256": upload.evidence_sha256}))
+                  "evidence_sha256": seen.sha256 or upload.evidence_sha256, "synthetic_evidence": seen.synthetic}))
     if accepted:
         db.flush()
         for item in accepted.values():
             item.task.result_id = item.result.id
             flag_details[item.task.id or 0]["result_id"] = item.result.id
             db.add(item.task)
+        rows = [place_service.scene_row(accepted[key].result.id or 0, scenes[key], upload.scene_source,
+                                        upload.place)
+                for upload in uploads if (key := upload.idempotency_key) in scenes]
+        if rows:
+            db.execute(insert(SceneEvidence), rows)
         answered = [item.task for item in accepted.values()]
         flag_service.raise_for_tasks(db, answered, flag_details)
         late = [task for task in answered if task.late]
@@ -209,37 +234,41 @@ def _refusal(device: Device, task: CheckTask | None, upload: ResultUpload) -> Be
     return None
 
 
+def _clock_refusal(device: Device, task: CheckTask | None, upload: ResultUpload, now: datetime,
+                   tolerance_s: float) -> BedcheckError | None:
+    """A capture time without a zone, before its task existed, or after the device's own now, is not evidence.
+
+    The device's clock is put on the server's with the offset the server measured at its last heartbeat
+    (else the one the device reports); `tolerance_s` covers drift since and the time an upload takes.
+    """
+    if upload.captured_at.tzinfo is None:
+        return InvalidInput("captured_at needs a time zone (e.g. 2026-12-01T08:00:00+08:00)", field="captured_at")
+    if task is None:
+        return None
+    if abs(upload.clock_offset_ms) > MAX_CLOCK_OFFSET_MS:
+        # Beyond what the column holds (a database error would refuse the whole batch), and no clock is that wrong.
+        return ClockImplausible("clock_offset_ms is out of range", max_abs_ms=MAX_CLOCK_OFFSET_MS)
+    offset_ms = device.clock_offset_ms or upload.clock_offset_ms
+    try:
+        on_server_clock = upload.captured_at + timedelta(milliseconds=offset_ms)
+    except OverflowError:
+        return ClockImplausible("captured_at is out of range")
+    tolerance = timedelta(seconds=tolerance_s)
+    if on_server_clock < task.issued_at - tolerance:
+        return ClockImplausible("captured_at is before the task was issued", captured_at=on_server_clock.isoformat(),
+                                issued_at=task.issued_at.isoformat())
+    if on_server_clock > now + tolerance:
+        return ClockImplausible("captured_at is later than the device's own now",
+                                captured_at=on_server_clock.isoformat())
+    return None
+
+
 def _replay_of(db: Session, existing: CheckResult, device: Device) -> Accepted | BedcheckError:
     if existing.device_id != device.id:
         return NonceReplayed("this idempotency key belongs to another device's result")
     task = db.get(CheckTask, existing.task_id)
     assert task is not None
     return Accepted(task, existing, duplicate=True)
-
-
-def _checked_crop(upload: ResultUpload, limits: EngineSettings) -> bytes | None:
-    if upload.face_crop_jpeg_b64 is None:
-        return None
-    try:
-        crop = base64.b64decode(upload.face_crop_jpeg_b64, validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise InvalidInput("face_crop_jpeg_b64 is not valid base64") from e
-    if upload.evidence_sha256 and hashlib.sha256(crop).hexdigest() != upload.evidence_sha256:
-        raise InvalidInput("evidence_sha256 does not match the uploaded crop")
-    # A decompression bomb or a broken file is refused now, not found later by the evidence check.
-    check_image_header(crop, limits)
-    return crop
-
-
-def _engine_threshold(upload: ResultUpload, settings: EngineSettings, allow_synthetic: bool) -> float | None:
-    """The match threshold of the engine that made the upload's embedding; UnknownEngine for an unknown tag."""
-    if upload.embedding is None:
-        return None
-    engine = settings.profile_for_tag(upload.engine_version)
-    if engine.name == EngineName.SYNTHETIC and not allow_synthetic:
-        raise UnknownEngine("synthetic embeddings are accepted in demo and test servers only",
-                            engine_version=upload.engine_version)
-    return engine.match
 
 
 def sweep_deadlines(db: Session) -> int:

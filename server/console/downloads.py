@@ -13,7 +13,7 @@ from models.errors import NotFound
 from server.accounts.deps import ANY_USER, CurrentUser
 from server.accounts.tables import UserAccount
 from server.audit import service as audit
-from server.console import exports, people, service
+from server.console import exports, people, place, service
 from server.console.pages import Filters
 from server.console.web import PREFIX, PageRoute, formatter
 from server.db import Db, utcnow
@@ -36,7 +36,9 @@ def _download(content: bytes, media_type: str, filename: str) -> Response:
 def _image(content: bytes | None) -> Response:
     if content is None:
         raise NotFound("no image")
-    return Response(content, media_type="image/jpeg", headers=PRIVATE)
+    # Crops are JPEG from devices; PNG crops (synthetic evidence in the demo) are said to be PNG.
+    media_type = "image/png" if content.startswith(b"\x89PNG") else "image/jpeg"
+    return Response(content, media_type=media_type, headers=PRIVATE)
 
 
 def _audit(request: Request, db: Session, user: UserAccount, action: str, object_type: str, object_id: int | str,
@@ -54,6 +56,17 @@ def enrolled_photo(flag_id: int, user: CurrentUser, db: Db) -> Response:
 @router.get("/flags/{flag_id}/crop.jpg")
 def captured_crop(flag_id: int, user: CurrentUser, db: Db) -> Response:
     return _image(service.captured_crop(db, flag_service.load_flag(db, user, flag_id)))
+
+
+@router.get("/flags/{flag_id}/scene.jpg")
+def captured_scene(flag_id: int, user: CurrentUser, db: Db) -> Response:
+    """The capture's scene key frame (faces blurred): as private as the crop, for those who may see the flag."""
+    return _image(place.captured_scene(db, flag_service.load_flag(db, user, flag_id)))
+
+
+@router.get("/flags/{flag_id}/reference.jpg")
+def bed_reference(flag_id: int, user: CurrentUser, db: Db) -> Response:
+    return _image(place.bed_reference(db, flag_service.load_flag(db, user, flag_id)))
 
 
 @router.get("/persons/{person_id}/photo.jpg")

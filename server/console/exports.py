@@ -26,7 +26,7 @@ from models.verdicts import EXCUSED_VERDICTS, Verdict
 from server.accounts.tables import UserAccount
 from server.campaigns.tables import Campaign, CheckTask
 from server.checks.tables import CheckResult
-from server.console import service
+from server.console import place, service
 from server.console.format import Formatter, excel_local
 from server.db import utcnow
 from server.flags import service as flag_service
@@ -210,7 +210,8 @@ def _flag_files(db: Session, flag: Flag) -> dict[str, bytes]:
         "hospital": (h.model_dump(mode="json") if (h := db.get(Hospital, flag.hospital_id or 0)) else None),
         "task": task.model_dump(mode="json") if task else None,
         # The stored embedding is left out: the crop and the scores are the evidence a person can judge.
-        "result": result.model_dump(mode="json", exclude={"embedding", "face_crop_jpeg"}) if result else None,
+        "result": result.model_dump(mode="json", exclude={"embedding", "server_embedding", "face_crop_jpeg"})
+        if result else None,
         "reviews": [r.model_dump(mode="json") for r in db.exec(select(Review).where(Review.flag_id == flag.id)
                                                                 .order_by(col(Review.id)))],
         "appeals": [],
@@ -227,5 +228,10 @@ def _flag_files(db: Session, flag: Flag) -> dict[str, bytes]:
         files["captured_crop.jpg"] = result.face_crop_jpeg
     if (thumbnail := service.enrolled_thumbnail(db, flag)) is not None:
         files["enrolled_photo.jpg"] = thumbnail
+    # 实地: the scene frame (faces blurred) and the bed's reference it is judged against.
+    if (scene := place.captured_scene(db, flag)) is not None:
+        files["scene.jpg"] = scene
+    if scene is not None and (reference := place.bed_reference(db, flag)) is not None:
+        files["bed_reference.jpg"] = reference
     files["record.json"] = json.dumps(record, ensure_ascii=False, indent=2).encode()
     return files

@@ -6,15 +6,16 @@ numbers are formatted by babel in the page's language; storage stays UTC.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime, get_timezone_gmt
+from babel.dates import format_datetime, format_timedelta, get_timezone_gmt
 from babel.numbers import format_decimal, format_percent
 
 from server.funds.money import format_yuan
@@ -59,6 +60,14 @@ class Formatter:
 
     def short_time(self, value: datetime | None) -> str:
         return self.time(value, "MM-dd HH:mm")
+
+    def wait(self, seconds: float) -> str:
+        """A wait in words, rounded up: `15分钟`, `8秒` (a wait shown shorter than it is would be refused)."""
+        unit = "second" if seconds < 90 else "minute"
+        step = 1 if unit == "second" else 60
+        rounded = -(-math.ceil(seconds) // step) * step
+        return format_timedelta(timedelta(seconds=rounded), granularity=unit, threshold=10_000,
+                                locale=self.locale)
 
     def zone_label(self) -> str:
         """The zone as people read it, e.g. `Asia/Shanghai (GMT+08:00)`."""

@@ -9,10 +9,11 @@ from urllib.parse import parse_qsl, quote, urlencode
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from models.errors import InvalidCredential, InvalidInput
+from models.errors import InvalidCredential, InvalidInput, SignInThrottled
 from models.verdicts import FlagKind, Verdict
 from server.accounts import service as account_service
-from server.accounts.deps import ANY_USER, SUPERVISORS, CurrentUser
+from server.accounts import throttle
+from server.accounts.deps import ANY_USER, SUPERVISORS, CurrentUser, client_address
 from server.accounts.tables import UserAccount
 from server.audit import service as audit
 from server.campaigns import service as campaign_service
@@ -97,7 +98,17 @@ def sign_in_form(request: Request, next: str = "", expired: str = "") -> Respons
 def sign_in(request: Request, db: Db, username: Annotated[str, Form(max_length=80)],
             password: Annotated[str, Form(max_length=200)], next: Annotated[str, Form()] = "") -> Response:
     try:
-        user = account_service.authenticate(db, username=username, password=password)
+        user = throttle.sign_in(db, username=username, password=password, address=client_address(request),
+                                policy=request.app.state.sign_in_policy, refusals=request.app.state.sign_in_refusals)
+    except SignInThrottled as e:
+        wait_s = int(e.details["retry_after_s"])
+        fmt = formatter(request)
+        text = fmt.t("sign_in_locked" if e.details.get("locked") else "sign_in_throttled").format(
+            wait=fmt.wait(wait_s))
+        response = render(request, "sign_in.html", {"next": _safe_next(next), "error": "sign_in_throttled",
+                                                    "error_text": text}, status_code=429)
+        response.headers["Retry-After"] = str(wait_s)
+        return response
     except InvalidCredential:
         return render(request, "sign_in.html", {"next": _safe_next(next), "error": "wrong_password"}, status_code=401)
     audit.record(db, actor=f"user:{user.id}", action="user.signed_in", object_type="user", object_id=user.id or 0)

@@ -9,13 +9,14 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
-from models.verdicts import Verdict
+from models.verdicts import FlagKind, Verdict
 from server.accounts.deps import scope
 from server.accounts.tables import Role, UserAccount
 from server.campaigns import service as campaign_service
 from server.campaigns.tables import Campaign, CampaignStatus, CheckTask
 from server.checks.tables import CheckResult
 from server.console import people, timeline
+from server.console import place as place_section
 from server.console.actions import REVIEW_REASONS, reasons_for
 from server.console.queue import FlagFilter, FlagPage, flag_page, flag_query  # noqa: F401  (used as service.*)
 from server.db import utcnow
@@ -136,6 +137,7 @@ class FlagView:
     reasons: dict[str, tuple[str, ...]] = field(default_factory=dict)  # decision -> reasons that fit it
     detail_items: list[tuple[str, Any]] = field(default_factory=list)
     awaiting_other_reviewer: bool = False
+    place: place_section.PlaceView | None = None
 
     @property
     def history(self) -> list[tuple[Review, str | None, str]]:
@@ -175,6 +177,7 @@ def flag_view(db: Session, user: UserAccount, flag_id: int) -> FlagView:
     view.named = people.named_in(db, user, flag)
     view.named_nobody = "naming" in flag.details and not view.named
     view.detail_items = detail_items(db, user, flag)
+    view.place = place_section.place_view(db, flag, view.result)
     view.appeal_deadline = timeline.appeal_deadline(db, flag)
     keys = {rv.id or 0: key for rv, key, _ in view.history if key}
     comments = {rv.id or 0: comment for rv, _, comment in view.history}
@@ -186,14 +189,14 @@ def flag_view(db: Session, user: UserAccount, flag_id: int) -> FlagView:
 # Shown elsewhere on the page (distance, images, named persons) or internal ids no reader needs.
 HIDDEN_DETAILS = frozenset({"distance", "result_id", "device_id", "named", "naming", "evidence_sha256", "late", "funds",
                             "embedding_id", "other_embedding_id", "insured_person_id", "leave_id"})
-HOSPITAL_DETAILS = frozenset({"other_hospital_id", "also_admitted_in_hospital_ids"})
+HOSPITAL_DETAILS = frozenset({"other_hospital_id", "also_admitted_in_hospital_ids", "hospital_ids"})
 
 
 def detail_items(db: Session, user: UserAccount, flag: Flag) -> list[tuple[str, Any]]:
     """The flag's recorded details a reader needs, hospital ids turned into names (numbers for staff)."""
     items: list[tuple[str, Any]] = []
     for key, value in flag.details.items():
-        if key in HIDDEN_DETAILS:
+        if key in HIDDEN_DETAILS or (flag.kind == FlagKind.PLACE_MISMATCH and key in place_section.PLACE_DETAILS):
             continue
         if key in HOSPITAL_DETAILS and user.role != Role.HOSPITAL_STAFF:
             ids = value if isinstance(value, list) else [value]

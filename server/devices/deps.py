@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections import Counter
 from contextlib import AbstractContextManager
 from typing import Annotated
 
@@ -42,34 +39,6 @@ def get_current_device(request: Request, db: Db) -> Device:
         # request for up to half a minute and must not hold a connection with it.
         db.commit()
     return device
-
-
-class RefusalCounter:
-    """Refused device credentials, counted in memory and written as one audit record per interval.
-
-    Writing a record per refusal let anyone without a credential write to the audit trail at will (and,
-    outside the write gate, collide on its sequence: 500s under a flood of forged tokens).
-    """
-
-    def __init__(self, interval_s: float = 60.0) -> None:
-        self.interval_s = interval_s
-        self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-        self._since = time.monotonic()
-
-    def add(self, code: str) -> dict[str, int] | None:
-        """Counts one refusal; returns the counts to write when the interval has passed (and starts anew)."""
-        with self._lock:
-            self._counts[code] += 1
-            if time.monotonic() - self._since < self.interval_s:
-                return None
-            counts, self._counts, self._since = dict(self._counts), Counter(), time.monotonic()
-            return counts
-
-    def flush(self) -> dict[str, int]:
-        with self._lock:
-            counts, self._counts, self._since = dict(self._counts), Counter(), time.monotonic()
-            return counts
 
 
 def _record_refusal(request: Request, error: BedcheckError) -> None:

@@ -21,7 +21,8 @@ admin_router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 @pairing_router.post("/pair", response_model=PairResponse)
 def pair(body: PairRequest, db: Db, request: Request) -> PairResponse:
     device, token = service.pair_device(db, code=body.code, name=body.name, engine_version=body.engine_version,
-                                        allow_synthetic=request.app.state.settings.accepts_synthetic_embeddings)
+                                        allow_synthetic=request.app.state.settings.accepts_synthetic_embeddings,
+                                        wifi_bssids=body.place.wifi_bssids if body.place else [])
     return PairResponse(device_id=device.id or 0, token=token, hospital_id=device.hospital_id,
                         ward_id=device.ward_id, server_time=utcnow())
 

@@ -16,6 +16,7 @@ from server.audit import service as audit
 from server.db import utcnow
 from server.devices.tables import Device, PairingCode
 from server.hospitals.tables import Ward
+from server.places.service import enroll_wifi
 
 
 def _sha256(value: str) -> str:
@@ -51,9 +52,10 @@ def report_engine(db: Session, *, device: Device, tag: str, allow_synthetic: boo
         device.engine_version = tag
 
 
-def pair_device(db: Session, *, code: str, name: str, engine_version: str = "",
-                allow_synthetic: bool = False) -> tuple[Device, str]:
-    """Turns a valid unused code into a device and its token (shown once)."""
+def pair_device(db: Session, *, code: str, name: str, engine_version: str = "", allow_synthetic: bool = False,
+                wifi_bssids: list[str] | None = None) -> tuple[Device, str]:
+    """Turns a valid unused code into a device and its token (shown once); the Wi-Fi networks it sees in
+    the ward join the ward's fingerprint."""
     engine_version = checked_engine(engine_version, allow_synthetic=allow_synthetic)
     pairing = db.exec(select(PairingCode).where(PairingCode.code_hash == _sha256(code.strip().upper()))).first()
     if pairing is None or pairing.used_at is not None or pairing.expires_at < utcnow():
@@ -66,6 +68,8 @@ def pair_device(db: Session, *, code: str, name: str, engine_version: str = "",
     db.flush()
     audit.record(db, actor=f"device:{device.id}", action="device.paired", object_type="device",
                  object_id=device.id, data={"ward_id": device.ward_id, "engine_version": engine_version})
+    if wifi_bssids:
+        enroll_wifi(db, ward_id=device.ward_id, bssids=wifi_bssids, actor=f"device:{device.id}")
     db.commit()
     return device, token
 

@@ -46,13 +46,15 @@ class RecentCaptures:
         return self._buffer[: len(self.captures)]
 
     def load(self, db: Session, now: datetime) -> None:
-        where = [col(CheckResult.evidence_checked_at).is_not(None), col(CheckResult.embedding).is_not(None),
+        # The server's encoding of the crop, as EvidenceChecker._check compares with (the device's embedding
+        # is its word, not evidence), of this index's engine only.
+        where = [col(CheckResult.evidence_checked_at).is_not(None), col(CheckResult.server_embedding).is_not(None),
                  CheckResult.received_at >= now - self.window]
         if self.engine is not None:
-            where.append(CheckResult.engine_version == self.engine)
+            where.append(CheckResult.server_engine_version == self.engine)
         rows = db.exec(
             select(CheckResult.id, CheckResult.task_id, CheckTask.hospital_id, CheckTask.insured_person_id,
-                   CheckResult.received_at, CheckResult.embedding)
+                   CheckResult.received_at, CheckResult.server_embedding)
             .join(CheckTask, col(CheckTask.id) == col(CheckResult.task_id))
             .where(*where)
             .order_by(col(CheckResult.id))).all()

@@ -4,21 +4,26 @@ The verdict is decided at upload, in milliseconds, so a county's aggregate is re
 checks here cost more (re-encoding a JPEG crop is ~0.1 s of CPU), so a background job runs them a few
 seconds later, in result order:
 
-- tampering: the server re-encodes the uploaded crop; far from the embedding the device reported means the
-  device (or someone between it and us) changed one of them;
+- tampering: the server's own encoding of the uploaded crop (made at upload, server/checks/evidence.py,
+  and what the verdict was decided on) far from the embedding the device reported means the device (or
+  someone between it and us) changed one of them; results stored before the server encoded crops at
+  upload are re-encoded here;
 - replayed photo: the same image bytes as another check, or an embedding near-identical to another check's
   or to an enrolled photo of this person (a picture shown to the camera instead of the patient);
 - the same face in two hospitals within a window;
 - naming the impersonator: a face that is not the billed person is searched 1:N against every enrolled
   insured person (faiss index) and the staff gallery; a person is named only under the identification
   threshold for the gallery's size and clearly ahead of the runner-up (models/faces/match.py `identify`),
-  otherwise the flag says "unknown person".
+  otherwise the flag says "unknown person";
+- the place (实地, `place.py`): the scene key frame against the bed's reference frames.
 
-Every comparison stays within one engine: a result is compared with enrolled faces, staff faces and recent
-captures of the engine that made its embedding, with that engine's tolerances (models/faces/engines.py).
+Every comparison stays within one engine: the server's encoding of a result's crop is compared with enrolled
+faces, staff faces and recent captures of the engine that made it, with that engine's tolerances
+(models/faces/engines.py); the device's own embedding only with the server's encoding of the same engine.
 
 Findings are flags with ids and distances only; never face data. A verified check's crop is dropped here
-once nothing was found (unless `keep_verified_crops`): it was only kept to be looked at.
+once nothing was found (unless `keep_verified_crops`), with its scene frame: they were only kept to be
+looked at.
 """
 
 from __future__ import annotations
@@ -33,10 +38,10 @@ import numpy as np
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from models.errors import ImageError, NoFace, UnknownEngine
+from models.errors import ImageError, UnknownEngine
 from models.faces.decode import decode_image
 from models.faces.engine import FaceEngine
-from models.faces.engines import REAL_ENGINES, EngineName, EngineProfile, identification_threshold
+from models.faces.engines import SYNTHETIC, EngineName, EngineProfile, identification_threshold
 from models.faces.match import Embeddings, distances, identify
 from models.settings import EngineSettings
 from models.verdicts import FlagKind, Verdict
@@ -46,6 +51,7 @@ from server.campaigns.tables import CheckTask
 from server.checks import policy
 from server.checks.tables import CheckResult
 from server.db import utcnow
+from server.evidence.place import PlaceChecker, PlaceOutcome, drop_scene
 from server.evidence.recent import Capture, RecentCaptures
 from server.flags import service as flag_service
 from server.flags.tables import Flag
@@ -72,9 +78,13 @@ class EvidenceChecker:
 
     settings: ServerSettings
     engine_settings: EngineSettings
+    place: PlaceChecker = field(init=False)
     _recent: dict[str, RecentCaptures] = field(default_factory=dict, init=False)  # by engine tag
     _face_engines: dict[EngineName, FaceEngine] = field(default_factory=dict, init=False)
     _indexes: dict[str, Any] = field(default_factory=dict, init=False)  # by engine tag
+
+    def __post_init__(self) -> None:
+        self.place = PlaceChecker(self.settings, self.engine_settings)
 
     def recent(self, db: Session, engine: str, now: Any) -> RecentCaptures:
         """The recent captures of one engine (loaded from the database on first use)."""
@@ -99,13 +109,15 @@ class EvidenceChecker:
         if not rows:
             return 0
         person_ids = sorted({task.insured_person_id for _, task in rows})
-        enrolled = {tag: enrolled_vectors(db, person_ids, engine=tag) for tag in {r.engine_version for r, _ in rows}}
-        checked = [(result, task, *self._check(db, result, task, enrolled[result.engine_version].get(
-                    task.insured_person_id), now)) for result, task in rows]
+        enrolled = {tag: enrolled_vectors(db, person_ids, engine=tag)
+                    for tag in {r.server_engine_version for r, _ in rows if r.server_engine_version}}
+        checked = [(result, task, *self._check(db, result, task, enrolled.get(result.server_engine_version, {}).get(
+                    task.insured_person_id), now), self.place.check(db, result, task)) for result, task in rows]
         db.commit()  # ends the read transaction before the write one
         with gate or nullcontext():
             entries: list[audit.Entry] = []
-            for result, task, findings, named in checked:
+            for result, task, findings, named, place in checked:
+                findings = findings + _place_findings(result, place)
                 for finding in findings:
                     flag = flag_service.raise_flag(db, kind=finding.kind, hospital_id=task.hospital_id,
                                                    details=finding.details, task=task)
@@ -117,6 +129,9 @@ class EvidenceChecker:
                 result.evidence_checked_at = now
                 if task.verdict == Verdict.VERIFIED and not findings and not self.settings.keep_verified_crops:
                     result.face_crop_jpeg = None
+                    drop_scene(place)
+                if place is not None:
+                    db.add(place.apply())
                 db.add(result)
             audit.record_many(db, entries)
             db.commit()
@@ -132,16 +147,18 @@ class EvidenceChecker:
     def _check(self, db: Session, result: CheckResult, task: CheckTask, enrolled: Embeddings | None,
                now: Any) -> tuple[list[Finding], dict[str, Any] | None]:
         """What is wrong with this result's evidence, and whose face it shows when not the billed person's."""
-        if result.embedding is None:
-            return [], None
+        tampering = self._tampering(result)
+        # The face the server saw in the crop is the one to compare and name; the device's is only its word.
+        if result.server_embedding is None or not result.server_engine_version:
+            return [f for f in (tampering, self._same_image(db, result)) if f], None
         try:
-            engine = self.engine_settings.profile_for_tag(result.engine_version)
+            engine = self.engine_settings.profile_for_tag(result.server_engine_version)
         except UnknownEngine:
             log.warning("result %s: unknown engine, evidence not checked", result.id)
             return [], None
-        vector = bytes_to_vector(result.embedding)
+        vector = bytes_to_vector(result.server_embedding)
         recent = self.recent(db, engine.tag, now)
-        findings = [f for f in (self._tampering(result, vector, engine), self._same_image(db, result)) if f]
+        findings = [f for f in (tampering, self._same_image(db, result)) if f]
         findings += self._against_recent(result, task, vector, findings, engine, recent)
         if enrolled is not None and len(enrolled):
             # The nearest single photo, not the person's mean: this asks "is it that very picture", not "who".
@@ -155,28 +172,41 @@ class EvidenceChecker:
                            result.received_at), vector)
         return findings, named
 
-    def _tampering(self, result: CheckResult, vector: np.ndarray, engine: EngineProfile) -> Finding | None:
-        if result.face_crop_jpeg is None:
+    def _tampering(self, result: CheckResult) -> Finding | None:
+        """The device's embedding against the server's encoding of the crop it came with (same engine only)."""
+        if result.embedding is None:
             return None
         base = {"result_id": result.id, "device_id": result.device_id, "evidence_sha256": result.evidence_sha256}
-        # A synthetic embedding (demo, tests) has no engine to re-encode with: its crop must still show a face,
-        # found by the server's own engine, but the distance cannot be measured.
-        real = engine.name in REAL_ENGINES
-        try:
-            recomputed, _ = self.face_engine(engine.name if real else self.engine_settings.engine).encode_crop(
-                decode_image(result.face_crop_jpeg, self.engine_settings))
-        except ImageError as e:
-            return Finding(FlagKind.TAMPERED_EVIDENCE, {**base, "reason": "crop_unreadable", "code": e.code.value})
-        except NoFace:
-            return Finding(FlagKind.TAMPERED_EVIDENCE, {**base, "reason": "no_face_in_crop"})
-        if not real:
+        if result.server_embedding is not None:
+            recomputed: np.ndarray | None = bytes_to_vector(result.server_embedding)
+            tag = result.server_engine_version
+        elif result.face_crop_jpeg is None:
             return None
-        distance = float(np.linalg.norm(recomputed - vector))
+        else:
+            recomputed, tag = self._reencode(result, base), self.engine_settings.engine_tag
+            if isinstance(recomputed, Finding):
+                return recomputed
+        if recomputed is None:
+            return Finding(FlagKind.TAMPERED_EVIDENCE, {**base, "reason": "no_face_in_crop"})
+        # A synthetic crop (demo, tests) carries an embedding in the device's own space; otherwise two
+        # engines' embeddings cannot be measured against each other.
+        if tag != result.engine_version and tag != SYNTHETIC.tag:
+            return None
+        engine = self.engine_settings.profile_for_tag(tag)
+        distance = float(np.linalg.norm(recomputed - bytes_to_vector(result.embedding)))
         if distance > engine.tamper_tolerance:
             return Finding(FlagKind.TAMPERED_EVIDENCE, {**base, "reason": "embedding_differs_from_crop",
                                                         "distance": round(distance, 4),
                                                         "tolerance": engine.tamper_tolerance})
         return None
+
+    def _reencode(self, result: CheckResult, base: dict[str, Any]) -> np.ndarray | Finding | None:
+        assert result.face_crop_jpeg is not None
+        try:
+            return self.face_engine(self.engine_settings.engine).encode_largest(
+                decode_image(result.face_crop_jpeg, self.engine_settings), thorough=False)
+        except ImageError as e:
+            return Finding(FlagKind.TAMPERED_EVIDENCE, {**base, "reason": "crop_unreadable", "code": e.code.value})
 
     def _same_image(self, db: Session, result: CheckResult) -> Finding | None:
         if not result.evidence_sha256:
@@ -268,6 +298,12 @@ class EvidenceChecker:
         else:
             catch_up(db, index)
         return index
+
+
+def _place_findings(result: CheckResult, place: PlaceOutcome | None) -> list[Finding]:
+    if place is None or not place.mismatch:
+        return []
+    return [Finding(FlagKind.PLACE_MISMATCH, place.flag_details(result))]
 
 
 def _name_in_flag(db: Session, task: CheckTask, naming: dict[str, Any]) -> None:

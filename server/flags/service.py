@@ -122,6 +122,27 @@ def sync_duplicate_admissions(db: Session, *, person_ids: Iterable[int] | None =
     return raised, _resolve_ended_overlaps(db, [f for f in flags if f.status not in CLOSED])
 
 
+def flag_refused_admission(db: Session, *, hospital_id: int, insured_person_id: int, elsewhere: Admission,
+                           his_admission_no: str, actor: str) -> Flag | None:
+    """叠床 for a roster row refused because its person is admitted in another hospital: one open flag per
+    (hospital, person, HIS admission number), so importing the same file again raises nothing new. Flushes."""
+    for known in db.exec(select(Flag).where(Flag.kind == FlagKind.DUPLICATE_ADMISSION, Flag.hospital_id == hospital_id,
+                                            Flag.insured_person_id == insured_person_id)):
+        if known.status not in CLOSED and known.details.get("refused_his_admission_no") == his_admission_no:
+            return None
+    # The other hospital's admission is named by id only: the refusing hospital learns no more than the
+    # refusal told it. No `admission_id`: the flag is about an admission that was not made.
+    flag = raise_flag(db, kind=FlagKind.DUPLICATE_ADMISSION, hospital_id=hospital_id, details={
+        "admission_ids": [elsewhere.id], "hospital_ids": [elsewhere.hospital_id, hospital_id],
+        "admitted_at": [elsewhere.admitted_at.isoformat()], "refused_his_admission_no": his_admission_no,
+        "reason": "admitted_elsewhere"})
+    flag.insured_person_id = insured_person_id
+    audit.record(db, actor=actor, action="flag.raised", object_type="flag", object_id=flag.id or 0,
+                 data={"kind": FlagKind.DUPLICATE_ADMISSION.value, "admission_ids": [elsewhere.id],
+                       "reason": "admitted_elsewhere"})
+    return flag
+
+
 CLOSED = frozenset({FlagStatus.CONFIRMED, FlagStatus.DISMISSED, FlagStatus.SUPERSEDED, FlagStatus.RESOLVED})
 
 

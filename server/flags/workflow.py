@@ -33,6 +33,9 @@ class ReviewReason(StrEnum):
     FACE_MISMATCH = "face_mismatch"
     BED_EMPTY = "bed_empty"
     FALSE_MATCH = "false_match"
+    # 实地: the scene beside the bed's reference shows another place / the bed was re-arranged since.
+    PLACE_ELSEWHERE = "place_elsewhere"
+    REFERENCE_OUTDATED = "reference_outdated"
     VALID_EXEMPTION = "valid_exemption"
     DEVICE_FAULT = "device_fault"
     APPEAL_ACCEPTED = "appeal_accepted"
@@ -53,8 +56,8 @@ Effect = Callable[[Session, Flag, UserAccount | None], None]
 R = ReviewReason
 # Which reasons fit which decision (in the order a form offers them): a dismissal is never "evidence is
 # clear", an appeal reason only answers an appeal. A first review may lean either way; another person decides.
-CONFIRMING = (R.EVIDENCE_CLEAR, R.FACE_MISMATCH, R.BED_EMPTY)
-DISMISSING = (R.FALSE_MATCH, R.VALID_EXEMPTION, R.DEVICE_FAULT)
+CONFIRMING = (R.EVIDENCE_CLEAR, R.FACE_MISMATCH, R.BED_EMPTY, R.PLACE_ELSEWHERE)
+DISMISSING = (R.FALSE_MATCH, R.VALID_EXEMPTION, R.DEVICE_FAULT, R.REFERENCE_OUTDATED)
 FIRST_REVIEW_REASONS = (*CONFIRMING, *DISMISSING, R.OTHER)
 del R
 REVIEWER_ROLES = frozenset({Role.REVIEWER, Role.SUPERVISOR, Role.ADMIN})

@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from models.faces.engines import SYNTHETIC
 from models.verdicts import ExemptionReason
+from models.wire.place import SceneSource
 from server.admissions.eligibility import flag_ineligible
 from server.admissions.tables import Admission, Exemption, Leave
 from server.db import utcnow
@@ -22,7 +23,9 @@ from server.hospitals import service as hospital_service
 from server.hospitals.tables import Bed, HospitalKind, Ward
 from server.persons.service import vector_to_bytes
 from server.persons.tables import FaceEmbedding, InsuranceStatus, InsuredPerson
+from server.places.tables import BedReference
 from server.simulation.embeddings import identity
+from server.simulation.scenes import reference_jpeg
 
 
 class Truth(StrEnum):
@@ -34,6 +37,7 @@ class Truth(StrEnum):
     SPOOF = "spoof"
     EXEMPT = "exempt"
     ON_LEAVE = "on_leave"                        # away on a leave approved before the check: the bed is empty
+    CARRIED_HOME = "carried_home"                # the patient is at home and the tablet was carried there (实地)
 
 
 @dataclass
@@ -54,6 +58,10 @@ class CountySpec:
     on_leave_rate: float = 0.004
     # Persons whose insurance was suspended or had ended before their admission (drawn among present patients).
     ineligible_rate: float = 0.004
+    carried_home_rate: float = 0.002
+    # A reference frame per bed (synthetic rooms, server/simulation/scenes.py), as `bedcheck-edge reference`
+    # would have captured: the place check needs them.
+    place_references: bool = True
     offline_wards: int = 3
     seed: int = 7
 
@@ -100,7 +108,18 @@ def build_county(db: Session, spec: CountySpec, *, province: str = "Demo Provinc
             db.execute(insert(Bed), [{"ward_id": ward.id, "label": f"{b + 1:02d}"} for b in range(n)])
             beds += [(hospital.id or 0, ward.id or 0, bed_id) for bed_id in
                      db.exec(select(Bed.id).where(Bed.ward_id == ward.id).order_by(Bed.id))]
+    if spec.place_references:
+        add_references(db, beds)
     return _admit(db, spec, rng, pick, region.name, [h.id or 0 for h in hospitals], beds)
+
+
+def add_references(db: Session, beds: list[tuple[int, int, int]]) -> None:
+    """One reference frame per bed, rendered from the bed's id (devices render its scenes the same way)."""
+    for start in range(0, len(beds), 500):
+        db.execute(insert(BedReference), [
+            {"bed_id": b, "ward_id": w, "hospital_id": h, "source": SceneSource.TABLET, "scene_jpeg": reference_jpeg(b),
+             "feature_count": 0, "cues": {}, "created_by": "simulation", "created_at": utcnow(), "is_active": True}
+            for h, w, b in beds[start:start + 500]])
 
 
 def _ward_sizes(spec: CountySpec, hospital_index: int, beds: int) -> list[int]:
@@ -172,7 +191,8 @@ def _draw_truths(n: int, spec: CountySpec, pick: random.Random) -> list[Truth]:
               Truth.BED_HANGING_NO_FACE: round(n * spec.bed_hanging_rate) - round(n * spec.bed_hanging_rate / 2),
               Truth.BED_HANGING_SILENT: round(n * spec.silent_rate),
               Truth.IMPERSONATION: round(n * spec.impersonation_rate), Truth.SPOOF: round(n * spec.spoof_rate),
-              Truth.EXEMPT: round(n * spec.exempt_rate), Truth.ON_LEAVE: round(n * spec.on_leave_rate)}
+              Truth.EXEMPT: round(n * spec.exempt_rate), Truth.ON_LEAVE: round(n * spec.on_leave_rate),
+              Truth.CARRIED_HOME: max(1, round(n * spec.carried_home_rate)) if spec.carried_home_rate else 0}
     truths = [t for t, c in counts.items() for _ in range(c)]
     truths += [Truth.PRESENT] * (n - len(truths))
     pick.shuffle(truths)

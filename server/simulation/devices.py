@@ -26,9 +26,11 @@ from models.wire import (
     TaskBatch,
     TaskRead,
 )
+from server.checks.synthetic import synthetic_crop
 from server.simulation.county import County, Truth
 from server.simulation.embeddings import identity, photo_of
 from server.simulation.real_faces import RealBed, RealFaces
+from server.simulation.scenes import scene_jpeg
 
 
 class SimulatedDevice(threading.Thread):
@@ -126,7 +128,7 @@ class SimulatedDevice(threading.Thread):
             if item.error is not None:
                 self.errors.append(f"{item.error.http_status} {item.error.code}")
 
-    def _real_check(self, bed: RealBed, base: dict) -> ResultUpload:  # type: ignore[type-arg]
+    def _real_check(self, bed: RealBed, base: dict, scene_b64: str) -> ResultUpload:  # type: ignore[type-arg]
         """The real engine on a real photo: what `bedcheck-edge check` would upload for this bed."""
         assert self.real is not None
         burst = self.real.check(bed)
@@ -142,7 +144,7 @@ class SimulatedDevice(threading.Thread):
                             embedding=[float(x) for x in burst.encoding], liveness=liveness,
                             face_crop_jpeg_b64=base64.b64encode(crop).decode("ascii"),
                             evidence_sha256=hashlib.sha256(crop).hexdigest(), frames_used=burst.frames_used,
-                            other_faces=burst.other_faces, **base)
+                            other_faces=burst.other_faces, scene_jpeg_b64=scene_b64, **base)
 
     def result_for(self, task: TaskRead) -> ResultUpload | None:
         seeded = self.county.beds.get(task.admission_id)
@@ -151,12 +153,15 @@ class SimulatedDevice(threading.Thread):
             return None
         base = {"idempotency_key": uuid.uuid4().hex, "task_id": task.task_id, "nonce": task.nonce,
                 "captured_at": datetime.now(UTC), "engine_version": SYNTHETIC.tag}
+        # Every face capture carries its scene: the bed's room, or, carried home, somewhere else.
+        scene = base64.b64encode(scene_jpeg(task.bed_id, self.rng, at_home=truth == Truth.CARRIED_HOME)).decode()
         if self.real is not None and task.admission_id in self.real.beds:
-            return self._real_check(self.real.beds[task.admission_id], base)
+            return self._real_check(self.real.beds[task.admission_id], base, scene)
         if truth in (Truth.BED_HANGING_EMPTY, Truth.ON_LEAVE):
             return ResultUpload(outcome=CaptureOutcome.BED_EMPTY, note="bed empty at check", **base)
         if truth == Truth.BED_HANGING_NO_FACE:
             return ResultUpload(outcome=CaptureOutcome.NO_FACE, **base)
+        base["scene_jpeg_b64"] = scene
         face = self.county.identities[task.insured_person_id]
         if truth == Truth.IMPERSONATION:
             face = identity(self.rng)
@@ -164,7 +169,10 @@ class SimulatedDevice(threading.Thread):
         live = truth != Truth.SPOOF
         liveness = LivenessReport(is_live=live, score=0.9 if live else 0.2, blink_detected=live,
                                   passive_score=0.9 if live else 0.2, reasons=[] if live else ["passive_check_failed"])
-        crop = hashlib.sha256(embedding.tobytes()).hexdigest()  # stands in for the crop's hash
+        # No photo of this synthetic face exists: a labelled synthetic crop carries the embedding, which only
+        # a demo or test server accepts (server/checks/synthetic.py).
+        crop = synthetic_crop(embedding)
         return ResultUpload(outcome=CaptureOutcome.FACE_CAPTURED if live else CaptureOutcome.SPOOF,
-                            embedding=embedding.tolist(), liveness=liveness, evidence_sha256=crop,
-                            frames_used=3, **base)
+                            embedding=embedding.tolist(), liveness=liveness,
+                            face_crop_jpeg_b64=base64.b64encode(crop).decode("ascii"),
+                            evidence_sha256=hashlib.sha256(crop).hexdigest(), frames_used=3, **base)

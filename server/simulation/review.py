@@ -29,7 +29,8 @@ BED_HANGING = {Truth.BED_HANGING_EMPTY, Truth.BED_HANGING_NO_FACE, Truth.BED_HAN
 # Which flag kind names which seeded fraud.
 # A bed nobody answered is overdue (not absent): the reviewer confirms a skipped bed from its overdue flag.
 NAMES = {FlagKind.ABSENT: BED_HANGING, FlagKind.OVERDUE: {Truth.BED_HANGING_SILENT},
-         FlagKind.IMPERSONATED: {Truth.IMPERSONATION}, FlagKind.SPOOF: {Truth.SPOOF}}
+         FlagKind.IMPERSONATED: {Truth.IMPERSONATION}, FlagKind.SPOOF: {Truth.SPOOF},
+         FlagKind.PLACE_MISMATCH: {Truth.CARRIED_HOME}}
 
 
 def create_reviewers(db: Session) -> dict[str, str]:
@@ -74,8 +75,9 @@ def review_by_truth(base_url: str, county: County, users: dict[str, str]) -> int
         for flag in flags:
             path = f"/api/v1/flags/{flag['id']}/transition"
             if is_seeded_fraud(county, FlagKind(flag["kind"]), flag["admission_id"]):
-                reviewer.post(path, json={"to": "first_reviewed", "reason": "evidence_clear"}).raise_for_status()
-                supervisor.post(path, json={"to": "confirmed", "reason": "evidence_clear"}).raise_for_status()
+                why = "place_elsewhere" if flag["kind"] == FlagKind.PLACE_MISMATCH else "evidence_clear"
+                reviewer.post(path, json={"to": "first_reviewed", "reason": why}).raise_for_status()
+                supervisor.post(path, json={"to": "confirmed", "reason": why}).raise_for_status()
             else:  # a dismissal too is two people's: the first review proposes it, the final review decides
                 reviewer.post(path, json={"to": "first_reviewed", "reason": "false_match"}).raise_for_status()
                 supervisor.post(path, json={"to": "dismissed", "reason": "false_match"}).raise_for_status()
@@ -88,10 +90,12 @@ def score_outcome(db: Session, county: County, *, reviewed_at: datetime) -> dict
     confirmed = [f for f in flags if f.status == FlagStatus.CONFIRMED]
     seeded = {"bed_hanging": sum(b.truth in BED_HANGING for b in county.beds.values()),
               "impersonation": sum(b.truth == Truth.IMPERSONATION for b in county.beds.values()),
-              "ineligible": len(county.ineligible)}
+              "ineligible": len(county.ineligible),
+              "place": sum(b.truth == Truth.CARRIED_HOME for b in county.beds.values())}
     found = {"bed_hanging": sum(f.kind in (FlagKind.ABSENT, FlagKind.OVERDUE) for f in confirmed),
              "impersonation": sum(f.kind == FlagKind.IMPERSONATED for f in confirmed),
-             "ineligible": sum(f.kind == FlagKind.INELIGIBLE for f in confirmed)}
+             "ineligible": sum(f.kind == FlagKind.INELIGIBLE for f in confirmed),
+             "place": sum(f.kind == FlagKind.PLACE_MISMATCH for f in confirmed)}
     expected = _expected_refused(db, county, reviewed_at)
     refused = sum(f.refused_fen or 0 for f in confirmed)
     today = local_date(reviewed_at)

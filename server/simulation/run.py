@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from models.verdicts import FlagKind, Verdict
 from server.campaigns import service as campaign_service
 from server.campaigns.tables import CheckTask
+from server.checks.tables import CheckResult
 from server.db import db_scope, make_engine, upgrade, utcnow
 from server.devices.service import create_pairing_code, pair_device
 from server.flags.tables import Flag
@@ -29,7 +30,8 @@ from server.simulation.review import create_reviewers, review_by_truth, score_ou
 FRAUD_KINDS = {"bed_hanging": ({Truth.BED_HANGING_EMPTY, Truth.BED_HANGING_NO_FACE, Truth.BED_HANGING_SILENT},
                                {"absent", "overdue"}),
                "impersonation": ({Truth.IMPERSONATION}, {"impersonated"}),
-               "spoof": ({Truth.SPOOF}, {"spoof"})}
+               "spoof": ({Truth.SPOOF}, {"spoof"}),
+               "place": ({Truth.CARRIED_HOME}, {"place_mismatch"})}
 
 
 @dataclass
@@ -68,9 +70,12 @@ class ServerProcess:
                 s.bind(("127.0.0.1", 0))
                 port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
+        from server.audit.service import default_key
+
         # demo: simulated devices without real faces send labelled synthetic evidence, which only the demo
-        # and the test suite accept (server/checks/evidence.py).
-        env = {**os.environ, "BEDCHECK_ENVIRONMENT": "demo",
+        # and the test suite accept (server/checks/evidence.py). The server keys the audit chain as this
+        # process does (it writes the county's records too): one chain, one key.
+        env = {**os.environ, "BEDCHECK_ENVIRONMENT": "demo", "BEDCHECK_AUDIT_KEY": default_key().decode(),
                "BEDCHECK_DATABASE_URL": db_url, "BEDCHECK_SWEEP_INTERVAL_S": str(sweep_interval_s),
                "BEDCHECK_ROLL_CALL_TIMES": "", "BEDCHECK_DEVICE_RATE_PER_S": "1000",
                "BEDCHECK_DEVICE_RATE_BURST": "5000"}
@@ -187,6 +192,7 @@ def _run_campaign(engine: Any, county: County, options: SimulationOptions,
             break
         time.sleep(0.25)
     seconds = time.perf_counter() - started
+    evidence_seconds = _wait_for_evidence(engine, campaign_id)
     aggregate_started = time.perf_counter()
     with Session(engine) as db:
         final = campaign_service.progress(db, campaign_id=campaign_id)
@@ -201,9 +207,36 @@ def _run_campaign(engine: Any, county: County, options: SimulationOptions,
             "wards": len(county.ward_ids), "offline_wards": len(county.offline_ward_ids),
             "verdicts": {k: v for k, v in final.counts.items() if v}, "tasks": final.total,
             "seconds_to_complete": round(seconds, 2), "aggregate_query_ms": round(aggregate_ms, 1),
+            "evidence_seconds_after": round(evidence_seconds, 2),
+            "verified_flagged_for_place": len({a for a in _verified_flagged_for_place(engine, campaign_id)
+                                               if county.beds[a].truth != Truth.CARRIED_HOME}),
             "verification_rate": round(final.verification_rate, 4),
             "results_per_second": round((final.total - final.counts.get("exempt", 0)) / seconds, 1),
             **_score(county, flags, on_leave)}
+
+
+def _wait_for_evidence(engine: Any, campaign_id: int, timeout_s: float = 600.0) -> float:
+    """Waits for the server's evidence check (place, replays...) to reach every result of the campaign:
+    its flags come a few seconds after the verdicts and are scored with them."""
+    started = time.perf_counter()
+    query = (select(func.count()).select_from(CheckResult)
+             .join(CheckTask, col(CheckTask.id) == col(CheckResult.task_id))
+             .where(CheckTask.campaign_id == campaign_id, col(CheckResult.evidence_checked_at).is_(None)))
+    while time.perf_counter() - started < timeout_s:
+        with Session(engine) as db:
+            if not db.exec(query).one():
+                break
+        time.sleep(0.5)
+    return time.perf_counter() - started
+
+
+def _verified_flagged_for_place(engine: Any, campaign_id: int) -> list[int]:
+    """Admissions of verified checks with a place_mismatch flag (only the tablets carried home should be)."""
+    with Session(engine) as db:
+        return [int(a) for a in db.exec(select(CheckTask.admission_id)
+                                        .join(Flag, col(CheckTask.id) == col(Flag.task_id))
+                                        .where(Flag.campaign_id == campaign_id, Flag.kind == FlagKind.PLACE_MISMATCH,
+                                               CheckTask.verdict == Verdict.VERIFIED))]
 
 
 def merge(counties: list[County]) -> County:

@@ -21,6 +21,7 @@ from models.faces.engines import SYNTHETIC
 from models.verdicts import CaptureOutcome
 from models.wire import DEVICE_PREFIX, LivenessReport, ResultUpload, TaskBatch
 from server.accounts.tables import Role
+from server.checks.synthetic import synthetic_crop
 from server.persons.tables import FaceEmbedding
 from server.simulation.embeddings import identity, photo_of
 from tests import factories
@@ -79,11 +80,12 @@ def _upload_for(task, role: str, face: np.ndarray, rng: np.random.Generator) -> 
             "captured_at": datetime.now(UTC), "engine_version": SYNTHETIC.tag}
     if role == "away":
         return ResultUpload(outcome=CaptureOutcome.BED_EMPTY, note="bed empty", **base)
-    crop = placeholder_jpeg(f"captured {task.task_id}", (150, 60, 60))
     embedding = photo_of(face, rng) if role == "ok" else identity(rng)
+    crop = synthetic_crop(embedding)  # the server decides on the crop: a labelled synthetic one in tests
     return ResultUpload(outcome=CaptureOutcome.FACE_CAPTURED, embedding=list(embedding), liveness=LIVE,
                         face_crop_jpeg_b64=base64.b64encode(crop).decode(),
-                        evidence_sha256=hashlib.sha256(crop).hexdigest(), **base)
+                        evidence_sha256=hashlib.sha256(crop).hexdigest(),
+                        scene_jpeg_b64=factories.scene_b64(task.bed_id), **base)
 
 
 def answer_once(device: httpx.Client, world: ConsoleWorld, rng: np.random.Generator, wait_s: float = 5.0) -> int:

@@ -38,5 +38,9 @@ def test_demo_json_reports_every_verdict_and_finds_the_seeded_frauds(tmp_path: P
     assert funds["refused_fen"] == funds["expected_refused_fen"] == funds["report_refused_fen"] > 0
     assert summary["summary_line"] == (f"{summary['confirmed']['bed_hanging']} bed-hanging cases confirmed, "
                                        f"{funds['refused']} refused")
+    # 实地: the seeded "tablet carried home" checks are flagged place_mismatch, and no other verified check is.
+    assert summary["seeded"]["place"] >= 1
+    assert summary["precision"]["place"] == 1.0 and summary["recall"]["place"] == 1.0
+    assert summary["verified_flagged_for_place"] == 0
     assert summary["seconds_to_complete"] > 0
     assert (tmp_path / "demo.db").exists()

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import json
 
+import cv2
+import numpy as np
 import pytest
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from edge_client.cli import app
+from models.faces.detect import detect_faces
+from models.settings import EngineSettings
+from models.wire import SceneSource
 from server.campaigns.tables import CheckTask
 from server.checks.tables import CheckResult
+from server.places.tables import BedReference
 from tests.edge.conftest import build_ward, image_folder, pairing_code
 
 runner = CliRunner()
@@ -106,3 +112,44 @@ def test_a_nurses_check_answers_the_pending_spot_check_task_the_loop_has_not_fet
         answered = db.exec(select(CheckResult.task_id)).all()
         assert answered == [ward.task_ids["a"]]  # the spot check's task, not a new ad hoc one
         assert db.exec(select(Campaign).where(Campaign.kind == CampaignKind.ADHOC)).first() is None
+
+
+@pytest.mark.faces
+def test_a_bed_reference_is_captured_with_faces_blurred_and_a_blank_wall_is_refused(faces_dir, engine, live_server,
+                                                                                   tmp_path) -> None:
+    """`bedcheck-edge reference` on a real indoor clip (a person in front of the room): the stored frame shows
+    the room, not the face; a bare wall is refused by the server as too plain to be recognised again."""
+    clip = faces_dir / "video_liveness/lestari_real_frontal.mp4"
+    if not clip.is_file():
+        pytest.skip("the clip is not in the face image folder")
+    ward = build_ward(engine, {"a": None}, spot_check=False)
+    bed_id = ward.world.patients["h1:a"].bed_id
+    server = live_server()
+    state = ["--state-dir", str(tmp_path / "edge")]
+    paired = runner.invoke(app, ["pair", "--server", server.url, "--code", pairing_code(engine, ward.ward_id),
+                                 *state])
+    assert paired.exit_code == 0, paired.output
+
+    taken = runner.invoke(app, ["reference", "--bed", ward.bed_labels["a"], "--source", str(clip), *state])
+    assert taken.exit_code == 0, taken.output
+    assert f"bed {ward.bed_labels['a']}: reference" in taken.output and "tablet" in taken.output
+    fixed = runner.invoke(app, ["reference", "--bed", ward.bed_labels["a"], "--source", str(clip), "--fixed-camera",
+                                *state])
+    assert fixed.exit_code == 0 and "bed_camera" in fixed.output, fixed.output
+    with Session(engine) as db:
+        stored = db.exec(select(BedReference).where(BedReference.bed_id == bed_id)
+                         .order_by(BedReference.id)).all()  # type: ignore[arg-type]
+    assert [r.source for r in stored[-2:]] == [SceneSource.TABLET, SceneSource.BED_CAMERA]
+    frame = cv2.cvtColor(cv2.imdecode(np.frombuffer(stored[-2].scene_jpeg, np.uint8), cv2.IMREAD_COLOR),
+                         cv2.COLOR_BGR2RGB)
+    assert max(frame.shape[:2]) <= 480 and stored[-2].feature_count >= 300
+    assert detect_faces(np.ascontiguousarray(frame), EngineSettings()) == []  # blurred on the device
+
+    wall = tmp_path / "wall"
+    wall.mkdir()
+    for n in range(3):
+        cv2.imwrite(str(wall / f"{n:02d}.jpg"), np.full((480, 640, 3), 200, np.uint8))
+    plain = runner.invoke(app, ["reference", "--bed", ward.bed_labels["a"], "--source", str(wall), *state])
+    assert plain.exit_code == 1 and "reference refused" in plain.output and "reference_too_plain" in plain.output
+    unknown = runner.invoke(app, ["reference", "--bed", "99", "--source", str(clip), *state])
+    assert unknown.exit_code == 1 and "not on this ward's roster" in unknown.output

@@ -102,3 +102,30 @@ def test_desk_enrollment_flags_a_face_already_enrolled_under_another_number(desk
         assert flag.details["other_insurance_number"] == "NEW-BUSH"
         thumbs = db.exec(select(FaceEmbedding.thumbnail_jpeg).where(FaceEmbedding.source == "desk")).all()
         assert len(thumbs) == 3 and all(len(t) < 12_000 for t in thumbs)
+
+
+@pytest.mark.faces
+def test_a_desk_replacement_needs_a_reason_is_audited_and_raises_a_review_flag(desk, engine, faces_dir) -> None:
+    from server.audit.tables import AuditRecord
+
+    _, clients = desk
+    photo = (faces_dir / "people" / "colin_powell" / "01.jpg").read_bytes()
+    form = {"replace": "true", "reason": "入院时照片模糊，重新采集"}
+    silent = clients["staff1"].post(URL.format("INS-1-0-a"), files={"photo": ("p.jpg", photo, "image/jpeg")},
+                                    data={"replace": "true"})
+    assert silent.status_code == 422 and silent.json()["details"]["field"] == "reason"
+    foreign = clients["staff1"].post(URL.format("INS-1-1-a"), files={"photo": ("p.jpg", photo, "image/jpeg")},
+                                     data=form)
+    assert foreign.status_code == 404  # hospital 2's inpatient: as if unknown
+    replaced = clients["staff1"].post(URL.format("INS-1-0-a"), files={"photo": ("p.jpg", photo, "image/jpeg")},
+                                      data=form)
+    assert replaced.status_code == 201, replaced.text
+    body = replaced.json()
+    with Session(engine) as db:
+        faces = db.exec(select(FaceEmbedding).where(FaceEmbedding.insured_person_id == body["insured_person_id"])
+                        .order_by(FaceEmbedding.id)).all()
+        assert [(f.id == body["embedding_id"], f.is_active) for f in faces] == [(False, False), (True, True)]
+        flag = db.get(Flag, body["replaced_flag_id"])
+        assert flag.kind == FlagKind.FACE_REPLACED and flag.details["replace_reason"] == form["reason"]
+        record = db.exec(select(AuditRecord).where(AuditRecord.action == "enrollment.face_replaced")).one()
+        assert record.actor.startswith("user:") and record.data["flag_id"] == flag.id

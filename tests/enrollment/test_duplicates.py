@@ -6,15 +6,18 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from sqlmodel import select
 
 from enrollment.analyse import PhotoAnalysis
 from enrollment.service import enroll_photo
 from enrollment.synthetic import SyntheticFaces
+from models.errors import InvalidInput, NotFound
 from models.verdicts import FlagKind
+from server.audit.tables import AuditRecord
 from server.flags.tables import Flag
 from server.persons.face_index import FaceIndex
-from server.persons.tables import FaceEmbedding
+from server.persons.tables import FaceEmbedding, InsuredPerson
 
 THRESHOLD = 0.4
 
@@ -23,9 +26,9 @@ def _photo(vector: np.ndarray, tag: str) -> PhotoAnalysis:
     return PhotoAnalysis(sha256=tag * 64, encoding=np.asarray(vector, dtype=np.float64), thumbnail_jpeg=b"jpeg")
 
 
-def _enroll(db, index, number: str, vector: np.ndarray, tag: str, **kw):
-    return enroll_photo(db, index=index, insurance_number=number, name=number, photo=_photo(vector, tag),
-                        source="test", actor="test", duplicate_threshold=THRESHOLD, **kw)
+def _enroll(db, index, number: str, vector: np.ndarray, tag: str, name_override: str | None = None, **kw):
+    return enroll_photo(db, index=index, insurance_number=number, name=name_override or number,
+                        photo=_photo(vector, tag), source="test", actor="test", duplicate_threshold=THRESHOLD, **kw)
 
 
 def test_same_face_under_two_insurance_numbers_is_flagged_once_and_different_people_are_not(db) -> None:
@@ -69,7 +72,46 @@ def test_replace_keeps_history_inactive_and_inactive_faces_no_longer_match(db) -
     old, new = faces.identities(2)
     index = FaceIndex()
     _enroll(db, index, "R-1", old, "a")
-    _enroll(db, index, "R-1", new, "b", replace=True)
+    replaced = _enroll(db, index, "R-1", new, "b", replace=True, replace_reason="面部手术后外貌改变")
     rows = db.exec(select(FaceEmbedding).order_by(FaceEmbedding.id)).all()
     assert [r.is_active for r in rows] == [False, True]  # history kept, only the new face checked against
     assert _enroll(db, index, "R-2", old, "c").flag_ids == []  # the retired face flags nobody
+    # Never a silent swap: a review flag and an audit record name the reason and both faces.
+    flag = db.get(Flag, replaced.replaced_flag_id)
+    assert flag.kind == FlagKind.FACE_REPLACED and flag.insured_person_id == replaced.person_id
+    assert flag.details["deactivated_embedding_ids"] == [rows[0].id]
+    assert flag.details["new_embedding_id"] == rows[1].id and flag.details["replace_reason"] == "面部手术后外貌改变"
+    record = db.exec(select(AuditRecord).where(AuditRecord.action == "enrollment.face_replaced")).one()
+    assert record.object_id == str(replaced.person_id) and record.data["flag_id"] == flag.id
+
+
+def test_a_replacement_without_a_reason_is_refused_and_changes_nothing(db) -> None:
+    old, new = SyntheticFaces(10).identities(2)
+    index = FaceIndex()
+    _enroll(db, index, "R-3", old, "a")
+    with pytest.raises(InvalidInput) as refused:
+        _enroll(db, index, "R-3", new, "b", replace=True, replace_reason="  ")
+    assert refused.value.details["field"] == "reason"
+    db.rollback()
+    assert [r.is_active for r in db.exec(select(FaceEmbedding))] == [True]
+
+
+def test_hospital_staff_replace_only_their_own_inpatients_faces_in_the_service_too(db) -> None:
+    from tests import factories
+
+    world = factories.build_world(db, hospitals_n=2, patients_per_ward=["a"])
+    number = db.get(InsuredPerson, world.patients["h1:a"].person_id).insurance_number
+    new = SyntheticFaces(11).identities(1)[0]
+    index = FaceIndex()
+    with pytest.raises(NotFound):  # another hospital's inpatient, whatever path calls the service
+        _enroll(db, index, number, new, "b", replace=True, replace_reason="新照片",
+                staff_hospital_id=world.hospital_ids[1])
+    db.rollback()
+    own = _enroll(db, index, number, new, "c", name_override="别人的名字", replace=True, replace_reason="新照片",
+                  staff_hospital_id=world.hospital_ids[0])
+    flag = db.get(Flag, own.replaced_flag_id)
+    assert flag.hospital_id == world.hospital_ids[0] and flag.admission_id == world.patients["h1:a"].admission_id
+    assert db.get(InsuredPerson, own.person_id).name == "患者a"  # the desk never renames
+    active = db.exec(select(FaceEmbedding).where(FaceEmbedding.insured_person_id == own.person_id,
+                                                 FaceEmbedding.is_active == True)).all()  # noqa: E712
+    assert [f.id for f in active] == [own.embedding_id]  # one active face, the new one: never none

@@ -138,3 +138,9 @@ def test_rejects_of_a_roster_enrollment_carry_the_roster_line(db_url, tmp_path) 
         rows = {row["insurance_number"]: (row["line"], row["code"]) for row in csv.DictReader(handle)}
     assert rows == {"320101-0101": ("2", "empty_image"), "320101-0102": ("4", "unsupported_format"),
                     "320101-0103": ("5", "not_found")}
+
+
+def test_bulk_replacement_without_a_reason_is_a_usage_error_before_anything_is_read(tmp_path) -> None:
+    result = CliRunner().invoke(app, ["enroll", "--photos", str(tmp_path), "--layout", "folders", "--replace"],
+                                env={"BEDCHECK_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 2 and "reason" in result.output and "Traceback" not in result.output

@@ -21,6 +21,7 @@ from server.campaigns.tables import CheckTask
 from server.flags.tables import Flag
 from server.simulation.embeddings import identity, photo_of
 from tests import factories
+from tests.factories import synthetic_evidence
 
 LIVE = LivenessReport(is_live=True, score=0.9, blink_detected=True, passive_score=0.9)
 FAKE = LivenessReport(is_live=False, score=0.1, passive_score=0.1, reasons=["passive_check_failed"])
@@ -36,7 +37,8 @@ def _device(base_url: str, code: str) -> httpx.Client:
 def _upload(client: httpx.Client, task, outcome: CaptureOutcome, embedding=None, liveness=None) -> httpx.Response:
     body = ResultUpload(idempotency_key=uuid.uuid4().hex, task_id=task.task_id, nonce=task.nonce, outcome=outcome,
                         captured_at=datetime.now(UTC), embedding=None if embedding is None else list(embedding),
-                        liveness=liveness, engine_version=SYNTHETIC.tag)
+                        liveness=liveness, engine_version=SYNTHETIC.tag,
+                        **({} if embedding is None else synthetic_evidence(embedding, task.bed_id)))
     return client.post(f"{DEVICE_PREFIX}/results", content=body.model_dump_json(),
                        headers={"content-type": "application/json"})
 

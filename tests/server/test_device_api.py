@@ -20,6 +20,7 @@ from server.checks.tables import CheckResult
 from server.devices.service import revoke
 from server.simulation.embeddings import photo_of
 from tests import factories
+from tests.factories import synthetic_evidence
 
 LIVE = LivenessReport(is_live=True, score=0.9, passive_score=0.9)
 
@@ -48,10 +49,11 @@ def _tasks(client: httpx.Client) -> list:
 
 
 def _result(task, face, key: str | None = None, nonce: str | None = None) -> ResultUpload:
+    embedding = photo_of(face, np.random.default_rng(0))
     return ResultUpload(idempotency_key=key or uuid.uuid4().hex, task_id=task.task_id, nonce=nonce or task.nonce,
                         outcome=CaptureOutcome.FACE_CAPTURED, captured_at=datetime.now(UTC),
-                        embedding=list(photo_of(face, np.random.default_rng(0))), liveness=LIVE,
-                        engine_version=SYNTHETIC.tag)
+                        embedding=list(embedding), liveness=LIVE, engine_version=SYNTHETIC.tag,
+                        **synthetic_evidence(embedding, task.bed_id))
 
 
 def _post(client: httpx.Client, upload: ResultUpload) -> httpx.Response:

@@ -28,6 +28,7 @@ from server.localtime import LOCAL_TZ
 from server.simulation.embeddings import identity, photo_of
 from tests import factories
 from tests.console.helpers import sign_in
+from tests.factories import synthetic_evidence
 
 LIVE = LivenessReport(is_live=True, score=0.9, blink_detected=True, passive_score=0.9)
 
@@ -59,7 +60,7 @@ def _answer(device: httpx.Client, plan: dict[int, tuple[str, np.ndarray]], rng: 
         else:
             embedding = photo_of(face, rng) if role == "ok" else identity(rng)
             upload = ResultUpload(outcome=CaptureOutcome.FACE_CAPTURED, embedding=list(embedding), liveness=LIVE,
-                                  **base)
+                                  **synthetic_evidence(embedding, task.bed_id), **base)
         ack = device.post(f"{DEVICE_PREFIX}/results", content=upload.model_dump_json(),
                           headers={"content-type": "application/json"}).raise_for_status().json()
         verdicts[task.admission_id] = ack["verdict"]

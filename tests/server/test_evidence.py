@@ -29,6 +29,7 @@ from models.settings import EngineSettings
 from models.verdicts import CaptureOutcome, FlagKind
 from models.wire import DEVICE_PREFIX, LivenessReport, ResultUpload, TaskBatch, TaskRead
 from server.campaigns.service import create_campaign
+from server.checks.synthetic import synthetic_crop
 from server.checks.tables import CheckResult
 from server.flags.tables import Flag
 from server.persons.service import add_embedding, add_staff_embedding
@@ -65,13 +66,15 @@ def _tasks(device: httpx.Client) -> dict[int, TaskRead]:
 
 
 def _upload(device: httpx.Client, task: TaskRead, embedding: np.ndarray, crop: bytes | None = None,
-            evidence_sha256: str | None = None, engine_version: str = SYNTHETIC.tag) -> httpx.Response:
+            engine_version: str = SYNTHETIC.tag) -> httpx.Response:
+    """A face result with its crop: a real one when given, else the labelled synthetic one tests may send."""
+    crop = crop if crop is not None else synthetic_crop(embedding)
     upload = ResultUpload(
         idempotency_key=uuid.uuid4().hex, task_id=task.task_id, nonce=task.nonce,
         outcome=CaptureOutcome.FACE_CAPTURED, captured_at=datetime.now(UTC), embedding=[float(x) for x in embedding],
         liveness=LIVE, engine_version=engine_version,
-        face_crop_jpeg_b64=base64.b64encode(crop).decode() if crop else None,
-        evidence_sha256=hashlib.sha256(crop).hexdigest() if crop else evidence_sha256)
+        face_crop_jpeg_b64=base64.b64encode(crop).decode(), evidence_sha256=hashlib.sha256(crop).hexdigest(),
+        scene_jpeg_b64=factories.scene_b64(task.bed_id))
     return device.post(f"{DEVICE_PREFIX}/results", content=upload.model_dump_json(),
                        headers={"content-type": "application/json"})
 
@@ -109,9 +112,8 @@ def test_one_photo_for_two_beds_is_a_replay(ward, engine) -> None:
     tasks = _tasks(device)
     a, b = world.patients["h1:a"], world.patients["h1:b"]
     picture = photo_of(a.face, np.random.default_rng(2))
-    sha = hashlib.sha256(b"the same picture").hexdigest()
-    assert _upload(device, tasks[a.admission_id], picture, evidence_sha256=sha).json()["verdict"] == "verified"
-    assert _upload(device, tasks[b.admission_id], picture, evidence_sha256=sha).json()["verdict"] == "impersonated"
+    assert _upload(device, tasks[a.admission_id], picture).json()["verdict"] == "verified"
+    assert _upload(device, tasks[b.admission_id], picture).json()["verdict"] == "impersonated"
     flags = _flags_when_checked(engine, 2)
     replays = [f for f in flags if f.kind == FlagKind.REPLAYED_PHOTO]
     assert len(replays) == 1 and replays[0].admission_id == b.admission_id
@@ -186,14 +188,16 @@ def test_same_face_in_two_hospitals_is_flagged(ward, engine) -> None:
     assert cross[0].details["other_hospital_id"] == world.hospital_ids[0]
 
 
-def test_a_crop_without_a_face_is_tampering(ward, engine) -> None:
+def test_a_crop_without_a_face_is_unrecognised_and_tampering(ward, engine) -> None:
+    """The device's embedding is the patient's, but the server finds no face in the crop: it decides on that."""
     world, (device, _) = ward
     a = world.patients["h1:a"]
     blank = crop_to_jpeg(np.full((120, 100, 3), 128, dtype=np.uint8))
     assert _upload(device, _tasks(device)[a.admission_id], photo_of(a.face, np.random.default_rng(7)),
-                   crop=blank).json()["verdict"] == "verified"
+                   crop=blank).json()["verdict"] == "unrecognised"
     flags = _flags_when_checked(engine, 1)
-    assert _kinds(flags) == ["tampered_evidence"] and flags[0].details["reason"] == "no_face_in_crop"
+    assert _kinds(flags) == ["tampered_evidence", "unrecognised"]
+    assert [f.details["reason"] for f in flags if f.kind == FlagKind.TAMPERED_EVIDENCE] == ["no_face_in_crop"]
 
 
 def test_decompression_bomb_as_crop_is_refused_and_nothing_stored(ward, engine) -> None:
@@ -230,12 +234,15 @@ def test_tampered_embedding_is_caught_from_the_crop(ward, engine, faces_dir: Pat
     _enroll_real(engine, a.person_id, enrolled, face_engine.tag)
     forged, _ = _burst(face_engine, faces_dir / "people" / "george_w_bush" / "02.jpg")  # the patient's face
     _, impostor_crop = _burst(face_engine, faces_dir / "people" / "colin_powell" / "01.jpg")
-    assert _upload(device, _tasks(device)[a.admission_id], forged, crop=impostor_crop,
-                   engine_version=face_engine.tag).json()["verdict"] == "verified"
+    # The server decides on its own encoding of the crop: the impostor's face, not the forged embedding.
+    verdict = _upload(device, _tasks(device)[a.admission_id], forged, crop=impostor_crop,
+                      engine_version=face_engine.tag).json()["verdict"]
+    assert verdict == "impersonated"
     flags = _flags_when_checked(engine, 1, timeout_s=120)
-    assert _kinds(flags) == ["tampered_evidence"]
+    assert _kinds(flags) == ["impersonated", "tampered_evidence"]
+    (tampered,) = [f for f in flags if f.kind == FlagKind.TAMPERED_EVIDENCE]
     tolerance = face_engine.settings.profile_of().tamper_tolerance
-    assert flags[0].details["reason"] == "embedding_differs_from_crop" and flags[0].details["distance"] > tolerance
+    assert tampered.details["reason"] == "embedding_differs_from_crop" and tampered.details["distance"] > tolerance
 
 
 def _enroll_real(engine, person_id: int, vector: np.ndarray, tag: str) -> None:
@@ -281,13 +288,17 @@ def test_screen_photo_is_a_spoof(ward, engine, faces_dir: Path, face_engine) -> 
     a = world.patients["h1:a"]
     image = load_image_file(faces_dir / "spoof" / "spoof_F2.jpg", face_engine.settings)
     burst = face_engine.check_burst([image, image, image])
-    assert burst.encoding is not None and not burst.liveness.is_live
+    assert burst.encoding is not None and burst.crop_rgb is not None and not burst.liveness.is_live
+    crop = crop_to_jpeg(burst.crop_rgb)
     liveness = LivenessReport(is_live=False, score=burst.liveness.score, blink_detected=burst.liveness.blink_detected,
                               passive_score=burst.liveness.passive_score, reasons=list(burst.liveness.reasons))
     upload = ResultUpload(idempotency_key=uuid.uuid4().hex, task_id=_tasks(device)[a.admission_id].task_id,
                           nonce=_tasks(device)[a.admission_id].nonce, outcome=CaptureOutcome.SPOOF,
                           captured_at=datetime.now(UTC), embedding=[float(x) for x in burst.encoding],
-                          liveness=liveness, engine_version=face_engine.tag)
+                          liveness=liveness, engine_version=face_engine.tag,
+                          face_crop_jpeg_b64=base64.b64encode(crop).decode(),
+                          evidence_sha256=hashlib.sha256(crop).hexdigest(),
+                          scene_jpeg_b64=factories.scene_b64(a.bed_id))
     response = device.post(f"{DEVICE_PREFIX}/results", content=upload.model_dump_json(),
                            headers={"content-type": "application/json"})
     assert response.json()["verdict"] == "spoof"
