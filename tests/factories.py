@@ -106,8 +106,10 @@ def synthetic_evidence(embedding: np.ndarray | list[float], bed_id: int | None =
     from server.checks.synthetic import synthetic_crop
 
     crop = synthetic_crop(embedding)
+    from models.faces.engines import SYNTHETIC
+
     fields = {"face_crop_jpeg_b64": base64.b64encode(crop).decode("ascii"),
-              "evidence_sha256": hashlib.sha256(crop).hexdigest()}
+              "evidence_sha256": hashlib.sha256(crop).hexdigest(), "engine_version": SYNTHETIC.tag}
     if bed_id is not None:
         fields["scene_jpeg_b64"] = scene_b64(bed_id)
     return fields

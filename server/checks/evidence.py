@@ -18,10 +18,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.errors import BedcheckError, EvidenceMissing, ImageError, ImageTooLarge, InvalidInput, SceneFrameMissing
+from models.errors import (
+    BedcheckError,
+    EvidenceMissing,
+    ImageError,
+    ImageTooLarge,
+    InvalidInput,
+    SceneFrameMissing,
+    UnknownEngine,
+)
 from models.faces.decode import check_image_header, decode_image
 from models.faces.engine import FaceEngine
-from models.faces.engines import SYNTHETIC
+from models.faces.engines import SYNTHETIC, EngineName
 from models.faces.match import Embeddings
 from models.settings import EngineSettings
 from models.verdicts import CaptureOutcome
@@ -86,7 +94,9 @@ class CropEncoder:
         try:
             crop = self._checked_crop(upload)
             scene = decode_scene_b64(upload.scene_jpeg_b64, self.scene_limits)
-        except (InvalidInput, ImageError) as e:
+            if upload.embedding is not None:
+                self._check_device_engine(upload.engine_version)
+        except (InvalidInput, ImageError, UnknownEngine) as e:
             return e
         if self.accept_synthetic:
             carried = read_synthetic_embedding(crop)
@@ -98,6 +108,12 @@ class CropEncoder:
                             else None)
         except ImageError as e:
             return e
+
+    def _check_device_engine(self, tag: str) -> None:
+        """The device's embedding must name a known engine: it is compared with the server's encoding of that
+        engine only (synthetic ones on demo and test servers only)."""
+        if self.engine_settings.profile_for_tag(tag).name == EngineName.SYNTHETIC and not self.accept_synthetic:
+            raise UnknownEngine("synthetic embeddings are accepted in demo and test servers only", engine_version=tag)
 
     def encode(self, crop: bytes) -> np.ndarray | None:
         """The one place the server encodes a crop: the largest face, through the configured face engine.

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from sqlmodel import Session, select
 
-from models.faces.engines import SYNTHETIC
 from models.verdicts import CaptureOutcome, FlagKind
 from models.wire import DEVICE_PREFIX, LivenessReport, ResultUpload, TaskBatch
 from server.accounts.tables import Role
@@ -37,7 +36,7 @@ def _device(base_url: str, code: str) -> httpx.Client:
 def _upload(client: httpx.Client, task, outcome: CaptureOutcome, embedding=None, liveness=None) -> httpx.Response:
     body = ResultUpload(idempotency_key=uuid.uuid4().hex, task_id=task.task_id, nonce=task.nonce, outcome=outcome,
                         captured_at=datetime.now(UTC), embedding=None if embedding is None else list(embedding),
-                        liveness=liveness, engine_version=SYNTHETIC.tag,
+                        liveness=liveness,
                         **({} if embedding is None else synthetic_evidence(embedding, task.bed_id)))
     return client.post(f"{DEVICE_PREFIX}/results", content=body.model_dump_json(),
                        headers={"content-type": "application/json"})

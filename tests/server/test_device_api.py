@@ -52,7 +52,7 @@ def _result(task, face, key: str | None = None, nonce: str | None = None) -> Res
     embedding = photo_of(face, np.random.default_rng(0))
     return ResultUpload(idempotency_key=key or uuid.uuid4().hex, task_id=task.task_id, nonce=nonce or task.nonce,
                         outcome=CaptureOutcome.FACE_CAPTURED, captured_at=datetime.now(UTC),
-                        embedding=list(embedding), liveness=LIVE, engine_version=SYNTHETIC.tag,
+                        embedding=list(embedding), liveness=LIVE,
                         **synthetic_evidence(embedding, task.bed_id))
 
 
@@ -128,10 +128,14 @@ def test_a_device_receives_only_the_embeddings_of_the_engine_it_reports(setting,
     with Session(engine) as db:
         changed = db.exec(select(AuditRecord).where(AuditRecord.action == "device.engine_changed")).all()
     assert [(r.data["from"], r.data["to"]) for r in changed] == [(SYNTHETIC.tag, SFACE.tag)]
-    # Its face is judged against sface embeddings of the person, of which there are none: never the synthetic ones.
+    # The verdict is the server's own encoding of the crop (here the labelled synthetic one), judged against
+    # the person's embeddings of that encoding's engine; the device's tag only says what its embedding is.
     task = _tasks(device_a)[0]
     upload = _result(task, _face(world, task)).model_copy(update={"engine_version": SFACE.tag})
-    assert _post(device_a, upload).json()["verdict"] == "unrecognised"
+    assert _post(device_a, upload).json()["verdict"] == "verified"
+    with Session(engine) as db:
+        stored = db.exec(select(CheckResult).where(CheckResult.idempotency_key == upload.idempotency_key)).one()
+    assert (stored.engine_version, stored.server_engine_version) == (SFACE.tag, SYNTHETIC.tag)
     unknown = {**beat, "engine_version": "some-other-engine/1"}
     response = device_a.post(f"{DEVICE_PREFIX}/heartbeat", json=unknown)
     assert response.status_code == 422 and response.json()["code"] == "unknown_engine"

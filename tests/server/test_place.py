@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 from sqlmodel import Session, select
 
-from models.faces import ENGINE_VERSION, crop_to_jpeg
+from models.faces import crop_to_jpeg
+from models.faces.engines import SYNTHETIC
 from models.verdicts import CaptureOutcome, FlagKind
 from models.wire import DEVICE_PREFIX, LivenessReport, ResultUpload, SceneSource, TaskBatch, TaskRead
 from server.campaigns.service import create_campaign
@@ -66,7 +67,7 @@ def _face_upload(task: TaskRead, face: np.ndarray, scene_b64: str | None, place:
     return ResultUpload(idempotency_key=uuid.uuid4().hex, task_id=task.task_id, nonce=task.nonce,
                         outcome=CaptureOutcome.FACE_CAPTURED, captured_at=datetime.now(UTC),
                         embedding=[float(x) for x in photo_of(face, np.random.default_rng(task.task_id))],
-                        liveness=LIVE, engine_version=ENGINE_VERSION, scene_jpeg_b64=scene_b64,
+                        liveness=LIVE, engine_version=SYNTHETIC.tag, scene_jpeg_b64=scene_b64,
                         place=place)
 
 
