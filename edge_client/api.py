@@ -64,14 +64,16 @@ class DeviceApi:
     def close(self) -> None:
         self._client.close()
 
-    def pair(self, code: str, name: str = "", place: PlaceCues | None = None) -> PairResponse:
+    def pair(self, code: str, name: str = "", engine_version: str = "",
+             place: PlaceCues | None = None) -> PairResponse:
         """Registers this device with a one-time code; the token comes back once. The Wi-Fi networks in
         range (`place`) become part of the ward's fingerprint."""
-        return self._call("POST", "/pair", PairResponse, body=PairRequest(code=code, name=name, place=place))
+        return self._call("POST", "/pair", PairResponse,
+                          body=PairRequest(code=code, name=name, engine_version=engine_version, place=place))
 
-    def heartbeat(self, outbox_pending: int, software_version: str = "") -> HeartbeatResponse:
+    def heartbeat(self, outbox_pending: int, software_version: str = "", engine_version: str = "") -> HeartbeatResponse:
         body = HeartbeatRequest(device_time=datetime.now(UTC), outbox_pending=outbox_pending,
-                                software_version=software_version)
+                                software_version=software_version, engine_version=engine_version)
         return self._call("POST", "/heartbeat", HeartbeatResponse, body=body)
 
     def tasks(self, wait_s: float = 0.0) -> TaskBatch:

@@ -18,10 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from edge_client.place import scene_b64
-from models.faces import ENGINE_VERSION, crop_to_jpeg
+from models.faces import crop_to_jpeg
 from models.faces.decode import RGBImage
 from models.faces.engine import BurstResult, FaceEngine
 from models.faces.liveness.actions import CannotTakePart, LivenessMethod
@@ -29,7 +28,7 @@ from models.faces.liveness.judge import check_challenge, check_motion
 from models.faces.liveness.passive import LivenessResult
 from models.faces.liveness.report import key_frames, liveness_report
 from models.faces.liveness.track import DlibLandmarker, FaceTrack, Landmarker, track_frames
-from models.faces.match import match
+from models.faces.match import Embeddings, match
 from models.verdicts import CaptureOutcome, ExemptionReason, Verdict
 from models.wire import KeyFrame, LivenessReport, PlaceCues, ResultUpload, SceneSource, TaskRead
 
@@ -46,13 +45,14 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-def _base(task: TaskRead, outcome: CaptureOutcome, clock_offset_ms: int, note: str = "") -> dict[str, Any]:
+def _base(task: TaskRead, outcome: CaptureOutcome, clock_offset_ms: int, note: str = "", *,
+          engine_tag: str = "") -> dict[str, Any]:
     return {"idempotency_key": new_key(), "task_id": task.task_id, "nonce": task.nonce, "outcome": outcome,
             "captured_at": datetime.now(UTC), "clock_offset_ms": clock_offset_ms, "note": note[:500],
-            "engine_version": ENGINE_VERSION}
+            "engine_version": engine_tag}
 
 
-def check_frames(engine: FaceEngine, frames: list[RGBImage], task: TaskRead, enrolled: NDArray[np.floating] | None,
+def check_frames(engine: FaceEngine, frames: list[RGBImage], task: TaskRead, enrolled: Embeddings | None,
                  *, times_s: list[float] | None = None, mode: str = "challenge", clock_offset_ms: int = 0,
                  encode_best: int = 3, cannot_take_part: CannotTakePart | None = None, note: str = "",
                  landmarker: Landmarker | None = None, track: FaceTrack | None = None,
@@ -66,7 +66,8 @@ def check_frames(engine: FaceEngine, frames: list[RGBImage], task: TaskRead, enr
     """
     started = time.perf_counter()
     if not frames:
-        upload = ResultUpload(**_base(task, CaptureOutcome.NO_FACE, clock_offset_ms, "the source gave no frames"))
+        upload = ResultUpload(**_base(task, CaptureOutcome.NO_FACE, clock_offset_ms, "the source gave no frames",
+                                      engine_tag=engine.tag))
         return CheckRecord(upload, Verdict.ABSENT, {"analysis": 0.0})
     times = times_s if times_s is not None else [i / engine.settings.liveness_fps for i in range(len(frames))]
     if track is None:  # a live capture tracks while it reads; files and folders are tracked here
@@ -77,7 +78,7 @@ def check_frames(engine: FaceEngine, frames: list[RGBImage], task: TaskRead, enr
     timings = {"tracking": (tracked - started) * 1000, "analysis": (analysed - started) * 1000}
     if burst.encoding is None:
         note = "no usable face in the burst" + (f" ({', '.join(burst.reasons)})" if burst.reasons else "")
-        upload = ResultUpload(**_base(task, CaptureOutcome.NO_FACE, clock_offset_ms, note))
+        upload = ResultUpload(**_base(task, CaptureOutcome.NO_FACE, clock_offset_ms, note, engine_tag=engine.tag))
         return CheckRecord(upload, Verdict.ABSENT, timings)
     passive = burst.liveness.passive_score if burst.liveness.cues else 1.0
     if mode == "motion":
@@ -103,7 +104,7 @@ def _for_encoding(frames: list[RGBImage], track: FaceTrack, count: int = 6) -> l
 
 
 def _face_record(engine: FaceEngine, burst: BurstResult, live: LivenessResult, task: TaskRead,
-                 enrolled: NDArray[np.floating] | None, clock_offset_ms: int, frames: list[KeyFrame],
+                 enrolled: Embeddings | None, clock_offset_ms: int, frames: list[KeyFrame],
                  cannot_take_part: CannotTakePart | None, note: str) -> CheckRecord:
     assert burst.encoding is not None and burst.crop_rgb is not None
     report = liveness_report(live)
@@ -116,7 +117,8 @@ def _face_record(engine: FaceEngine, burst: BurstResult, live: LivenessResult, t
     if "liveness_not_established" in report.reasons:
         outcome = CaptureOutcome.FACE_CAPTURED  # not an attack: the server sends it to review
     threshold = engine.settings.match_threshold
-    matched = match(enrolled, burst.encoding, threshold) if enrolled is not None and len(enrolled) else None
+    probe = Embeddings.of(engine.tag, burst.encoding)
+    matched = match(enrolled, probe, threshold) if enrolled is not None and len(enrolled) else None
     if not report.is_live:
         verdict = Verdict.SPOOF if outcome == CaptureOutcome.SPOOF else Verdict.UNRECOGNISED
     elif matched is None:
@@ -127,7 +129,7 @@ def _face_record(engine: FaceEngine, burst: BurstResult, live: LivenessResult, t
     quality = [r for r in burst.reasons if r not in live.reasons]
     remark = "; ".join(part for part in (note, f"quality: {', '.join(quality)}" if quality else "") if part)
     upload = ResultUpload(
-        **_base(task, outcome, clock_offset_ms, remark),
+        **_base(task, outcome, clock_offset_ms, remark, engine_tag=engine.tag),
         embedding=[float(x) for x in burst.encoding],
         distance=round(matched.distance, 6) if matched is not None else None,
         liveness=report,

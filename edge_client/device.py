@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import numpy as np
-
 from edge_client.api import ApiError, DeviceApi
 from edge_client.check import CheckRecord, bed_empty, check_frames, patient_exempt
 from edge_client.config import EdgeSettings
@@ -18,6 +16,7 @@ from edge_client.sources import fit_frames, open_source
 from edge_client.sync import Syncer, SyncReport
 from models.faces.engine import FaceEngine
 from models.faces.liveness.actions import CannotTakePart
+from models.faces.match import Embeddings
 from models.settings import EngineSettings
 from models.verdicts import ExemptionReason
 from models.wire import BedRoster, ReferenceRead, ReferenceUpload, SceneSource, TaskRead, WardRoster
@@ -37,11 +36,13 @@ class StoredCheck:
     record: CheckRecord
 
 
-def pair_device(settings: EdgeSettings, server_url: str, code: str) -> Credentials:
-    """Registers with a one-time code and saves the credential (0600) in the state dir."""
+def pair_device(settings: EdgeSettings, server_url: str, code: str,
+                engine_settings: EngineSettings | None = None) -> Credentials:
+    """Registers with a one-time code (and the engine this device embeds with); saves the credential (0600)."""
     api = DeviceApi(server_url, timeout_s=settings.http_timeout_s)
     try:
-        paired = api.pair(code, settings.device_name, place_cues(settings))
+        paired = api.pair(code, settings.device_name, (engine_settings or EngineSettings.load()).engine_tag,
+                          place_cues(settings))
     finally:
         api.close()
     credentials = Credentials(server_url=server_url, device_id=paired.device_id, token=paired.token,
@@ -59,7 +60,7 @@ class Device:
         self.outbox = Outbox(settings.outbox_path)
         self.syncer = Syncer(self.api, self.outbox, attempts=settings.retry_attempts,
                              max_wait_s=settings.retry_max_wait_s)
-        self._engine_settings = engine_settings
+        self._engine_settings = engine_settings or EngineSettings.load()
         self._engine: FaceEngine | None = None
         self.progress: ChallengeProgress | None = None  # the challenge on the nurse's screen, live
         offset = self.outbox.meta("clock_offset_ms")
@@ -69,8 +70,12 @@ class Device:
     def engine(self) -> FaceEngine:
         # Built on first check: loading dlib's models costs seconds the CLI's `status` need not pay.
         if self._engine is None:
-            self._engine = FaceEngine(self._engine_settings or EngineSettings.load())
+            self._engine = FaceEngine(self._engine_settings)
         return self._engine
+
+    @property
+    def engine_tag(self) -> str:
+        return self._engine_settings.engine_tag
 
     def close(self) -> None:
         self.api.close()
@@ -78,7 +83,12 @@ class Device:
 
     # --- server state ------------------------------------------------------------------------------
     def refresh_roster(self) -> WardRoster:
+        """The ward roster, with the enrolled embeddings of this device's engine (reported first if the server
+        sent another engine's: the device was re-configured since it last said)."""
         roster = self.api.roster()
+        if roster.engine_version != self.engine_tag:
+            self.heartbeat()
+            roster = self.api.roster()
         self.outbox.save_roster(roster)
         self._save_offset()
         return roster
@@ -90,7 +100,7 @@ class Device:
         return fresh
 
     def heartbeat(self) -> None:
-        self.api.heartbeat(self.outbox.unacknowledged(), SOFTWARE_VERSION)
+        self.api.heartbeat(self.outbox.unacknowledged(), SOFTWARE_VERSION, self.engine_tag)
         self._save_offset()
 
     def sync(self) -> SyncReport:
@@ -204,11 +214,16 @@ class Device:
             log.warning("roster unavailable: %s", e)
             return None
 
-    def _enrolled_for(self, bed: BedRoster, task: TaskRead) -> np.ndarray | None:
+    def _enrolled_for(self, bed: BedRoster, task: TaskRead) -> Embeddings | None:
+        stored = self.outbox.roster()
+        engine = stored.engine_version if stored else ""
         if bed.insured_person_id != task.insured_person_id:
             # The roster is older than the task (a new admission): fetch it again if the network allows.
             fresh = self._try_refresh()
             bed = next((b for b in fresh.beds if b.bed_id == task.bed_id), bed) if fresh else bed
+            engine = fresh.engine_version if fresh else engine
         if bed.insured_person_id != task.insured_person_id or not bed.embeddings:
             return None
-        return np.asarray(bed.embeddings, dtype=np.float64)
+        # A roster of another engine (an old one, or a server that ignored our report) is never compared
+        # with: the device records no local match and the server decides alone.
+        return Embeddings.of(engine, bed.embeddings) if engine == self.engine_tag else None

@@ -30,6 +30,8 @@ class PhotoAnalysis:
     sha256: str
     encoding: np.ndarray | None = None
     thumbnail_jpeg: bytes | None = None
+    chip_jpeg: bytes | None = None  # the 256 px face crop, kept to re-embed with another engine
+    engine_version: str = ""
     code: str = ""
     message: str = ""
     details: dict[str, Any] = field(default_factory=dict)
@@ -53,7 +55,8 @@ def analyse_photo(data: bytes, engine: FaceEngine, *, sha256: str | None = None)
         # Gate details are measurements (sizes, sharpness), never pixels or encodings.
         return PhotoAnalysis(digest, code=e.code.value, message=e.message, details=_plain(e.details))
     return PhotoAnalysis(digest, encoding=np.asarray(enrolled.encoding, dtype=np.float64),
-                         thumbnail_jpeg=thumbnail(enrolled.crop_rgb))
+                         thumbnail_jpeg=thumbnail(enrolled.crop_rgb), chip_jpeg=crop_to_jpeg(enrolled.crop_rgb),
+                         engine_version=engine.tag)
 
 
 def thumbnail(crop_rgb: np.ndarray, max_side_px: int = THUMBNAIL_PX) -> bytes:

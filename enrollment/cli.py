@@ -78,14 +78,15 @@ def enroll(
         jobs = sources.flat_jobs(photos, pairs=pairs, prefix=id_prefix)
 
     settings = ServerSettings()
+    engine_settings = EngineSettings.load()
     engine = _engine(settings)
     options = EnrollmentOptions(
-        index_path=settings.resolved_face_index_path,
+        index_path=settings.face_index_path_for(engine_settings.engine),
         rejects_path=rejects or settings.data_dir / "enrollment_rejects.csv",
         workers=workers, replace=replace, replace_reason=reason, photo_dir=settings.enrollment_photo_dir,
         show_progress=not quiet)
     try:
-        summary = run_enrollment(engine, jobs, options, EngineSettings.load(), source_rejects)
+        summary = run_enrollment(engine, jobs, options, engine_settings, source_rejects)
     finally:
         engine.dispose()
     if as_json:
@@ -103,18 +104,62 @@ def rebuild_index(
     """Rebuild the 1:N face index from the database (or, with --check, only when missing or stale)."""
     from sqlmodel import Session
 
+    from models.settings import EngineSettings
     from server.persons.face_index import build_from_db, load_or_rebuild
 
     settings = ServerSettings()
+    face_engine = EngineSettings.load()
     engine = _engine(settings)
-    path = settings.resolved_face_index_path
+    path = settings.face_index_path_for(face_engine.engine)
     try:
         with Session(engine) as db:
             if check:
-                index, how = load_or_rebuild(db, path)
+                index, how = load_or_rebuild(db, path, engine=face_engine.engine_tag)
             else:
-                index, how = build_from_db(db), "rebuilt"
+                index, how = build_from_db(db, engine=face_engine.engine_tag), "rebuilt"
                 index.save(path)
     finally:
         engine.dispose()
     out.print(f"face index {how}: {len(index)} embeddings in {path}")
+
+
+@app.command("reencode")
+def reencode(
+    engine_name: Annotated[str, typer.Option("--engine", help="Engine to re-embed the gallery with: sface or dlib")],
+    rejects: Annotated[Path | None, typer.Option(help="Rejects CSV (default data_dir/reencode_rejects.csv)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = os.cpu_count() or 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
+) -> None:
+    """Re-embed every enrolled face (insured persons and staff) from its kept face chip with another engine, and
+    rebuild that engine's 1:N index. Resumable; faces enrolled without a chip are listed as needing new photos."""
+    from enrollment.reencode import reencode_gallery
+    from models.errors import UnknownEngine
+    from models.faces.engines import REAL_ENGINES, profile
+    from models.settings import EngineSettings
+
+    try:
+        name = profile(engine_name).name
+    except UnknownEngine as e:
+        raise typer.BadParameter(e.message, param_hint="--engine") from e
+    if name not in REAL_ENGINES:
+        raise typer.BadParameter("the synthetic engine has no images to look at", param_hint="--engine")
+    settings = ServerSettings()
+    target = EngineSettings.load().model_copy(update={"engine": name})
+    engine = _engine(settings)
+    rejects_path = rejects or settings.data_dir / "reencode_rejects.csv"
+    try:
+        summary = reencode_gallery(engine, target, index_path=settings.face_index_path_for(name),
+                                   rejects_path=rejects_path, workers=workers, show_progress=not quiet)
+    finally:
+        engine.dispose()
+    if as_json:
+        out.print_json(json.dumps(summary.as_dict()))
+        return
+    out.print(f"engine {summary.engine}: {summary.faces} faces, {summary.reencoded} re-encoded, "
+              f"{summary.already_done} already done, {summary.rejected} rejected, {summary.without_chip} without a "
+              f"face chip ({rejects_path}); index: {summary.index_embeddings} embeddings; {summary.elapsed_s} s")
+    if summary.needs_new_photos:
+        out.print(f"{len(summary.needs_new_photos)} people need new photos for {summary.engine}:")
+        for person in summary.needs_new_photos:
+            out.print(f"  {person['kind']} {person['number']} ({person['faces']} faces without a chip)")

@@ -92,7 +92,8 @@ def run_enrollment(engine: Engine, jobs: list[PhotoJob], options: EnrollmentOpti
         for r in source_rejects or []:
             report.add(r.line, r.insurance_number, r.photo, r.code, r.message)
         with Session(engine, expire_on_commit=False) as db:
-            index, how = load_or_rebuild(db, options.index_path, options.index_params)
+            index, how = load_or_rebuild(db, options.index_path, options.index_params,
+                                         engine=engine_settings.engine_tag)
             log.info("face index %s: %d embeddings", how, len(index))
             done = enrolled_photo_hashes(db, sorted({j.insurance_number for j in jobs}))
             todo = list(_pending(jobs, done, summary, report))

@@ -108,7 +108,8 @@ def _face_index(request: Request, db: Session) -> FaceIndex:
     with _STATE_LOCK:
         index: FaceIndex | None = getattr(state, "face_index", None)
         if index is None:
-            index, _ = load_or_rebuild(db, state.settings.resolved_face_index_path)
+            engine = state.engine_settings
+            index, _ = load_or_rebuild(db, state.settings.face_index_path_for(engine.engine), engine=engine.engine_tag)
             state.face_index = index
     return index
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlmodel import Session, col, select
 
 from enrollment.analyse import PhotoAnalysis
-from models.faces import ENGINE_VERSION
+from models.errors import EngineMismatch
 from server.audit import service as audit
 from server.persons import replacement
 from server.persons.duplicates import DuplicateMatch, find_duplicates, flag_duplicates
@@ -66,6 +66,9 @@ def enroll_photo(db: Session, *, index: FaceIndex, insurance_number: str, name: 
     """
     if photo.encoding is None:
         raise ValueError("only an accepted photo can be enrolled")
+    if index.engine is not None and index.engine != photo.engine_version:
+        raise EngineMismatch("the face index holds another engine's embeddings", index_engine=index.engine,
+                             photo_engine=photo.engine_version)
     if replace:
         known = db.exec(select(InsuredPerson.id).where(InsuredPerson.insurance_number == insurance_number)).first()
         replace_reason = replacement.check_replacement(db, person_id=known, reason=replace_reason,
@@ -83,8 +86,8 @@ def enroll_photo(db: Session, *, index: FaceIndex, insurance_number: str, name: 
     if photo_bytes is not None and photo_dir is not None:
         keep_photo(photo_dir, photo.sha256, photo_bytes)
     row = add_embedding(db, person_id=person_id, vector=photo.encoding, source=source[:80],
-                        engine_version=ENGINE_VERSION, photo_sha256=photo.sha256,
-                        thumbnail_jpeg=photo.thumbnail_jpeg)
+                        engine_version=photo.engine_version, photo_sha256=photo.sha256,
+                        thumbnail_jpeg=photo.thumbnail_jpeg, chip_jpeg=photo.chip_jpeg)
     flag_ids = flag_duplicates(db, person=person, embedding_id=row.id or 0, matches=matches,
                                threshold=duplicate_threshold)
     replaced_flag = replacement.replace_faces(

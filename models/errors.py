@@ -34,6 +34,11 @@ and database string: never rename it), one human message and one HTTP status.
     │   ├── InvalidInput                invalid_input          422
     │   ├── PayloadTooLarge             payload_too_large      413
     │   └── RateLimited                 rate_limited           429
+    ├── EngineError                 the face engine cannot run or cannot compare these embeddings
+    │   ├── ModelFileMissing            model_missing          503
+    │   ├── ModelFileAltered            model_altered          503
+    │   ├── UnknownEngine               unknown_engine         422
+    │   └── EngineMismatch              engine_mismatch        422
     └── CheckError                  a device result that cannot be accepted
         ├── NonceReplayed               nonce_replayed         409
         ├── NonceMismatch               nonce_mismatch         422
@@ -95,6 +100,10 @@ class ReasonCode(StrEnum):
     REQUEST_TIMEOUT = "request_timeout"
     SAME_REVIEWER = "same_reviewer"
     TRANSITION_NOT_ALLOWED = "transition_not_allowed"
+    MODEL_MISSING = "model_missing"
+    MODEL_ALTERED = "model_altered"
+    UNKNOWN_ENGINE = "unknown_engine"
+    ENGINE_MISMATCH = "engine_mismatch"
     SCENE_FRAME_MISSING = "scene_frame_missing"
     REFERENCE_TOO_PLAIN = "reference_too_plain"
 
@@ -271,6 +280,33 @@ class RateLimited(RequestError):
     code = ReasonCode.RATE_LIMITED
     default_message = "Too many requests; slow down."
     http_status = 429
+
+
+# --- face engine --------------------------------------------------------------------------------
+class EngineError(BedcheckError):
+    http_status = 422
+
+
+class ModelFileMissing(EngineError):
+    code = ReasonCode.MODEL_MISSING
+    default_message = "A face model file is not installed (reinstall the package that ships it)."
+    http_status = 503
+
+
+class ModelFileAltered(EngineError):
+    code = ReasonCode.MODEL_ALTERED
+    default_message = "A face model file does not match its expected sha256 and is not used."
+    http_status = 503
+
+
+class UnknownEngine(EngineError):
+    code = ReasonCode.UNKNOWN_ENGINE
+    default_message = "The face engine named is not one this server knows or allows."
+
+
+class EngineMismatch(EngineError):
+    code = ReasonCode.ENGINE_MISMATCH
+    default_message = "Embeddings of two different face engines cannot be compared."
 
 
 # --- device results -----------------------------------------------------------------------------

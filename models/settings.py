@@ -7,12 +7,15 @@ down; never read at import.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.faces.engines import EngineName, EngineProfile, profile, profile_for_tag
 
 CALIBRATION_FILE_NAME = "engine.env"
 
@@ -102,32 +105,59 @@ class EngineSettings(BaseSettings):
         "background face and does not make the photo multi-face.",
     )
 
-    # --- encoding and matching -------------------------------------------------------------------
+    # --- engine, encoding and matching --------------------------------------------------------------
+    engine: EngineName = Field(
+        default=EngineName.SFACE,
+        title="Face engine",
+        description="Which engine detects and embeds faces: `sface` (YuNet + SFace, the default: it measures "
+        "best on East-Asian faces, docs/benchmarks.md) or `dlib` (face_recognition). dlib's 68-point landmarks "
+        "serve liveness and pose whichever engine embeds.",
+    )
+    sface_min_score: float = Field(
+        default=0.7, gt=0.0, lt=1.0,
+        title="YuNet detection score",
+        description="Detections below this confidence are not faces (0.6 found a face in no_face_dogs.jpg).",
+    )
+    sface_sure_score: float = Field(
+        default=0.9, gt=0.0, lt=1.0,
+        title="YuNet score needing no second opinion",
+        description="A YuNet face below the OpenCV Zoo's default confidence (0.9) counts only when dlib's HOG "
+        "detector finds it too (a dog's head scored 0.86, a real face in a deep-funnelled LFW crop 0.89).",
+    )
+    sface_min_face_px: int = Field(
+        default=60, ge=20, le=1000,
+        title="Smallest face (YuNet box)",
+        description="Shorter side of YuNet's face box; its box includes the forehead and is larger than HOG's "
+        "for the same face, so dlib's 50 px is about 60 px here.",
+    )
     num_jitters: int = Field(
         default=1, ge=1, le=20, title="Encoding jitters",
-        description="Re-samplings averaged per encoding; each one costs a full encoding.",
+        description="dlib only: re-samplings averaged per encoding; each one costs a full encoding.",
     )
-    # Calibrated on LFW folds 1-2 (../shared/faces/lfw_dev) for a 0.5% false-accept rate:
-    # accuracy 98.4%, FAR 0.5%, FRR 2.7%, every face found (docs/benchmarks.md).
-    match_threshold: float = Field(
-        default=0.597, gt=0.0, lt=1.5,
-        title="Match threshold",
-        description="Euclidean distance at or below which two faces are the same person. "
-        "Set by `bedcheck faces calibrate` for a target false-accept rate.",
+    sface_match_threshold: float | None = Field(
+        default=None, gt=0.0, lt=2.0,
+        title="SFace match threshold",
+        description="Distance at or below which two SFace faces are the same person; unset = the calibrated "
+        "default in models/faces/engines.py. Written by `bedcheck faces calibrate --engine sface`.",
     )
-    duplicate_threshold: float = Field(
-        default=0.4, gt=0.0, lt=1.5,
-        title="Duplicate-identity threshold",
-        description="Stricter distance under which a face enrolled under two insurance numbers is flagged.",
-    )
-    burst_agreement: float = Field(
-        default=0.45, gt=0.0, lt=1.5,
-        title="Burst agreement",
-        description="Frames of one burst farther than this from the burst's medoid are dropped as another face.",
+    dlib_match_threshold: float | None = Field(
+        default=None, gt=0.0, lt=2.0,
+        title="dlib match threshold",
+        description="As sface_match_threshold, for dlib embeddings.",
     )
     burst_min_frames: int = Field(
         default=1, ge=1, le=30, title="Frames needed",
         description="A burst needs this many agreeing frames to produce a result; otherwise it abstains.",
+    )
+    # The normal model of impostor distances under-states their near tail about twofold: asked for 1 %, sface
+    # named 1.2 % of never-enrolled strangers on a 543-person dev gallery (scripts/bench_naming.py). Asked for
+    # 0.5 %: strangers named nobody 99.1 % (98.8-99.7 % over three splits), enrolled impostors named right
+    # first 95.6 % (docs/benchmarks.md).
+    naming_stranger_rate: float = Field(
+        default=0.005, gt=0.0, lt=0.5,
+        title="Chance of naming a stranger",
+        description="1:N naming (impostor, cross-hospital face) is allowed under the distance at which a "
+        "never-enrolled face would be named as someone at most this often, for the gallery's size.",
     )
 
     # --- liveness --------------------------------------------------------------------------------
@@ -212,6 +242,46 @@ class EngineSettings(BaseSettings):
     crop_max_side_px: int = Field(
         default=256, ge=64, le=1024, title="Evidence crop size", description="Longer side of the crop.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_match_threshold(cls, data: Any) -> Any:
+        """A calibration file written before there were two engines holds `BEDCHECK_ENGINE_MATCH_THRESHOLD`,
+        fitted to dlib (the only engine then): it is read as dlib's threshold, so such a site still starts."""
+        if isinstance(data, dict):
+            for key in ("bedcheck_engine_match_threshold", "match_threshold"):
+                if key in data:
+                    legacy = data.pop(key)
+                    data.setdefault("dlib_match_threshold", legacy)
+        return data
+
+    # --- each engine's distances (models/faces/engines.py), with this site's calibration -------------
+    def profile_of(self, engine: EngineName | str | None = None) -> EngineProfile:
+        """The profile of `engine` (default: the one this process embeds with), calibrated match included."""
+        found = profile(engine or self.engine)
+        override = {EngineName.SFACE: self.sface_match_threshold,
+                    EngineName.DLIB: self.dlib_match_threshold}.get(found.name)
+        return dataclasses.replace(found, match=override) if override is not None else found
+
+    def profile_for_tag(self, tag: str) -> EngineProfile:
+        """The calibrated profile of the engine that made embeddings tagged `tag` (UnknownEngine otherwise)."""
+        return self.profile_of(profile_for_tag(tag).name)
+
+    @property
+    def engine_tag(self) -> str:
+        return self.profile_of().tag
+
+    @property
+    def match_threshold(self) -> float:
+        return self.profile_of().match
+
+    @property
+    def duplicate_threshold(self) -> float:
+        return self.profile_of().duplicate
+
+    @property
+    def burst_agreement(self) -> float:
+        return self.profile_of().burst_agreement
 
     @classmethod
     def load(cls, env_file: Path | None = None, **overrides: Any) -> EngineSettings:

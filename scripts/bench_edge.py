@@ -1,9 +1,9 @@
 """Time one bed check on the edge: burst capture from a video file -> liveness, best frames, local match,
 evidence crop -> result committed in the outbox. Also the cost per frame of each step, and the CPU time of a
 challenge check: a 3-second challenge filmed at 640x480 (30 frames a second), tracked, judged in order with
-the 3-D test, the face encoded and the key frames written (issue 15).
+the 3-D test, the face encoded and the key frames written (issue 15). Per face engine.
 
-    .venv/bin/python scripts/bench_edge.py [--faces DIR] [--checks N] [--frames 8] [--stride 3]
+    .venv/bin/python scripts/bench_edge.py [--faces DIR] [--checks N] [--frames 8] [--stride 3] [--engine sface]
     .venv/bin/python scripts/bench_edge.py --challenge-only
 
 Runs pinned to one CPU core (the goal is a bed checked in under 2 s of processing on one core). Each check
@@ -35,6 +35,7 @@ from edge_client.sources import fit_frames, open_source  # noqa: E402
 from models.faces.engine import FaceEngine  # noqa: E402
 from models.faces.liveness.actions import Action  # noqa: E402
 from models.faces.liveness.burst import read_burst  # noqa: E402
+from models.faces.match import Embeddings  # noqa: E402
 from models.settings import EngineSettings  # noqa: E402
 from models.wire import TaskRead  # noqa: E402
 
@@ -109,7 +110,7 @@ def bench_video(engine: FaceEngine, video: Path, args: argparse.Namespace, outbo
     size = f"{raw[0].shape[1]}x{raw[0].shape[0]}"
     if frames[0].shape != raw[0].shape:
         size += f" processed at {frames[0].shape[1]}x{frames[0].shape[0]}"
-    enrolled = np.stack([e for e in (engine.encode_largest(f) for f in frames[:3]) if e is not None])
+    enrolled = Embeddings.of(engine.tag, [e for e in (engine.encode_largest(f) for f in frames[:3]) if e is not None])
     duration_s = 8.0 if "hamilton" in video.name else 3.5
     starts = np.linspace(0.5, duration_s - 1.2, args.checks)
     capture_ms, analysis_ms, evidence_ms, commit_ms, total_ms, cpu_ms, verdicts = [], [], [], [], [], [], []
@@ -141,10 +142,10 @@ def bench_video(engine: FaceEngine, video: Path, args: argparse.Namespace, outbo
         t1 = time.process_time()
         analyse.append((t1 - t0) * 1000)
         if found.largest is not None:
-            engine.encode(frame, found.largest.box)
+            engine.encode(frame, found.largest)
             encode.append((time.process_time() - t1) * 1000)
 
-    print(f"\n{video.name}: frames {size}, burst {args.frames} frames (every {args.stride}th), "
+    print(f"\n[{engine.name.value}] {video.name}: frames {size}, burst {args.frames} frames (every {args.stride}th), "
           f"{args.checks} checks, encode best {args.encode_best}")
     print(f"  capture (decode burst)   {ms(capture_ms)}   CPU median {statistics.median(capture_cpu_ms):.1f} ms")
     print(f"  analysis (engine)        {ms(analysis_ms)}")
@@ -171,21 +172,25 @@ def main() -> None:
                         help="frames are scaled down to this longer side, as the device does")
     parser.add_argument("--challenge-runs", type=int, default=5)
     parser.add_argument("--challenge-only", action="store_true", help="only the challenge check")
+    parser.add_argument("--engine", choices=["sface", "dlib"], action="append",
+                        help="face engine(s) to time (default: both, one after the other)")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     print(f"one core: {sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'}; "
           f"load average {os.getloadavg()[0]:.2f}")
-    engine = FaceEngine(EngineSettings())
-    engine.encode_largest(np.zeros((64, 64, 3), dtype=np.uint8), thorough=False)  # loads dlib's models
-    bench_challenge(engine, args.faces, args.challenge_runs)
-    if args.challenge_only:
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        outbox = Outbox(Path(tmp) / "outbox.sqlite3")
-        for number, name in enumerate(VIDEOS):
-            bench_video(engine, args.faces / "video" / name, args, outbox, first_id=number * 1000 + 1)
-        outbox.close()
+    for engine_name in args.engine or ["sface", "dlib"]:
+        engine = FaceEngine(EngineSettings(engine=engine_name)).load()
+        engine.encode_largest(np.zeros((64, 64, 3), dtype=np.uint8), thorough=False)  # loads every model
+        print(f"--- engine {engine_name}")
+        bench_challenge(engine, args.faces, args.challenge_runs)
+        if args.challenge_only:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            outbox = Outbox(Path(tmp) / "outbox.sqlite3")
+            for number, name in enumerate(VIDEOS):
+                bench_video(engine, args.faces / "video" / name, args, outbox, first_id=number * 1000 + 1)
+            outbox.close()
 
 
 if __name__ == "__main__":

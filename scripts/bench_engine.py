@@ -1,12 +1,13 @@
-"""Time decode + detect + encode with the bedcheck engine against plain face_recognition on the same files.
+"""Time decode + detect + encode with both bedcheck engines (sface, dlib) against plain face_recognition on
+the same files, in one run.
 
     .venv/bin/python scripts/bench_engine.py [--faces DIR] [--repeat N]
 
 Small: 250 px LFW crops from people/ (one photo: detection with its fallback chain). Frames: frames of
 the sample videos resized to 640x480, 1280x720 and 1920x1080 and written as JPEG to a temp dir (so both
 sides decode the same files), timed on the bed-check frame path (no CNN fallback on an empty frame).
-Plain is `face_recognition.face_encodings(face_recognition.load_image_file(f))`. Prints ms per image and
-the ratio engine/plain; never asserts.
+Plain is `face_recognition.face_encodings(face_recognition.load_image_file(f))`. Prints ms per image for
+each and the ratios sface/plain, dlib/plain and sface/dlib; never asserts. Runs pinned to one core.
 """
 
 from __future__ import annotations
@@ -66,15 +67,17 @@ def main() -> None:
     if not (args.faces / "people").is_dir():
         sys.exit(f"face images not found in {args.faces}: set BEDCHECK_FACES_DIR")
 
-    settings = EngineSettings.load()
-    engine = FaceEngine(settings)
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    engines = {name: FaceEngine(EngineSettings.load(engine=name)).load() for name in ("sface", "dlib")}
     fr = face_recognition()
 
-    def ours_photo(path: Path) -> None:
-        engine.encode_largest(load_image_file(path, settings), thorough=True)
+    def ours(name: str, thorough: bool):  # type: ignore[no-untyped-def]
+        engine = engines[name]
 
-    def ours_frame(path: Path) -> None:
-        engine.encode_largest(load_image_file(path, settings), thorough=False)
+        def run(path: Path) -> None:
+            engine.encode_largest(load_image_file(path, engine.settings), thorough=thorough)
+        return run
 
     def plain(path: Path) -> None:
         fr.face_encodings(fr.load_image_file(path))
@@ -91,18 +94,24 @@ def main() -> None:
                 paths.append(path)
             sets[f"{width}x{height}"] = paths
 
-        print(f"{'input':<14}{'files':>6}{'engine ms':>12}{'plain ms':>11}{'ratio':>8}")
+        print(f"{'input':<14}{'files':>6}{'sface ms':>10}{'dlib ms':>10}{'plain ms':>10}"
+              f"{'sface/plain':>13}{'dlib/plain':>12}{'sface/dlib':>12}")
         for label, files in sets.items():
-            ours_ms = time_per_file(files, ours_photo if label.endswith("LFW") else ours_frame, args.repeat)
+            thorough = label.endswith("LFW")
+            sface_ms = time_per_file(files, ours("sface", thorough), args.repeat)
+            dlib_ms = time_per_file(files, ours("dlib", thorough), args.repeat)
             plain_ms = time_per_file(files, plain, args.repeat)
-            print(f"{label:<14}{len(files):>6}{ours_ms:>12.1f}{plain_ms:>11.1f}{ours_ms / plain_ms:>8.2f}")
+            print(f"{label:<14}{len(files):>6}{sface_ms:>10.1f}{dlib_ms:>10.1f}{plain_ms:>10.1f}"
+                  f"{sface_ms / plain_ms:>13.2f}{dlib_ms / plain_ms:>12.2f}{sface_ms / dlib_ms:>12.2f}")
 
-        image = load_image_file(sets["250x250 LFW"][0], settings)
-        box = engine.analyze(image, encode=False).largest.box  # type: ignore[union-attr]
-        start = time.perf_counter()
-        for _ in range(10):
-            engine.encode(image, box)
-        print(f"one 128-d encoding with the box given: {(time.perf_counter() - start) * 100:.1f} ms")
+        for name, engine in engines.items():
+            image = load_image_file(sets["250x250 LFW"][0], engine.settings)
+            face = engine.analyze(image, encode=False).largest
+            assert face is not None
+            start = time.perf_counter()
+            for _ in range(10):
+                engine.encode(image, face)
+            print(f"{name}: one 128-d encoding of a detected face: {(time.perf_counter() - start) * 100:.1f} ms")
 
 
 if __name__ == "__main__":

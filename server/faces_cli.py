@@ -1,5 +1,5 @@
 """`bedcheck faces ...`: check images against the enrollment gates, compare two faces, evaluate accuracy on
-LFW-format pairs and calibrate the match threshold."""
+labelled pairs and calibrate the match threshold, for either engine (`--engine sface|dlib`)."""
 
 from __future__ import annotations
 
@@ -15,21 +15,40 @@ from rich.console import Console
 from rich.progress import Progress
 
 from models.errors import BedcheckError
+from models.faces.engines import EngineName
 from models.settings import EngineSettings, default_calibration_file
 
 app = typer.Typer(no_args_is_help=True)
 console = Console(stderr=True)
 
 _engine = None
+_engine_name: EngineName | None = None
+
+EngineOption = Annotated[EngineName | None, typer.Option(
+    "--engine", help="Face engine: sface or dlib (default: the configured one)")]
+
+
+def _settings(engine: EngineName | None) -> EngineSettings:
+    settings = EngineSettings.load()
+    if engine is None:
+        return settings
+    if engine == EngineName.SYNTHETIC:
+        raise typer.BadParameter("the synthetic engine has no images to look at", param_hint="--engine")
+    return settings.model_copy(update={"engine": engine})
+
+
+def _init_worker(engine: EngineName | None) -> None:
+    global _engine_name
+    _engine_name = engine
 
 
 def _worker_engine():  # type: ignore[no-untyped-def]
-    # One engine per worker process: face_recognition loads its dlib models once per process.
+    # One engine per worker process: each loads its models once per process.
     global _engine
     if _engine is None:
         from models.faces.engine import FaceEngine
 
-        _engine = FaceEngine(EngineSettings.load())
+        _engine = FaceEngine(_settings(_engine_name))
     return _engine
 
 
@@ -44,10 +63,11 @@ def _encode_file(path: str) -> tuple[str, list[float] | None, str | None]:
     return path, (None if encoding is None else encoding.tolist()), (None if encoding is not None else "no_face")
 
 
-def encode_files(paths: list[Path], workers: int) -> dict[str, list[float] | None]:
+def encode_files(paths: list[Path], workers: int, engine: EngineName | None = None) -> dict[str, list[float] | None]:
     """Largest-face encoding of each file, on `workers` processes with a progress bar."""
     results: dict[str, list[float] | None] = {}
-    with Progress(console=console, transient=True) as progress, ProcessPoolExecutor(workers) as pool:
+    with (Progress(console=console, transient=True) as progress,
+          ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(engine,)) as pool):
         task = progress.add_task("encoding faces", total=len(paths))
         for path, encoding, _ in pool.map(_encode_file, [str(p) for p in paths], chunksize=4):
             results[path] = encoding
@@ -55,14 +75,15 @@ def encode_files(paths: list[Path], workers: int) -> dict[str, list[float] | Non
     return results
 
 
-def _score_pairs(pairs_file: Path, images: Path, workers: int):  # type: ignore[no-untyped-def]
+def _score_pairs(pairs_file: Path, images: Path, workers: int,  # type: ignore[no-untyped-def]
+                 engine: EngineName | None = None):
     import numpy as np
 
     from models.faces.evaluation import Scored, read_pairs
 
     pairs = read_pairs(pairs_file)
     files = sorted({images / p.left for p in pairs} | {images / p.right for p in pairs})
-    encodings = encode_files(files, workers)
+    encodings = encode_files(files, workers, engine)
     scored = []
     for pair in pairs:
         a, b = encodings.get(str(images / pair.left)), encodings.get(str(images / pair.right))
@@ -71,13 +92,18 @@ def _score_pairs(pairs_file: Path, images: Path, workers: int):  # type: ignore[
     return scored
 
 
+_PAIRS_HELP = ("Labelled pairs: LFW pairs.txt, or a CSV with columns left,right,same (paths relative to "
+               "--images; same = 1/0, yes/no, true/false)")
+
+
 @app.command()
-def check(images: Annotated[list[Path], typer.Argument(help="Image files to check")]) -> None:
+def check(images: Annotated[list[Path], typer.Argument(help="Image files to check")],
+          engine_name: EngineOption = None) -> None:
     """Report each image against the enrollment gates; exit 1 when any image fails."""
     from models.faces.decode import load_image_file
     from models.faces.engine import FaceEngine
 
-    engine = FaceEngine(EngineSettings.load())
+    engine = FaceEngine(_settings(engine_name))
     failed = 0
     for path in images:
         try:
@@ -92,13 +118,13 @@ def check(images: Annotated[list[Path], typer.Argument(help="Image files to chec
 
 
 @app.command()
-def compare(a: Path, b: Path) -> None:
-    """Distance between the largest faces of two images, and the decision at the configured threshold."""
+def compare(a: Path, b: Path, engine_name: EngineOption = None) -> None:
+    """Distance between the largest faces of two images, and the decision at the engine's threshold."""
     from models.faces.decode import load_image_file
     from models.faces.engine import FaceEngine
-    from models.faces.match import match
+    from models.faces.match import Embeddings, match
 
-    engine = FaceEngine(EngineSettings.load())
+    engine = FaceEngine(_settings(engine_name))
     try:
         enc_a = engine.encode_largest(load_image_file(a, engine.settings))
         enc_b = engine.encode_largest(load_image_file(b, engine.settings))
@@ -108,24 +134,28 @@ def compare(a: Path, b: Path) -> None:
     if enc_a is None or enc_b is None:
         typer.echo(f"error\tno_face\tno face found in {a if enc_a is None else b}")
         raise typer.Exit(2)
-    result = match(enc_a.reshape(1, -1), enc_b, engine.settings.match_threshold)
+    result = match(Embeddings.of(engine.tag, enc_a), Embeddings.of(engine.tag, enc_b), engine.settings.match_threshold)
     verdict = "same" if result.is_match else "different"
     typer.echo(f"distance={result.distance:.4f}\tthreshold={result.threshold:.4f}\t{verdict}")
 
 
 @app.command("eval")
 def evaluate(
-    pairs: Annotated[Path, typer.Option(help="LFW-format pairs.txt", exists=True)],
-    images: Annotated[Path, typer.Option(help="Directory of <name>/<name>_NNNN.jpg", exists=True)],
+    pairs: Annotated[Path, typer.Option(help=_PAIRS_HELP, exists=True)],
+    images: Annotated[Path, typer.Option(help="Directory the pairs' image paths are relative to", exists=True)],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
     plot: Annotated[Path | None, typer.Option(help="Write a ROC curve PNG here")] = None,
     workers: Annotated[int, typer.Option(min=1)] = os.cpu_count() or 1,
+    engine_name: EngineOption = None,
 ) -> None:
-    """Verification accuracy, FAR and FRR at the configured threshold, and the best threshold."""
+    """Verification accuracy, FAR and FRR at the engine's configured threshold, and the best threshold.
+
+    A pair whose face is not found in one image counts as an error (a false reject or a false accept).
+    """
     from models.faces.evaluation import best_threshold, rates_at
 
-    settings = EngineSettings.load()
-    scored = _score_pairs(pairs, images, workers)
+    settings = _settings(engine_name)
+    scored = _score_pairs(pairs, images, workers, engine_name)
     configured, best = rates_at(scored, settings.match_threshold), best_threshold(scored)
     if plot:
         _plot_roc(scored, plot)
@@ -133,8 +163,10 @@ def evaluate(
         records = [{"left": s.pair.left, "right": s.pair.right, "same": s.pair.same, "distance": s.distance,
                     "decision": None if s.distance is None else s.distance <= settings.match_threshold}
                    for s in scored]
-        typer.echo(json.dumps({"pairs": records, "configured": asdict(configured), "best": asdict(best)}))
+        typer.echo(json.dumps({"engine": settings.engine.value, "engine_version": settings.engine_tag,
+                               "pairs": records, "configured": asdict(configured), "best": asdict(best)}))
         return
+    typer.echo(f"engine: {settings.engine.value} ({settings.engine_tag})")
     for label, rates in (("configured", configured), ("best", best)):
         typer.echo(f"{label}: threshold={rates.threshold:.4f} accuracy={rates.accuracy:.4f} "
                    f"FAR={rates.false_accept_rate:.4f} FRR={rates.false_reject_rate:.4f} "
@@ -143,24 +175,27 @@ def evaluate(
 
 @app.command()
 def calibrate(
-    pairs: Annotated[Path, typer.Option(help="LFW-format pairs.txt", exists=True)],
-    images: Annotated[Path, typer.Option(help="Directory of <name>/<name>_NNNN.jpg", exists=True)],
-    target_far: Annotated[float, typer.Option(min=0.0, max=1.0, help="Largest false-accept rate")] = 0.01,
+    pairs: Annotated[Path, typer.Option(help=_PAIRS_HELP, exists=True)],
+    images: Annotated[Path, typer.Option(help="Directory the pairs' image paths are relative to", exists=True)],
+    target_far: Annotated[float, typer.Option(min=0.0, max=1.0, help="Largest false-accept rate")] = 0.005,
     out: Annotated[Path | None, typer.Option(help="Settings file to write")] = None,
     workers: Annotated[int, typer.Option(min=1)] = os.cpu_count() or 1,
+    engine_name: EngineOption = None,
 ) -> None:
-    """Pick the match threshold for a target false-accept rate and write it to the engine settings file."""
+    """Fit the engine's match threshold to a target false-accept rate on labelled pairs (a site's own
+    population, for example) and write it to the engine settings file."""
     from models.faces.evaluation import calibrate as pick
 
-    scored = _score_pairs(pairs, images, workers)
+    settings = _settings(engine_name)
+    scored = _score_pairs(pairs, images, workers, engine_name)
     rates = pick(scored, target_far)
+    key = f"BEDCHECK_ENGINE_{settings.engine.value.upper()}_MATCH_THRESHOLD"
     path = out or default_calibration_file()
     path.parent.mkdir(parents=True, exist_ok=True)
-    kept = [line for line in (path.read_text().splitlines() if path.exists() else [])
-            if not line.startswith("BEDCHECK_ENGINE_MATCH_THRESHOLD=")]
-    path.write_text("\n".join([*kept, f"BEDCHECK_ENGINE_MATCH_THRESHOLD={rates.threshold:.4f}"]) + "\n")
-    typer.echo(f"threshold={rates.threshold:.4f} accuracy={rates.accuracy:.4f} FAR={rates.false_accept_rate:.4f} "
-               f"FRR={rates.false_reject_rate:.4f} -> {path}")
+    kept = [line for line in (path.read_text().splitlines() if path.exists() else []) if not line.startswith(f"{key}=")]
+    path.write_text("\n".join([*kept, f"{key}={rates.threshold:.4f}"]) + "\n")
+    typer.echo(f"engine={settings.engine.value} threshold={rates.threshold:.4f} accuracy={rates.accuracy:.4f} "
+               f"FAR={rates.false_accept_rate:.4f} FRR={rates.false_reject_rate:.4f} -> {path}")
 
 
 def _plot_roc(scored, path: Path) -> None:  # type: ignore[no-untyped-def]

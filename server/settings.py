@@ -81,16 +81,10 @@ class ServerSettings(BaseSettings):
     run_scheduler: bool = Field(default=True, description="Run roll-calls and sweeps in this process")
     keep_verified_crops: bool = Field(default=False, description="Keep face crops of verified checks (else "
                                       "dropped once the evidence check has passed)")
-    # Evidence checks (server/evidence). Measured on ../shared/faces/people: re-encoding a device's JPEG crop
-    # lands at most 0.152 from the embedding the device fused from its burst; two different photos of one
-    # person are at least 0.294 apart; impostors are beyond the match threshold (~0.6).
+    # Evidence checks (server/evidence). Their distances (tamper tolerance, replay distance) are each face
+    # engine's, measured for it: models/faces/engines.py.
     evidence_interval_s: float = Field(default=2.0, gt=0.0, description="How often new results are re-checked")
     evidence_batch: int = Field(default=500, ge=1, le=10_000)
-    tamper_tolerance: float = Field(default=0.25, gt=0.0, lt=1.0,
-                                    description="Max distance between the reported embedding and the crop's")
-    replay_max_distance: float = Field(default=0.1, gt=0.0, lt=1.0,
-                                       description="Closer than this to another check or an enrolled photo: "
-                                                   "the same picture shown again")
     cross_hospital_window_h: float = Field(default=24.0, gt=0.0,
                                            description="The same face in two hospitals within this window")
     # Place (实地, server/evidence/place.py). Measured on the real-scene set (models/place/evaluation.py,
@@ -196,6 +190,17 @@ class ServerSettings(BaseSettings):
     @property
     def resolved_face_index_path(self) -> Path:
         return self.face_index_path or self.data_dir / "face_index.bin"
+
+    @property
+    def accepts_synthetic_embeddings(self) -> bool:
+        """Synthetic embeddings (simulated devices, no real face behind them) are evidence in demo and test
+        servers only: anywhere else a device tagging its results `synthetic` is refused (unknown_engine)."""
+        return self.environment in PLACEHOLDER_ENVIRONMENTS
+
+    def face_index_path_for(self, engine: str) -> Path:
+        """One 1:N index per face engine (by name) beside the configured path: face_index.sface.bin."""
+        base = self.resolved_face_index_path
+        return base.with_name(f"{base.stem}.{engine}{base.suffix}")
 
     @property
     def enrollment_photo_dir(self) -> Path | None:

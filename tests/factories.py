@@ -9,7 +9,7 @@ from datetime import timedelta
 import numpy as np
 from sqlmodel import Session
 
-from models.faces import ENGINE_VERSION
+from models.faces.engines import SYNTHETIC
 from models.verdicts import ExemptionReason
 from server.accounts.service import create_user
 from server.accounts.tables import Role, UserAccount
@@ -62,7 +62,7 @@ def build_world(db: Session, *, hospitals_n: int, patients_per_ward: list[str] |
             bed = hospitals.get_or_create_bed(db, ward_id=ward.id or 0, label=f"{b + 1:02d}")
             face = identity(rng)
             person, _ = get_or_create_person(db, insurance_number=f"INS-{seed}-{h}-{name}", name=f"患者{name}")
-            add_embedding(db, person_id=person.id or 0, vector=face, source="test", engine_version=ENGINE_VERSION)
+            add_embedding(db, person_id=person.id or 0, vector=face, source="test", engine_version=SYNTHETIC.tag)
             admission = Admission(insured_person_id=person.id or 0, hospital_id=hospital.id or 0,
                                   ward_id=ward.id or 0, bed_id=bed.id or 0, his_admission_no=f"A{h}{name}",
                                   admitted_at=utcnow() - timedelta(days=1))
@@ -106,8 +106,10 @@ def synthetic_evidence(embedding: np.ndarray | list[float], bed_id: int | None =
     from server.checks.synthetic import synthetic_crop
 
     crop = synthetic_crop(embedding)
+    from models.faces.engines import SYNTHETIC
+
     fields = {"face_crop_jpeg_b64": base64.b64encode(crop).decode("ascii"),
-              "evidence_sha256": hashlib.sha256(crop).hexdigest()}
+              "evidence_sha256": hashlib.sha256(crop).hexdigest(), "engine_version": SYNTHETIC.tag}
     if bed_id is not None:
         fields["scene_jpeg_b64"] = scene_b64(bed_id)
     return fields

@@ -1,6 +1,7 @@
 """The face engine: decode, detect, quality gates, encode, liveness and matching.
 
-`face_recognition` (dlib) is imported lazily on first use, never at import of this package.
+`face_recognition` (dlib) and the SFace models are loaded lazily on first use, never at import of this package.
+Each engine's tag, stored with every embedding, is in models/faces/engines.py.
 """
 
 from __future__ import annotations
@@ -11,9 +12,6 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-# Stored with every check result and enrolled embedding, so evidence can be judged again later.
-ENGINE_VERSION = "bedcheck-face/1 dlib-resnet128 hog+cnn-fallback"
-
 
 def crop_to_jpeg(rgb: NDArray[np.uint8], quality: int = 88) -> bytes:
     """Encode an RGB crop as JPEG (evidence and thumbnails), without EXIF or other metadata."""
@@ -22,4 +20,4 @@ def crop_to_jpeg(rgb: NDArray[np.uint8], quality: int = 88) -> bytes:
     return buffer.getvalue()
 
 
-__all__ = ["ENGINE_VERSION", "crop_to_jpeg"]
+__all__ = ["crop_to_jpeg"]

@@ -7,6 +7,7 @@ pairs.txt layout: an optional header line (`folds<TAB>pairs_per_fold` or a singl
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,14 @@ def lfw_path(name: str, number: str) -> str:
     return f"{name}/{name}_{int(number):04d}.jpg"
 
 
+_YES = {"1", "yes", "true", "same", "y"}
+_NO = {"0", "no", "false", "different", "n"}
+
+
 def read_pairs(path: Path) -> list[Pair]:
-    """Parse an LFW pairs file; a malformed line is an InvalidInput naming its line number."""
+    """Parse an LFW pairs file or a CSV of labelled pairs; a malformed line is an InvalidInput naming its line."""
+    if path.suffix.lower() == ".csv":
+        return _read_csv_pairs(path)
     pairs: list[Pair] = []
     for line_no, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         fields = raw.split()
@@ -48,6 +55,31 @@ def read_pairs(path: Path) -> list[Pair]:
             pairs.append(Pair(lfw_path(fields[0], fields[1]), lfw_path(fields[2], fields[3]), False))
         else:
             raise InvalidInput(f"{path.name} line {line_no}: not an LFW pair line", line=line_no)
+    if not pairs:
+        raise InvalidInput(f"{path.name}: no pairs found")
+    return pairs
+
+
+def _read_csv_pairs(path: Path) -> list[Pair]:
+    """A site's own labelled pairs: a header naming `left,right,same` (or deepface's `file_x,file_y,Decision`)."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    if not rows:
+        raise InvalidInput(f"{path.name}: no pairs found")
+    header = [h.strip().lower() for h in rows[0]]
+    try:
+        left, right, same = (next(header.index(n) for n in names if n in header)
+                             for names in (("left", "file_x"), ("right", "file_y"), ("same", "decision")))
+    except StopIteration as e:
+        raise InvalidInput(f"{path.name} line 1: the header needs left,right,same columns", line=1) from e
+    pairs = []
+    for line_no, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        label = row[same].strip().lower() if len(row) > max(left, right, same) else ""
+        if label not in _YES | _NO:
+            raise InvalidInput(f"{path.name} line {line_no}: not a labelled pair", line=line_no)
+        pairs.append(Pair(row[left].strip(), row[right].strip(), label in _YES))
     if not pairs:
         raise InvalidInput(f"{path.name}: no pairs found")
     return pairs

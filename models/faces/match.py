@@ -1,14 +1,40 @@
-"""Matching policy: Euclidean distance between 128-d encodings (lower = closer), several enrolled
-encodings per person, and fusion of the frames of one capture burst."""
+"""The matching rule, in one place: the bed check, the evidence check, duplicate identity and naming the
+impostor all compare faces through `person_distance`, and 1:N naming through `identify`.
+
+Distance: Euclidean between embeddings of one engine (lower = closer; models/faces/engines.py). A person
+with several enrolled photos is as far as the mean of the distances to them. Embeddings carry the tag of
+the engine that made them; two engines' embeddings are never compared (EngineMismatch).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from models.faces.engines import require_same_engine
+
 Encoding = NDArray[np.float64]
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """One or more embeddings of one engine: `vectors` (n, 128) and the engine's tag."""
+
+    engine: str
+    vectors: NDArray[np.float64]
+
+    @classmethod
+    def of(cls, engine: str, vectors: NDArray[np.floating] | list[list[float]] | list[float]) -> Embeddings:
+        array = np.asarray(vectors, dtype=np.float64)
+        return cls(engine, array.reshape(-1, array.shape[-1]) if array.size else np.zeros((0, 128)))
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
 
 
 @dataclass(frozen=True)
@@ -18,30 +44,72 @@ class MatchResult:
     threshold: float
 
 
-def distances(enrolled: NDArray[np.floating], probe: NDArray[np.floating]) -> NDArray[np.float64]:
-    """Distance from `probe` (128,) to each row of `enrolled` (n, 128)."""
-    gallery = np.asarray(enrolled, dtype=np.float64).reshape(-1, probe.shape[-1])
-    if gallery.shape[0] == 0:
+def distances(enrolled: Embeddings, probe: Embeddings) -> NDArray[np.float64]:
+    """Distance from the probe's first embedding to each enrolled one (EngineMismatch across engines)."""
+    require_same_engine(enrolled.engine, probe.engine)
+    if len(enrolled) == 0 or len(probe) == 0:
         return np.zeros(0, dtype=np.float64)
-    return np.asarray(np.linalg.norm(gallery - np.asarray(probe, dtype=np.float64), axis=1), dtype=np.float64)
+    return np.asarray(np.linalg.norm(enrolled.vectors - probe.vectors[0], axis=1), dtype=np.float64)
 
 
-def person_distance(enrolled: NDArray[np.floating], probe: NDArray[np.floating]) -> float:
+def person_distance(enrolled: Embeddings, probe: Embeddings) -> float:
     """Distance from a probe to one person with several enrolled encodings: the mean distance to them.
 
     An impostor who happens to resemble one enrolment photo has to resemble them all. Measured on the ten
-    people/ identities (3 enrolled photos, 7 probes each): with the nearest photo deciding, the closest
-    impostor came within 0.582 (under the threshold); with the mean, no impostor came within 0.604.
+    people/ identities with dlib (3 enrolled photos, 7 probes each): with the nearest photo deciding, the
+    closest impostor came within 0.582 (under the threshold); with the mean, no impostor came within 0.604.
     Infinity when nothing is enrolled.
     """
     found = distances(enrolled, probe)
     return float(found.mean()) if found.size else float("inf")
 
 
-def match(enrolled: NDArray[np.floating], probe: NDArray[np.floating], threshold: float) -> MatchResult:
+def match(enrolled: Embeddings, probe: Embeddings, threshold: float) -> MatchResult:
     """Same person when `person_distance` is within `threshold`."""
     distance = person_distance(enrolled, probe)
     return MatchResult(distance=distance, is_match=distance <= threshold, threshold=threshold)
+
+
+@dataclass(frozen=True)
+class Identification(Generic[K]):
+    """The outcome of a 1:N search: `named` is None when the search abstains ("unknown person")."""
+
+    named: K | None
+    distance: float  # of the nearest candidate (inf when there was none)
+    runner_up_distance: float
+    threshold: float
+    margin: float
+    reason: str  # "named" | "no_candidate" | "above_threshold" | "not_clearly_ahead"
+
+    @property
+    def candidates_within(self) -> bool:
+        return self.distance <= self.threshold
+
+
+def rank(gallery: Mapping[K, Embeddings], probe: Embeddings) -> list[tuple[K, float]]:
+    """Every candidate person with its `person_distance`, nearest first."""
+    ranked = [(key, person_distance(embeddings, probe)) for key, embeddings in gallery.items()]
+    return sorted(ranked, key=lambda item: item[1])
+
+
+def identify(gallery: Mapping[K, Embeddings], probe: Embeddings, *, threshold: float,
+             margin: float) -> Identification[K]:
+    """Open-set 1:N: name the nearest person only when within `threshold` and `margin` ahead of the next.
+
+    `threshold` is an identification threshold for the gallery's size (engines.identification_threshold),
+    not the 1:1 one; `gallery` holds the candidates a search proposed (their full enrolled sets). Naming an
+    innocent person in a fraud flag is worse than naming nobody, so a near tie abstains too.
+    """
+    ranked = rank(gallery, probe)
+    if not ranked:
+        return Identification(None, float("inf"), float("inf"), threshold, margin, "no_candidate")
+    best_key, best = ranked[0]
+    runner_up = ranked[1][1] if len(ranked) > 1 else float("inf")
+    if best > threshold:
+        return Identification(None, best, runner_up, threshold, margin, "above_threshold")
+    if runner_up - best < margin:
+        return Identification(None, best, runner_up, threshold, margin, "not_clearly_ahead")
+    return Identification(best_key, best, runner_up, threshold, margin, "named")
 
 
 def fuse_burst(encodings: list[Encoding], agreement: float, min_frames: int) -> tuple[Encoding | None, list[int]]:

@@ -16,6 +16,7 @@ import numpy as np
 from models.errors import ReasonCode
 from models.faces.decode import RGBImage
 from models.faces.detect import Box
+from models.faces.engines import EngineName
 from models.settings import EngineSettings
 
 Landmarks = dict[str, list[tuple[int, int]]]
@@ -62,7 +63,8 @@ def assess_quality(image: RGBImage, box: Box, landmarks: Landmarks, settings: En
     failures: list[ReasonCode] = []
     if at_edge:
         failures.append(ReasonCode.FACE_AT_EDGE)
-    if eye_distance < settings.min_eye_distance_px or min(box.width, box.height) < settings.min_face_px:
+    min_face_px = settings.sface_min_face_px if settings.engine == EngineName.SFACE else settings.min_face_px
+    if eye_distance < settings.min_eye_distance_px or min(box.width, box.height) < min_face_px:
         failures.append(ReasonCode.FACE_TOO_SMALL)
     if brightness < settings.min_brightness:
         failures.append(ReasonCode.FACE_TOO_DARK)

@@ -14,6 +14,8 @@ class PairRequest(BaseModel):
 
     code: str = Field(min_length=6, max_length=64, description="One-time pairing code from an administrator")
     name: str = Field(default="", max_length=120, description="Human label, e.g. 'Ward 3 tablet A'")
+    engine_version: str = Field(default="", max_length=80,
+                                description="Tag of the face engine the device embeds with (models/faces/engines.py)")
     # Pairing happens in the ward: the networks in range then become the ward's Wi-Fi fingerprint.
     place: PlaceCues | None = Field(default=None, description="Wi-Fi networks in range at pairing")
 
@@ -32,6 +34,7 @@ class HeartbeatRequest(BaseModel):
     device_time: AwareDatetime = Field(description="The device's clock, with its zone")
     outbox_pending: int = Field(default=0, ge=0, description="Results stored on the device, not yet acked")
     software_version: str = Field(default="", max_length=40)
+    engine_version: str = Field(default="", max_length=80, description="Face engine tag; empty = unchanged")
 
 
 class HeartbeatResponse(BaseModel):

@@ -22,5 +22,6 @@ class WardRoster(BaseModel):
     hospital_id: int
     ward_id: int
     ward_name: str
+    engine_version: str = Field(default="", description="The engine of every embedding in this roster")
     server_time: datetime
     beds: list[BedRoster]

@@ -20,9 +20,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.errors import BedcheckError, EvidenceMissing, ImageError, ImageTooLarge, InvalidInput, SceneFrameMissing
+from models.errors import (
+    BedcheckError,
+    EvidenceMissing,
+    ImageError,
+    ImageTooLarge,
+    InvalidInput,
+    SceneFrameMissing,
+    UnknownEngine,
+)
 from models.faces.decode import check_image_header, decode_image
 from models.faces.engine import FaceEngine
+from models.faces.engines import SYNTHETIC, EngineName
+from models.faces.match import Embeddings
 from models.settings import EngineSettings
 from models.verdicts import CaptureOutcome
 from models.wire import ResultUpload
@@ -67,6 +77,14 @@ class Evidence:
     synthetic: bool = False
     scene: bytes | None = None  # the capture's scene key frame (faces blurred), for the place check
     key_frames: tuple[CheckedKeyFrame, ...] = ()  # liveness evidence, re-checked by server/evidence/liveness.py
+    engine: str | None = None  # tag of the engine that made `vector` (models/faces/engines.py)
+
+    @property
+    def probe(self) -> Embeddings | None:
+        """`vector` tagged with its engine, as the matching rule takes it."""
+        if self.vector is None or self.engine is None:
+            return None
+        return Embeddings.of(self.engine, self.vector)
 
     @property
     def sha256(self) -> str | None:
@@ -108,16 +126,27 @@ class CropEncoder:
                 return Evidence(None, None, key_frames=key_frames)
             crop = self._checked_crop(upload)
             scene = decode_scene_b64(upload.scene_jpeg_b64 or "", self.scene_limits)
-        except (InvalidInput, ImageError) as e:
+            if upload.embedding is not None:
+                self._check_device_engine(upload.engine_version)
+        except (InvalidInput, ImageError, UnknownEngine) as e:
             return e
         if self.accept_synthetic:
             carried = read_synthetic_embedding(crop)
             if carried is not None:
-                return Evidence(crop, carried, synthetic=True, scene=scene, key_frames=key_frames)
+                return Evidence(crop, carried, synthetic=True, scene=scene, key_frames=key_frames,
+                                engine=SYNTHETIC.tag)
         try:
-            return Evidence(crop, self.encode(crop), scene=scene, key_frames=key_frames)
+            vector = self.encode(crop)
+            return Evidence(crop, vector, scene=scene, key_frames=key_frames,
+                            engine=self.engine_settings.engine_tag if vector is not None else None)
         except ImageError as e:
             return e
+
+    def _check_device_engine(self, tag: str) -> None:
+        """The device's embedding must name a known engine: it is compared with the server's encoding of that
+        engine only (synthetic ones on demo and test servers only)."""
+        if self.engine_settings.profile_for_tag(tag).name == EngineName.SYNTHETIC and not self.accept_synthetic:
+            raise UnknownEngine("synthetic embeddings are accepted in demo and test servers only", engine_version=tag)
 
     def encode(self, crop: bytes) -> np.ndarray | None:
         """The one place the server encodes a crop: the largest face, through the configured face engine.

@@ -3,9 +3,10 @@
 A verdict is decided at three moments, each by one function below:
 - when the task is created (`initial_verdict`): exempt, or pending;
 - when a device's answer arrives (`decide`): an ordered list of rules (`ANSWER_RULES`), the first rule
-  that returns a `Decision` wins; the server decides with its own threshold, the enrolled embeddings it
-  holds and its own encoding of the uploaded crop (server/checks/evidence.py); the device's embedding and
-  distance are kept as evidence but never trusted;
+  that returns a `Decision` wins; the server decides with its own encoding of the uploaded crop
+  (server/checks/evidence.py), the threshold of the engine that made that encoding (models/faces/engines.py)
+  and the enrolled embeddings of that engine it holds; the device's embedding and distance are kept as
+  evidence but never trusted;
 - when the deadline passes without an answer (`at_deadline`).
 And which verdict a flag is raised for: `flag_kind` (models/verdicts.py `VERDICT_FLAG`); and when a capture's
 scene is not the bed's place (`place_mismatch`, decided by the evidence check after the verdict).
@@ -19,10 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
 from models.faces.liveness.actions import LivenessMethod
-from models.faces.match import person_distance
+from models.faces.match import Embeddings, person_distance
 from models.verdicts import VERDICT_FLAG, CaptureOutcome, FlagKind, Verdict
 from models.wire import ResultUpload
 
@@ -39,11 +38,11 @@ class Answer:
     """What the server knows when a device's result for a task arrives."""
 
     upload: ResultUpload
-    enrolled: np.ndarray | None  # active enrolled embeddings of the admitted person
-    threshold: float
+    enrolled: Embeddings | None  # active enrolled embeddings of the admitted person, of the probe's engine
+    threshold: float | None  # that engine's match threshold (None: no face to judge)
     # The server's own encoding of the uploaded crop (server/checks/evidence.py), never the device's
     # embedding: None for a face result whose crop holds no face (and for answers without a face).
-    probe: np.ndarray | None = None
+    probe: Embeddings | None = None
     # An approved leave registered before the task was issued covers the time of the check
     # (server/admissions/leave.py decides which leave counts).
     on_leave: bool = False
@@ -114,13 +113,13 @@ def _distance(answer: Answer) -> float | None:
     in the crop and an enrolment; kept as evidence for the reviewer."""
     if answer.probe is None or answer.enrolled is None or len(answer.enrolled) == 0:
         return None
-    return person_distance(answer.enrolled, np.asarray(answer.probe, dtype=np.float64))
+    return person_distance(answer.enrolled, answer.probe)
 
 
 def _face_match(answer: Answer) -> Decision:
     distance = _distance(answer)
     assert distance is not None  # after _no_face_in_crop and _nobody_enrolled
-    if distance <= answer.threshold:
+    if answer.threshold is not None and distance <= answer.threshold:
         return Decision(Verdict.VERIFIED, distance, "match")
     return Decision(Verdict.IMPERSONATED, distance, "no_match")
 
@@ -131,11 +130,12 @@ ANSWER_RULES: list[Callable[[Answer], Decision | None]] = [
     _nobody_enrolled, _face_match]
 
 
-def decide(upload: ResultUpload, enrolled: np.ndarray | None, threshold: float, *,
-           probe: np.ndarray | None, on_leave: bool = False) -> Decision:
+def decide(upload: ResultUpload, enrolled: Embeddings | None, threshold: float | None, *,
+           probe: Embeddings | None, on_leave: bool = False) -> Decision:
     """verified | on_leave | absent | impersonated | spoof | unrecognised, from what the device saw at the bed.
 
-    `probe` is the server's own encoding of the uploaded crop, never the device's embedding.
+    `probe` is the server's own encoding of the uploaded crop, never the device's embedding; `enrolled` holds
+    the person's embeddings of the probe's engine only, `threshold` is that engine's.
     """
     answer = Answer(upload, enrolled, threshold, probe, on_leave)
     for rule in ANSWER_RULES:

@@ -59,9 +59,12 @@ def adhoc_task(body: AdhocTaskRequest, device: CurrentDevice, db: Db, request: R
 
 
 @router.get("/roster", response_model=WardRoster)
-def roster(device: CurrentDevice, db: Db) -> WardRoster:
-    """The device's own ward: beds, current admissions, masked names and enrolled embeddings, nothing else."""
-    return ward_roster(db, device=device)
+def roster(device: CurrentDevice, db: Db, request: Request) -> WardRoster:
+    """The device's own ward: beds, current admissions, masked names and enrolled embeddings, nothing else.
+
+    Embeddings are those of the device's engine only (the server's own engine until the device reports one).
+    """
+    return ward_roster(db, device=device, default_engine=request.app.state.engine_settings.engine_tag)
 
 
 @router.post("/results", response_model=ResultAck)
@@ -70,7 +73,7 @@ def upload_result(body: ResultUpload, device: CurrentDevice, db: Db, request: Re
     # Checking the evidence (crop, scene, key frames) and encoding the crop is the slow part and writes nothing:
     # done before the write gate is taken.
     (evidence,) = service.prepare_evidence(state.crop_encoder, [body])
-    accepted = service.submit_result(db, device=device, upload=body, threshold=state.engine_settings.match_threshold,
+    accepted = service.submit_result(db, device=device, upload=body, engine_settings=state.engine_settings,
                                      encoder=state.crop_encoder, evidence=evidence,
                                      clock_tolerance_s=state.settings.clock_tolerance_s)
     return _ack(accepted)
@@ -81,7 +84,7 @@ def upload_results(body: ResultBatch, device: CurrentDevice, db: Db, request: Re
     state = request.app.state
     evidence = service.prepare_evidence(state.crop_encoder, body.results)
     outcomes = service.submit_results(db, device=device, uploads=body.results,
-                                      threshold=state.engine_settings.match_threshold, encoder=state.crop_encoder,
+                                      engine_settings=state.engine_settings, encoder=state.crop_encoder,
                                       evidence=evidence, clock_tolerance_s=state.settings.clock_tolerance_s)
     items = [
         BatchItem(idempotency_key=upload.idempotency_key, ack=_ack(outcome))

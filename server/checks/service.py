@@ -20,6 +20,7 @@ from models.errors import (
     NotFound,
     TaskNotForDevice,
 )
+from models.settings import EngineSettings
 from models.wire import ResultUpload
 from server.admissions import leave as leave_service
 from server.admissions.tables import Admission
@@ -49,18 +50,19 @@ class Accepted:
     key_frames: list[KeyFrame] = field(default_factory=list)
 
 
-def submit_result(db: Session, *, device: Device, upload: ResultUpload, threshold: float, encoder: CropEncoder,
-                  evidence: Evidence | BedcheckError | None = None, clock_tolerance_s: float = 300.0) -> Accepted:
+def submit_result(db: Session, *, device: Device, upload: ResultUpload, engine_settings: EngineSettings,
+                  encoder: CropEncoder, evidence: Evidence | BedcheckError | None = None,
+                  clock_tolerance_s: float = 300.0) -> Accepted:
     """Accepts one result exactly once (idempotent on its key); raises the typed error of a refusal."""
-    (outcome,) = submit_results(db, device=device, uploads=[upload], threshold=threshold, encoder=encoder,
-                                evidence=None if evidence is None else [evidence],
+    (outcome,) = submit_results(db, device=device, uploads=[upload], engine_settings=engine_settings,
+                                encoder=encoder, evidence=None if evidence is None else [evidence],
                                 clock_tolerance_s=clock_tolerance_s)
     if isinstance(outcome, BedcheckError):
         raise outcome
     return outcome
 
 
-def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload], threshold: float,
+def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload], engine_settings: EngineSettings,
                    encoder: CropEncoder, evidence: list[Evidence | BedcheckError] | None = None,
                    clock_tolerance_s: float = 300.0) -> list[Accepted | BedcheckError]:
     """Accepts results exactly once each (idempotent on their keys), in one transaction.
@@ -72,11 +74,14 @@ def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload], 
 
     `evidence`: each upload's crop checked and encoded by `encoder` (`prepare_evidence`), done by the caller
     before it takes the write gate, since encoding a face is the slow part; computed here when not given.
+    The server's encoding is judged with the threshold of the engine that made it (`engine_settings`, the
+    site's calibration included), against the person's embeddings of that engine and no other's.
     """
     if evidence is None:
         evidence = prepare_evidence(encoder, uploads)
     try:
-        outcomes = _submit_batch(db, device, uploads, evidence, threshold, clock_tolerance_s)
+        # The app's settings (calibration file included, built once in create_app): never a fresh default.
+        outcomes = _submit_batch(db, device, uploads, evidence, engine_settings, clock_tolerance_s)
     except IntegrityError:
         # Another server process stored one of these keys between our lookup and our insert (a retry that
         # raced): redo one by one, so the raced key is answered as a duplicate and the rest still land.
@@ -87,7 +92,7 @@ def submit_results(db: Session, *, device: Device, uploads: list[ResultUpload], 
                 raise
             return [_replay_of(db, existing[uploads[0].idempotency_key], device)]
         return [outcome for upload, item in zip(uploads, evidence, strict=True)
-                for outcome in submit_results(db, device=device, uploads=[upload], threshold=threshold,
+                for outcome in submit_results(db, device=device, uploads=[upload], engine_settings=engine_settings,
                                               encoder=encoder, evidence=[item], clock_tolerance_s=clock_tolerance_s)]
     db.commit()
     return outcomes
@@ -99,11 +104,15 @@ def prepare_evidence(encoder: CropEncoder, uploads: list[ResultUpload]) -> list[
 
 
 def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], evidence: list[Evidence | BedcheckError],
-                  threshold: float, clock_tolerance_s: float) -> list[Accepted | BedcheckError]:
+                  engine_settings: EngineSettings, clock_tolerance_s: float) -> list[Accepted | BedcheckError]:
     existing = _existing_results(db, [u.idempotency_key for u in uploads])
     task_ids = {u.task_id for u in uploads}
     tasks = {t.id: t for t in db.exec(select(CheckTask).where(col(CheckTask.id).in_(task_ids)))} if task_ids else {}
-    enrolled = enrolled_vectors(db, sorted({t.insured_person_id for t in tasks.values()}))
+    person_ids = sorted({t.insured_person_id for t in tasks.values()})
+    # Each face is compared with the person's embeddings of the engine that encoded it (the server's, from
+    # the crop), and no other's.
+    enrolled = {tag: enrolled_vectors(db, person_ids, engine=tag)
+                for tag in {e.engine for e in evidence if isinstance(e, Evidence) and e.engine is not None}}
     leaves = leave_service.leaves_of(db, [t.admission_id for t in tasks.values()])
     now = utcnow()
     outcomes: list[Accepted | BedcheckError] = []
@@ -131,13 +140,15 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], evid
         assert task is not None and isinstance(seen, Evidence)
         if seen.scene is not None:
             scenes[key] = seen.scene
+        probe = seen.probe
+        threshold = engine_settings.profile_for_tag(probe.engine).match if probe is not None else None
         # The device's capture time, kept within the task's life: a wrong tablet clock cannot move a check
         # into a leave beyond it.
         checked_at = min(max(upload.captured_at, task.issued_at), now)
         on_leave = leave_service.covering_leave(leaves.get(task.admission_id, []), issued_at=task.issued_at,
                                                 at=checked_at) is not None
-        decision = decide(upload, enrolled.get(task.insured_person_id), threshold, probe=seen.vector,
-                          on_leave=on_leave)
+        decision = decide(upload, enrolled.get(probe.engine, {}).get(task.insured_person_id) if probe else None,
+                          threshold, probe=probe, on_leave=on_leave)
         late = now > task.deadline_at
         result = CheckResult(
             task_id=task.id or 0, device_id=device.id or 0, idempotency_key=key,
@@ -146,6 +157,7 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], evid
             device_distance=upload.distance, liveness=upload.liveness.model_dump() if upload.liveness else {},
             embedding=vector_to_bytes(upload.embedding) if upload.embedding else None,
             server_embedding=vector_to_bytes(seen.vector) if seen.vector is not None else None,
+            server_engine_version=seen.engine or "",
             # Kept until the evidence check has looked at it; then dropped for verified checks (privacy).
             face_crop_jpeg=seen.crop,
             evidence_sha256=seen.sha256 or upload.evidence_sha256, engine_version=upload.engine_version,

@@ -28,9 +28,10 @@ class CheckResult(SQLModel, table=True):
     embedding: bytes | None = bytes_field()  # as the device reported it: evidence, never the judge
     # The server's own encoding of the uploaded crop: what the verdict was decided on (server/checks/evidence).
     server_embedding: bytes | None = bytes_field()
+    server_engine_version: str = Field(default="", max_length=80)  # the engine of `server_embedding`
     face_crop_jpeg: bytes | None = bytes_field()
     evidence_sha256: str | None = Field(default=None, max_length=64, index=True)
-    engine_version: str = Field(default="", max_length=80)
+    engine_version: str = Field(default="", max_length=80)  # the engine of the device's `embedding`
     threshold: float | None = None
     late: bool = False
     note: str = Field(default="", max_length=500)

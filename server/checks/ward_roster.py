@@ -18,8 +18,10 @@ def masked_name(name: str) -> str:
     return name[:1] + "*" * max(len(name) - 1, 1)
 
 
-def ward_roster(db: Session, *, device: Device) -> WardRoster:
-    """The device's own ward and nothing else."""
+def ward_roster(db: Session, *, device: Device, default_engine: str) -> WardRoster:
+    """The device's own ward and nothing else, with the enrolled embeddings of the device's engine only
+    (`default_engine`, the server's own, until the device reports one)."""
+    engine_tag = device.engine_version or default_engine
     ward = db.get(Ward, device.ward_id)
     assert ward is not None
     beds = list(db.exec(select(Bed).where(Bed.ward_id == ward.id).order_by(col(Bed.label))))
@@ -27,7 +29,7 @@ def ward_roster(db: Session, *, device: Device) -> WardRoster:
         Admission.ward_id == ward.id, col(Admission.discharged_at).is_(None)))}
     people = {p.id: p for p in db.exec(select(InsuredPerson).where(
         col(InsuredPerson.id).in_([a.insured_person_id for a in admissions.values()])))}
-    vectors = enrolled_vectors(db, [a.insured_person_id for a in admissions.values()])
+    vectors = enrolled_vectors(db, [a.insured_person_id for a in admissions.values()], engine=engine_tag)
     now = utcnow()
     exempt = {e.admission_id: e.reason.value for e in db.exec(select(Exemption).where(
         col(Exemption.admission_id).in_([a.id for a in admissions.values()]), Exemption.starts_at <= now))
@@ -41,6 +43,7 @@ def ward_roster(db: Session, *, device: Device) -> WardRoster:
             insured_person_id=adm.insured_person_id if adm else None,
             display_name=masked_name(person.name) if person else "",
             exemption=exempt.get(adm.id) if adm else None,
-            embeddings=vectors[adm.insured_person_id].tolist() if adm and adm.insured_person_id in vectors else []))
+            embeddings=vectors[adm.insured_person_id].vectors.tolist()
+            if adm and adm.insured_person_id in vectors else []))
     return WardRoster(hospital_id=device.hospital_id, ward_id=ward.id or 0, ward_name=ward.name,
-                      server_time=now, beds=out)
+                      engine_version=engine_tag, server_time=now, beds=out)

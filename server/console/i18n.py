@@ -206,6 +206,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "admitted": ("入院", "Admitted"), "discharged": ("出院", "Discharged"), "still_admitted": ("在院", "In hospital"),
     "named_insured_person": ("抓拍人脸实为另一参保人", "The captured face is another insured person"),
     "named_staff": ("抓拍人脸实为本院工作人员", "The captured face is a staff member"),
+    "named_nobody": ("抓拍人脸：身份不明（未能可靠认定为任何已登记人员）",
+                     "Unknown person: the captured face could not be named with confidence"),
     "identity_withheld": ("（身份仅监管部门可见）", "(identity shown to the bureau only)"),
     "admitted_at": ("在院于", "admitted at"), "works_at": ("就职于", "works at"),
     "device_distance": ("设备端距离", "Device's distance"), "device_note": ("设备备注", "Device note"),

@@ -130,6 +130,8 @@ class FlagView:
     transitions: list[FlagStatus] = field(default_factory=list)
     can_appeal: bool = False
     named: list[people.Named] = field(default_factory=list)
+    # The 1:N search ran and named nobody (no one under the identification threshold, or no clear winner).
+    named_nobody: bool = False
     events: list[timeline.Event] = field(default_factory=list)
     appeal_deadline: datetime | None = None
     reasons: dict[str, tuple[str, ...]] = field(default_factory=dict)  # decision -> reasons that fit it
@@ -173,6 +175,7 @@ def flag_view(db: Session, user: UserAccount, flag_id: int) -> FlagView:
                                     and workflow.first_reviewer(db, flag) == user.username)
     view.reasons = {to.value: reasons_for(flag.status, to) for to in view.transitions}
     view.named = people.named_in(db, user, flag)
+    view.named_nobody = "naming" in flag.details and not view.named
     view.detail_items = detail_items(db, user, flag)
     view.place = place_section.place_view(db, flag, view.result)
     view.appeal_deadline = timeline.appeal_deadline(db, flag)
@@ -184,7 +187,7 @@ def flag_view(db: Session, user: UserAccount, flag_id: int) -> FlagView:
 
 
 # Shown elsewhere on the page (distance, images, named persons) or internal ids no reader needs.
-HIDDEN_DETAILS = frozenset({"distance", "result_id", "device_id", "named", "evidence_sha256", "late", "funds",
+HIDDEN_DETAILS = frozenset({"distance", "result_id", "device_id", "named", "naming", "evidence_sha256", "late", "funds",
                             "embedding_id", "other_embedding_id", "insured_person_id", "leave_id"})
 HOSPITAL_DETAILS = frozenset({"other_hospital_id", "also_admitted_in_hospital_ids", "hospital_ids"})
 

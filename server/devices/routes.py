@@ -19,18 +19,21 @@ admin_router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 
 
 @pairing_router.post("/pair", response_model=PairResponse)
-def pair(body: PairRequest, db: Db) -> PairResponse:
-    device, token = service.pair_device(db, code=body.code, name=body.name,
+def pair(body: PairRequest, db: Db, request: Request) -> PairResponse:
+    device, token = service.pair_device(db, code=body.code, name=body.name, engine_version=body.engine_version,
+                                        allow_synthetic=request.app.state.settings.accepts_synthetic_embeddings,
                                         wifi_bssids=body.place.wifi_bssids if body.place else [])
     return PairResponse(device_id=device.id or 0, token=token, hospital_id=device.hospital_id,
                         ward_id=device.ward_id, server_time=utcnow())
 
 
 @device_router.post("/heartbeat", response_model=HeartbeatResponse)
-def heartbeat(body: HeartbeatRequest, device: CurrentDevice, db: Db) -> HeartbeatResponse:
+def heartbeat(body: HeartbeatRequest, device: CurrentDevice, db: Db, request: Request) -> HeartbeatResponse:
     now = utcnow()
     device.clock_offset_ms = int((now - body.device_time).total_seconds() * 1000)
     device.outbox_pending, device.last_seen_at = body.outbox_pending, now
+    service.report_engine(db, device=device, tag=body.engine_version,
+                          allow_synthetic=request.app.state.settings.accepts_synthetic_embeddings)
     db.add(device)
     db.commit()
     return HeartbeatResponse(server_time=now, device_id=device.id or 0)
@@ -53,6 +56,7 @@ class DeviceRead(BaseModel):
     name: str
     revoked: bool
     last_seen_at: str | None
+    engine_version: str = ""  # the face engine the device last reported ("" = not yet: the server's own)
 
 
 @admin_router.post("/pairing-codes", response_model=PairingCodeRead)
@@ -70,7 +74,8 @@ def list_devices(user: CurrentUser, db: Db) -> list[DeviceRead]:
     rows = db.exec(scope(select(Device), user, Device.hospital_id).order_by(col(Device.id)))
     return [DeviceRead(id=d.id or 0, hospital_id=d.hospital_id, ward_id=d.ward_id, name=d.name,
                        revoked=d.revoked_at is not None,
-                       last_seen_at=d.last_seen_at.isoformat() if d.last_seen_at else None) for d in rows]
+                       last_seen_at=d.last_seen_at.isoformat() if d.last_seen_at else None,
+                       engine_version=d.engine_version) for d in rows]
 
 
 @admin_router.post("/{device_id}/revoke", response_model=DeviceRead)

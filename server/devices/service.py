@@ -10,7 +10,8 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from models.errors import DeviceRevoked, InvalidCredential, NotFound, PairingCodeInvalid, RateLimited
+from models.errors import DeviceRevoked, InvalidCredential, NotFound, PairingCodeInvalid, RateLimited, UnknownEngine
+from models.faces.engines import EngineName, profile_for_tag
 from server.audit import service as audit
 from server.db import utcnow
 from server.devices.tables import Device, PairingCode
@@ -35,20 +36,38 @@ def create_pairing_code(db: Session, *, ward_id: int, ttl_s: int, actor: str) ->
     return code
 
 
-def pair_device(db: Session, *, code: str, name: str, wifi_bssids: list[str] | None = None) -> tuple[Device, str]:
+def checked_engine(tag: str, *, allow_synthetic: bool) -> str:
+    """A device's reported engine tag if it is a known engine's ("" = not reported); UnknownEngine otherwise."""
+    if tag and (profile_for_tag(tag).name == EngineName.SYNTHETIC and not allow_synthetic):
+        raise UnknownEngine("synthetic embeddings are accepted in demo and test servers only", engine_version=tag)
+    return tag
+
+
+def report_engine(db: Session, *, device: Device, tag: str, allow_synthetic: bool) -> None:
+    """Records the engine a device now embeds with (audited when it changes); adds, does not commit."""
+    tag = checked_engine(tag, allow_synthetic=allow_synthetic)
+    if tag and tag != device.engine_version:
+        audit.record(db, actor=f"device:{device.id}", action="device.engine_changed", object_type="device",
+                     object_id=device.id, data={"from": device.engine_version, "to": tag})
+        device.engine_version = tag
+
+
+def pair_device(db: Session, *, code: str, name: str, engine_version: str = "", allow_synthetic: bool = False,
+                wifi_bssids: list[str] | None = None) -> tuple[Device, str]:
     """Turns a valid unused code into a device and its token (shown once); the Wi-Fi networks it sees in
     the ward join the ward's fingerprint."""
+    engine_version = checked_engine(engine_version, allow_synthetic=allow_synthetic)
     pairing = db.exec(select(PairingCode).where(PairingCode.code_hash == _sha256(code.strip().upper()))).first()
     if pairing is None or pairing.used_at is not None or pairing.expires_at < utcnow():
         raise PairingCodeInvalid()
     token = secrets.token_urlsafe(32)
     device = Device(hospital_id=pairing.hospital_id, ward_id=pairing.ward_id, name=name,
-                    token_hash=_sha256(token), last_seen_at=utcnow())
+                    token_hash=_sha256(token), last_seen_at=utcnow(), engine_version=engine_version)
     pairing.used_at = utcnow()
     db.add(device)
     db.flush()
     audit.record(db, actor=f"device:{device.id}", action="device.paired", object_type="device",
-                 object_id=device.id, data={"ward_id": device.ward_id})
+                 object_id=device.id, data={"ward_id": device.ward_id, "engine_version": engine_version})
     if wifi_bssids:
         enroll_wifi(db, ward_id=device.ward_id, bssids=wifi_bssids, actor=f"device:{device.id}")
     db.commit()

@@ -21,6 +21,9 @@ class Device(SQLModel, table=True):
     last_seen_at: datetime | None = utc_field(nullable=True, index=True)
     clock_offset_ms: int = 0
     outbox_pending: int = 0
+    # The face engine the device embeds with (its tag, reported at pairing and in heartbeats): its roster
+    # carries that engine's enrolled embeddings only. Empty until reported: the server's own engine.
+    engine_version: str = Field(default="", max_length=80)
 
 
 class PairingCode(SQLModel, table=True):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from server.campaigns.tables import CheckTask
 from server.checks.tables import CheckResult
@@ -35,6 +35,7 @@ class RecentCaptures:
     """
 
     window: timedelta
+    engine: str | None = None  # the engine (tag) whose captures these are; None: every engine's (tests)
     captures: list[Capture] = field(default_factory=list)
     _buffer: np.ndarray = field(default_factory=lambda: np.zeros((1024, DIM), dtype=np.float32))
     _sq_norms: np.ndarray = field(default_factory=lambda: np.zeros(1024, dtype=np.float32))
@@ -45,14 +46,17 @@ class RecentCaptures:
         return self._buffer[: len(self.captures)]
 
     def load(self, db: Session, now: datetime) -> None:
-        # The server's encoding of the crop where it has one, as EvidenceChecker._check compares with.
-        embedding = func.coalesce(col(CheckResult.server_embedding), col(CheckResult.embedding))
+        # The server's encoding of the crop, as EvidenceChecker._check compares with (the device's embedding
+        # is its word, not evidence), of this index's engine only.
+        where = [col(CheckResult.evidence_checked_at).is_not(None), col(CheckResult.server_embedding).is_not(None),
+                 CheckResult.received_at >= now - self.window]
+        if self.engine is not None:
+            where.append(CheckResult.server_engine_version == self.engine)
         rows = db.exec(
             select(CheckResult.id, CheckResult.task_id, CheckTask.hospital_id, CheckTask.insured_person_id,
-                   CheckResult.received_at, embedding)
+                   CheckResult.received_at, CheckResult.server_embedding)
             .join(CheckTask, col(CheckTask.id) == col(CheckResult.task_id))
-            .where(col(CheckResult.evidence_checked_at).is_not(None), embedding.is_not(None),
-                   CheckResult.received_at >= now - self.window)
+            .where(*where)
             .order_by(col(CheckResult.id))).all()
         self.captures = [Capture(int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4]) for r in rows]
         self._buffer = np.zeros((max(1024, 2 * len(rows)), DIM), dtype=np.float32)

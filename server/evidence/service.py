@@ -12,9 +12,15 @@ seconds later, in result order:
   or to an enrolled photo of this person (a picture shown to the camera instead of the patient);
 - the same face in two hospitals within a window;
 - naming the impersonator: a face that is not the billed person is searched 1:N against every enrolled
-  insured person (faiss index) and the staff gallery, and the match is written into the flag;
+  insured person (faiss index) and the staff gallery; a person is named only under the identification
+  threshold for the gallery's size and clearly ahead of the runner-up (models/faces/match.py `identify`),
+  otherwise the flag says "unknown person";
 - liveness: the uploaded key frames must show the task's challenge done by a 3-D head (`liveness.py`);
 - the place (实地, `place.py`): the scene key frame against the bed's reference frames.
+
+Every comparison stays within one engine: the server's encoding of a result's crop is compared with enrolled
+faces, staff faces and recent captures of the engine that made it, with that engine's tolerances
+(models/faces/engines.py); the device's own embedding only with the server's encoding of the same engine.
 
 Findings are flags with ids and distances only; never face data. A verified check's crop is dropped here
 once nothing was found (unless `keep_verified_crops`), with its scene frame and key frames: they were only
@@ -30,12 +36,14 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from models.errors import ImageError
+from models.errors import ImageError, UnknownEngine
 from models.faces.decode import decode_image
 from models.faces.engine import FaceEngine
+from models.faces.engines import SYNTHETIC, EngineName, EngineProfile, identification_threshold
+from models.faces.match import Embeddings, distances, identify
 from models.settings import EngineSettings
 from models.verdicts import FlagKind, Verdict
 from server.admissions.tables import Admission
@@ -49,7 +57,7 @@ from server.evidence.place import PlaceChecker, PlaceOutcome, drop_scene
 from server.evidence.recent import Capture, RecentCaptures
 from server.flags import service as flag_service
 from server.flags.tables import Flag
-from server.persons.duplicates import find_duplicates
+from server.persons.duplicates import candidate_persons
 from server.persons.face_index import catch_up, load_or_rebuild
 from server.persons.service import bytes_to_vector, enrolled_vectors
 from server.persons.tables import FaceEmbedding, StaffMember
@@ -72,16 +80,24 @@ class EvidenceChecker:
 
     settings: ServerSettings
     engine_settings: EngineSettings
-    recent: RecentCaptures = field(init=False)
     liveness: LivenessRecheck = field(init=False)
     place: PlaceChecker = field(init=False)
-    _face_engine: FaceEngine | None = field(default=None, init=False)
-    _index: Any = field(default=None, init=False)
+    _recent: dict[str, RecentCaptures] = field(default_factory=dict, init=False)  # by engine tag
+    _face_engines: dict[EngineName, FaceEngine] = field(default_factory=dict, init=False)
+    _indexes: dict[str, Any] = field(default_factory=dict, init=False)  # by engine tag
 
     def __post_init__(self) -> None:
-        self.recent = RecentCaptures(timedelta(hours=self.settings.cross_hospital_window_h))
         self.liveness = LivenessRecheck(self.engine_settings, self.settings.simulated_liveness_allowed)
         self.place = PlaceChecker(self.settings, self.engine_settings)
+
+    def recent(self, db: Session, engine: str, now: Any) -> RecentCaptures:
+        """The recent captures of one engine (loaded from the database on first use)."""
+        found = self._recent.get(engine)
+        if found is None:
+            found = self._recent[engine] = RecentCaptures(timedelta(hours=self.settings.cross_hospital_window_h),
+                                                          engine=engine)
+            found.load(db, now)
+        return found
 
     def run_once(self, db: Session, gate: AbstractContextManager[Any] | None = None) -> int:
         """Checks up to `evidence_batch` unchecked results; commits; returns how many were checked.
@@ -89,17 +105,18 @@ class EvidenceChecker:
         The costly part (re-encoding crops) runs before `gate` is taken: only the writes hold it.
         """
         now = utcnow()
-        if not self.recent.loaded:
-            self.recent.load(db, now)
-        self.recent.forget_before(now)
+        for recent in self._recent.values():
+            recent.forget_before(now)
         rows = db.exec(select(CheckResult, CheckTask).join(CheckTask, col(CheckTask.id) == col(CheckResult.task_id))
                        .where(col(CheckResult.evidence_checked_at).is_(None))
                        .order_by(col(CheckResult.id)).limit(self.settings.evidence_batch)).all()
         if not rows:
             return 0
-        enrolled = enrolled_vectors(db, sorted({task.insured_person_id for _, task in rows}))
-        checked = [(result, task, *self._check(db, result, task, enrolled.get(task.insured_person_id)),
-                    self.place.check(db, result, task)) for result, task in rows]
+        person_ids = sorted({task.insured_person_id for _, task in rows})
+        enrolled = {tag: enrolled_vectors(db, person_ids, engine=tag)
+                    for tag in {r.server_engine_version for r, _ in rows if r.server_engine_version}}
+        checked = [(result, task, *self._check(db, result, task, enrolled.get(result.server_engine_version, {}).get(
+                    task.insured_person_id), now), self.place.check(db, result, task)) for result, task in rows]
         db.commit()  # ends the read transaction before the write one
         with gate or nullcontext():
             entries: list[audit.Entry] = []
@@ -132,55 +149,69 @@ class EvidenceChecker:
         return total
 
     # --- one result ---------------------------------------------------------------------------------
-    def _check(self, db: Session, result: CheckResult, task: CheckTask,
-               enrolled: np.ndarray | None) -> tuple[list[Finding], list[dict[str, Any]]]:
+    def _check(self, db: Session, result: CheckResult, task: CheckTask, enrolled: Embeddings | None,
+               now: Any) -> tuple[list[Finding], dict[str, Any] | None]:
         """What is wrong with this result's evidence, and whose face it shows when not the billed person's."""
-        reported = bytes_to_vector(result.embedding) if result.embedding is not None else None
-        # The face the server saw in the crop is the one to compare and name; the device's is only its word.
-        vector = bytes_to_vector(result.server_embedding) if result.server_embedding is not None else reported
-        if vector is None:
-            return [], []
-        tampering = self._tampering(result, reported) if reported is not None else None
-        findings = [f for f in (tampering, self._same_image(db, result)) if f]
         mismatch = self.liveness.findings(db, result, task)
-        if mismatch is not None:
-            findings.append(Finding(FlagKind.LIVENESS_MISMATCH, mismatch))
-        findings += self._against_recent(result, task, vector, findings)
+        first = [f for f in (self._tampering(result), self._same_image(db, result),
+                             Finding(FlagKind.LIVENESS_MISMATCH, mismatch) if mismatch is not None else None) if f]
+        # The face the server saw in the crop is the one to compare and name; the device's is only its word.
+        if result.server_embedding is None or not result.server_engine_version:
+            return first, None
+        try:
+            engine = self.engine_settings.profile_for_tag(result.server_engine_version)
+        except UnknownEngine:
+            log.warning("result %s: unknown engine, evidence not checked", result.id)
+            return [], None
+        vector = bytes_to_vector(result.server_embedding)
+        recent = self.recent(db, engine.tag, now)
+        findings = list(first)
+        findings += self._against_recent(result, task, vector, findings, engine, recent)
         if enrolled is not None and len(enrolled):
-            distance = float(np.min(np.linalg.norm(enrolled - vector, axis=1)))
-            if distance <= self.settings.replay_max_distance:
+            # The nearest single photo, not the person's mean: this asks "is it that very picture", not "who".
+            distance = float(np.min(distances(enrolled, Embeddings.of(engine.tag, vector))))
+            if distance <= engine.replay_max_distance:
                 findings.append(Finding(FlagKind.REPLAYED_PHOTO, {"reason": "enrolled_photo_shown",
                                                                   "result_id": result.id,
                                                                   "distance": round(distance, 4)}))
-        named = self._whose_face(db, task, vector) if task.verdict in NAMED_VERDICTS else []
-        self.recent.add(Capture(result.id or 0, task.id or 0, task.hospital_id, task.insured_person_id,
-                                result.received_at), vector)
+        named = self._whose_face(db, task, vector, engine) if task.verdict in NAMED_VERDICTS else None
+        recent.add(Capture(result.id or 0, task.id or 0, task.hospital_id, task.insured_person_id,
+                           result.received_at), vector)
         return findings, named
 
-    def _tampering(self, result: CheckResult, vector: np.ndarray) -> Finding | None:
+    def _tampering(self, result: CheckResult) -> Finding | None:
+        """The device's embedding against the server's encoding of the crop it came with (same engine only)."""
+        if result.embedding is None:
+            return None
         base = {"result_id": result.id, "device_id": result.device_id, "evidence_sha256": result.evidence_sha256}
         if result.server_embedding is not None:
             recomputed: np.ndarray | None = bytes_to_vector(result.server_embedding)
+            tag = result.server_engine_version
         elif result.face_crop_jpeg is None:
             return None
         else:
-            recomputed = self._reencode(result, base)
+            recomputed, tag = self._reencode(result, base), self.engine_settings.engine_tag
             if isinstance(recomputed, Finding):
                 return recomputed
         if recomputed is None:
             return Finding(FlagKind.TAMPERED_EVIDENCE, {**base, "reason": "no_face_in_crop"})
-        distance = float(np.linalg.norm(recomputed - vector))
-        if distance > self.settings.tamper_tolerance:
+        # A synthetic crop (demo, tests) carries an embedding in the device's own space; otherwise two
+        # engines' embeddings cannot be measured against each other.
+        if tag != result.engine_version and tag != SYNTHETIC.tag:
+            return None
+        engine = self.engine_settings.profile_for_tag(tag)
+        distance = float(np.linalg.norm(recomputed - bytes_to_vector(result.embedding)))
+        if distance > engine.tamper_tolerance:
             return Finding(FlagKind.TAMPERED_EVIDENCE, {**base, "reason": "embedding_differs_from_crop",
                                                         "distance": round(distance, 4),
-                                                        "tolerance": self.settings.tamper_tolerance})
+                                                        "tolerance": engine.tamper_tolerance})
         return None
 
     def _reencode(self, result: CheckResult, base: dict[str, Any]) -> np.ndarray | Finding | None:
         assert result.face_crop_jpeg is not None
         try:
-            return self.face_engine.encode_largest(decode_image(result.face_crop_jpeg, self.engine_settings),
-                                                   thorough=False)
+            return self.face_engine(self.engine_settings.engine).encode_largest(
+                decode_image(result.face_crop_jpeg, self.engine_settings), thorough=False)
         except ImageError as e:
             return Finding(FlagKind.TAMPERED_EVIDENCE, {**base, "reason": "crop_unreadable", "code": e.code.value})
 
@@ -196,56 +227,84 @@ class EvidenceChecker:
         return Finding(FlagKind.REPLAYED_PHOTO, {"reason": "same_image", "result_id": result.id,
                                                  "earlier_result_id": earlier[0], "earlier_task_id": earlier[1]})
 
-    def _against_recent(self, result: CheckResult, task: CheckTask, vector: np.ndarray,
-                        so_far: list[Finding]) -> list[Finding]:
+    def _against_recent(self, result: CheckResult, task: CheckTask, vector: np.ndarray, so_far: list[Finding],
+                        engine: EngineProfile, recent: RecentCaptures) -> list[Finding]:
         findings: list[Finding] = []
         replayed = any(f.kind == FlagKind.REPLAYED_PHOTO for f in so_far)
         other_hospitals: set[int] = set()
-        for capture, distance in self.recent.nearest(vector):
+        # The same face in two hospitals is a 1:N search over the window's captures: the threshold shrinks
+        # with how many there are, as naming's does, so strangers are not joined by chance.
+        same_face = identification_threshold(engine, len(recent.captures),
+                                             stranger_named_rate=self.engine_settings.naming_stranger_rate)
+        for capture, distance in recent.nearest(vector):
             if capture.task_id == task.id:
                 continue
-            if not replayed and distance <= self.settings.replay_max_distance:
+            if not replayed and distance <= engine.replay_max_distance:
                 replayed = True
                 findings.append(Finding(FlagKind.REPLAYED_PHOTO, {
                     "reason": "near_identical_capture", "result_id": result.id, "distance": round(distance, 4),
                     "earlier_result_id": capture.result_id, "earlier_task_id": capture.task_id}))
             if (capture.hospital_id != task.hospital_id and capture.hospital_id not in other_hospitals
-                    and distance <= (result.threshold or self.engine_settings.match_threshold)):
+                    and distance <= same_face):
                 other_hospitals.add(capture.hospital_id)
                 findings.append(Finding(FlagKind.CROSS_HOSPITAL_FACE, {
                     "result_id": result.id, "other_hospital_id": capture.hospital_id,
                     "other_result_id": capture.result_id, "other_task_id": capture.task_id,
-                    "distance": round(distance, 4), "window_h": self.settings.cross_hospital_window_h}))
+                    "distance": round(distance, 4), "threshold": round(same_face, 4),
+                    "window_h": self.settings.cross_hospital_window_h}))
         return findings
 
-    def _whose_face(self, db: Session, task: CheckTask, vector: np.ndarray) -> list[dict[str, Any]]:
-        """Enrolled insured persons (1:N, faiss) and staff whose face this is, nearest first."""
-        threshold = self.engine_settings.match_threshold
-        named: list[dict[str, Any]] = []
-        for match in find_duplicates(db, index=self._catch_up_index(db), vector=vector,
-                                     person_id=task.insured_person_id, threshold=threshold):
+    def _whose_face(self, db: Session, task: CheckTask, vector: np.ndarray,
+                    engine: EngineProfile) -> dict[str, Any]:
+        """Whose face this is among enrolled insured persons (1:N, faiss) and staff, or nobody's.
+
+        Open-set: the gallery is every enrolled person and staff member of the engine, and a name is given only
+        under the identification threshold for that many people and `naming_margin` ahead of the runner-up.
+        """
+        index = self._catch_up_index(db, engine)
+        staff = _staff_gallery(db, engine.tag)
+        gallery_size = _enrolled_persons(db, engine.tag) + len(staff)
+        threshold = identification_threshold(engine, gallery_size,
+                                             stranger_named_rate=self.engine_settings.naming_stranger_rate)
+        # Candidates within the 1:1 threshold, so the runner-up that decides the margin is among them too.
+        candidates = candidate_persons(db, index=index, vector=vector, person_id=task.insured_person_id,
+                                       threshold=engine.match)
+        gallery: dict[tuple[str, int], Embeddings] = {("insured_person", c.insured_person_id): c.embeddings
+                                                      for c in candidates}
+        gallery.update({("staff", staff_id): member.embeddings for staff_id, member in staff.items()})
+        outcome = identify(gallery, Embeddings.of(engine.tag, vector), threshold=threshold,
+                           margin=engine.naming_margin)
+        naming: dict[str, Any] = {"outcome": outcome.reason, "threshold": round(threshold, 4),
+                                  "gallery_size": gallery_size, "named": []}
+        if outcome.named is None:
+            return naming
+        kind, key = outcome.named
+        if kind == "insured_person":
+            number = next(c.insurance_number for c in candidates if c.insured_person_id == key)
             admitted = db.exec(select(Admission.hospital_id).where(
-                Admission.insured_person_id == match.insured_person_id,
-                col(Admission.discharged_at).is_(None))).first()
-            named.append({"kind": "insured_person", "insured_person_id": match.insured_person_id,
-                          "insurance_number": match.insurance_number, "distance": match.distance,
-                          "admitted_at_hospital_id": admitted})
-        named += _staff_matches(db, vector, threshold)
-        return sorted(named, key=lambda n: n["distance"])
-
-    @property
-    def face_engine(self) -> FaceEngine:
-        if self._face_engine is None:
-            self._face_engine = FaceEngine(self.engine_settings)
-        return self._face_engine
-
-    def _catch_up_index(self, db: Session) -> Any:
-        if self._index is None:
-            self._index, outcome = load_or_rebuild(db, self.settings.resolved_face_index_path)
-            log.info("face index for naming: %s", outcome)
+                Admission.insured_person_id == key, col(Admission.discharged_at).is_(None))).first()
+            named = {"kind": kind, "insured_person_id": key, "insurance_number": number,
+                     "distance": round(outcome.distance, 4), "admitted_at_hospital_id": admitted}
         else:
-            catch_up(db, self._index)
-        return self._index
+            member = staff[key]
+            named = {"kind": kind, "staff_member_id": key, "staff_number": member.staff_number,
+                     "hospital_id": member.hospital_id, "distance": round(outcome.distance, 4)}
+        return {**naming, "named": [named]}
+
+    def face_engine(self, name: EngineName) -> FaceEngine:
+        if name not in self._face_engines:
+            self._face_engines[name] = FaceEngine(self.engine_settings.model_copy(update={"engine": name}))
+        return self._face_engines[name]
+
+    def _catch_up_index(self, db: Session, engine: EngineProfile) -> Any:
+        index = self._indexes.get(engine.tag)
+        if index is None:
+            index, outcome = load_or_rebuild(db, self.settings.face_index_path_for(engine.name), engine=engine.tag)
+            self._indexes[engine.tag] = index
+            log.info("face index for naming (%s): %s", engine.name, outcome)
+        else:
+            catch_up(db, index)
+        return index
 
 
 def _place_findings(result: CheckResult, place: PlaceOutcome | None) -> list[Finding]:
@@ -254,24 +313,38 @@ def _place_findings(result: CheckResult, place: PlaceOutcome | None) -> list[Fin
     return [Finding(FlagKind.PLACE_MISMATCH, place.flag_details(result))]
 
 
-def _name_in_flag(db: Session, task: CheckTask, named: list[dict[str, Any]]) -> None:
+def _name_in_flag(db: Session, task: CheckTask, naming: dict[str, Any]) -> None:
     kind = policy.flag_kind(task.verdict)
     flag = db.exec(select(Flag).where(Flag.task_id == task.id, Flag.kind == kind)).first()
     if flag is not None:
-        flag.details = {**flag.details, "named": named}
+        flag.details = {**flag.details, "named": naming["named"],
+                        "naming": {k: v for k, v in naming.items() if k != "named"}}
         flag.updated_at = utcnow()
         db.add(flag)
 
 
-def _staff_matches(db: Session, vector: np.ndarray, threshold: float) -> list[dict[str, Any]]:
-    """The staff gallery is small (hundreds per county): an exact scan is faster than keeping an index."""
+@dataclass(frozen=True)
+class _StaffFaces:
+    hospital_id: int
+    staff_number: str
+    embeddings: Embeddings
+
+
+def _staff_gallery(db: Session, engine: str) -> dict[int, _StaffFaces]:
+    """The staff gallery of one engine, by staff member (hundreds per county: scanned exactly, no index)."""
     rows = db.exec(select(FaceEmbedding.vector, StaffMember.id, StaffMember.hospital_id, StaffMember.staff_number)
                    .join(StaffMember, col(StaffMember.id) == col(FaceEmbedding.staff_member_id))
-                   .where(FaceEmbedding.is_active == True)).all()  # noqa: E712
-    best: dict[int, dict[str, Any]] = {}
+                   .where(FaceEmbedding.is_active == True, FaceEmbedding.engine_version == engine)).all()  # noqa: E712
+    vectors: dict[int, list[np.ndarray]] = {}
+    about: dict[int, tuple[int, str]] = {}
     for stored, staff_id, hospital_id, number in rows:
-        distance = round(float(np.linalg.norm(bytes_to_vector(stored) - vector)), 4)
-        if distance <= threshold and (staff_id not in best or distance < best[staff_id]["distance"]):
-            best[staff_id] = {"kind": "staff", "staff_member_id": staff_id, "staff_number": number,
-                              "hospital_id": hospital_id, "distance": distance}
-    return list(best.values())
+        vectors.setdefault(int(staff_id), []).append(bytes_to_vector(stored))
+        about[int(staff_id)] = (int(hospital_id), number)
+    return {sid: _StaffFaces(*about[sid], Embeddings(engine, np.stack(v))) for sid, v in vectors.items()}
+
+
+def _enrolled_persons(db: Session, engine: str) -> int:
+    """How many insured persons have an active face of `engine`: the size of the naming gallery."""
+    return int(db.exec(select(func.count(func.distinct(FaceEmbedding.insured_person_id))).where(
+        col(FaceEmbedding.insured_person_id).is_not(None), FaceEmbedding.is_active == True,  # noqa: E712
+        FaceEmbedding.engine_version == engine)).one() or 0)

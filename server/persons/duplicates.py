@@ -1,7 +1,8 @@
 """Duplicate identity (one face under two insurance numbers): 1:N search of a new face, and its flag.
 
 The index proposes neighbours; each is re-checked against the database (active, enrolled to another
-insured person) before it counts. Flag details carry ids, insurance numbers and the distance only: never
+insured person) and judged by the one matching rule (`person_distance` over all the person's photos of the
+same engine) before it counts. Flag details carry ids, insurance numbers and the distance only: never
 an embedding or a photo. One open flag per pair of persons, however many photos of them match.
 """
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlmodel import Session, col, select
 
+from models.faces.match import Embeddings, person_distance
 from models.verdicts import FlagKind
 from server.flags import service as flag_service
 from server.flags.tables import Flag
@@ -27,42 +29,78 @@ MAX_MATCHES = 3
 class DuplicateMatch:
     insured_person_id: int
     insurance_number: str
-    embedding_id: int
-    distance: float
+    embedding_id: int  # the other person's photo nearest to the new face
+    distance: float  # person_distance: mean over the other person's enrolled photos (models/faces/match.py)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    insured_person_id: int
+    insurance_number: str
+    nearest_embedding_id: int
+    embeddings: Embeddings  # every active enrolled embedding of the person, of the index's engine
+
+
+def candidate_persons(db: Session, *, index: FaceIndex, vector: np.ndarray, person_id: int | None,
+                      threshold: float) -> list[Candidate]:
+    """Other insured persons with a photo within `threshold`, with all their photos, for `person_distance`.
+
+    The index ranks single photos; the matching rule is the mean over a person's photos, which is never below
+    the nearest photo's distance, so every person that can match is among those the index proposes.
+    """
+    k = NEIGHBOURS
+    while True:
+        found = index.search(vector, k)
+        candidates = _candidates(db, index.engine, found, vector, person_id, threshold)
+        # A person with many photos can fill every neighbour slot; widen once the slots are all theirs.
+        if candidates or len(found) < k or any(d > threshold for _, d in found) or k >= NEIGHBOURS * 16:
+            return candidates
+        k *= 4
 
 
 def find_duplicates(db: Session, *, index: FaceIndex, vector: np.ndarray, person_id: int | None,
                     threshold: float, max_matches: int = MAX_MATCHES) -> list[DuplicateMatch]:
-    """Other insured persons whose enrolled face is within `threshold` of `vector`, nearest first."""
-    k = NEIGHBOURS
-    while True:
-        found = index.search(vector, k)
-        matches = _verified(db, found, vector, person_id, threshold)
-        # A person with many photos can fill every neighbour slot; widen once the slots are all theirs.
-        if matches or len(found) < k or any(d > threshold for _, d in found) or k >= NEIGHBOURS * 16:
-            return matches[:max_matches]
-        k *= 4
+    """Other insured persons whose enrolled faces are within `threshold` of `vector` (person_distance), nearest
+    first."""
+    probe = Embeddings.of(index.engine or "", vector)
+    matches = []
+    for candidate in candidate_persons(db, index=index, vector=vector, person_id=person_id, threshold=threshold):
+        distance = person_distance(candidate.embeddings, probe)
+        if distance <= threshold:
+            matches.append(DuplicateMatch(candidate.insured_person_id, candidate.insurance_number,
+                                          candidate.nearest_embedding_id, round(distance, 4)))
+    return sorted(matches, key=lambda m: m.distance)[:max_matches]
 
 
-def _verified(db: Session, found: list[tuple[int, float]], vector: np.ndarray, person_id: int | None,
-              threshold: float) -> list[DuplicateMatch]:
-    candidates = [eid for eid, distance in found if distance <= threshold + 1e-4]
-    if not candidates:
+def _candidates(db: Session, engine: str | None, found: list[tuple[int, float]], vector: np.ndarray,
+                person_id: int | None, threshold: float) -> list[Candidate]:
+    near = [eid for eid, distance in found if distance <= threshold + 1e-4]
+    if not near:
         return []
-    rows = db.exec(
-        select(FaceEmbedding.id, FaceEmbedding.insured_person_id, FaceEmbedding.vector, InsuredPerson.insurance_number)
-        .join(InsuredPerson, col(InsuredPerson.id) == col(FaceEmbedding.insured_person_id))
-        .where(col(FaceEmbedding.id).in_(candidates), FaceEmbedding.is_active == True)  # noqa: E712
-    ).all()
-    best: dict[int, DuplicateMatch] = {}
-    for embedding_id, other_id, stored, number in rows:
-        if other_id == person_id:
+    # Exact distances from the stored rows: the DB, not the index file, is the evidence.
+    rows = db.exec(select(FaceEmbedding.id, FaceEmbedding.insured_person_id, FaceEmbedding.vector)
+                   .where(col(FaceEmbedding.id).in_(near), FaceEmbedding.is_active == True)).all()  # noqa: E712
+    nearest: dict[int, tuple[float, int]] = {}
+    for embedding_id, other_id, stored in rows:
+        if other_id is None or other_id == person_id:
             continue
-        # Exact distance from the stored row: the DB, not the index file, is the evidence.
         distance = float(np.linalg.norm(bytes_to_vector(stored) - np.asarray(vector, dtype=np.float64)))
-        if distance <= threshold and (other_id not in best or distance < best[other_id].distance):
-            best[other_id] = DuplicateMatch(int(other_id), number, int(embedding_id), round(distance, 4))
-    return sorted(best.values(), key=lambda m: m.distance)
+        if distance <= threshold and (other_id not in nearest or distance < nearest[other_id][0]):
+            nearest[int(other_id)] = (distance, int(embedding_id))
+    if not nearest:
+        return []
+    where = [col(FaceEmbedding.insured_person_id).in_(list(nearest)), FaceEmbedding.is_active == True]  # noqa: E712
+    if engine is not None:
+        where.append(FaceEmbedding.engine_version == engine)
+    photos: dict[int, list[np.ndarray]] = {}
+    numbers: dict[int, str] = {}
+    for other_id, stored, number in db.exec(
+            select(FaceEmbedding.insured_person_id, FaceEmbedding.vector, InsuredPerson.insurance_number)
+            .join(InsuredPerson, col(InsuredPerson.id) == col(FaceEmbedding.insured_person_id)).where(*where)):
+        photos.setdefault(int(other_id), []).append(bytes_to_vector(stored))
+        numbers[int(other_id)] = number
+    return [Candidate(pid, numbers[pid], nearest[pid][1], Embeddings(engine or "", np.stack(vectors)))
+            for pid, vectors in photos.items()]
 
 
 def flag_duplicates(db: Session, *, person: InsuredPerson, embedding_id: int, matches: list[DuplicateMatch],

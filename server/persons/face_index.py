@@ -72,9 +72,10 @@ class FaceIndex:
     """An in-memory ANN index of enrolled faces; `search` gives (embedding id, Euclidean distance) pairs."""
 
     def __init__(self, params: IndexParams | None = None, *, index: faiss.Index | None = None,
-                 fingerprint: Fingerprint | None = None, database: str = "") -> None:
+                 fingerprint: Fingerprint | None = None, database: str = "", engine: str | None = None) -> None:
         self.params = params or IndexParams()
         self.database = database  # which database the rows came from (a URL digest, no password)
+        self.engine = engine  # the one engine (tag) whose embeddings it holds; None: every row (tests, tools)
         self._index = index if index is not None else faiss.IndexIDMap(faiss.IndexFlatL2(DIM))
         self.fingerprint = fingerprint or Fingerprint()
         self.lock = threading.RLock()
@@ -119,7 +120,7 @@ class FaceIndex:
         path.parent.mkdir(parents=True, exist_ok=True)
         with self.lock:
             header = json.dumps({"version": FORMAT_VERSION, "params": asdict(self.params), "database": self.database,
-                                 "fingerprint": asdict(self.fingerprint)}).encode()
+                                 "engine": self.engine, "fingerprint": asdict(self.fingerprint)}).encode()
             payload = faiss.serialize_index(self._index)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as out:
@@ -141,7 +142,7 @@ class FaceIndex:
             raise ValueError("face index file of another format version")
         index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8, offset=8 + length))
         return cls(IndexParams(**header["params"]), index=index, fingerprint=Fingerprint(**header["fingerprint"]),
-                   database=str(header.get("database", "")))
+                   database=str(header.get("database", "")), engine=header.get("engine"))
 
     @property
     def exact(self) -> bool:
@@ -170,13 +171,16 @@ class FaceIndex:
 
 
 # --- the database side -----------------------------------------------------------------------------------
-def _enrolled() -> list:
-    return [col(FaceEmbedding.insured_person_id).is_not(None), FaceEmbedding.is_active == True]  # noqa: E712
+def _enrolled(engine: str | None) -> list:
+    where = [col(FaceEmbedding.insured_person_id).is_not(None), FaceEmbedding.is_active == True]  # noqa: E712
+    if engine is not None:
+        where.append(FaceEmbedding.engine_version == engine)
+    return where
 
 
-def db_fingerprint(db: Session, *, up_to_id: int | None = None) -> Fingerprint:
-    """Fingerprint of the active insured-person embeddings (optionally only rows with id <= `up_to_id`)."""
-    where = _enrolled()
+def db_fingerprint(db: Session, *, up_to_id: int | None = None, engine: str | None = None) -> Fingerprint:
+    """Fingerprint of the active insured-person embeddings of `engine` (optionally only ids <= `up_to_id`)."""
+    where = _enrolled(engine)
     if up_to_id is not None:
         where.append(col(FaceEmbedding.id) <= up_to_id)
     count, max_id, id_sum = db.exec(
@@ -185,12 +189,13 @@ def db_fingerprint(db: Session, *, up_to_id: int | None = None) -> Fingerprint:
     return Fingerprint(int(count or 0), int(max_id or 0), int(id_sum or 0))
 
 
-def iter_enrolled(db: Session, *, after_id: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Active insured-person embeddings with id > `after_id`, in id order, as (ids, vectors) batches."""
+def iter_enrolled(db: Session, *, after_id: int = 0,
+                  engine: str | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Active insured-person embeddings of `engine` with id > `after_id`, in id order, as (ids, vectors) batches."""
     last = after_id
     while True:
         rows = db.exec(select(FaceEmbedding.id, FaceEmbedding.vector)
-                       .where(*_enrolled(), col(FaceEmbedding.id) > last)
+                       .where(*_enrolled(engine), col(FaceEmbedding.id) > last)
                        .order_by(col(FaceEmbedding.id)).limit(_BATCH_ROWS)).all()
         if not rows:
             return
@@ -206,9 +211,9 @@ def database_identity(db: Session) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
-def build_from_db(db: Session, params: IndexParams | None = None) -> FaceIndex:
-    """A new index of every active enrolled embedding."""
-    index = FaceIndex(params, database=database_identity(db))
+def build_from_db(db: Session, params: IndexParams | None = None, *, engine: str | None = None) -> FaceIndex:
+    """A new index of every active enrolled embedding of `engine`."""
+    index = FaceIndex(params, database=database_identity(db), engine=engine)
     catch_up(db, index)
     return index
 
@@ -216,14 +221,15 @@ def build_from_db(db: Session, params: IndexParams | None = None) -> FaceIndex:
 def catch_up(db: Session, index: FaceIndex) -> int:
     """Adds rows enrolled since the index was last in step with the DB; returns how many."""
     added = 0
-    for ids, vectors in iter_enrolled(db, after_id=index.fingerprint.max_id):
+    for ids, vectors in iter_enrolled(db, after_id=index.fingerprint.max_id, engine=index.engine):
         index.add(ids, vectors)
         added += len(ids)
     return added
 
 
-def load_or_rebuild(db: Session, path: Path, params: IndexParams | None = None) -> tuple[FaceIndex, str]:
-    """The index at `path` brought in step with the DB, or rebuilt; saved when it changed.
+def load_or_rebuild(db: Session, path: Path, params: IndexParams | None = None, *,
+                    engine: str | None = None) -> tuple[FaceIndex, str]:
+    """The index of `engine`'s embeddings at `path` brought in step with the DB, or rebuilt; saved when it changed.
 
     Returns the index and what happened: "loaded", "caught_up", "rebuilt_missing", "rebuilt_stale".
     """
@@ -237,11 +243,11 @@ def load_or_rebuild(db: Session, path: Path, params: IndexParams | None = None) 
             log.warning("face index file unreadable, rebuilding: %s", path)
         else:
             built_alike = (index.params.exact_below, index.params.pq_m) == (params.exact_below, params.pq_m)
-            if (not built_alike or index.database != database_identity(db)
-                    or db_fingerprint(db, up_to_id=index.fingerprint.max_id) != index.fingerprint):
+            if (not built_alike or index.database != database_identity(db) or index.engine != engine
+                    or db_fingerprint(db, up_to_id=index.fingerprint.max_id, engine=engine) != index.fingerprint):
                 index, outcome = None, "rebuilt_stale"
     if index is None:
-        index = build_from_db(db, params)
+        index = build_from_db(db, params, engine=engine)
         index.save(path)
         log.info("face index %s: %d embeddings", outcome, len(index))
         return index, outcome

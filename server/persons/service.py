@@ -7,6 +7,7 @@ from collections import defaultdict
 import numpy as np
 from sqlmodel import Session, col, select
 
+from models.faces.match import Embeddings
 from server.persons.tables import FaceEmbedding, InsuredPerson, StaffMember
 
 EMBEDDING_DTYPE = np.dtype("<f4")
@@ -34,17 +35,20 @@ def get_or_create_person(db: Session, *, insurance_number: str, name: str) -> tu
 
 
 def add_embedding(db: Session, *, person_id: int, vector: np.ndarray | list[float], source: str,
-                  engine_version: str, photo_sha256: str = "", thumbnail_jpeg: bytes | None = None) -> FaceEmbedding:
+                  engine_version: str, photo_sha256: str = "", thumbnail_jpeg: bytes | None = None,
+                  chip_jpeg: bytes | None = None, reencoded_from_id: int | None = None) -> FaceEmbedding:
     """Enrolls one face for a person (earlier ones stay active: several photos per person)."""
     row = FaceEmbedding(insured_person_id=person_id, vector=vector_to_bytes(vector), source=source,
-                        engine_version=engine_version, photo_sha256=photo_sha256, thumbnail_jpeg=thumbnail_jpeg)
+                        engine_version=engine_version, photo_sha256=photo_sha256, thumbnail_jpeg=thumbnail_jpeg,
+                        chip_jpeg=chip_jpeg, reencoded_from_id=reencoded_from_id)
     db.add(row)
     db.flush()
     return row
 
 
 def add_staff_embedding(db: Session, *, hospital_id: int, staff_number: str, name: str,
-                        vector: np.ndarray | list[float], source: str, engine_version: str) -> FaceEmbedding:
+                        vector: np.ndarray | list[float], source: str, engine_version: str,
+                        thumbnail_jpeg: bytes | None = None, chip_jpeg: bytes | None = None) -> FaceEmbedding:
     """Adds a face to the staff gallery (staff are searched when a bed shows someone else); flushes."""
     staff = db.exec(select(StaffMember).where(StaffMember.hospital_id == hospital_id,
                                               StaffMember.staff_number == staff_number)).first()
@@ -53,21 +57,22 @@ def add_staff_embedding(db: Session, *, hospital_id: int, staff_number: str, nam
         db.add(staff)
         db.flush()
     row = FaceEmbedding(staff_member_id=staff.id, vector=vector_to_bytes(vector), source=source,
-                        engine_version=engine_version)
+                        engine_version=engine_version, thumbnail_jpeg=thumbnail_jpeg, chip_jpeg=chip_jpeg)
     db.add(row)
     db.flush()
     return row
 
 
-def enrolled_vectors(db: Session, person_ids: list[int]) -> dict[int, np.ndarray]:
-    """Active enrolled embeddings per person id, as (n, 128) arrays."""
+def enrolled_vectors(db: Session, person_ids: list[int], *, engine: str) -> dict[int, Embeddings]:
+    """Active enrolled embeddings of one engine (its tag) per person id; other engines' rows are not read."""
     found: dict[int, list[np.ndarray]] = defaultdict(list)
     if not person_ids:
         return {}
     rows = db.exec(
         select(FaceEmbedding.insured_person_id, FaceEmbedding.vector)
-        .where(col(FaceEmbedding.insured_person_id).in_(person_ids), FaceEmbedding.is_active == True)  # noqa: E712
+        .where(col(FaceEmbedding.insured_person_id).in_(person_ids), FaceEmbedding.is_active == True,  # noqa: E712
+               FaceEmbedding.engine_version == engine)
     )
     for person_id, vector in rows:
         found[int(person_id)].append(bytes_to_vector(vector))
-    return {pid: np.stack(vectors) for pid, vectors in found.items()}
+    return {pid: Embeddings(engine, np.stack(vectors)) for pid, vectors in found.items()}

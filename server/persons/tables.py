@@ -38,7 +38,11 @@ class StaffMember(SQLModel, table=True):
 
 
 class FaceEmbedding(SQLModel, table=True):
-    """One enrolled face: 128 float32 (little-endian) plus a small thumbnail for reviewers."""
+    """One enrolled face: 128 float32 (little-endian) of one engine, a small thumbnail for reviewers and the
+    face chip (the 256 px crop the engine found the face in), kept to re-embed with another engine.
+
+    `engine reencode` adds a row per chip and engine (`reencoded_from_id` = the row whose chip it read); the
+    rows of every engine stay active, each engine reads only its own (`engine_version`)."""
 
     __tablename__ = "face_embedding"
 
@@ -47,8 +51,10 @@ class FaceEmbedding(SQLModel, table=True):
     staff_member_id: int | None = Field(default=None, foreign_key="staff_member.id", index=True)
     vector: bytes = bytes_field(nullable=False)
     source: str = Field(default="", max_length=80)
-    engine_version: str = Field(default="", max_length=80)
+    engine_version: str = Field(default="", max_length=80, index=True)
     photo_sha256: str = Field(default="", max_length=64, index=True)
     thumbnail_jpeg: bytes | None = bytes_field()
+    chip_jpeg: bytes | None = bytes_field()
+    reencoded_from_id: int | None = Field(default=None, foreign_key="face_embedding.id", index=True)
     is_active: bool = True
     created_at: datetime = utc_field(now=True)

@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import insert
 from sqlmodel import Session, select
 
-from models.faces import ENGINE_VERSION
+from models.faces.engines import SYNTHETIC
 from models.verdicts import ExemptionReason
 from models.wire.place import SceneSource
 from server.admissions.eligibility import flag_ineligible
@@ -142,7 +142,7 @@ def _admit(db: Session, spec: CountySpec, rng: np.random.Generator, pick: random
                               .order_by(InsuredPerson.id)))
     faces = {pid: identity(rng) for pid in person_ids}
     db.execute(insert(FaceEmbedding), [{"insured_person_id": pid, "vector": vector_to_bytes(faces[pid]),
-                                        "source": "simulation", "engine_version": ENGINE_VERSION,
+                                        "source": "simulation", "engine_version": SYNTHETIC.tag,
                                         "photo_sha256": "", "is_active": True, "created_at": now}
                                        for pid in person_ids])
     db.execute(insert(Admission), [{"insured_person_id": pid, "hospital_id": h, "ward_id": w, "bed_id": b,

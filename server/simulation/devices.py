@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 import httpx
 import numpy as np
 
-from models.faces import ENGINE_VERSION, crop_to_jpeg
+from models.faces import crop_to_jpeg
+from models.faces.engines import SYNTHETIC
 from models.faces.liveness.actions import Action, LivenessMethod
 from models.faces.liveness.report import liveness_report
 from models.verdicts import CaptureOutcome
@@ -141,6 +142,8 @@ class SimulatedDevice(threading.Thread):
             liveness = liveness_report(judged)
         else:
             liveness = _simulated(True, judged.passive_score, list(task.challenge))
+        # A real photo went through the real engine: its embedding carries that engine's tag.
+        base = {**base, "engine_version": self.real.engine.tag}
         return ResultUpload(outcome=CaptureOutcome.FACE_CAPTURED if liveness.is_live else CaptureOutcome.SPOOF,
                             embedding=[float(x) for x in burst.encoding], liveness=liveness,
                             face_crop_jpeg_b64=base64.b64encode(crop).decode("ascii"),
@@ -153,7 +156,7 @@ class SimulatedDevice(threading.Thread):
         if truth == Truth.BED_HANGING_SILENT:
             return None
         base = {"idempotency_key": uuid.uuid4().hex, "task_id": task.task_id, "nonce": task.nonce,
-                "captured_at": datetime.now(UTC), "engine_version": ENGINE_VERSION}
+                "captured_at": datetime.now(UTC), "engine_version": SYNTHETIC.tag}
         # Every face capture carries its scene: the bed's room, or, carried home, somewhere else.
         scene = base64.b64encode(scene_jpeg(task.bed_id, self.rng, at_home=truth == Truth.CARRIED_HOME)).decode()
         if self.real is not None and task.admission_id in self.real.beds:

@@ -24,7 +24,7 @@ from PIL import Image
 from sqlmodel import Session, col, update
 
 from models.errors import BedcheckError
-from models.faces import ENGINE_VERSION, crop_to_jpeg
+from models.faces import crop_to_jpeg
 from models.faces.decode import load_image_file
 from models.faces.engine import BurstResult, FaceEngine
 from models.faces.liveness.actions import Action
@@ -128,20 +128,21 @@ def _photos(person: Path) -> list[Path]:
 
 
 def _enroll(db: Session, engine: FaceEngine, person_id: int, person: Path) -> bool:
-    encodings: list[tuple[np.ndarray, bytes]] = []
+    encodings: list[tuple[np.ndarray, bytes, bytes]] = []
     for photo in _photos(person)[:ENROLL_PHOTOS]:
         try:
             enrolled = engine.enroll_face(load_image_file(photo, engine.settings))
         except BedcheckError:
             continue  # a photo failing the gates is skipped, as bulk enrollment does
-        encodings.append((enrolled.encoding, _thumbnail(enrolled.crop_rgb)))
+        # The chip (the evidence-size crop) as enrollment keeps it, so `enroll reencode` can change engine.
+        encodings.append((enrolled.encoding, _thumbnail(enrolled.crop_rgb), crop_to_jpeg(enrolled.crop_rgb)))
     if not encodings:
         return False
     db.execute(update(FaceEmbedding).where(col(FaceEmbedding.insured_person_id) == person_id)
                .values(is_active=False))
-    for encoding, thumbnail in encodings:
-        add_embedding(db, person_id=person_id, vector=encoding, source="simulation:real", engine_version=ENGINE_VERSION,
-                      thumbnail_jpeg=thumbnail)
+    for encoding, thumbnail, chip in encodings:
+        add_embedding(db, person_id=person_id, vector=encoding, source="simulation:real", engine_version=engine.tag,
+                      thumbnail_jpeg=thumbnail, chip_jpeg=chip)
     return True
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from sqlmodel import Session
 
+from models.faces.engines import SYNTHETIC
 from models.verdicts import CaptureOutcome
 from models.wire import DEVICE_PREFIX, LivenessReport, ResultUpload, TaskBatch
 from server.accounts.tables import Role
@@ -76,7 +77,7 @@ def pair(base_url: str, code: str) -> httpx.Client:
 
 def _upload_for(task, role: str, face: np.ndarray, rng: np.random.Generator) -> ResultUpload:
     base = {"idempotency_key": uuid.uuid4().hex, "task_id": task.task_id, "nonce": task.nonce,
-            "captured_at": datetime.now(UTC)}
+            "captured_at": datetime.now(UTC), "engine_version": SYNTHETIC.tag}
     if role == "away":
         return ResultUpload(outcome=CaptureOutcome.BED_EMPTY, note="bed empty", **base)
     embedding = photo_of(face, rng) if role == "ok" else identity(rng)

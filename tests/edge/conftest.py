@@ -19,7 +19,6 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session, func, select
 
-from models.faces import ENGINE_VERSION
 from models.faces.decode import load_image_file
 from models.faces.engine import FaceEngine
 from models.settings import EngineSettings
@@ -103,7 +102,8 @@ def build_ward(engine, patients: dict[str, np.ndarray | None], *, spot_check: bo
             db.exec(update(FaceEmbedding).where(FaceEmbedding.insured_person_id == person_id)  # type: ignore[call-overload]
                     .values(is_active=False))
             for vector in vectors if vectors is not None else []:
-                add_embedding(db, person_id=person_id, vector=vector, source="photo", engine_version=ENGINE_VERSION)
+                add_embedding(db, person_id=person_id, vector=vector, source="photo",
+                              engine_version=EngineSettings().engine_tag)
         db.commit()
         task_ids: dict[str, int] = {}
         if spot_check:

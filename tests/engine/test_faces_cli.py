@@ -82,3 +82,44 @@ def test_malformed_pairs_file_is_reported_with_its_line(tmp_path: Path) -> None:
     bad.write_text("2\t300\nAbel_Pacheco\t1\t4\nthis line is wrong\n")
     with pytest.raises(InvalidInput, match="line 3"):
         read_pairs(bad)
+
+
+@pytest.mark.faces
+@pytest.mark.parametrize("engine", ["sface", "dlib"])
+def test_eval_runs_each_engine_and_says_which(lfw_layout: Path, engine: str) -> None:
+    result = runner.invoke(app, ["faces", "eval", "--pairs", str(lfw_layout / "pairs.txt"), "--engine", engine,
+                                 "--images", str(lfw_layout / "images"), "--json", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["engine"] == engine and report["configured"]["accuracy"] == 1.0
+
+
+@pytest.mark.faces
+def test_calibrate_fits_one_engine_on_a_sites_own_csv_pairs_and_leaves_the_other(lfw_layout: Path) -> None:
+    from models.faces.engines import SFACE
+    from models.settings import EngineSettings
+
+    site = lfw_layout / "site_pairs.csv"  # a bureau's own labelled pairs, paths relative to --images
+    site.write_text("left,right,same\n" + "".join(
+        f"{a}/{a}_0001.jpg,{b}/{b}_000{2 if a == b else 3}.jpg,{'yes' if a == b else 'no'}\n"
+        for a, b in [("george_w_bush",) * 2, ("tony_blair",) * 2, ("george_w_bush", "tony_blair"),
+                     ("colin_powell", "george_w_bush")]))
+    out = lfw_layout / "engine.env"
+    out.write_text("BEDCHECK_ENGINE_SFACE_MATCH_THRESHOLD=1.05\n")
+    result = runner.invoke(app, ["faces", "calibrate", "--pairs", str(site), "--images", str(lfw_layout / "images"),
+                                 "--engine", "dlib", "--target-far", "0.0", "--out", str(out), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    written = dict(line.split("=") for line in out.read_text().split())
+    settings = EngineSettings.load(env_file=out)
+    assert settings.profile_of("dlib").match == pytest.approx(float(written["BEDCHECK_ENGINE_DLIB_MATCH_THRESHOLD"]))
+    assert settings.profile_of("sface").match == 1.05 != SFACE.match  # the other engine's calibration is kept
+
+
+def test_a_calibration_file_from_before_two_engines_still_loads_as_dlibs(tmp_path: Path) -> None:
+    from models.faces.engines import SFACE
+    from models.settings import EngineSettings
+
+    legacy = tmp_path / "engine.env"
+    legacy.write_text("BEDCHECK_ENGINE_MATCH_THRESHOLD=0.55\n")  # what `faces calibrate` wrote before
+    settings = EngineSettings.load(env_file=legacy)
+    assert settings.profile_of("dlib").match == 0.55 and settings.profile_of("sface").match == SFACE.match

@@ -1,11 +1,19 @@
-"""Matching policy and burst fusion on synthetic encodings."""
+"""Matching policy, engine tags, open-set identification and burst fusion on synthetic encodings."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from models.faces.match import fuse_burst, match, person_distance
+from models.errors import EngineMismatch, UnknownEngine
+from models.faces.engines import DLIB, SFACE, identification_threshold, profile_for_tag
+from models.faces.match import Embeddings, fuse_burst, identify, match, person_distance
+
+T = "test-engine"
+
+
+def E(vectors, engine: str = T) -> Embeddings:  # noqa: N802
+    return Embeddings.of(engine, vectors)
 
 
 def _unit(rng: np.random.Generator) -> np.ndarray:
@@ -17,14 +25,14 @@ def test_an_impostor_must_resemble_every_enrolled_photo() -> None:
     rng = np.random.default_rng(1)
     probe = _unit(rng)
     enrolled = np.stack([_unit(rng), probe + 0.01, _unit(rng)])
-    assert not match(enrolled, probe, threshold=0.6).is_match
+    assert not match(E(enrolled), E(probe), threshold=0.6).is_match
     genuine = np.stack([probe + 0.01, probe - 0.01])
-    assert person_distance(genuine, probe) == pytest.approx(0.01 * np.sqrt(128), rel=1e-6)
-    assert match(genuine, probe, threshold=0.2).is_match
+    assert person_distance(E(genuine), E(probe)) == pytest.approx(0.01 * np.sqrt(128), rel=1e-6)
+    assert match(E(genuine), E(probe), threshold=0.2).is_match
 
 
 def test_nothing_enrolled_never_matches() -> None:
-    result = match(np.zeros((0, 128)), np.ones(128), threshold=0.6)
+    result = match(E(np.zeros((0, 128))), E(np.ones(128)), threshold=0.6)
     assert not result.is_match and result.distance == float("inf")
 
 
@@ -32,8 +40,45 @@ def test_threshold_is_inclusive_and_reported() -> None:
     probe = np.zeros(128)
     enrolled = np.zeros((1, 128))
     enrolled[0, 0] = 0.5
-    assert match(enrolled, probe, threshold=0.5).is_match
-    assert not match(enrolled, probe, threshold=0.49).is_match
+    assert match(E(enrolled), E(probe), threshold=0.5).is_match
+    assert not match(E(enrolled), E(probe), threshold=0.49).is_match
+
+
+def test_embeddings_of_two_engines_are_never_compared() -> None:
+    same_numbers = np.ones((1, 128))
+    with pytest.raises(EngineMismatch):
+        person_distance(E(same_numbers, SFACE.tag), E(same_numbers[0], DLIB.tag))
+    with pytest.raises(EngineMismatch):
+        match(E(same_numbers, SFACE.tag), E(same_numbers[0], DLIB.tag), threshold=2.0)
+    with pytest.raises(EngineMismatch):
+        identify({1: E(same_numbers, DLIB.tag)}, E(same_numbers[0], SFACE.tag), threshold=2.0, margin=0.0)
+
+
+def test_an_unknown_engine_tag_is_refused() -> None:
+    assert profile_for_tag(SFACE.tag) is SFACE
+    with pytest.raises(UnknownEngine):
+        profile_for_tag("made-up-engine/9")
+
+
+def test_identification_threshold_shrinks_with_the_gallery_and_never_exceeds_the_match_one() -> None:
+    small, county, province = (identification_threshold(SFACE, n) for n in (10, 5_000, 1_500_000))
+    assert small <= SFACE.match
+    assert small >= county > province
+    assert identification_threshold(DLIB, 1) <= DLIB.match
+
+
+def test_identify_names_only_a_clear_winner_under_the_threshold() -> None:
+    rng = np.random.default_rng(7)
+    a, b = _unit(rng), _unit(rng)
+    gallery = {"a": E(np.stack([a, a + 0.01])), "b": E(b)}
+    named = identify(gallery, E(a + 0.02), threshold=0.5, margin=0.05)
+    assert named.named == "a" and named.reason == "named"
+    stranger = identify(gallery, E(_unit(rng)), threshold=0.5, margin=0.05)
+    assert stranger.named is None and stranger.reason == "above_threshold"
+    twins = {"a": E(a), "a2": E(a + 0.001)}
+    tie = identify(twins, E(a + 0.02), threshold=0.5, margin=0.05)
+    assert tie.named is None and tie.reason == "not_clearly_ahead"
+    assert identify({}, E(a), threshold=0.5, margin=0.05).reason == "no_candidate"
 
 
 def test_burst_fusion_drops_frames_of_another_face() -> None:

@@ -12,7 +12,7 @@ from models.errors import BedcheckError, ReasonCode
 from models.faces._fr import face_recognition
 from models.faces.decode import load_image_file
 from models.faces.engine import FaceEngine
-from models.faces.match import person_distance
+from models.faces.match import Embeddings, person_distance
 
 pytestmark = pytest.mark.faces
 
@@ -38,14 +38,15 @@ def test_each_identity_matches_its_own_images_and_not_the_others(people_encoding
     accepted_own = probes_own = 0
     for name in names:
         own = people_encodings[name]
-        enrolled, probes = np.stack(own[:3]), own[3:]
-        same = sum(person_distance(enrolled, p) <= threshold for p in probes)
+        enrolled, probes = Embeddings.of(engine.tag, np.stack(own[:3])), own[3:]
+        same = sum(person_distance(enrolled, Embeddings.of(engine.tag, p)) <= threshold for p in probes)
         assert same >= len(probes) - 1, f"{name}: only {same}/{len(probes)} own images matched"
         accepted_own, probes_own = accepted_own + same, probes_own + len(probes)
         for other in names:
             if other == name:
                 continue
-            accepted = sum(person_distance(enrolled, p) <= threshold for p in people_encodings[other])
+            accepted = sum(person_distance(enrolled, Embeddings.of(engine.tag, p)) <= threshold
+                           for p in people_encodings[other])
             assert accepted == 0, f"{name} enrolled, {accepted} images of {other} accepted"
     assert accepted_own >= 0.95 * probes_own
 

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from models.settings import EngineSettings
 from server.db import make_engine, upgrade
 from server.persons.face_index import FaceIndex, db_fingerprint, load_or_rebuild
 from server.persons.tables import FaceEmbedding
@@ -52,7 +53,9 @@ def test_sigkill_mid_run_then_rerun_enrolls_each_photo_exactly_once(faces_dir, t
     with Session(engine) as db:
         rows = db.exec(select(FaceEmbedding.insured_person_id, FaceEmbedding.photo_sha256)).all()
         assert len(rows) == 30 and len(set(rows)) == 30  # every photo once, none twice
-        index, how = load_or_rebuild(db, tmp_path / "face_index.bin")
-        assert how == "loaded" and index.fingerprint == db_fingerprint(db)
-    assert len(FaceIndex.read(tmp_path / "face_index.bin")) == 30
+        settings = EngineSettings()
+        path = tmp_path / f"face_index.{settings.engine.value}.bin"  # one index per engine
+        index, how = load_or_rebuild(db, path, engine=settings.engine_tag)
+        assert how == "loaded" and index.fingerprint == db_fingerprint(db, engine=settings.engine_tag)
+    assert len(FaceIndex.read(path)) == 30
     engine.dispose()

@@ -36,7 +36,8 @@ def _device(base_url: str, code: str) -> httpx.Client:
 def _upload(client: httpx.Client, task, outcome: CaptureOutcome, embedding=None, liveness=None) -> httpx.Response:
     body = ResultUpload(idempotency_key=uuid.uuid4().hex, task_id=task.task_id, nonce=task.nonce, outcome=outcome,
                         captured_at=datetime.now(UTC), embedding=None if embedding is None else list(embedding),
-                        liveness=liveness, **({} if embedding is None else synthetic_evidence(embedding, task.bed_id)))
+                        liveness=liveness,
+                        **({} if embedding is None else synthetic_evidence(embedding, task.bed_id)))
     return client.post(f"{DEVICE_PREFIX}/results", content=body.model_dump_json(),
                        headers={"content-type": "application/json"})
 

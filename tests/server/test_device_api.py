@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from sqlmodel import Session, func, select
 
+from models.faces.engines import SFACE, SYNTHETIC
 from models.faces.liveness.actions import HEAD_ACTIONS, CannotTakePart, LivenessMethod
 from models.verdicts import CaptureOutcome
 from models.wire import DEVICE_PREFIX, BatchAck, LivenessReport, ResultBatch, ResultUpload, TaskBatch, WardRoster
@@ -36,7 +37,7 @@ def setting(engine, live_server):
     clients = []
     for code in codes:
         client = httpx.Client(base_url=server.url, timeout=30)
-        paired = client.post(f"{DEVICE_PREFIX}/pair", json={"code": code}).json()
+        paired = client.post(f"{DEVICE_PREFIX}/pair", json={"code": code, "engine_version": SYNTHETIC.tag}).json()
         client.headers["authorization"] = f"Bearer {paired['token']}"
         client.device_id = paired["device_id"]  # type: ignore[attr-defined]
         clients.append(client)
@@ -53,7 +54,8 @@ def _result(task, face, key: str | None = None, nonce: str | None = None) -> Res
     embedding = photo_of(face, np.random.default_rng(0))
     return ResultUpload(idempotency_key=key or uuid.uuid4().hex, task_id=task.task_id, nonce=nonce or task.nonce,
                         outcome=CaptureOutcome.FACE_CAPTURED, captured_at=datetime.now(UTC),
-                        embedding=list(embedding), liveness=LIVE, **synthetic_evidence(embedding, task.bed_id))
+                        embedding=list(embedding), liveness=LIVE,
+                        **synthetic_evidence(embedding, task.bed_id))
 
 
 def _post(client: httpx.Client, upload: ResultUpload) -> httpx.Response:
@@ -114,6 +116,39 @@ def test_roster_holds_only_the_devices_own_ward(setting) -> None:
     assert {b.insured_person_id for b in roster.beds} == own
     assert all(len(b.embeddings) == 1 and len(b.embeddings[0]) == 128 for b in roster.beds)
     assert all("*" in b.display_name for b in roster.beds)  # names are masked on devices
+
+
+def test_a_device_receives_only_the_embeddings_of_the_engine_it_reports(setting, engine) -> None:
+    world, _, (device_a, _) = setting
+    roster = WardRoster.model_validate(device_a.get(f"{DEVICE_PREFIX}/roster").json())
+    assert roster.engine_version == SYNTHETIC.tag and all(b.embeddings for b in roster.beds if b.insured_person_id)
+    beat = {"device_time": datetime.now(UTC).isoformat(), "engine_version": SFACE.tag}
+    assert device_a.post(f"{DEVICE_PREFIX}/heartbeat", json=beat).status_code == 200
+    roster = WardRoster.model_validate(device_a.get(f"{DEVICE_PREFIX}/roster").json())
+    # Everyone here is enrolled with synthetic embeddings only: an sface device gets none of them.
+    assert roster.engine_version == SFACE.tag and all(b.embeddings == [] for b in roster.beds)
+    with Session(engine) as db:
+        changed = db.exec(select(AuditRecord).where(AuditRecord.action == "device.engine_changed")).all()
+    assert [(r.data["from"], r.data["to"]) for r in changed] == [(SYNTHETIC.tag, SFACE.tag)]
+    # The verdict is the server's own encoding of the crop (here the labelled synthetic one), judged against
+    # the person's embeddings of that encoding's engine; the device's tag only says what its embedding is.
+    task = _tasks(device_a)[0]
+    upload = _result(task, _face(world, task)).model_copy(update={"engine_version": SFACE.tag})
+    assert _post(device_a, upload).json()["verdict"] == "verified"
+    with Session(engine) as db:
+        stored = db.exec(select(CheckResult).where(CheckResult.idempotency_key == upload.idempotency_key)).one()
+    assert (stored.engine_version, stored.server_engine_version) == (SFACE.tag, SYNTHETIC.tag)
+    unknown = {**beat, "engine_version": "some-other-engine/1"}
+    response = device_a.post(f"{DEVICE_PREFIX}/heartbeat", json=unknown)
+    assert response.status_code == 422 and response.json()["code"] == "unknown_engine"
+
+
+def test_an_untagged_or_unknown_engine_embedding_is_refused(setting) -> None:
+    world, _, (device_a, _) = setting
+    task = _tasks(device_a)[0]
+    for tag in ("", "made-up/1"):
+        response = _post(device_a, _result(task, _face(world, task)).model_copy(update={"engine_version": tag}))
+        assert response.status_code == 422 and response.json()["code"] == "unknown_engine"
 
 
 def test_long_poll_returns_as_soon_as_a_spot_check_is_created(setting, engine) -> None:

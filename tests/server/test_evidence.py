@@ -22,9 +22,10 @@ import pytest
 from PIL import Image
 from sqlmodel import Session, select
 
-from models.faces import ENGINE_VERSION, crop_to_jpeg
+from models.faces import crop_to_jpeg
 from models.faces.decode import load_image_file
 from models.faces.engine import FaceEngine
+from models.faces.engines import SYNTHETIC
 from models.faces.liveness.actions import Action, LivenessMethod
 from models.faces.liveness.burst import read_burst
 from models.faces.liveness.judge import check_challenge
@@ -72,13 +73,14 @@ def _tasks(device: httpx.Client) -> dict[int, TaskRead]:
     return {t.admission_id: t for t in TaskBatch.model_validate(device.get(f"{DEVICE_PREFIX}/tasks").json()).tasks}
 
 
-def _upload(device: httpx.Client, task: TaskRead, embedding: np.ndarray, crop: bytes | None = None) -> httpx.Response:
+def _upload(device: httpx.Client, task: TaskRead, embedding: np.ndarray, crop: bytes | None = None,
+            engine_version: str = SYNTHETIC.tag) -> httpx.Response:
     """A face result with its crop: a real one when given, else the labelled synthetic one tests may send."""
     crop = crop if crop is not None else synthetic_crop(embedding)
     upload = ResultUpload(
         idempotency_key=uuid.uuid4().hex, task_id=task.task_id, nonce=task.nonce,
         outcome=CaptureOutcome.FACE_CAPTURED, captured_at=datetime.now(UTC), embedding=[float(x) for x in embedding],
-        liveness=LIVE, engine_version=ENGINE_VERSION,
+        liveness=LIVE, engine_version=engine_version,
         face_crop_jpeg_b64=base64.b64encode(crop).decode(), evidence_sha256=hashlib.sha256(crop).hexdigest(),
         scene_jpeg_b64=factories.scene_b64(task.bed_id))
     return device.post(f"{DEVICE_PREFIX}/results", content=upload.model_dump_json(),
@@ -154,7 +156,7 @@ def test_impersonator_is_named_from_insured_persons_and_staff(ward, engine) -> N
     nurse = identity(rng)
     with Session(engine) as db:
         add_staff_embedding(db, hospital_id=world.hospital_ids[0], staff_number="N-007", name="护士", vector=nurse,
-                            source="test", engine_version=ENGINE_VERSION)
+                            source="test", engine_version=SYNTHETIC.tag)
         db.commit()
     a, b, elsewhere = world.patients["h1:a"], world.patients["h1:b"], world.patients["h2:a"]
     tasks = _tasks(device)
@@ -167,6 +169,18 @@ def test_impersonator_is_named_from_insured_persons_and_staff(ward, engine) -> N
     assert named_patient["admitted_at_hospital_id"] == world.hospital_ids[1]
     (named_staff,) = flags[b.admission_id].details["named"]
     assert named_staff["kind"] == "staff" and named_staff["staff_number"] == "N-007"
+
+
+def test_a_never_enrolled_impostor_names_nobody(ward, engine) -> None:
+    """Open-set: a stranger in the bed is "unknown person", never the nearest innocent insured person."""
+    world, (device, _) = ward
+    a = world.patients["h1:a"]
+    stranger = identity(np.random.default_rng(55))
+    assert _upload(device, _tasks(device)[a.admission_id], stranger).json()["verdict"] == "impersonated"
+    (flag,) = [f for f in _flags_when_checked(engine, 1) if f.kind == FlagKind.IMPERSONATED]
+    assert flag.details["named"] == []
+    assert flag.details["naming"]["outcome"] in ("above_threshold", "no_candidate")
+    assert flag.details["naming"]["gallery_size"] == len(world.patients)
 
 
 def test_same_face_in_two_hospitals_is_flagged(ward, engine) -> None:
@@ -224,15 +238,29 @@ def test_tampered_embedding_is_caught_from_the_crop(ward, engine, faces_dir: Pat
     """The device sends an impostor's real crop with the enrolled patient's embedding, so it would pass."""
     world, (device, _) = ward
     a = world.patients["h1:a"]
+    enrolled, _ = _burst(face_engine, faces_dir / "people" / "george_w_bush" / "01.jpg")
+    _enroll_real(engine, a.person_id, enrolled, face_engine.tag)
+    forged, _ = _burst(face_engine, faces_dir / "people" / "george_w_bush" / "02.jpg")  # the patient's face
     _, impostor_crop = _burst(face_engine, faces_dir / "people" / "colin_powell" / "01.jpg")
-    forged = photo_of(a.face, np.random.default_rng(9))
     # The server decides on its own encoding of the crop: the impostor's face, not the forged embedding.
-    verdict = _upload(device, _tasks(device)[a.admission_id], forged, crop=impostor_crop).json()["verdict"]
+    verdict = _upload(device, _tasks(device)[a.admission_id], forged, crop=impostor_crop,
+                      engine_version=face_engine.tag).json()["verdict"]
     assert verdict == "impersonated"
     flags = _flags_when_checked(engine, 1, timeout_s=120)
     assert _kinds(flags) == ["impersonated", "tampered_evidence"]
     (tampered,) = [f for f in flags if f.kind == FlagKind.TAMPERED_EVIDENCE]
-    assert tampered.details["reason"] == "embedding_differs_from_crop" and tampered.details["distance"] > 0.25
+    tolerance = face_engine.settings.profile_of().tamper_tolerance
+    assert tampered.details["reason"] == "embedding_differs_from_crop" and tampered.details["distance"] > tolerance
+
+
+def _enroll_real(engine, person_id: int, vector: np.ndarray, tag: str) -> None:
+    """Replaces the synthetic face build_world enrolled with a real one of the test's engine."""
+    with Session(engine) as db:
+        for row in db.exec(select(FaceEmbedding).where(FaceEmbedding.insured_person_id == person_id)):
+            row.is_active = False
+            db.add(row)
+        add_embedding(db, person_id=person_id, vector=vector, source="test", engine_version=tag)
+        db.commit()
 
 
 @pytest.mark.faces
@@ -242,17 +270,17 @@ def test_genuine_crops_pass_and_verified_crops_are_dropped(ward, engine, faces_d
     world, (device, _) = ward
     a, b = world.patients["h1:a"], world.patients["h1:b"]
     enrolled, _ = _burst(face_engine, faces_dir / "people" / "george_w_bush" / "01.jpg")
-    with Session(engine) as db:
-        for row in db.exec(select(FaceEmbedding).where(FaceEmbedding.insured_person_id == a.person_id)):
-            row.is_active = False
-            db.add(row)
-        add_embedding(db, person_id=a.person_id, vector=enrolled, source="test", engine_version=ENGINE_VERSION)
-        db.commit()
+    _enroll_real(engine, a.person_id, enrolled, face_engine.tag)
+    other, _ = _burst(face_engine, faces_dir / "people" / "hugo_chavez" / "01.jpg")
+    _enroll_real(engine, b.person_id, other, face_engine.tag)
     tasks = _tasks(device)
     embedding_a, crop_a = _burst(face_engine, faces_dir / "people" / "george_w_bush" / "02.jpg")
     embedding_b, crop_b = _burst(face_engine, faces_dir / "people" / "tony_blair" / "03.jpg")
-    assert _upload(device, tasks[a.admission_id], embedding_a, crop=crop_a).json()["verdict"] == "verified"
-    assert _upload(device, tasks[b.admission_id], embedding_b, crop=crop_b).json()["verdict"] == "impersonated"
+    tag = face_engine.tag
+    assert _upload(device, tasks[a.admission_id], embedding_a, crop=crop_a, engine_version=tag).json()["verdict"] \
+        == "verified"
+    assert _upload(device, tasks[b.admission_id], embedding_b, crop=crop_b, engine_version=tag).json()["verdict"] \
+        == "impersonated"
     flags = _flags_when_checked(engine, 2, timeout_s=120)
     assert _kinds(flags) == ["impersonated"]
     with Session(engine) as db:
@@ -275,7 +303,8 @@ def test_screen_photo_is_a_spoof(ward, engine, faces_dir: Path, face_engine) -> 
     upload = ResultUpload(idempotency_key=uuid.uuid4().hex, task_id=_tasks(device)[a.admission_id].task_id,
                           nonce=_tasks(device)[a.admission_id].nonce, outcome=CaptureOutcome.SPOOF,
                           captured_at=datetime.now(UTC), embedding=[float(x) for x in burst.encoding],
-                          liveness=liveness, face_crop_jpeg_b64=base64.b64encode(crop).decode(),
+                          liveness=liveness, engine_version=face_engine.tag,
+                          face_crop_jpeg_b64=base64.b64encode(crop).decode(),
                           evidence_sha256=hashlib.sha256(crop).hexdigest(),
                           scene_jpeg_b64=factories.scene_b64(a.bed_id))
     response = device.post(f"{DEVICE_PREFIX}/results", content=upload.model_dump_json(),
@@ -318,7 +347,7 @@ def _live_upload(device: httpx.Client, task: TaskRead, embedding: np.ndarray, fr
     upload = ResultUpload(
         idempotency_key=uuid.uuid4().hex, task_id=task.task_id, nonce=task.nonce,
         outcome=CaptureOutcome.FACE_CAPTURED, captured_at=datetime.now(UTC), embedding=[float(x) for x in embedding],
-        liveness=liveness, engine_version=ENGINE_VERSION, key_frames=frames,
+        liveness=liveness, key_frames=frames,
         **factories.synthetic_evidence(embedding, task.bed_id))
     return device.post(f"{DEVICE_PREFIX}/results", content=upload.model_dump_json(),
                        headers={"content-type": "application/json"})

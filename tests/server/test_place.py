@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from sqlmodel import Session, select
 
-from models.faces import ENGINE_VERSION, crop_to_jpeg
+from models.faces import crop_to_jpeg
 from models.verdicts import CaptureOutcome, FlagKind
 from models.wire import DEVICE_PREFIX, LivenessReport, ResultUpload, SceneSource, TaskBatch, TaskRead
 from server.campaigns.service import create_campaign
@@ -30,6 +30,7 @@ from server.places.tables import BedReference, SceneEvidence, WardFingerprint
 from server.simulation.embeddings import photo_of
 from server.simulation.scenes import render_room
 from tests import factories
+from tests.factories import synthetic_evidence
 
 LIVE = LivenessReport(is_live=True, score=0.9, blink_detected=True, passive_score=0.9)
 WARD_WIFI = ["aa:bb:cc:00:00:01", "aa:bb:cc:00:00:02", "aa:bb:cc:00:00:03"]
@@ -63,12 +64,11 @@ def _tasks(device: httpx.Client) -> dict[int, TaskRead]:
 
 
 def _face_upload(task: TaskRead, face: np.ndarray, scene_b64: str | None, place: dict | None = None) -> ResultUpload:
-    """A face result with its crop (the labelled synthetic one) and the given scene frame (or none)."""
     embedding = photo_of(face, np.random.default_rng(task.task_id))
     return ResultUpload(idempotency_key=uuid.uuid4().hex, task_id=task.task_id, nonce=task.nonce,
                         outcome=CaptureOutcome.FACE_CAPTURED, captured_at=datetime.now(UTC),
-                        embedding=[float(x) for x in embedding], liveness=LIVE, engine_version=ENGINE_VERSION,
-                        **factories.synthetic_evidence(embedding), scene_jpeg_b64=scene_b64, place=place)
+                        embedding=[float(x) for x in embedding], liveness=LIVE,
+                        scene_jpeg_b64=scene_b64, place=place, **synthetic_evidence(embedding))
 
 
 def _post(device: httpx.Client, upload: ResultUpload) -> httpx.Response:

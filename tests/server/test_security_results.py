@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 from sqlmodel import Session, select
 
+from models.faces.engines import SFACE, SYNTHETIC
 from models.verdicts import CaptureOutcome
 from models.wire import DEVICE_PREFIX, LivenessReport, ResultUpload, TaskBatch
 from server.campaigns.service import create_campaign
@@ -50,6 +51,7 @@ def ward(engine, live_server):
 def _face_result(task, embedding, **fields) -> dict:
     if "face_crop_jpeg_b64" in fields:  # a face with its crop is captured somewhere: at this bed
         fields.setdefault("scene_jpeg_b64", factories.scene_b64(task.bed_id))
+    fields.setdefault("engine_version", SYNTHETIC.tag)
     upload = ResultUpload(idempotency_key=uuid.uuid4().hex, task_id=task.task_id, nonce=task.nonce,
                           outcome=CaptureOutcome.FACE_CAPTURED, captured_at=datetime.now(UTC),
                           embedding=[float(x) for x in embedding], liveness=LIVE, **fields)
@@ -89,8 +91,13 @@ def test_outside_demo_and_tests_a_synthetic_crop_is_no_face(engine, live_server,
     world, device, tasks = _ward(engine, live_server, environment="production", data_dir=tmp_path)
     a = world.patients["h1:a"]
     embedding = photo_of(a.face, np.random.default_rng(4))
-    response = _post(device, _face_result(tasks[a.admission_id], embedding, **synthetic_evidence(embedding)))
+    # A forging device tags its embedding as a real engine's (a synthetic tag is refused there outright).
+    forged = {**synthetic_evidence(embedding), "engine_version": SFACE.tag}
+    response = _post(device, _face_result(tasks[a.admission_id], embedding, **forged))
     assert response.status_code == 200 and response.json()["verdict"] == "unrecognised"
+    synthetic_tag = _post(device, _face_result(tasks[world.patients["h1:b"].admission_id], embedding,
+                                               **synthetic_evidence(embedding)))
+    assert synthetic_tag.status_code == 422 and synthetic_tag.json()["code"] == "unknown_engine"
     device.close()
 
 

@@ -1,7 +1,7 @@
 """liveness: a challenge per check task, key frames per result
 
-Revision ID: 0010_liveness
-Revises: 0009_places
+Revision ID: 0011_liveness
+Revises: 0010_engines
 Create Date: 2026-12-02 07:00:00
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '0010_liveness'
-down_revision = '0009_places'
+revision = '0011_liveness'
+down_revision = '0010_engines'
 branch_labels = None
 depends_on = None
 
