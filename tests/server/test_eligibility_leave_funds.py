@@ -14,7 +14,6 @@ import numpy as np
 from openpyxl import load_workbook
 from sqlmodel import Session, select
 
-from models.faces.engines import SYNTHETIC
 from models.verdicts import CaptureOutcome
 from models.wire import DEVICE_PREFIX, LivenessReport, ResultUpload, TaskBatch
 from server.accounts.tables import Role
@@ -54,7 +53,7 @@ def _answer(device: httpx.Client, plan: dict[int, tuple[str, np.ndarray]], rng: 
     for task in batch.tasks:
         role, face = plan[task.admission_id]
         base = {"idempotency_key": uuid.uuid4().hex, "task_id": task.task_id, "nonce": task.nonce,
-                "captured_at": datetime.now(UTC), "engine_version": SYNTHETIC.tag}
+                "captured_at": datetime.now(UTC)}
         if role == "empty":
             upload = ResultUpload(outcome=CaptureOutcome.BED_EMPTY, **base)
         else:
