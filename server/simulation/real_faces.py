@@ -65,6 +65,15 @@ class RealFaces:
         # One engine for every device thread; dlib's models are not documented as thread-safe.
         self._lock = threading.Lock()
 
+    def with_engine(self, settings: EngineSettings) -> RealFaces:
+        """The same beds checked with another engine (a county re-encoded after it was enrolled); self when the
+        engine is the same one."""
+        if settings == self.engine.settings:
+            return self
+        other = RealFaces(FaceEngine(settings))
+        other.beds = dict(self.beds)
+        return other
+
     def check(self, bed: RealBed, challenge: list[Action]) -> tuple[BurstResult, LivenessResult]:
         """The engine on the bed's photo, and the real liveness judge on it held still for a second.
 

@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
+from models.faces.engines import EngineName
+from models.settings import EngineSettings
 from models.verdicts import FlagKind, Verdict
 from server.campaigns import service as campaign_service
 from server.campaigns.tables import CheckTask
@@ -22,7 +24,7 @@ from server.devices.service import create_pairing_code, pair_device
 from server.flags.tables import Flag
 from server.simulation.county import County, CountySpec, Truth, build_county
 from server.simulation.fleet import DeviceFleet, DeviceSpec
-from server.simulation.real_faces import attach_real_faces
+from server.simulation.real_faces import RealFaces, attach_real_faces
 from server.simulation.review import create_reviewers, review_by_truth, score_outcome
 
 # A bed nobody answered is overdue, not absent (silence says nothing about the bed by itself); a reviewer
@@ -54,12 +56,17 @@ class SimulationOptions:
     # so the summary carries confirmed cases and refused funds.
     review: bool = False
     port: int = 0  # the server's port; 0: any free one
+    # The face engine of the server and of the real-photo beds (their enrollment, and the devices' checks);
+    # None: the configured one (EngineSettings). A county enrolled on one engine can be checked on another
+    # once `bedcheck enroll reencode` has re-embedded it (see `seed_counties` and `spot_check`).
+    engine: EngineName | None = None
 
 
 class ServerProcess:
     """The real server in its own process (uvicorn), so simulated devices do not share its interpreter."""
 
-    def __init__(self, db_url: str, sweep_interval_s: float, port: int = 0, workers: int = 2) -> None:
+    def __init__(self, db_url: str, sweep_interval_s: float, port: int = 0, workers: int = 2,
+                 face_engine: EngineName | None = None) -> None:
         import os
         import socket
         import subprocess
@@ -80,6 +87,8 @@ class ServerProcess:
                "BEDCHECK_DATABASE_URL": db_url, "BEDCHECK_SWEEP_INTERVAL_S": str(sweep_interval_s),
                "BEDCHECK_ROLL_CALL_TIMES": "", "BEDCHECK_DEVICE_RATE_PER_S": "1000",
                "BEDCHECK_DEVICE_RATE_BURST": "5000"}
+        if face_engine is not None:
+            env["BEDCHECK_ENGINE_ENGINE"] = face_engine.value
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "server.app:create_app_from_env", "--host", "127.0.0.1",
              "--port", str(port), "--log-level", "warning", "--limit-concurrency", "20000", "--backlog", "4096",
@@ -122,6 +131,16 @@ class ServerProcess:
             self.process.wait()
 
 
+@dataclass
+class SeededCounty:
+    """What a spot check answers from: the counties' truth, the beds with real photos and the reviewers."""
+
+    county: County
+    real: RealFaces | None
+    reviewers: dict[str, Any]
+    seed: int
+
+
 def simulate(db_url: str, spec: CountySpec | list[CountySpec], options: SimulationOptions,
              on_progress: Callable[[campaign_service.Progress], None] | None = None,
              base_url: str | None = None,
@@ -131,27 +150,48 @@ def simulate(db_url: str, spec: CountySpec | list[CountySpec], options: Simulati
     With `while_serving`, it is called with the summary and the server's URL once the check is done, while
     the server and the simulated devices still run (the demo serves the console so: a check launched from
     the console is answered too); they stop when it returns or raises."""
+    return spot_check(db_url, seed_counties(db_url, spec, options), options, on_progress, base_url, while_serving)
+
+
+def seed_counties(db_url: str, spec: CountySpec | list[CountySpec], options: SimulationOptions) -> SeededCounty:
+    """Builds the counties (real photos enrolled with `options.engine`); several spot checks can run on them."""
     specs = spec if isinstance(spec, list) else [spec]
     engine = make_engine(db_url)
     upgrade(engine)
     with Session(engine, expire_on_commit=False) as db:
         county = merge([build_county(db, s, code_prefix=f"C{s.seed}-") for s in specs])
+        real = (attach_real_faces(db, county, options.faces_dir, engine_settings=_engine_settings(options))
+                if options.faces_dir else None)
+        reviewers = create_reviewers(db) if options.review else {}
+    engine.dispose()
+    return SeededCounty(county, real, reviewers, specs[0].seed)
+
+
+def spot_check(db_url: str, seeded: SeededCounty, options: SimulationOptions,
+               on_progress: Callable[[campaign_service.Progress], None] | None = None,
+               base_url: str | None = None,
+               while_serving: Callable[[dict[str, Any], str], None] | None = None) -> dict[str, Any]:
+    """One spot check of seeded counties against a server (started here unless `base_url` names one), the
+    real-photo beds checked with `options.engine`: see `simulate`."""
+    county, reviewers = seeded.county, seeded.reviewers
+    engine = make_engine(db_url)
+    with Session(engine, expire_on_commit=False) as db:
         codes = {w: create_pairing_code(db, ward_id=w, ttl_s=3600, actor="simulation") for w in county.ward_ids}
         tokens = ({w: pair_device(db, code=code, name="simulated")[1] for w, code in codes.items()}
                   if options.pre_paired else {})
-        real = attach_real_faces(db, county, options.faces_dir) if options.faces_dir else None
-        reviewers = create_reviewers(db) if options.review else {}
-    seed = specs[0].seed
+    real = seeded.real.with_engine(_engine_settings(options)) if seeded.real else None
     server = None
     if base_url is None:
-        server = ServerProcess(db_url, options.sweep_interval_s, port=options.port, workers=options.server_workers)
+        server = ServerProcess(db_url, options.sweep_interval_s, port=options.port, workers=options.server_workers,
+                               face_engine=options.engine)
         base_url = server.url
     engine.dispose()  # forked device processes must not inherit this process's database connections
     fleet = DeviceFleet(base_url, county,
                         [DeviceSpec(w, code, tokens.get(w),
                                     options.offline_delay_s if w in county.offline_ward_ids else 0.0)
                          for w, code in codes.items()],
-                        seed=seed, batch_size=options.batch_size, real=real, processes=options.device_processes)
+                        seed=seeded.seed, batch_size=options.batch_size, real=real,
+                        processes=options.device_processes)
     try:
         summary = _run_campaign(engine, county, options, on_progress)
         if options.review:
@@ -174,6 +214,11 @@ def simulate(db_url: str, spec: CountySpec | list[CountySpec], options: Simulati
     summary["real_face_beds"] = len(real.beds) if real else 0
     engine.dispose()
     return summary
+
+
+def _engine_settings(options: SimulationOptions) -> EngineSettings:
+    """The engine settings the server loads (calibration file included), on `options.engine` when set."""
+    return EngineSettings.load(**({"engine": options.engine} if options.engine else {}))
 
 
 def _run_campaign(engine: Any, county: County, options: SimulationOptions,
