@@ -92,9 +92,17 @@ def enroll_photo(db: Session, *, index: FaceIndex, insurance_number: str, name: 
                         thumbnail_jpeg=photo.thumbnail_jpeg, chip_jpeg=photo.chip_jpeg)
     flag_ids = flag_duplicates(db, person=person, embedding_id=row.id or 0, matches=matches,
                                threshold=duplicate_threshold)
-    replaced_flag = replacement.replace_faces(
-        db, person_id=person_id, new_embedding_id=row.id or 0, reason=replace_reason, actor=actor,
-        staff_hospital_id=staff_hospital_id) if replace else None
+    if replace:
+        replaced_flag = replacement.replace_faces(
+            db, person_id=person_id, new_embedding_id=row.id or 0, reason=replace_reason, actor=actor,
+            staff_hospital_id=staff_hospital_id)
+    elif staff_hospital_id is not None:
+        # A second face added beside the patient's would match a planted impostor too (the mean of the
+        # distances): hospital staff's additions wait for the bureau's review like their replacements.
+        replaced_flag = replacement.hold_addition(db, person_id=person_id, new_embedding_id=row.id or 0,
+                                                  actor=actor, staff_hospital_id=staff_hospital_id)
+    else:
+        replaced_flag = None
     audit.record(db, actor=actor, action="enrollment.photo", object_type="insured_person", object_id=person_id,
                  data={"embedding_id": row.id, "replaced": replace, "duplicate_flag_ids": flag_ids})
     pending = not row.is_active

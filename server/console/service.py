@@ -189,7 +189,7 @@ def flag_view(db: Session, user: UserAccount, flag_id: int) -> FlagView:
 # Shown elsewhere on the page (distance, images, named persons) or internal ids no reader needs.
 HIDDEN_DETAILS = frozenset({"distance", "result_id", "device_id", "named", "naming", "evidence_sha256", "late", "funds",
                             "embedding_id", "other_embedding_id", "insured_person_id", "leave_id",
-                            "pending_embedding_id", "face_review"})
+                            "pending_embedding_id", "face_review", "addition"})
 HOSPITAL_DETAILS = frozenset({"other_hospital_id", "also_admitted_in_hospital_ids", "hospital_ids"})
 
 

@@ -29,7 +29,8 @@ def on_transition(db: Session, *, flag: Flag, before: FlagStatus, after: FlagSta
         return
     review = flag.details.get("face_review") or {}
     if after == FlagStatus.CONFIRMED and not new.is_active:
-        retired = list(db.exec(select(FaceEmbedding.id).where(
+        # An addition joins the person's faces; a replacement retires the others.
+        retired = [] if flag.details.get("addition") else list(db.exec(select(FaceEmbedding.id).where(
             FaceEmbedding.insured_person_id == flag.insured_person_id, FaceEmbedding.is_active == True)))  # noqa: E712
         new.is_active = True
         db.add(new)
@@ -39,7 +40,7 @@ def on_transition(db: Session, *, flag: Flag, before: FlagStatus, after: FlagSta
         _record(db, flag, actor, "activated", {"deactivated_embedding_ids": retired})
     elif after == FlagStatus.DISMISSED and review.get("on") == "activated" and new.is_active:
         restored = [int(i) for i in review.get("deactivated_embedding_ids", [])]
-        if restored:  # never leave the person without a face: undo only when the earlier ones come back
+        if restored or flag.details.get("addition"):  # never without a face: undo when the earlier ones return
             db.exec(update(FaceEmbedding).where(col(FaceEmbedding.id).in_(restored))
                     .values(is_active=True))
             new.is_active = False

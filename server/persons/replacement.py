@@ -87,3 +87,29 @@ def replace_faces(db: Session, *, person_id: int, new_embedding_id: int, reason:
                  else "enrollment.face_replaced", object_type="insured_person", object_id=person_id,
                  data={**details, "reason": reason, "flag_id": flag.id})
     return flag.id
+
+
+def hold_addition(db: Session, *, person_id: int, new_embedding_id: int, actor: str,
+                  staff_hospital_id: int) -> int | None:
+    """A face hospital staff add for a person who already has active faces: stored inactive until the review
+    flag's final confirmation (which adds it, retiring nothing). Returns the flag id (None when the person had
+    no active face: the new one is then simply enrolled). Flushes; the caller commits."""
+    new = db.get(FaceEmbedding, new_embedding_id)
+    assert new is not None and new.insured_person_id == person_id
+    active = list(db.exec(select(FaceEmbedding.id).where(
+        FaceEmbedding.insured_person_id == person_id, FaceEmbedding.is_active == True,  # noqa: E712
+        FaceEmbedding.id != new_embedding_id)))
+    if not active:
+        return None
+    new.is_active = False
+    db.add(new)
+    details: dict[str, object] = {"pending_embedding_id": new_embedding_id, "active_embedding_ids": active,
+                                  "addition": True}
+    admission = current_admission(db, person_id=person_id, hospital_id=staff_hospital_id)
+    flag = flag_service.raise_flag(db, kind=FlagKind.FACE_REPLACED, details=details, hospital_id=staff_hospital_id)
+    flag.insured_person_id, flag.admission_id = person_id, admission.id if admission else None
+    db.add(flag)
+    db.flush()
+    audit.record(db, actor=actor, action="enrollment.face_addition_pending", object_type="insured_person",
+                 object_id=person_id, data={**details, "flag_id": flag.id})
+    return flag.id

@@ -203,3 +203,34 @@ def test_an_upheld_appeal_against_a_confirmed_replacement_restores_the_earlier_f
     workflow.review(db, flag=flag, to=FlagStatus.DISMISSED, actor=sup, reason="appeal_accepted")
     assert matches(patient_face) and not matches(planted)  # the earlier face back, the new one retired
     assert flag.details["face_review"]["on"] == "reverted"
+
+
+def test_a_face_hospital_staff_add_beside_the_patients_waits_for_review_too(db) -> None:
+    """Added without `replace`, a planted face would match with the patient's (the mean of the distances):
+    it waits, inactive, for the bureau's final confirmation, which adds it and retires nothing."""
+    from models.faces.engines import SYNTHETIC
+    from server.accounts.tables import Role
+    from server.flags import workflow
+    from server.flags.tables import FlagStatus
+    from tests import factories
+
+    world = factories.build_world(db, hospitals_n=1, patients_per_ward=["a"])
+    person_id = world.patients["h1:a"].person_id
+    number = db.get(InsuredPerson, person_id).insurance_number
+    [patient_face] = enrolled_vectors(db, [person_id], engine=SYNTHETIC.tag)[person_id].vectors
+    planted = SyntheticFaces(21).identities(1)[0]
+    photo = PhotoAnalysis(sha256="q" * 64, encoding=planted, thumbnail_jpeg=b"jpeg", engine_version=SYNTHETIC.tag)
+    added = enroll_photo(db, index=FaceIndex(), insurance_number=number, name="", photo=photo, source="desk",
+                         actor="user:staff", duplicate_threshold=THRESHOLD, staff_hospital_id=world.hospital_ids[0])
+    new = db.get(FaceEmbedding, added.embedding_id)
+    assert added.face_pending and not new.is_active
+    enrolled = enrolled_vectors(db, [person_id], engine=SYNTHETIC.tag)[person_id]
+    assert len(enrolled) == 1 and person_distance(enrolled, Embeddings.of(SYNTHETIC.tag, planted)) > THRESHOLD
+    flag = db.get(Flag, added.replaced_flag_id)
+    assert flag.kind == FlagKind.FACE_REPLACED and flag.details["addition"] is True
+    rev, sup = (factories.user(db, name, role) for name, role in (("rev2", Role.REVIEWER), ("sup2", Role.SUPERVISOR)))
+    workflow.review(db, flag=flag, to=FlagStatus.FIRST_REVIEWED, actor=rev, reason="evidence_clear")
+    workflow.review(db, flag=flag, to=FlagStatus.CONFIRMED, actor=sup, reason="evidence_clear")
+    active = db.exec(select(FaceEmbedding.id).where(FaceEmbedding.insured_person_id == person_id,
+                                                    FaceEmbedding.is_active == True)).all()  # noqa: E712
+    assert new.id in active and len(active) == 2 and patient_face is not None  # added beside, nothing retired
