@@ -41,6 +41,7 @@ class EnrollmentRead(BaseModel):
     person_created: bool
     duplicate_flag_ids: list[int]
     replaced_flag_id: int | None = None
+    face_pending: bool = False  # a hospital's replacement: the new face waits for the flag's confirmation
 
 
 @router.post("/persons/{insurance_number}/photos", response_model=EnrollmentRead, status_code=201,
@@ -49,7 +50,8 @@ def upload_photo(insurance_number: str, request: Request, db: Db, user: Annotate
                  photo: Annotated[UploadFile, File(description="JPEG, PNG or WebP with exactly one face")],
                  name: Annotated[str, Form(max_length=120)] = "",
                  replace: Annotated[bool, Form(description="Deactivate earlier faces (kept as history); needs a "
-                                                           "reason, is audited and raises a review flag")] = False,
+                                                           "reason, is audited and raises a review flag; hospital "
+                                                           "staff's waits for its confirmation")] = False,
                  reason: Annotated[str, Form(max_length=500, description="Why the face is replaced")] = "",
                  ) -> EnrollmentRead | JSONResponse:
     """Enroll one photo for an insured person; a face enrolled under another number raises a flag."""
@@ -73,7 +75,7 @@ def upload_photo(insurance_number: str, request: Request, db: Db, user: Annotate
     body = EnrollmentRead(insured_person_id=result.person_id, insurance_number=insurance_number,
                           embedding_id=result.embedding_id, already_enrolled=result.already_enrolled,
                           person_created=result.person_created, duplicate_flag_ids=result.flag_ids,
-                          replaced_flag_id=result.replaced_flag_id)
+                          replaced_flag_id=result.replaced_flag_id, face_pending=result.face_pending)
     return JSONResponse(body.model_dump(), status_code=200) if result.already_enrolled else body
 
 

@@ -4,7 +4,8 @@ History: embeddings are never deleted. Every accepted photo adds an active row (
 person); `replace=True` (re-enrollment after a change of appearance) deactivates the person's earlier
 active rows once the new one is stored, which stay in the table, with their thumbnails, for reviewers and
 earlier evidence. A replacement needs a reason, is audited and raises a review flag; hospital staff replace
-only for their own current inpatients (server/persons/replacement.py). Checks compare against active rows
+only for their own current inpatients, and theirs waits (inactive) for that flag's confirmation
+(server/persons/replacement.py). Checks compare against active rows
 only (server/persons/service.py `enrolled_vectors`).
 
 A photo whose sha256 is already enrolled for the person (active or not) is skipped: reruns are no-ops.
@@ -36,6 +37,7 @@ class EnrollResult:
     duplicates: list[DuplicateMatch] = field(default_factory=list)
     flag_ids: list[int] = field(default_factory=list)
     replaced_flag_id: int | None = None  # the review flag of a replacement that deactivated earlier faces
+    face_pending: bool = False  # the new face waits for the replacement flag's confirmation (hospital staff)
 
     @property
     def already_enrolled(self) -> bool:
@@ -90,14 +92,24 @@ def enroll_photo(db: Session, *, index: FaceIndex, insurance_number: str, name: 
                         thumbnail_jpeg=photo.thumbnail_jpeg, chip_jpeg=photo.chip_jpeg)
     flag_ids = flag_duplicates(db, person=person, embedding_id=row.id or 0, matches=matches,
                                threshold=duplicate_threshold)
-    replaced_flag = replacement.replace_faces(
-        db, person_id=person_id, new_embedding_id=row.id or 0, reason=replace_reason, actor=actor,
-        staff_hospital_id=staff_hospital_id) if replace else None
+    if replace:
+        replaced_flag = replacement.replace_faces(
+            db, person_id=person_id, new_embedding_id=row.id or 0, reason=replace_reason, actor=actor,
+            staff_hospital_id=staff_hospital_id)
+    elif staff_hospital_id is not None:
+        # A second face added beside the patient's would match a planted impostor too (the mean of the
+        # distances): hospital staff's additions wait for the bureau's review like their replacements.
+        replaced_flag = replacement.hold_addition(db, person_id=person_id, new_embedding_id=row.id or 0,
+                                                  actor=actor, staff_hospital_id=staff_hospital_id)
+    else:
+        replaced_flag = None
     audit.record(db, actor=actor, action="enrollment.photo", object_type="insured_person", object_id=person_id,
                  data={"embedding_id": row.id, "replaced": replace, "duplicate_flag_ids": flag_ids})
+    pending = not row.is_active
     db.commit()
-    index.add_one(row.id or 0, photo.encoding)
-    return EnrollResult(person_id, created, row.id, matches, flag_ids, replaced_flag)
+    if not pending:  # a pending face joins the index only by a rebuild once confirmed: never searched before
+        index.add_one(row.id or 0, photo.encoding)
+    return EnrollResult(person_id, created, row.id, matches, flag_ids, replaced_flag, pending)
 
 
 def keep_photo(photo_dir: Path, sha256: str, data: bytes) -> Path:

@@ -188,7 +188,8 @@ def flag_view(db: Session, user: UserAccount, flag_id: int) -> FlagView:
 
 # Shown elsewhere on the page (distance, images, named persons) or internal ids no reader needs.
 HIDDEN_DETAILS = frozenset({"distance", "result_id", "device_id", "named", "naming", "evidence_sha256", "late", "funds",
-                            "embedding_id", "other_embedding_id", "insured_person_id", "leave_id"})
+                            "embedding_id", "other_embedding_id", "insured_person_id", "leave_id",
+                            "pending_embedding_id", "face_review", "addition"})
 HOSPITAL_DETAILS = frozenset({"other_hospital_id", "also_admitted_in_hospital_ids", "hospital_ids"})
 
 
@@ -202,7 +203,15 @@ def detail_items(db: Session, user: UserAccount, flag: Flag) -> list[tuple[str, 
             ids = value if isinstance(value, list) else [value]
             value = [h.name if (h := db.get(Hospital, i or 0)) else i for i in ids]
         items.append((key, value))
-    return items + _funds_items(flag)
+    return items + _pending_face_items(flag) + _funds_items(flag)
+
+
+def _pending_face_items(flag: Flag) -> list[tuple[str, Any]]:
+    """Where a hospital's face replacement stands: pending until confirmed (server/persons/face_review.py)."""
+    if "pending_embedding_id" not in flag.details:
+        return []
+    on = (flag.details.get("face_review") or {}).get("on", "pending")
+    return [("new_face", f"new_face_{on}")]
 
 
 def _funds_items(flag: Flag) -> list[tuple[str, Any]]:

@@ -8,7 +8,7 @@ review reasons, and which side effects run with it (in the same transaction). Ru
 - system moves (a late result superseding a flag, a discharge resolving a 叠床 overlap) are made by no user.
 Each move records a `Review` row (who, when, why) and an audit record.
 
-To add a status or a side effect (money on confirmation, leave), add it here and nowhere else.
+To add a status or a side effect (money on confirmation, a pending face, leave), add it here and nowhere else.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from server.audit import service as audit
 from server.db import claim_write, utcnow
 from server.flags.tables import Flag, FlagStatus, Review
 from server.funds import service as funds_service
+from server.persons import face_review
 
 
 class ReviewReason(StrEnum):
@@ -173,6 +174,8 @@ def apply_move(db: Session, *, flag: Flag, to: FlagStatus, actor: UserAccount | 
     # Money follows the decision (refused funds and deductions on confirmation, undone on an upheld appeal).
     funds_service.on_transition(db, flag=flag, before=before, after=to,
                                 actor=f"user:{actor.id}" if actor else "system")
+    # A hospital's face replacement takes effect only on confirmation (server/persons/face_review.py).
+    face_review.on_transition(db, flag=flag, before=before, after=to, actor=f"user:{actor.id}" if actor else "system")
     for effect in move.effects:
         effect(db, flag, actor)
     if commit:

@@ -5,9 +5,15 @@ real patient then fails every check and the planted face passes), so a replaceme
 
 - it needs a reason (`REASON_MAX` characters at most) and names its actor in the audit trail;
 - hospital staff may replace only for their own hospital's current inpatients (anyone else: not found);
-- the earlier faces are deactivated (kept, with thumbnails, for reviewers) only once the new face is
-  stored, in the same transaction: a person is never left without an active face;
-- it raises a `face_replaced` flag, which reviewers confirm or dismiss like any other.
+- it raises a `face_replaced` flag, which reviewers confirm or dismiss like any other;
+- a hospital's replacement waits for that review: the new face is stored *pending* (inactive, so no check,
+  roster, 1:N search or naming sees it) and the person's current faces stay active, so a planted face flips
+  no verdict before two bureau reviewers (first and final review) confirm it. Confirmation activates it
+  and retires the earlier faces; dismissal leaves it inactive (server/persons/face_review.py, run by the
+  flag workflow). The person is never left without an active face;
+- a bureau replacement (admin desk, bulk CLI) takes effect at once: the earlier faces are deactivated (kept,
+  with thumbnails, for reviewers) once the new face is stored, in the same transaction; the flag reviews it
+  afterwards.
 
 Every path (desk API, bulk CLI) goes through `check_replacement` and `replace_faces`.
 """
@@ -49,8 +55,10 @@ def check_replacement(db: Session, *, person_id: int | None, reason: str, staff_
 
 def replace_faces(db: Session, *, person_id: int, new_embedding_id: int, reason: str, actor: str,
                   staff_hospital_id: int | None) -> int | None:
-    """Deactivates the person's other active faces now that `new_embedding_id` is stored; audits and flags the
-    swap. Returns the flag id (None when there was nothing to replace). Flushes; the caller commits."""
+    """Flags the replacement of the person's active faces by the stored `new_embedding_id` and audits it: at
+    once for the bureau (earlier faces deactivated), pending review for hospital staff (the new face made
+    inactive until the flag is confirmed). Returns the flag id (None when there was nothing to replace: the
+    new face is then simply enrolled). Flushes; the caller commits."""
     new = db.get(FaceEmbedding, new_embedding_id)
     if new is None or new.insured_person_id != person_id or not new.is_active:
         raise LastActiveFace("the new face must be stored before the earlier ones are deactivated")
@@ -59,17 +67,49 @@ def replace_faces(db: Session, *, person_id: int, new_embedding_id: int, reason:
         FaceEmbedding.id != new_embedding_id)))
     if not earlier:
         return None
-    db.exec(update(FaceEmbedding).where(col(FaceEmbedding.id).in_(earlier))  # type: ignore[call-overload]
-            .values(is_active=False))
+    pending = staff_hospital_id is not None
+    if pending:
+        new.is_active = False  # stored for the reviewers; the current faces keep deciding the checks
+        db.add(new)
+        details: dict[str, object] = {"pending_embedding_id": new_embedding_id, "active_embedding_ids": earlier}
+    else:
+        db.exec(update(FaceEmbedding).where(col(FaceEmbedding.id).in_(earlier))  # type: ignore[call-overload]
+                .values(is_active=False))
+        details = {"deactivated_embedding_ids": earlier, "new_embedding_id": new_embedding_id}
     admission = current_admission(db, person_id=person_id, hospital_id=staff_hospital_id)
-    flag = flag_service.raise_flag(db, kind=FlagKind.FACE_REPLACED, details={
-        "deactivated_embedding_ids": earlier, "new_embedding_id": new_embedding_id, "replace_reason": reason},
-        hospital_id=staff_hospital_id if staff_hospital_id is not None else (
-            admission.hospital_id if admission else None))
+    flag = flag_service.raise_flag(db, kind=FlagKind.FACE_REPLACED, details={**details, "replace_reason": reason},
+                                   hospital_id=staff_hospital_id if staff_hospital_id is not None else (
+                                       admission.hospital_id if admission else None))
     flag.insured_person_id, flag.admission_id = person_id, admission.id if admission else None
     db.add(flag)
     db.flush()
-    audit.record(db, actor=actor, action="enrollment.face_replaced", object_type="insured_person",
-                 object_id=person_id, data={"deactivated_embedding_ids": earlier, "new_embedding_id": new_embedding_id,
-                                            "reason": reason, "flag_id": flag.id})
+    audit.record(db, actor=actor, action="enrollment.face_replacement_pending" if pending
+                 else "enrollment.face_replaced", object_type="insured_person", object_id=person_id,
+                 data={**details, "reason": reason, "flag_id": flag.id})
+    return flag.id
+
+
+def hold_addition(db: Session, *, person_id: int, new_embedding_id: int, actor: str,
+                  staff_hospital_id: int) -> int | None:
+    """A face hospital staff add for a person who already has active faces: stored inactive until the review
+    flag's final confirmation (which adds it, retiring nothing). Returns the flag id (None when the person had
+    no active face: the new one is then simply enrolled). Flushes; the caller commits."""
+    new = db.get(FaceEmbedding, new_embedding_id)
+    assert new is not None and new.insured_person_id == person_id
+    active = list(db.exec(select(FaceEmbedding.id).where(
+        FaceEmbedding.insured_person_id == person_id, FaceEmbedding.is_active == True,  # noqa: E712
+        FaceEmbedding.id != new_embedding_id)))
+    if not active:
+        return None
+    new.is_active = False
+    db.add(new)
+    details: dict[str, object] = {"pending_embedding_id": new_embedding_id, "active_embedding_ids": active,
+                                  "addition": True}
+    admission = current_admission(db, person_id=person_id, hospital_id=staff_hospital_id)
+    flag = flag_service.raise_flag(db, kind=FlagKind.FACE_REPLACED, details=details, hospital_id=staff_hospital_id)
+    flag.insured_person_id, flag.admission_id = person_id, admission.id if admission else None
+    db.add(flag)
+    db.flush()
+    audit.record(db, actor=actor, action="enrollment.face_addition_pending", object_type="insured_person",
+                 object_id=person_id, data={**details, "flag_id": flag.id})
     return flag.id

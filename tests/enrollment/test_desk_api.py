@@ -121,11 +121,35 @@ def test_a_desk_replacement_needs_a_reason_is_audited_and_raises_a_review_flag(d
                                       data=form)
     assert replaced.status_code == 201, replaced.text
     body = replaced.json()
+    assert body["face_pending"]
+
+    def active() -> list[tuple[bool, bool]]:  # (is it the new face, is it active), oldest first
+        with Session(engine) as db:
+            faces = db.exec(select(FaceEmbedding).where(FaceEmbedding.insured_person_id == body["insured_person_id"])
+                            .order_by(FaceEmbedding.id)).all()
+            return [(f.id == body["embedding_id"], f.is_active) for f in faces]
+
+    # The hospital's new face waits: the earlier one keeps deciding the checks until the flag is confirmed.
+    assert active() == [(False, True), (True, False)]
     with Session(engine) as db:
-        faces = db.exec(select(FaceEmbedding).where(FaceEmbedding.insured_person_id == body["insured_person_id"])
-                        .order_by(FaceEmbedding.id)).all()
-        assert [(f.id == body["embedding_id"], f.is_active) for f in faces] == [(False, False), (True, True)]
         flag = db.get(Flag, body["replaced_flag_id"])
         assert flag.kind == FlagKind.FACE_REPLACED and flag.details["replace_reason"] == form["reason"]
-        record = db.exec(select(AuditRecord).where(AuditRecord.action == "enrollment.face_replaced")).one()
+        assert flag.details["pending_embedding_id"] == body["embedding_id"]
+        record = db.exec(select(AuditRecord).where(AuditRecord.action == "enrollment.face_replacement_pending")).one()
         assert record.actor.startswith("user:") and record.data["flag_id"] == flag.id
+    transition = f"/api/v1/flags/{flag.id}/transition"
+    first = clients["reviewer"].post(transition, json={"to": "first_reviewed", "reason": "evidence_clear"})
+    assert first.status_code == 200, first.text
+    assert active() == [(False, True), (True, False)]  # a first review decides nothing
+    final = clients["admin"].post(transition, json={"to": "confirmed", "reason": "evidence_clear"})
+    assert final.status_code == 200, final.text
+    assert active() == [(False, False), (True, True)]  # confirmed by another person: the new face, alone
+
+    # The bureau's own replacement takes effect at once (and is flagged for review afterwards).
+    again = clients["admin"].post(URL.format("INS-1-0-a"), data=form, files={
+        "photo": ("p.jpg", (faces_dir / "people" / "colin_powell" / "02.jpg").read_bytes(), "image/jpeg")})
+    assert again.status_code == 201 and not again.json()["face_pending"] and again.json()["replaced_flag_id"]
+    with Session(engine) as db:
+        assert [f.id for f in db.exec(select(FaceEmbedding).where(
+            FaceEmbedding.insured_person_id == body["insured_person_id"],
+            FaceEmbedding.is_active == True))] == [again.json()["embedding_id"]]  # noqa: E712

@@ -114,3 +114,44 @@ def test_another_hospitals_patients_face_cannot_be_replaced_and_a_replacement_ne
             FaceEmbedding.insured_person_id == world.patients["h1:a"].person_id)).all()
         assert [f.is_active for f in faces] == [True]
         assert db.exec(select(Flag).where(Flag.kind == FlagKind.FACE_REPLACED)).all() == []
+
+
+def test_a_hospitals_pending_replacement_reads_in_words_and_changes_no_face_until_confirmed(engine, county,
+                                                                                           live_server) -> None:
+    from enrollment.analyse import PhotoAnalysis
+    from enrollment.service import enroll_photo
+    from enrollment.synthetic import SyntheticFaces
+    from models.faces.engines import SYNTHETIC
+    from server.persons.face_index import FaceIndex
+
+    world, _, number = county
+    person_id = world.patients["h1:a"].person_id
+    with Session(engine) as db:
+        planted = PhotoAnalysis(sha256="q" * 64, encoding=SyntheticFaces(21).identities(1)[0],
+                                thumbnail_jpeg=b"jpeg", engine_version=SYNTHETIC.tag)
+        result = enroll_photo(db, index=FaceIndex(), insurance_number=number, name="", photo=planted, source="desk",
+                              actor="user:staff1", duplicate_threshold=0.4, replace=True, replace_reason="新照片",
+                              staff_hospital_id=world.hospital_ids[0])
+        flag_id = result.replaced_flag_id
+    server = live_server()
+
+    def faces() -> list[tuple[bool, bool]]:
+        with Session(engine) as db:
+            return [(f.id == result.embedding_id, f.is_active) for f in db.exec(select(FaceEmbedding).where(
+                FaceEmbedding.insured_person_id == person_id).order_by(col(FaceEmbedding.id)))]
+
+    assert faces() == [(False, True), (True, False)]
+    for username in ("staff1", "sup"):
+        with closing(sign_in(server.url, username)) as browser:
+            page = browser.get(f"/console/flags/{flag_id}")
+            assert page.status_code == 200 and "新照片待终审确认后启用" in page.text
+            shown = re.sub(r"<[^>]+>", " ", page.text)
+            assert "new_face_pending" not in shown and "pending_embedding_id" not in shown
+    # The hospital cannot move its own flag on; a single bureau user cannot both review and confirm it.
+    with closing(_client(server.url, "staff1")) as staff1, closing(_client(server.url, "sup")) as sup:
+        transition = f"/api/v1/flags/{flag_id}/transition"
+        assert staff1.post(transition, json={"to": "first_reviewed", "reason": "evidence_clear"}).status_code == 403
+        assert sup.post(transition, json={"to": "first_reviewed", "reason": "evidence_clear"}).status_code == 200
+        same = sup.post(transition, json={"to": "confirmed", "reason": "evidence_clear"})
+        assert same.status_code == 403 and same.json()["code"] == "same_reviewer"
+    assert faces() == [(False, True), (True, False)]
