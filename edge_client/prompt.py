@@ -10,11 +10,8 @@ import threading
 import time
 from typing import Any
 
-import cv2
-import numpy as np
-
 from edge_client.sources import FrameSource
-from models.faces.decode import RGBImage
+from models.faces.decode import RGBImage, fit_side
 from models.faces.liveness.actions import Action, prompt_for
 from models.faces.liveness.challenge import judge_sequence, measure_track
 from models.faces.liveness.track import DlibLandmarker, FaceTrack, FaceTracker
@@ -47,7 +44,7 @@ class ChallengeProgress:
         done_at: float | None = None
         for frame, at in source.timed(self.settings.liveness_fps, self.window_s):
             # Kept small: a 13-second challenge at 30 frames a second is hundreds of frames in memory.
-            frame = _fit(frame, min(max_side_px, _KEPT_SIDE_PX))
+            frame = fit_side(frame, min(max_side_px, _KEPT_SIDE_PX))
             frames.append(frame)
             times.append(at)
             seen = self._tracker.add(frame, at)
@@ -79,11 +76,3 @@ class ChallengeProgress:
         return {"bed": self.bed_label, "steps": steps, "current": current, "face_seen": self.face_seen,
                 "seconds_left": max(0.0, round(self.window_s - elapsed, 1)), "finished": self.finished}
 
-
-def _fit(frame: RGBImage, max_side_px: int) -> RGBImage:
-    height, width = frame.shape[:2]
-    scale = max_side_px / max(height, width)
-    if scale >= 1.0:
-        return frame
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.ascontiguousarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from models.errors import BedcheckError
-from models.faces.decode import RGBImage, load_image_file
+from models.faces.decode import RGBImage, fit_side, load_image_file
 from models.faces.liveness.burst import ClipUnreadable, open_capture, video_frames
 from models.settings import EngineSettings
 
@@ -125,15 +125,7 @@ class CaptureSource:
 def fit_frames(frames: list[RGBImage], max_side_px: int) -> list[RGBImage]:
     """Frames larger than `max_side_px` are scaled down: a face at a bed fills a good part of the frame,
     and the engine's per-frame work on the whole image (grey, edges, crops) grows with its area."""
-    out = []
-    for frame in frames:
-        height, width = frame.shape[:2]
-        scale = max_side_px / max(height, width)
-        if scale < 1.0:
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            frame = np.ascontiguousarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
-        out.append(frame)
-    return out
+    return [fit_side(frame, max_side_px) for frame in frames]
 
 
 def open_source(spec: str, engine_settings: EngineSettings) -> FrameSource:

@@ -10,12 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from models.errors import BedcheckError, ImageTooLarge
 from models.faces import crop_to_jpeg
-from models.faces.decode import decode_image
+from models.faces.decode import decode_image, fit_side
 from models.faces.engine import FaceEngine
 from models.settings import EngineSettings
 
@@ -61,12 +60,7 @@ def analyse_photo(data: bytes, engine: FaceEngine, *, sha256: str | None = None)
 
 def thumbnail(crop_rgb: np.ndarray, max_side_px: int = THUMBNAIL_PX) -> bytes:
     """A small JPEG of the face crop for reviewers (longer side `max_side_px`), no metadata."""
-    longest = max(crop_rgb.shape[:2])
-    if longest > max_side_px:
-        scale = max_side_px / longest
-        size = (max(1, round(crop_rgb.shape[1] * scale)), max(1, round(crop_rgb.shape[0] * scale)))
-        crop_rgb = cv2.resize(crop_rgb, size, interpolation=cv2.INTER_AREA)
-    return crop_to_jpeg(crop_rgb, quality=THUMBNAIL_QUALITY)
+    return crop_to_jpeg(fit_side(crop_rgb, max_side_px), quality=THUMBNAIL_QUALITY)
 
 
 def _plain(details: dict[str, Any]) -> dict[str, Any]:

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import csv
 import logging
-import multiprocessing
 import os
 import time
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from enrollment.analyse import PhotoAnalysis, analyse_file, init_worker, sha256_of
+from enrollment.parallel import run_bounded
 from enrollment.service import enroll_photo, enrolled_photo_hashes
 from enrollment.sources import PhotoJob, SourceReject
 from models.errors import ReasonCode
@@ -131,25 +130,10 @@ def _pending(jobs: list[PhotoJob], done: set[tuple[str, str]], summary: Enrollme
 def _analysed(todo: list[tuple[PhotoJob, str]], workers: int, settings: EngineSettings,
               ) -> Iterator[tuple[PhotoJob, PhotoAnalysis]]:
     """Analyses photos on `workers` processes, a bounded number in flight; yields as they finish."""
-    if not todo:
-        return
-    # spawn: the parent holds DB connections and threads that a forked child must not inherit.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context, initializer=init_worker,
-                             initargs=(settings.model_dump_json(),)) as pool:
-        pending: dict[Future[PhotoAnalysis], PhotoJob] = {}
-        queue = iter(todo)
-        limit = max(1, workers) * 4
-        while True:
-            for job, _digest in queue:
-                pending[pool.submit(analyse_file, str(job.path))] = job
-                if len(pending) >= limit:
-                    break
-            if not pending:
-                return
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                yield pending.pop(future), future.result()
+    for (job, _digest), analysis in run_bounded(todo, lambda entry: (analyse_file, (str(entry[0].path),)),
+                                                workers=workers, initializer=init_worker,
+                                                initargs=(settings.model_dump_json(),)):
+        yield job, analysis
 
 
 def _commit(db: Session, index, job: PhotoJob, analysis: PhotoAnalysis,  # type: ignore[no-untyped-def]

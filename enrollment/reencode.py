@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import csv
 import logging
-import multiprocessing
 import time
-from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from enrollment.parallel import run_bounded
 from models.errors import BedcheckError
 from models.faces.decode import decode_image
 from models.faces.engine import FaceEngine
@@ -176,26 +176,12 @@ def _people(missing: list[_Face]) -> list[dict[str, str]]:
 def _encoded(db: Session, todo: list[_Face], workers: int, target: EngineSettings,
              ) -> Iterator[tuple[_Face, tuple[list[float] | None, str, str]]]:
     """Chips embedded on `workers` processes, a bounded number in flight (chips are read as they are sent)."""
-    if not todo:
-        return
-    # spawn: the parent holds DB connections that a forked child must not inherit.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context, initializer=_init_worker,
-                             initargs=(target.model_dump_json(),)) as pool:
-        pending: dict[Future[tuple[list[float] | None, str, str]], _Face] = {}
-        queue = iter(todo)
-        limit = max(1, workers) * 4
-        while True:
-            for face in queue:
-                chip = db.exec(select(FaceEmbedding.chip_jpeg).where(FaceEmbedding.id == face.origin_id)).one()
-                pending[pool.submit(_encode_chip, chip)] = face
-                if len(pending) >= limit:
-                    break
-            if not pending:
-                return
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                yield pending.pop(future), future.result()
+    def with_chip(face: _Face) -> tuple[Callable[..., tuple[list[float] | None, str, str]], tuple[Any, ...]]:
+        chip = db.exec(select(FaceEmbedding.chip_jpeg).where(FaceEmbedding.id == face.origin_id)).one()
+        return _encode_chip, (chip,)
+
+    yield from run_bounded(todo, with_chip, workers=workers, initializer=_init_worker,
+                           initargs=(target.model_dump_json(),))
 
 
 def _store(db: Session, face: _Face, vector: list[float], tag: str) -> None:

@@ -17,7 +17,7 @@ from server.accounts.tables import Role
 from server.accounts.throttle import ThrottlePolicy
 from server.audit import service as audit
 from server.audit.refusals import RefusalCounter, write_summary
-from server.checks.evidence import SYNTHETIC_ENVIRONMENTS, CropEncoder, CropLimits, KeyFrameLimits
+from server.checks.evidence import CropEncoder, CropLimits, KeyFrameLimits
 from server.db import WriteGate, make_engine, upgrade
 from server.devices.deps import get_current_device, write_refusal_summary
 from server.devices.service import RateLimiter
@@ -76,7 +76,7 @@ def create_app(settings: ServerSettings | None = None, engine_settings: EngineSe
     app.state.sign_in_refusals = RefusalCounter(settings.sign_in_audit_interval_s)
     app.state.crop_encoder = CropEncoder(
         engine_settings, CropLimits(settings.max_crop_bytes, settings.max_crop_side_px),
-        accept_synthetic=settings.environment in SYNTHETIC_ENVIRONMENTS,
+        accept_synthetic=settings.accepts_synthetic_embeddings,
         scene_limits=place_service.scene_limits(settings, engine_settings),
         key_frame_limits=KeyFrameLimits(settings.key_frame_max_bytes, settings.key_frame_max_side_px))
     # Body size counted as it streams (chunked too) and time bounded; no-store on every answer.

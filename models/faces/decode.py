@@ -11,6 +11,7 @@ import io
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -107,3 +108,13 @@ def _is_truncated(image_format: str, data: bytes) -> bool:
         declared = int.from_bytes(data[4:8], "little") + 8
         return len(data) < declared
     return False
+
+
+def fit_side(image: NDArray[np.uint8], max_side_px: int) -> NDArray[np.uint8]:
+    """`image` (colour or grey) scaled down so its longer side is at most `max_side_px`; never scaled up."""
+    height, width = image.shape[:2]
+    scale = max_side_px / max(height, width)
+    if scale >= 1.0:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA))

@@ -99,6 +99,15 @@ def profile_for_tag(tag: str) -> EngineProfile:
     return found
 
 
+def device_engine(tag: str, *, allow_synthetic: bool) -> EngineProfile:
+    """The engine a device says made its embeddings: UnknownEngine for a tag no engine uses, and for the
+    synthetic one where simulated devices are not allowed (anywhere but demo and test servers)."""
+    found = profile_for_tag(tag)
+    if found.name == EngineName.SYNTHETIC and not allow_synthetic:
+        raise UnknownEngine("synthetic embeddings are accepted in demo and test servers only", engine_version=tag)
+    return found
+
+
 def require_same_engine(left: str, right: str) -> None:
     """Raises EngineMismatch unless both tags are the same engine's."""
     if left != right:

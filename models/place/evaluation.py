@@ -20,9 +20,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from models.faces.decode import fit_side
 from models.place.features import SceneFeatures, extract_features
 from models.place.match import match_pair
-from models.place.scene import RGBImage, blur_faces, fit_side
+from models.place.scene import RGBImage, blur_faces
 
 # Clips filmed in one room each, grouped by room (two clips of the same office count as one place).
 PLACES: dict[str, list[str]] = {

@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from models.faces.decode import fit_side
+
 FEATURE_SIDE_PX = 480
 # The strongest 1,000 corners of a 480 px frame, scene and reference alike. Brute-force matching costs scene x
 # reference descriptors: on the real-scene set (models/place/evaluation.py, frames re-encoded as the device
@@ -56,12 +58,8 @@ class SceneFeatures:
 
 def to_gray(image: NDArray[np.uint8], side_px: int = FEATURE_SIDE_PX) -> NDArray[np.uint8]:
     """Grey, at most `side_px` on its longer side, contrast-equalised (CLAHE)."""
-    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    height, width = gray.shape[:2]
-    scale = side_px / max(height, width)
-    if scale < 1.0:
-        gray = cv2.resize(gray, (max(1, round(width * scale)), max(1, round(height * scale))),
-                          interpolation=cv2.INTER_AREA)
+    gray = image if image.ndim == 2 else np.asarray(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+    gray = fit_side(gray, side_px)
     clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
     return np.ascontiguousarray(clahe.apply(gray))
 

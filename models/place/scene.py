@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from models.faces import crop_to_jpeg
+from models.faces.decode import fit_side
 from models.faces.detect import Box
 
 RGBImage = NDArray[np.uint8]
@@ -44,15 +45,6 @@ def blur_faces(image: RGBImage, boxes: Iterable[Box], margin: float = FACE_MARGI
         out[top:bottom, left:right] = cv2.GaussianBlur(blocks, (0, 0), sigmaX=max(3.0, (right - left) / 12))
     return out
 
-
-def fit_side(image: RGBImage, max_side_px: int) -> RGBImage:
-    """`image` scaled down so its longer side is at most `max_side_px` (never up)."""
-    height, width = image.shape[:2]
-    scale = max_side_px / max(height, width)
-    if scale >= 1.0:
-        return image
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
 
 
 def scene_jpeg(image: RGBImage, face_boxes: Iterable[Box], *, max_side_px: int = SCENE_MAX_SIDE_PX,

@@ -31,7 +31,7 @@ from models.errors import (
 )
 from models.faces.decode import check_image_header, decode_image
 from models.faces.engine import FaceEngine
-from models.faces.engines import SYNTHETIC, EngineName
+from models.faces.engines import SYNTHETIC, device_engine
 from models.faces.match import Embeddings
 from models.settings import EngineSettings
 from models.verdicts import CaptureOutcome
@@ -40,7 +40,6 @@ from server.checks.synthetic import read_synthetic_embedding
 from server.places.service import decode_scene_b64
 
 FACE_OUTCOMES = frozenset({CaptureOutcome.FACE_CAPTURED, CaptureOutcome.SPOOF})
-SYNTHETIC_ENVIRONMENTS = frozenset({"demo", "test"})
 
 
 @dataclass(frozen=True)
@@ -126,8 +125,8 @@ class CropEncoder:
                 return Evidence(None, None, key_frames=key_frames)
             crop = self._checked_crop(upload)
             scene = decode_scene_b64(upload.scene_jpeg_b64 or "", self.scene_limits)
-            if upload.embedding is not None:
-                self._check_device_engine(upload.engine_version)
+            if upload.embedding is not None:  # compared with the server's encoding of that engine only
+                device_engine(upload.engine_version, allow_synthetic=self.accept_synthetic)
         except (InvalidInput, ImageError, UnknownEngine) as e:
             return e
         if self.accept_synthetic:
@@ -141,12 +140,6 @@ class CropEncoder:
                             engine=self.engine_settings.engine_tag if vector is not None else None)
         except ImageError as e:
             return e
-
-    def _check_device_engine(self, tag: str) -> None:
-        """The device's embedding must name a known engine: it is compared with the server's encoding of that
-        engine only (synthetic ones on demo and test servers only)."""
-        if self.engine_settings.profile_for_tag(tag).name == EngineName.SYNTHETIC and not self.accept_synthetic:
-            raise UnknownEngine("synthetic embeddings are accepted in demo and test servers only", engine_version=tag)
 
     def encode(self, crop: bytes) -> np.ndarray | None:
         """The one place the server encodes a crop: the largest face, through the configured face engine.

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from models.errors import DeviceRevoked, InvalidCredential, NotFound, PairingCodeInvalid, RateLimited, UnknownEngine
-from models.faces.engines import EngineName, profile_for_tag
+from models.errors import DeviceRevoked, InvalidCredential, NotFound, PairingCodeInvalid, RateLimited
+from models.faces.engines import device_engine
 from server.audit import service as audit
 from server.db import utcnow
 from server.devices.tables import Device, PairingCode
@@ -38,8 +38,8 @@ def create_pairing_code(db: Session, *, ward_id: int, ttl_s: int, actor: str) ->
 
 def checked_engine(tag: str, *, allow_synthetic: bool) -> str:
     """A device's reported engine tag if it is a known engine's ("" = not reported); UnknownEngine otherwise."""
-    if tag and (profile_for_tag(tag).name == EngineName.SYNTHETIC and not allow_synthetic):
-        raise UnknownEngine("synthetic embeddings are accepted in demo and test servers only", engine_version=tag)
+    if tag:
+        device_engine(tag, allow_synthetic=allow_synthetic)
     return tag
 
 

@@ -62,9 +62,7 @@ def replace_faces(db: Session, *, person_id: int, new_embedding_id: int, reason:
     new = db.get(FaceEmbedding, new_embedding_id)
     if new is None or new.insured_person_id != person_id or not new.is_active:
         raise LastActiveFace("the new face must be stored before the earlier ones are deactivated")
-    earlier = list(db.exec(select(FaceEmbedding.id).where(
-        FaceEmbedding.insured_person_id == person_id, FaceEmbedding.is_active == True,  # noqa: E712
-        FaceEmbedding.id != new_embedding_id)))
+    earlier = _other_active_faces(db, person_id, new_embedding_id)
     if not earlier:
         return None
     pending = staff_hospital_id is not None
@@ -76,17 +74,9 @@ def replace_faces(db: Session, *, person_id: int, new_embedding_id: int, reason:
         db.exec(update(FaceEmbedding).where(col(FaceEmbedding.id).in_(earlier))  # type: ignore[call-overload]
                 .values(is_active=False))
         details = {"deactivated_embedding_ids": earlier, "new_embedding_id": new_embedding_id}
-    admission = current_admission(db, person_id=person_id, hospital_id=staff_hospital_id)
-    flag = flag_service.raise_flag(db, kind=FlagKind.FACE_REPLACED, details={**details, "replace_reason": reason},
-                                   hospital_id=staff_hospital_id if staff_hospital_id is not None else (
-                                       admission.hospital_id if admission else None))
-    flag.insured_person_id, flag.admission_id = person_id, admission.id if admission else None
-    db.add(flag)
-    db.flush()
-    audit.record(db, actor=actor, action="enrollment.face_replacement_pending" if pending
-                 else "enrollment.face_replaced", object_type="insured_person", object_id=person_id,
-                 data={**details, "reason": reason, "flag_id": flag.id})
-    return flag.id
+    return _flag_for_review(db, person_id=person_id, staff_hospital_id=staff_hospital_id, actor=actor,
+                            details={**details, "replace_reason": reason}, audited={**details, "reason": reason},
+                            action="enrollment.face_replacement_pending" if pending else "enrollment.face_replaced")
 
 
 def hold_addition(db: Session, *, person_id: int, new_embedding_id: int, actor: str,
@@ -96,20 +86,34 @@ def hold_addition(db: Session, *, person_id: int, new_embedding_id: int, actor: 
     no active face: the new one is then simply enrolled). Flushes; the caller commits."""
     new = db.get(FaceEmbedding, new_embedding_id)
     assert new is not None and new.insured_person_id == person_id
-    active = list(db.exec(select(FaceEmbedding.id).where(
-        FaceEmbedding.insured_person_id == person_id, FaceEmbedding.is_active == True,  # noqa: E712
-        FaceEmbedding.id != new_embedding_id)))
+    active = _other_active_faces(db, person_id, new_embedding_id)
     if not active:
         return None
     new.is_active = False
     db.add(new)
     details: dict[str, object] = {"pending_embedding_id": new_embedding_id, "active_embedding_ids": active,
                                   "addition": True}
+    return _flag_for_review(db, person_id=person_id, staff_hospital_id=staff_hospital_id, actor=actor,
+                            details=details, audited=details, action="enrollment.face_addition_pending")
+
+
+def _other_active_faces(db: Session, person_id: int, new_embedding_id: int) -> list[int]:
+    return list(db.exec(select(FaceEmbedding.id).where(
+        FaceEmbedding.insured_person_id == person_id, FaceEmbedding.is_active == True,  # noqa: E712
+        FaceEmbedding.id != new_embedding_id)))
+
+
+def _flag_for_review(db: Session, *, person_id: int, staff_hospital_id: int | None, actor: str,
+                     details: dict[str, object], audited: dict[str, object], action: str) -> int | None:
+    """The `face_replaced` flag (`details`) on the person's current admission (in the staff's hospital), and its
+    audit record (`audited`, with the flag's id)."""
     admission = current_admission(db, person_id=person_id, hospital_id=staff_hospital_id)
-    flag = flag_service.raise_flag(db, kind=FlagKind.FACE_REPLACED, details=details, hospital_id=staff_hospital_id)
+    flag = flag_service.raise_flag(db, kind=FlagKind.FACE_REPLACED, details=details,
+                                   hospital_id=staff_hospital_id if staff_hospital_id is not None else (
+                                       admission.hospital_id if admission else None))
     flag.insured_person_id, flag.admission_id = person_id, admission.id if admission else None
     db.add(flag)
     db.flush()
-    audit.record(db, actor=actor, action="enrollment.face_addition_pending", object_type="insured_person",
-                 object_id=person_id, data={**details, "flag_id": flag.id})
+    audit.record(db, actor=actor, action=action, object_type="insured_person", object_id=person_id,
+                 data={**audited, "flag_id": flag.id})
     return flag.id

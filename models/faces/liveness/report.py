@@ -6,11 +6,8 @@ import base64
 import hashlib
 from collections.abc import Sequence
 
-import cv2
-import numpy as np
-
 from models.faces import crop_to_jpeg
-from models.faces.decode import RGBImage
+from models.faces.decode import RGBImage, fit_side
 from models.faces.liveness.actions import LivenessMethod
 from models.faces.liveness.passive import LivenessResult
 from models.wire import ActionReport, KeyFrame, LivenessReport
@@ -47,16 +44,8 @@ def key_frames(result: LivenessResult, frames: Sequence[RGBImage], times_s: Sequ
     for role, index in result.key_frames:
         if not 0 <= index < len(frames):
             continue
-        jpeg = crop_to_jpeg(_reduced(frames[index]), quality=85)
+        jpeg = crop_to_jpeg(fit_side(frames[index], KEY_FRAME_SIDE_PX), quality=85)
         out.append(KeyFrame(role=role, time_s=round(max(0.0, float(times_s[index])), 3),
                             jpeg_b64=base64.b64encode(jpeg).decode("ascii"), sha256=hashlib.sha256(jpeg).hexdigest()))
     return out
 
-
-def _reduced(frame: RGBImage) -> RGBImage:
-    height, width = frame.shape[:2]
-    scale = KEY_FRAME_SIDE_PX / max(height, width)
-    if scale >= 1.0:
-        return frame
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.ascontiguousarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
