@@ -178,7 +178,8 @@ class EngineSettings(BaseSettings):
     )
     challenge_length: int = Field(
         default=2, ge=1, le=4, title="Actions per challenge",
-        description="How many actions the server draws for each check task (one of them moves the head).",
+        description="How many actions the server draws for each check task (one moves the head; from two on, one "
+        "moves the face: a blink or an open mouth).",
     )
     challenge_action_timeout_s: float = Field(
         default=6.0, ge=0.0, le=60.0, title="Time per action",

@@ -22,6 +22,7 @@ class Action(StrEnum):
 
 
 HEAD_ACTIONS = frozenset({Action.TURN_LEFT, Action.TURN_RIGHT, Action.LOOK_UP, Action.LOOK_DOWN})
+FACE_ACTIONS = frozenset({Action.BLINK, Action.OPEN_MOUTH})
 
 
 class LivenessMethod(StrEnum):
@@ -83,12 +84,15 @@ def parse_challenge(text: str) -> list[Action]:
 
 
 def draw_challenge(rng: random.Random, length: int) -> list[Action]:
-    """A random sequence of distinct actions, at least one of which moves the head (the 3-D test needs one).
+    """A random sequence of distinct actions: one moves the head (the 3-D test needs one) and, from two actions
+    on, one moves the face (a blink or an open mouth: what a print cannot do, however it is turned or bent).
 
     The server passes `secrets.SystemRandom()`: a device cannot know a task's challenge before it arrives.
     """
     length = max(1, min(length, len(Action)))
-    first = rng.choice(sorted(HEAD_ACTIONS))
-    actions = [first, *rng.sample([a for a in Action if a != first], length - 1)]
+    actions = [rng.choice(sorted(HEAD_ACTIONS))]
+    if length >= 2:
+        actions.append(rng.choice(sorted(FACE_ACTIONS)))
+    actions += rng.sample([a for a in Action if a not in actions], length - len(actions))
     rng.shuffle(actions)
     return actions

@@ -25,9 +25,9 @@ from models.faces.liveness.challenge import (
     neutral_frame,
     strength,
 )
-from models.faces.liveness.geometry import Points, face_aspect, nose_depth
+from models.faces.liveness.geometry import Points, face_aspect, homography_residual, nose_depth
 from models.faces.liveness.passive import LivenessResult
-from models.faces.liveness.planarity import Planarity, PlanarityResult, judge_planarity
+from models.faces.liveness.planarity import Planarity, PlanarityResult, judge_planarity, planar_residual_limit
 from models.faces.liveness.track import FaceTrack, TrackedFrame
 from models.settings import EngineSettings
 
@@ -54,12 +54,15 @@ def check_challenge(track: FaceTrack, actions: Sequence[Action], settings: Engin
     first_action_s = min((r.time_s for r in done if r.time_s is not None), default=None)
     reference = neutral_frame(measures, settings, first_action_s)
     points = {f.index: f.points for f in track.tracked}
-    planarity = (judge_planarity(points, measures, reference, settings) if reference is not None
+    planarity = (judge_planarity(points, measures, reference, settings, track.images) if reference is not None
                  else PlanarityResult(Planarity.NOT_MEASURED, None, None, 0.0, 0, settings.planar_depth_threshold))
+    # Every drawn challenge moves the head (actions.draw_challenge): the 3-D test is then a proof the burst
+    # must give, and its failure is always reported, beside whatever else failed, so a refusal can be traced
+    # to it (a swung photo seldom turns the fitted pose far enough to be measured: it shows no 3-D motion).
     needs_3d = any(a in HEAD_ACTIONS for a in actions)
     if planarity.verdict == Planarity.PLANAR:
         reasons.append("planar_motion")
-    elif needs_3d and planarity.verdict != Planarity.SOLID and not reasons:
+    elif needs_3d and planarity.verdict != Planarity.SOLID:
         reasons.append("no_3d_motion")
     is_live = not reasons
     key_frames = ((("neutral", reference),) if reference is not None else ()) + tuple(
@@ -89,7 +92,7 @@ def check_motion(track: FaceTrack, settings: EngineSettings, *, passive_score: f
     reference = neutral_frame(measures, settings, None)
     assert reference is not None
     points = {f.index: f.points for f in frames}
-    planarity = judge_planarity(points, measures, reference, settings)
+    planarity = judge_planarity(points, measures, reference, settings, track.images)
     signs: list[tuple[str, float, int]] = []  # (sign, strength over its threshold, frame index)
     untimed = settings.model_copy(update={"challenge_action_timeout_s": 0.0})
     blink = judge_sequence(measures, [Action.BLINK], untimed)[0]
@@ -164,7 +167,9 @@ def recheck_key_frames(frames: Sequence[tuple[str, Points | None]], frame_size: 
         points = {f.index: f.points for f in track.tracked}
         depth = float(np.median([nose_depth(neutral_points, points[i], by_index[i].yaw - n.yaw,
                                             by_index[i].pitch - n.pitch) for i in moved]))
-        if depth <= slack * settings.planar_depth_threshold:
+        residual = float(np.median([np.linalg.norm(homography_residual(neutral_points, points[i])) for i in moved]))
+        if (depth <= slack * settings.planar_depth_threshold
+                and residual <= planar_residual_limit(settings) / slack):
             reasons.append("planar_motion")
     elif any(a in HEAD_ACTIONS for a in actions):
         reasons.append("no_3d_motion")

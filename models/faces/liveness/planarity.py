@@ -6,6 +6,13 @@ flat print or a screen, moved, tilted, bent round a cup or turned, keeps its pai
 residual is landmark noise. A head that turns shows the parallax of a nose standing 0.6 inter-ocular
 distances in front of the eyes. The cue is the residual divided by the sine of the pose change (the nose's
 depth, `nose_depth`), the median over those frames, so one badly placed landmark set decides nothing.
+
+`planar` is a finding against the capture, so it needs two things: a depth at or below the threshold and a
+nose that really landed on the plane (its residual under half what a head's nose shows at the smallest pose
+change measured). A low depth with a large residual is a model mismatch (a reference frame already turned, a
+half-hidden face), not a plane: `not_measured`. For a challenge the 3-D test is a proof to give, not a finding
+to avoid: anything but `3d` fails it (judge.py). A `3d` verdict from the landmarks must also be witnessed by the
+texture when the burst's images are at hand (texture.py): dlib can lay a turned head over a hard-swung print.
 """
 
 from __future__ import annotations
@@ -16,11 +23,17 @@ from enum import StrEnum
 
 import numpy as np
 
+from models.faces.decode import RGBImage
 from models.faces.liveness.challenge import Measure
 from models.faces.liveness.geometry import Points, homography_residual, nose_depth
+from models.faces.liveness.texture import texture_depth
 from models.settings import EngineSettings
 
-MIN_MOVED_FRAMES = 2
+# A head turn is held (`action_hold_s`): at 15-30 frames a second that is many frames, while a landmark set
+# thrown off by a strongly foreshortened print is a frame or two.
+MIN_MOVED_FRAMES = 3
+# Depth of a head's nose tip in front of the eye-and-mouth plane, inter-ocular distances (mean face: 0.6).
+HEAD_NOSE_DEPTH = 0.6
 
 
 class Planarity(StrEnum):
@@ -37,16 +50,22 @@ class PlanarityResult:
     pose_change_deg: float     # largest pose change from the neutral frame
     frames_judged: int
     threshold: float           # on `depth`
+    texture_depth: float | None = None  # the same depth on texture-followed points (texture.py), when witnessed
 
     def as_dict(self) -> dict[str, object]:
         return {"verdict": self.verdict.value, "depth": self.depth, "residual": self.residual,
                 "pose_change_deg": self.pose_change_deg, "frames_judged": self.frames_judged,
-                "threshold": self.threshold}
+                "threshold": self.threshold, "texture_depth": self.texture_depth,
+                "texture_threshold": texture_threshold(self.threshold)}
 
 
 def judge_planarity(points_by_index: dict[int, Points], measures: Sequence[Measure], reference_index: int,
-                    settings: EngineSettings) -> PlanarityResult:
-    """The 3-D verdict of a burst, against its neutral frame `reference_index`."""
+                    settings: EngineSettings, images: Sequence[RGBImage] | None = None) -> PlanarityResult:
+    """The 3-D verdict of a burst, against its neutral frame `reference_index`.
+
+    With the burst's `images`, a `3d` verdict must also be witnessed by the texture: when the texture-followed
+    nose stays on the plane the landmarks were fooled, and the verdict is `planar`.
+    """
     threshold = settings.planar_depth_threshold
     reference = next((m for m in measures if m.index == reference_index), None)
     if reference is None:
@@ -60,7 +79,30 @@ def judge_planarity(points_by_index: dict[int, Points], measures: Sequence[Measu
     depths = [nose_depth(ref_points, points_by_index[m.index], m.yaw - reference.yaw, m.pitch - reference.pitch)
               for m in moved]
     residuals = [float(np.linalg.norm(homography_residual(ref_points, points_by_index[m.index]))) for m in moved]
-    depth = float(np.median(depths))
-    verdict = Planarity.SOLID if depth > threshold else Planarity.PLANAR
-    return PlanarityResult(verdict, round(depth, 3), round(float(np.median(residuals)), 4), largest, len(moved),
-                           threshold)
+    depth, residual = float(np.median(depths)), float(np.median(residuals))
+    witnessed = None
+    if depth > threshold:
+        verdict = Planarity.SOLID
+        if images is not None:
+            turns = {m.index: (m.yaw - reference.yaw, m.pitch - reference.pitch) for m in moved}
+            order = sorted(points_by_index)
+            witnessed = texture_depth(images, points_by_index, order, reference_index, turns, MIN_MOVED_FRAMES)
+            if witnessed is not None and witnessed <= texture_threshold(threshold):
+                verdict = Planarity.PLANAR
+    elif residual <= planar_residual_limit(settings):
+        verdict = Planarity.PLANAR
+    else:
+        verdict = Planarity.NOT_MEASURED
+    return PlanarityResult(verdict, round(depth, 3), round(residual, 4), largest, len(moved), threshold,
+                           None if witnessed is None else round(witnessed, 3))
+
+
+def texture_threshold(depth_threshold: float) -> float:
+    """The texture, seeded with the landmarks' motion, leans towards their answer: it overrules them only when
+    it pulls the nose well back onto the plane, to half the depth that separates a head from a plane."""
+    return 0.5 * depth_threshold
+
+
+def planar_residual_limit(settings: EngineSettings) -> float:
+    """Largest nose residual (inter-ocular distances) a plane may show: half a head's at the smallest measured turn."""
+    return 0.5 * HEAD_NOSE_DEPTH * float(np.sin(np.radians(settings.planar_min_pose_deg)))

@@ -100,6 +100,9 @@ class FaceTrack:
     frames_seen: int
     frame_size: tuple[int, int]  # (width, height)
     tracked: list[TrackedFrame] = field(default_factory=list)
+    # The burst's frames by index, kept by reference (the caller holds them anyway) for the texture witness of
+    # the 3-D test (texture.py); None when only landmarks are known (the server's key frames).
+    images: list[RGBImage] | None = None
 
     @property
     def duration_s(self) -> float:
@@ -121,9 +124,11 @@ class FaceTracker:
         """Landmarks of the main face of this frame, or None when no face is seen."""
         height, width = image.shape[:2]
         if self.track_ is None:
-            self.track_ = FaceTrack(0, (width, height))
+            self.track_ = FaceTrack(0, (width, height), images=[])
         index = self.track_.frames_seen
         self.track_.frames_seen += 1
+        assert self.track_.images is not None
+        self.track_.images.append(image)
         found = self.landmarker.detect(image, self._box)
         if found is not None:
             box, detected, self._missed = found, True, 0
