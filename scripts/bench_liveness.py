@@ -1,17 +1,19 @@
 """The 3-D test and the challenge on print attacks and on genuine clips, with figures to quote.
 
     .venv/bin/python scripts/bench_liveness.py [--faces DIR] [--sequences 200] [--seed 2026] [--window-s 3]
-                                               [--max-rotation 30] [--no-genuine]
+                                               [--max-rotation 30] [--fps 5] [--no-genuine]
 
 Print attacks: real still photos of `people/` and `asian_dev/` cut as portrait prints, flat or bent round a
 cup, swung and moved in front of a pinhole camera (tests/engine/print_attacks.py), each judged against a
 random server challenge (every challenge moves the head); `--max-rotation` swings the sheet harder (the test
-suite uses 30 degrees). Prints the 3-D verdicts (`3d`, `planar`,
-`not_measured`), how many the 3-D test refused (goal >= 99 %) and how many passed their challenge (goal 0).
+suite uses 30 degrees), `--fps` films the 2.4-second swing at a device's rate (the test suite uses 5). Prints
+the 3-D verdicts (`3d`, `planar`, `not_measured`), how many the 3-D test refused (goal >= 99 %) and how many
+passed their challenge (goal 0).
 
 Genuine clips: every `--window-s` window (step 0.5 s, 15 frames a second) of the live clips of
-`video_liveness/` and `video/`, judged by the 3-D test alone: a `planar` verdict there would refuse a real
-patient as a photo (goal 0). Never asserts; the seed makes a run repeatable, another seed draws other attacks.
+`video_liveness/` and `video/`, judged by the 3-D test alone (texture witness included): a `planar` verdict
+there would refuse a real patient as a photo (goal 0). Never asserts; the seed makes a run repeatable, another
+seed draws other attacks.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ GENUINE_CLIPS = ("video_liveness/tran_real_headturns.mp4", "video_liveness/lesta
                  "video_liveness/liveportrait_d18_mouth_open.mp4", "video/short_hamilton_clip.mp4")
 
 
-def bench_attacks(faces: Path, sequences: int, seed: int, max_rotation_deg: float,
+def bench_attacks(faces: Path, sequences: int, seed: int, max_rotation_deg: float, fps: float,
                   settings: EngineSettings) -> None:
     photos = sorted((faces / "people").glob("*/*.jpg")) + sorted((faces / "asian_dev").glob("images/*/*.jpg"))
     if not photos:
@@ -54,6 +56,7 @@ def bench_attacks(faces: Path, sequences: int, seed: int, max_rotation_deg: floa
     rng, draw = np.random.default_rng(seed), random.Random(seed)
     verdicts: Counter[str] = Counter()
     refused = passed = lost = 0
+    frames = max(3, round(2.4 * fps))
     began = time.perf_counter()
     while sum(verdicts.values()) < sequences:
         path = photos[int(rng.integers(len(photos)))]
@@ -63,7 +66,7 @@ def bench_attacks(faces: Path, sequences: int, seed: int, max_rotation_deg: floa
             continue
         box = found[0]
         attack = attack_sequence(portrait(photo, (box.top, box.right, box.bottom, box.left), rng), rng,
-                                 frames=12, fps=5.0, max_rotation_deg=max_rotation_deg)
+                                 frames=frames, fps=fps, max_rotation_deg=max_rotation_deg)
         track = track_frames(attack.frames, attack.times_s, landmarker, settings)
         if len(track.tracked) < 3:
             lost += 1  # the sheet turned too far for the detector: nothing a device could judge either
@@ -74,8 +77,8 @@ def bench_attacks(faces: Path, sequences: int, seed: int, max_rotation_deg: floa
         refused += bool({"planar_motion", "no_3d_motion"} & set(result.reasons))
         passed += result.is_live
     total = sum(verdicts.values())
-    print(f"print attacks (seed {seed}, swung up to {max_rotation_deg:.0f} degrees, {total} sequences of 12 frames, "
-          f"{lost} lost by the detector, "
+    print(f"print attacks (seed {seed}, swung up to {max_rotation_deg:.0f} degrees, {total} sequences of {frames} "
+          f"frames at {fps:g} per second, {lost} lost by the detector, "
           f"{time.perf_counter() - began:.0f} s)")
     print(f"  3-D verdicts: {dict(verdicts)}")
     print(f"  refused by the 3-D test: {refused}/{total} ({100 * refused / total:.1f} %, goal >= 99 %)")
@@ -101,7 +104,8 @@ def bench_genuine(faces: Path, window_s: float, settings: EngineSettings) -> Non
             measures = measure_track(FaceTrack(len(frames), track.frame_size, frames))
             reference = neutral_frame(measures, at15, None)
             if reference is not None:
-                verdict = judge_planarity({f.index: f.points for f in frames}, measures, reference, at15).verdict
+                verdict = judge_planarity({f.index: f.points for f in frames}, measures, reference, at15,
+                                          track.images).verdict
                 verdicts[verdict.value] += 1
                 if verdict.value == "planar":
                     planar_at.append(round(start, 1))
@@ -116,10 +120,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--window-s", type=float, default=3.0)
     parser.add_argument("--max-rotation", type=float, default=30.0, help="largest swing of the print, degrees")
+    parser.add_argument("--fps", type=float, default=5.0, help="frames a second of the rendered swing")
     parser.add_argument("--no-genuine", action="store_true", help="only the print attacks")
     args = parser.parse_args()
     settings = EngineSettings()
-    bench_attacks(args.faces, args.sequences, args.seed, args.max_rotation, settings)
+    bench_attacks(args.faces, args.sequences, args.seed, args.max_rotation, args.fps, settings)
     if not args.no_genuine:
         bench_genuine(args.faces, args.window_s, settings)
 

@@ -4,7 +4,7 @@ dlib's predictor fits a whole learned face shape to the image. Shown a print tur
 can lay the shape of a turned head over the foreshortened photo, nose and all, and the landmarks then show the
 parallax a head would. The texture cannot: a painted nose tip moves with the sheet. Here the eye corners, mouth
 corners and nose tip of the neutral frame are followed frame by frame with pyramidal Lucas-Kanade optical flow
-(each step seeded with the landmarks' own motion, so on a real head it agrees with them) and the nose depth is
+(each step seeded with the landmarks' median motion) and the nose depth is
 measured again on the followed points. On a print the texture pulls the nose back onto the plane.
 
 Only a small window round the face is handed to the flow, so following a burst costs a few milliseconds. A step
@@ -14,7 +14,7 @@ it are not witnessed, and what is not witnessed decides nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import cv2
@@ -34,14 +34,17 @@ _LK_STOP = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
 
 
 def followed_points(images: Sequence[RGBImage], points_by_index: Mapping[int, Points], order: Sequence[int],
-                    reference: int) -> dict[int, NDArray[np.float64]]:
-    """The followed points (7, 2) in every frame the chain reaches from `reference`, both ways in `order`."""
+                    reference: int, needed: Collection[int]) -> dict[int, NDArray[np.float64]]:
+    """The followed points (7, 2) in the frames of `order` the chain reaches from `reference`, both ways, as far
+    as the farthest frame of `needed` on each side."""
     unit = inter_ocular(points_by_index[reference])
     followed = {reference: points_by_index[reference][FOLLOWED].astype(np.float64)}
-    start = list(order).index(reference)
-    for step in (1, -1):
+    order = list(order)
+    start = order.index(reference)
+    positions = [order.index(i) for i in needed if i in points_by_index]
+    for step, last in ((1, max(positions, default=start)), (-1, min(positions, default=start))):
         at = start
-        while 0 <= at + step < len(order):
+        while 0 <= at + step < len(order) and (at - last) * step < 0:
             here, there = order[at], order[at + step]
             moved = _follow(images[here], images[there], followed[here],
                             points_by_index[there][FOLLOWED] - points_by_index[here][FOLLOWED], unit)
@@ -56,7 +59,7 @@ def texture_depth(images: Sequence[RGBImage], points_by_index: Mapping[int, Poin
                   reference: int, turns: Mapping[int, tuple[float, float]], min_frames: int) -> float | None:
     """Median nose depth on the followed points over the frames of `turns` (index -> (yaw, pitch) change from
     the reference) the chain reaches; None when it reaches fewer than `min_frames` of them."""
-    followed = followed_points(images, points_by_index, order, reference)
+    followed = followed_points(images, points_by_index, order, reference, turns.keys())
     depths = []
     for index, (yaw, pitch) in turns.items():
         if index not in followed:
@@ -71,7 +74,9 @@ def texture_depth(images: Sequence[RGBImage], points_by_index: Mapping[int, Poin
 
 def _follow(image: RGBImage, next_image: RGBImage, points: NDArray[np.float64], landmark_motion: NDArray[np.float64],
             unit: float) -> NDArray[np.float64] | None:
-    guess = points + landmark_motion
+    # Seeded with how the landmarks moved as a whole (their median shift): one landmark that jumps (dlib's
+    # mouth corners do, frame to frame) must not throw the flow of its point off.
+    guess = points + np.median(landmark_motion, axis=0)
     both = np.vstack([points, guess])
     height, width = image.shape[:2]
     left, top = (np.floor(both.min(axis=0) - _MARGIN * unit)).astype(int)
