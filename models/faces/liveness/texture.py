@@ -4,7 +4,7 @@ dlib's predictor fits a whole learned face shape to the image. Shown a print tur
 can lay the shape of a turned head over the foreshortened photo, nose and all, and the landmarks then show the
 parallax a head would. The texture cannot: a painted nose tip moves with the sheet. Here the eye corners, mouth
 corners and nose tip of the neutral frame are followed frame by frame with pyramidal Lucas-Kanade optical flow
-(each step seeded with the landmarks' median motion) and the nose depth is
+(each step seeded with the landmarks' motion) and the nose depth is
 measured again on the followed points. On a print the texture pulls the nose back onto the plane.
 
 Only a small window round the face is handed to the flow, so following a burst costs a few milliseconds. A step
@@ -74,10 +74,14 @@ def texture_depth(images: Sequence[RGBImage], points_by_index: Mapping[int, Poin
 
 def _follow(image: RGBImage, next_image: RGBImage, points: NDArray[np.float64], landmark_motion: NDArray[np.float64],
             unit: float) -> NDArray[np.float64] | None:
-    # Seeded with how the landmarks moved as a whole (their median shift): one landmark that jumps (dlib's
-    # mouth corners do, frame to frame) must not throw the flow of its point off.
-    guess = points + np.median(landmark_motion, axis=0)
-    both = np.vstack([points, guess])
+    """The points one step on, or None when the flow does not bring them back to where they started.
+
+    Seeded first with how the landmarks moved as a whole (their median shift: one landmark that jumps, as dlib's
+    mouth corners do from frame to frame, must not throw its point off), then, when that fails, with each
+    landmark's own motion (a large step, where the sheet turned in between, needs a seed close to the point).
+    """
+    guesses = (points + np.median(landmark_motion, axis=0), points + landmark_motion)
+    both = np.vstack([points, *guesses])
     height, width = image.shape[:2]
     left, top = (np.floor(both.min(axis=0) - _MARGIN * unit)).astype(int)
     right, bottom = (np.ceil(both.max(axis=0) + _MARGIN * unit)).astype(int)
@@ -89,17 +93,17 @@ def _follow(image: RGBImage, next_image: RGBImage, points: NDArray[np.float64], 
     grey = cv2.cvtColor(np.ascontiguousarray(image[top:bottom, left:right]), cv2.COLOR_RGB2GRAY)
     next_grey = cv2.cvtColor(np.ascontiguousarray(next_image[top:bottom, left:right]), cv2.COLOR_RGB2GRAY)
     start = (points - offset).astype(np.float32).reshape(-1, 1, 2)
-    seed = (guess - offset).astype(np.float32).reshape(-1, 1, 2)
-    forward, ok_forward, _ = _flow(grey, next_grey, start, seed)
-    if forward is None:
-        return None
-    back, ok_back, _ = _flow(next_grey, grey, forward, start)
-    if back is None:
-        return None
-    round_trip = np.linalg.norm((back - start).reshape(-1, 2), axis=1)
-    if not (ok_forward.all() and ok_back.all() and (round_trip < _ROUND_TRIP * unit).all()):
-        return None
-    return np.asarray(forward.reshape(-1, 2), dtype=np.float64) + offset
+    for guess in guesses:
+        forward, ok_forward, _ = _flow(grey, next_grey, start, (guess - offset).astype(np.float32).reshape(-1, 1, 2))
+        if forward is None:
+            continue
+        back, ok_back, _ = _flow(next_grey, grey, forward, start)
+        if back is None:
+            continue
+        round_trip = np.linalg.norm((back - start).reshape(-1, 2), axis=1)
+        if ok_forward.all() and ok_back.all() and (round_trip < _ROUND_TRIP * unit).all():
+            return np.asarray(forward.reshape(-1, 2), dtype=np.float64) + offset
+    return None
 
 
 def _flow(grey: np.ndarray, next_grey: np.ndarray, points: np.ndarray, seed: np.ndarray) -> tuple[Any, Any, Any]:
