@@ -27,6 +27,7 @@ FACE_MARGIN = 0.45
 # The blurred face keeps this many blocks across: no identity survives, and the block pattern changes
 # with every capture, so it adds no stable features to the place match.
 MOSAIC_BLOCKS = 4
+_SMOOTH_STEP = 4
 
 
 def blur_faces(image: RGBImage, boxes: Iterable[Box], margin: float = FACE_MARGIN) -> RGBImage:
@@ -41,10 +42,21 @@ def blur_faces(image: RGBImage, boxes: Iterable[Box], margin: float = FACE_MARGI
             continue
         region = out[top:bottom, left:right]
         small = cv2.resize(region, (MOSAIC_BLOCKS, MOSAIC_BLOCKS), interpolation=cv2.INTER_AREA)
-        blocks = cv2.resize(small, (right - left, bottom - top), interpolation=cv2.INTER_NEAREST)
-        out[top:bottom, left:right] = cv2.GaussianBlur(blocks, (0, 0), sigmaX=max(3.0, (right - left) / 12))
+        out[top:bottom, left:right] = _smoothed_mosaic(small, right - left, bottom - top)
     return out
 
+
+def _smoothed_mosaic(blocks: np.ndarray, width: int, height: int) -> RGBImage:
+    """The mosaic blown up to width x height and smoothed (sigma a twelfth of the width).
+
+    Smoothed at a quarter of the size, then scaled up: the mosaic has no detail a full-size blur would keep,
+    and the full-size blur of a face region cost 80-90 ms of a 640x480 challenge check; on a rendered room the
+    two differ by at most 3 grey levels.
+    """
+    step = _SMOOTH_STEP
+    quarter = cv2.resize(blocks, (-(-width // step), -(-height // step)), interpolation=cv2.INTER_NEAREST)
+    smooth = cv2.GaussianBlur(quarter, (0, 0), sigmaX=max(3.0, width / 12) / step)
+    return np.asarray(cv2.resize(smooth, (width, height), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
 
 
 def scene_jpeg(image: RGBImage, face_boxes: Iterable[Box], *, max_side_px: int = SCENE_MAX_SIDE_PX,

@@ -4,6 +4,13 @@ Detecting a face in a whole 640x480 frame costs tens of milliseconds; once the f
 again only in a window around where it was, scaled so the face is about the detector's smallest size, which
 costs a few. Every frame's landmarks are predicted from a detector box (what dlib's predictor was trained on):
 boxes carried over from the previous frame's landmarks drift on a moving face and make up a 3-D motion.
+
+The detector runs only every `liveness_redetect_s` (every third frame at 30 frames a second); the frames in
+between wait for the next detection and get a box interpolated between the two detected ones, so no error
+builds up from frame to frame (a carried box drifts, an interpolated one is pinned at both ends), while the
+landmarks, and so blinks and mouths, are still read on every frame. When the two detections disagree (the box
+jumped) or the second one fails, the frames in between are detected one by one as before.
+
 When the face escapes the detector for one frame (a strongly turned head), that frame uses the box of the
 previous landmarks; a second miss in a row ends the track until the face is found again.
 
@@ -35,6 +42,10 @@ class Landmarker(Protocol):
 
 # The face is searched for at about this width in the window around its last box: HOG's window is 80 px.
 _WINDOW_FACE_PX = 110
+# The window reaches this much of the face's size beyond its last box on each side: a tenth of a second
+# between detections moves a face far less, and HOG's cost grows with the window's area (a whole face size
+# each side cost twice as much per detection). A face that escapes it is looked for in the whole frame.
+_WINDOW_MARGIN = 0.35
 
 
 @dataclass
@@ -61,8 +72,9 @@ class DlibLandmarker:
 
         height, width = image.shape[:2]
         size = max(near.width, near.height, 1)
-        top, bottom = max(0, near.top - size), min(height, near.bottom + size)
-        left, right = max(0, near.left - size), min(width, near.right + size)
+        margin = int(size * _WINDOW_MARGIN)
+        top, bottom = max(0, near.top - margin), min(height, near.bottom + margin)
+        left, right = max(0, near.left - margin), min(width, near.right + margin)
         window: np.ndarray = image[top:bottom, left:right]
         if window.size == 0:
             return None
@@ -110,7 +122,11 @@ class FaceTrack:
 
 
 class FaceTracker:
-    """Feeds frames one by one (a live camera) or all at once (`track`)."""
+    """Feeds frames one by one (a live camera) or all at once (`track`).
+
+    A frame between two detections is placed when the next detection arrives (`liveness_redetect_s` later at
+    most), or when `result` is asked for.
+    """
 
     def __init__(self, landmarker: Landmarker, settings: EngineSettings) -> None:
         self.landmarker, self.settings = landmarker, settings
@@ -119,9 +135,12 @@ class FaceTracker:
         self._relation: tuple[float, float, float, float] | None = None
         self._carried: Box | None = None
         self._missed = 0
+        self._anchor: tuple[int, float, Box] | None = None  # the last detected frame, its time and box
+        self._waiting: list[tuple[int, RGBImage, float]] = []  # frames since the anchor, for its successor
 
     def add(self, image: RGBImage, time_s: float) -> TrackedFrame | None:
-        """Landmarks of the main face of this frame, or None when no face is seen."""
+        """Landmarks of the main face of this frame, or None when no face is seen or the frame waits for the
+        next detection."""
         height, width = image.shape[:2]
         if self.track_ is None:
             self.track_ = FaceTrack(0, (width, height), images=[])
@@ -129,28 +148,67 @@ class FaceTracker:
         self.track_.frames_seen += 1
         assert self.track_.images is not None
         self.track_.images.append(image)
+        # A millisecond of slack: frame times are often rounded (0.1 s after a detection is 3 frames at 30/s).
+        if self._anchor is not None and time_s - self._anchor[1] < self.settings.liveness_redetect_s - 1e-3:
+            self._waiting.append((index, image, time_s))
+            return None
+        return self._detect_at(index, image, time_s)
+
+    def result(self) -> FaceTrack:
+        """The track so far; frames still waiting are placed first (the last of them is detected)."""
+        if self._waiting:
+            self._detect_at(*self._waiting.pop())
+        return self.track_ or FaceTrack(0, (0, 0))
+
+    def _detect_at(self, index: int, image: RGBImage, time_s: float) -> TrackedFrame | None:
+        """Detects the face in this frame, then places the frames that waited for it and this one."""
         found = self.landmarker.detect(image, self._box)
+        waiting, self._waiting = self._waiting, []
+        anchor = self._anchor
+        if found is not None and anchor is not None and waiting and _agree(anchor[2], found):
+            for at, frame, frame_s in waiting:
+                box = _between(anchor[2], found, (at - anchor[0]) / (index - anchor[0]))
+                self._place(at, frame, frame_s, box, detected=False)
+        elif waiting:
+            moved_from = self._box
+            for at, frame, frame_s in waiting:
+                self._step(at, frame, frame_s, self.landmarker.detect(frame, self._box))
+            if found is None and self._box is not None and self._box != moved_from:
+                found = self.landmarker.detect(image, self._box)
+        return self._step(index, image, time_s, found)
+
+    def _step(self, index: int, image: RGBImage, time_s: float, found: Box | None) -> TrackedFrame | None:
+        """One frame with its own detection (None: missed): a first miss is carried, a second ends the track."""
         if found is not None:
             box, detected, self._missed = found, True, 0
         elif self._carried is not None and self._missed == 0:
             box, detected, self._missed = self._carried, False, 1
         else:
-            self._box = self._carried = None
+            self._lose()
             return None
-        points = self.landmarker.landmarks(image, box)
-        if points is None or not _plausible(points, box):
-            self._box = self._carried = None
+        frame = self._place(index, image, time_s, box, detected)
+        if frame is None:
+            self._lose()
             return None
         if detected:
-            self._relation = _box_relation(box, points)
-        frame = TrackedFrame(index, time_s, points, box, detected)
-        self.track_.tracked.append(frame)
+            self._relation = _box_relation(box, frame.points)
+            self._anchor = (index, time_s, box)
         self._box = box
-        self._carried = _next_box(points, self._relation, (width, height))
+        self._carried = _next_box(frame.points, self._relation, self.track_.frame_size if self.track_ else (0, 0))
         return frame
 
-    def result(self) -> FaceTrack:
-        return self.track_ or FaceTrack(0, (0, 0))
+    def _place(self, index: int, image: RGBImage, time_s: float, box: Box, detected: bool) -> TrackedFrame | None:
+        """The frame's landmarks from `box`, kept when they still describe a face of the box's size."""
+        assert self.track_ is not None
+        points = self.landmarker.landmarks(image, box)
+        if points is None or not _plausible(points, box):
+            return None
+        frame = TrackedFrame(index, time_s, points, box, detected)
+        self.track_.tracked.append(frame)  # in order: frames wait only for a later one
+        return frame
+
+    def _lose(self) -> None:
+        self._box = self._carried = self._anchor = None
 
 
 def track_frames(frames: Sequence[RGBImage], times_s: Sequence[float], landmarker: Landmarker,
@@ -184,6 +242,28 @@ def _next_box(points: Points, relation: tuple[float, float, float, float] | None
     if cx < 0 or cy < 0 or cx > width or cy > height:
         return None  # the face left the frame
     return Box(int(round(cy - half_h)), int(round(cx + half_w)), int(round(cy + half_h)), int(round(cx - half_w)))
+
+
+def _agree(first: Box, second: Box) -> bool:
+    """Two detections of the same face a few frames apart: about the same size and place.
+
+    HOG's boxes come in sizes 1.2x apart (its image pyramid), so one step is normal; more, or a centre moved
+    by more than a third of the face, is a jump the frames in between should not be interpolated over.
+    """
+    size = max(first.width, first.height, 1)
+    ratio = max(second.width, 1) / max(first.width, 1)
+    moved = np.hypot((second.left + second.right - first.left - first.right) / 2.0,
+                     (second.top + second.bottom - first.top - first.bottom) / 2.0)
+    return 1 / 1.5 <= ratio <= 1.5 and moved <= size / 3
+
+
+def _between(first: Box, second: Box, weight: float) -> Box:
+    """The box `weight` of the way from `first` to `second` (0: first, 1: second)."""
+    def mix(a: int, b: int) -> int:
+        return int(round(a + (b - a) * weight))
+
+    return Box(mix(first.top, second.top), mix(first.right, second.right), mix(first.bottom, second.bottom),
+               mix(first.left, second.left))
 
 
 def _plausible(points: Points, box: Box) -> bool:
