@@ -19,26 +19,19 @@ seed draws other attacks.
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.faces.decode import load_image_file  # noqa: E402
-from models.faces.detect import detect_faces  # noqa: E402
-from models.faces.liveness.actions import draw_challenge  # noqa: E402
 from models.faces.liveness.burst import read_burst  # noqa: E402
 from models.faces.liveness.challenge import measure_track, neutral_frame  # noqa: E402
-from models.faces.liveness.judge import check_challenge  # noqa: E402
 from models.faces.liveness.planarity import judge_planarity  # noqa: E402
 from models.faces.liveness.track import DlibLandmarker, FaceTrack, track_frames  # noqa: E402
 from models.settings import EngineSettings  # noqa: E402
-from tests.engine.print_attacks import attack_sequence, portrait  # noqa: E402
+from tests.engine.print_attacks import judged_attacks  # noqa: E402
 
 GENUINE_CLIPS = ("video_liveness/tran_real_headturns.mp4", "video_liveness/lestari_real_frontal.mp4",
                  "video_liveness/liveportrait_d9_blinks.mp4", "video_liveness/liveportrait_d12_mouth_turns.mp4",
@@ -52,30 +45,21 @@ def bench_attacks(faces: Path, sequences: int, seed: int, max_rotation_deg: floa
     if not photos:
         print(f"print attacks: no photos under {faces}, skipped")
         return
-    landmarker = DlibLandmarker(settings)
-    rng, draw = np.random.default_rng(seed), random.Random(seed)
     verdicts: Counter[str] = Counter()
     refused = passed = lost = 0
     frames = max(3, round(2.4 * fps))
     began = time.perf_counter()
-    while sum(verdicts.values()) < sequences:
-        path = photos[int(rng.integers(len(photos)))]
-        photo = load_image_file(path, settings)
-        found = detect_faces(photo, settings, thorough=False)
-        if not found:
+    for judged in judged_attacks(photos, DlibLandmarker(settings), settings, seed, frames=frames, fps=fps,
+                                 max_rotation_deg=max_rotation_deg):
+        if judged.result is None:
+            lost += 1
             continue
-        box = found[0]
-        attack = attack_sequence(portrait(photo, (box.top, box.right, box.bottom, box.left), rng), rng,
-                                 frames=frames, fps=fps, max_rotation_deg=max_rotation_deg)
-        track = track_frames(attack.frames, attack.times_s, landmarker, settings)
-        if len(track.tracked) < 3:
-            lost += 1  # the sheet turned too far for the detector: nothing a device could judge either
-            continue
-        result = check_challenge(track, draw_challenge(draw, settings.challenge_length), settings)
-        assert result.planarity is not None
-        verdicts[result.planarity.verdict.value] += 1
-        refused += bool({"planar_motion", "no_3d_motion"} & set(result.reasons))
-        passed += result.is_live
+        assert judged.result.planarity is not None
+        verdicts[judged.result.planarity.verdict.value] += 1
+        refused += judged.refused_by_3d_test
+        passed += judged.result.is_live
+        if sum(verdicts.values()) == sequences:
+            break
     total = sum(verdicts.values())
     print(f"print attacks (seed {seed}, swung up to {max_rotation_deg:.0f} degrees, {total} sequences of {frames} "
           f"frames at {fps:g} per second, {lost} lost by the detector, "

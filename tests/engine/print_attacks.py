@@ -2,15 +2,27 @@
 sheet), moved in front of a pinhole camera through a random sequence of 3-D rotations and shifts.
 
 Each frame is rendered by casting the camera's rays onto the photo's surface (`cv2.remap`), so perspective,
-bending and motion are those of a real sheet of paper. Nothing here knows what the liveness judge measures.
+bending and motion are those of a real sheet of paper. Nothing in the rendering knows what the liveness judge
+measures; `judged_attacks` then shows each sequence to the judge as a device would, against a random challenge.
 """
 
 from __future__ import annotations
 
+import random
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
+
+from models.faces.decode import load_image_file
+from models.faces.detect import Box, detect_faces
+from models.faces.liveness.actions import Action, draw_challenge
+from models.faces.liveness.judge import check_challenge
+from models.faces.liveness.passive import LivenessResult
+from models.faces.liveness.track import Landmarker, track_frames
+from models.settings import EngineSettings
 
 
 @dataclass(frozen=True)
@@ -107,3 +119,45 @@ def attack_sequence(photo: np.ndarray, rng: np.random.Generator, *, frames: int 
         noise = rng.normal(0, 2.0, frame.shape)
         out.append(np.clip(frame + noise, 0, 255).astype(np.uint8))
     return Attack(out, [i / fps for i in range(frames)], bend, max_rotation_deg)
+
+
+@dataclass(frozen=True)
+class JudgedAttack:
+    photo: Path
+    attack: Attack
+    challenge: list[Action]
+    result: LivenessResult | None  # None: the sheet turned too far for the detector, nothing a device could judge
+
+    @property
+    def refused_by_3d_test(self) -> bool:
+        return self.result is not None and bool({"planar_motion", "no_3d_motion"} & set(self.result.reasons))
+
+
+def judged_attacks(photos: Sequence[Path], landmarker: Landmarker, settings: EngineSettings, seed: int, *,
+                   frames: int = 12, fps: float = 5.0, max_rotation_deg: float = 30.0,
+                   faceless_limit: int = 100) -> Iterator[JudgedAttack]:
+    """Endless print attacks from random `photos` (a repeatable draw per `seed`), each tracked and judged against
+    a random server challenge. Photos in which no face is found are passed over."""
+    rng, draw = np.random.default_rng(seed), random.Random(seed)
+    boxes: dict[Path, Box | None] = {}
+    faceless = 0
+    while True:
+        path = photos[int(rng.integers(len(photos)))]
+        photo = load_image_file(path, settings)
+        if path not in boxes:
+            found = detect_faces(photo, settings, thorough=False)
+            boxes[path] = found[0] if found else None
+        box = boxes[path]
+        if box is None:
+            faceless += 1
+            if faceless >= faceless_limit:
+                raise RuntimeError("hardly any photo shows a face")
+            continue
+        attack = attack_sequence(portrait(photo, (box.top, box.right, box.bottom, box.left), rng), rng,
+                                 frames=frames, fps=fps, max_rotation_deg=max_rotation_deg)
+        track = track_frames(attack.frames, attack.times_s, landmarker, settings)
+        if len(track.tracked) < 3:
+            yield JudgedAttack(path, attack, [], None)
+            continue
+        challenge = draw_challenge(draw, settings.challenge_length)
+        yield JudgedAttack(path, attack, challenge, check_challenge(track, challenge, settings))

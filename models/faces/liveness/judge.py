@@ -25,9 +25,15 @@ from models.faces.liveness.challenge import (
     neutral_frame,
     strength,
 )
-from models.faces.liveness.geometry import Points, face_aspect, homography_residual, nose_depth
+from models.faces.liveness.geometry import Points, face_aspect
 from models.faces.liveness.passive import LivenessResult
-from models.faces.liveness.planarity import Planarity, PlanarityResult, judge_planarity, planar_residual_limit
+from models.faces.liveness.planarity import (
+    Planarity,
+    PlanarityResult,
+    judge_planarity,
+    looks_planar,
+    nose_parallax,
+)
 from models.faces.liveness.track import FaceTrack, TrackedFrame
 from models.settings import EngineSettings
 
@@ -165,11 +171,9 @@ def recheck_key_frames(frames: Sequence[tuple[str, Points | None]], frame_size: 
              and np.hypot(m.yaw - n.yaw, m.pitch - n.pitch) >= settings.planar_min_pose_deg]
     if moved:
         points = {f.index: f.points for f in track.tracked}
-        depth = float(np.median([nose_depth(neutral_points, points[i], by_index[i].yaw - n.yaw,
-                                            by_index[i].pitch - n.pitch) for i in moved]))
-        residual = float(np.median([np.linalg.norm(homography_residual(neutral_points, points[i])) for i in moved]))
-        if (depth <= slack * settings.planar_depth_threshold
-                and residual <= planar_residual_limit(settings) / slack):
+        depth, residual = nose_parallax(points, 0, {i: (by_index[i].yaw - n.yaw, by_index[i].pitch - n.pitch)
+                                                    for i in moved})
+        if looks_planar(depth, residual, settings, slack):
             reasons.append("planar_motion")
     elif any(a in HEAD_ACTIONS for a in actions):
         reasons.append("no_3d_motion")

@@ -17,7 +17,7 @@ texture when the burst's images are at hand (texture.py): dlib can lay a turned 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -75,26 +75,36 @@ def judge_planarity(points_by_index: dict[int, Points], measures: Sequence[Measu
     moved = [m for m in measures if changes[m.index] >= settings.planar_min_pose_deg]
     if len(moved) < MIN_MOVED_FRAMES:
         return PlanarityResult(Planarity.NOT_MEASURED, None, None, largest, len(moved), threshold)
-    ref_points = points_by_index[reference_index]
-    depths = [nose_depth(ref_points, points_by_index[m.index], m.yaw - reference.yaw, m.pitch - reference.pitch)
-              for m in moved]
-    residuals = [float(np.linalg.norm(homography_residual(ref_points, points_by_index[m.index]))) for m in moved]
-    depth, residual = float(np.median(depths)), float(np.median(residuals))
+    turns = {m.index: (m.yaw - reference.yaw, m.pitch - reference.pitch) for m in moved}
+    depth, residual = nose_parallax(points_by_index, reference_index, turns)
     witnessed = None
     if depth > threshold:
         verdict = Planarity.SOLID
         if images is not None:
-            turns = {m.index: (m.yaw - reference.yaw, m.pitch - reference.pitch) for m in moved}
-            order = sorted(points_by_index)
-            witnessed = texture_depth(images, points_by_index, order, reference_index, turns, MIN_MOVED_FRAMES)
+            witnessed = texture_depth(images, points_by_index, reference_index, turns, MIN_MOVED_FRAMES)
             if witnessed is not None and witnessed <= texture_threshold(threshold):
                 verdict = Planarity.PLANAR
-    elif residual <= planar_residual_limit(settings):
+    elif looks_planar(depth, residual, settings):
         verdict = Planarity.PLANAR
     else:
         verdict = Planarity.NOT_MEASURED
     return PlanarityResult(verdict, round(depth, 3), round(residual, 4), largest, len(moved), threshold,
                            None if witnessed is None else round(witnessed, 3))
+
+
+def nose_parallax(points_by_index: Mapping[int, Points], reference_index: int,
+                  turns: Mapping[int, tuple[float, float]]) -> tuple[float, float]:
+    """(median nose depth, median nose residual) over the frames of `turns` (index -> (yaw, pitch) change from
+    the reference frame)."""
+    reference = points_by_index[reference_index]
+    depths = [nose_depth(reference, points_by_index[i], yaw, pitch) for i, (yaw, pitch) in turns.items()]
+    residuals = [float(np.linalg.norm(homography_residual(reference, points_by_index[i]))) for i in turns]
+    return float(np.median(depths)), float(np.median(residuals))
+
+
+def looks_planar(depth: float, residual: float, settings: EngineSettings, slack: float = 1.0) -> bool:
+    """The plane's rule: no nose depth and a nose on the plane. `slack` < 1 makes it stricter (JPEG key frames)."""
+    return depth <= slack * settings.planar_depth_threshold and residual <= planar_residual_limit(settings) / slack
 
 
 def texture_threshold(depth_threshold: float) -> float:

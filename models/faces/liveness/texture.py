@@ -4,8 +4,8 @@ dlib's predictor fits a whole learned face shape to the image. Shown a print tur
 can lay the shape of a turned head over the foreshortened photo, nose and all, and the landmarks then show the
 parallax a head would. The texture cannot: a painted nose tip moves with the sheet. Here the eye corners, mouth
 corners and nose tip of the neutral frame are followed frame by frame with pyramidal Lucas-Kanade optical flow
-(each step seeded with the landmarks' motion) and the nose depth is
-measured again on the followed points. On a print the texture pulls the nose back onto the plane.
+(each step seeded with the landmarks' motion) and the nose depth is measured again on the followed points. On a
+print the texture pulls the nose back onto the plane.
 
 Only a small window round the face is handed to the flow, so following a burst costs a few milliseconds. A step
 whose points do not come back to where they started (forward-backward check) ends the chain: the frames beyond
@@ -33,15 +33,16 @@ _LK_LEVELS = 3
 _LK_STOP = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
 
 
-def followed_points(images: Sequence[RGBImage], points_by_index: Mapping[int, Points], order: Sequence[int],
-                    reference: int, needed: Collection[int]) -> dict[int, NDArray[np.float64]]:
-    """The followed points (7, 2) in the frames of `order` the chain reaches from `reference`, both ways, as far
-    as the farthest frame of `needed` on each side."""
+def followed_points(images: Sequence[RGBImage], points_by_index: Mapping[int, Points], reference: int,
+                    needed: Collection[int]) -> dict[int, NDArray[np.float64]]:
+    """The followed points (7, 2) in the landmarked frames the chain reaches from `reference`, in burst order both
+    ways, as far as the farthest frame of `needed` on each side."""
     unit = inter_ocular(points_by_index[reference])
     followed = {reference: points_by_index[reference][FOLLOWED].astype(np.float64)}
-    order = list(order)
-    start = order.index(reference)
-    positions = [order.index(i) for i in needed if i in points_by_index]
+    order = sorted(points_by_index)
+    position = {index: at for at, index in enumerate(order)}
+    start = position[reference]
+    positions = [position[i] for i in needed if i in position]
     for step, last in ((1, max(positions, default=start)), (-1, min(positions, default=start))):
         at = start
         while 0 <= at + step < len(order) and (at - last) * step < 0:
@@ -55,11 +56,11 @@ def followed_points(images: Sequence[RGBImage], points_by_index: Mapping[int, Po
     return followed
 
 
-def texture_depth(images: Sequence[RGBImage], points_by_index: Mapping[int, Points], order: Sequence[int],
-                  reference: int, turns: Mapping[int, tuple[float, float]], min_frames: int) -> float | None:
+def texture_depth(images: Sequence[RGBImage], points_by_index: Mapping[int, Points], reference: int,
+                  turns: Mapping[int, tuple[float, float]], min_frames: int) -> float | None:
     """Median nose depth on the followed points over the frames of `turns` (index -> (yaw, pitch) change from
     the reference) the chain reaches; None when it reaches fewer than `min_frames` of them."""
-    followed = followed_points(images, points_by_index, order, reference, turns.keys())
+    followed = followed_points(images, points_by_index, reference, turns.keys())
     depths = []
     for index, (yaw, pitch) in turns.items():
         if index not in followed:
