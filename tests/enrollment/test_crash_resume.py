@@ -4,10 +4,8 @@ transaction) and a readable index file; the rerun finishes the rest without enro
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from sqlalchemy import func
@@ -17,6 +15,7 @@ from models.settings import EngineSettings
 from server.db import make_engine, upgrade
 from server.persons.face_index import FaceIndex, db_fingerprint, load_or_rebuild
 from server.persons.tables import FaceEmbedding
+from tests.enrollment.killing import sigkill_part_way
 
 PEOPLE = ("colin_powell", "tony_blair", "hugo_chavez")
 
@@ -38,14 +37,7 @@ def test_sigkill_mid_run_then_rerun_enrolls_each_photo_exactly_once(faces_dir, t
     env = {**os.environ, "BEDCHECK_DATABASE_URL": url, "BEDCHECK_DATA_DIR": str(tmp_path)}
     command = [sys.executable, "-m", "server.cli", "enroll", "--roster", str(roster), "--photos",
                str(faces_dir / "people"), "--quiet", "--rejects", str(tmp_path / "rejects.csv")]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-    deadline = time.monotonic() + 300
-    while _count(engine) < 5 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert process.poll() is None, "the run ended before it could be killed"
-    os.killpg(process.pid, signal.SIGKILL)  # the parent and its worker processes
-    process.wait()
+    sigkill_part_way(command, env, lambda: _count(engine), at_least=5, poll_s=0.1)
     partial = _count(engine)
     assert 5 <= partial < 30
 

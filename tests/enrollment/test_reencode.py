@@ -7,10 +7,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +31,7 @@ from server.hospitals.tables import HospitalKind
 from server.persons.face_index import FaceIndex
 from server.persons.service import add_embedding, add_staff_embedding, enrolled_vectors, get_or_create_person
 from server.persons.tables import FaceEmbedding
+from tests.enrollment.killing import sigkill_part_way
 
 PEOPLE = ("colin_powell", "tony_blair", "hugo_chavez")
 runner = CliRunner()
@@ -138,14 +137,7 @@ def test_reencode_killed_mid_run_resumes_and_re_embeds_each_face_exactly_once(fa
     assert origins >= 90
     command = [sys.executable, "-m", "server.cli", "enroll", "reencode", "--engine", "sface", "--quiet",
                "--workers", "1", "--rejects", str(tmp_path / "rejects.csv")]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-    deadline = time.monotonic() + 300
-    while _sface_rows(engine) < 5 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert process.poll() is None, "the run ended before it could be killed"
-    os.killpg(process.pid, signal.SIGKILL)  # the parent and its worker process
-    process.wait()
+    sigkill_part_way(command, env, lambda: _sface_rows(engine), at_least=5, poll_s=0.02)
     partial = _sface_rows(engine)
     assert 5 <= partial < origins
 
