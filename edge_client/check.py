@@ -23,14 +23,14 @@ from edge_client.place import scene_b64
 from models.faces import crop_to_jpeg
 from models.faces.decode import RGBImage
 from models.faces.engine import BurstResult, FaceEngine
-from models.faces.liveness.actions import CannotTakePart, LivenessMethod
-from models.faces.liveness.judge import check_challenge, check_motion
+from models.faces.liveness.actions import CannotTakePart, LivenessMethod, prompt_schedule
 from models.faces.liveness.passive import LivenessResult
-from models.faces.liveness.report import key_frames, liveness_report
+from models.faces.liveness.report import liveness_report
+from models.faces.liveness.session import capture_session, judge_session
 from models.faces.liveness.track import DlibLandmarker, FaceTrack, Landmarker, track_frames
 from models.faces.match import Embeddings, match
 from models.verdicts import CaptureOutcome, ExemptionReason, Verdict
-from models.wire import KeyFrame, LivenessReport, PlaceCues, ResultUpload, SceneSource, TaskRead
+from models.wire import CaptureSession, LivenessReport, PlaceCues, ResultUpload, SceneSource, TaskRead
 
 
 @dataclass(frozen=True)
@@ -56,13 +56,17 @@ def check_frames(engine: FaceEngine, frames: list[RGBImage], task: TaskRead, enr
                  *, times_s: list[float] | None = None, mode: str = "challenge", clock_offset_ms: int = 0,
                  encode_best: int = 3, cannot_take_part: CannotTakePart | None = None, note: str = "",
                  landmarker: Landmarker | None = None, track: FaceTrack | None = None,
-                 scene_source: SceneSource = SceneSource.TABLET, place: PlaceCues | None = None) -> CheckRecord:
-    """Judges frames captured at the task's bed: liveness over all of them, the face from the best few; a face
-    result carries the scene (faces blurred) and the key frames of its liveness.
+                 scene_source: SceneSource = SceneSource.TABLET, place: PlaceCues | None = None,
+                 prompts_s: list[float] | None = None) -> CheckRecord:
+    """Judges frames captured at the task's bed: the face from the best few, liveness by the one judge of a
+    capture session (models/faces/liveness/session.py) on the very session uploaded; a face result carries
+    that session and the scene (faces blurred).
 
-    `mode` is "challenge" (a tablet: the task's actions in order) or "motion" (a fixed bed camera: signs of
-    life over the window). With `cannot_take_part` the nurse has said why the patient cannot do the challenge:
-    the face is still captured and matched, the result goes to review, never to verified.
+    `mode` is "challenge" (a tablet: the task's actions, each after its prompt) or "motion" (a fixed bed
+    camera: signs of life over the window). `prompts_s` are the times the prompts were shown (burst time);
+    a clip or a folder is taken to follow the task's drawn schedule. With `cannot_take_part` the nurse has said
+    why the patient cannot do the challenge: the face is still captured and matched, the result goes to
+    review, never to verified.
     """
     started = time.perf_counter()
     if not frames:
@@ -81,14 +85,15 @@ def check_frames(engine: FaceEngine, frames: list[RGBImage], task: TaskRead, enr
         upload = ResultUpload(**_base(task, CaptureOutcome.NO_FACE, clock_offset_ms, note, engine_tag=engine.tag))
         return CheckRecord(upload, Verdict.ABSENT, timings)
     passive = burst.liveness.passive_score if burst.liveness.cues else 1.0
-    if mode == "motion":
-        live = check_motion(track, engine.settings, passive_score=passive, cues=burst.liveness.cues)
-    else:
-        live = check_challenge(track, list(task.challenge), engine.settings.model_copy(
-            update={"challenge_action_timeout_s": task.challenge_action_s}), passive_score=passive,
-            cues=burst.liveness.cues)
-    record = _face_record(engine, burst, live, task, enrolled, clock_offset_ms,
-                          key_frames(live, frames, times), cannot_take_part, note)
+    actions = list(task.challenge) if mode == "challenge" else []
+    schedule = task.challenge_prompts_s or prompt_schedule(task.nonce, len(actions))
+    prompts = list(prompts_s) if prompts_s is not None else list(schedule)
+    picks = _encoding_picks(frames, track)
+    crop_index = picks[burst.crop_frame] if burst.crop_frame is not None and burst.crop_frame < len(picks) else 0
+    session, live = _session(frames, times, track, actions, prompts, schedule, crop_index, mode,
+                             landmarker or DlibLandmarker(engine.settings), engine, passive, burst.liveness.cues)
+    timings["session"] = (time.perf_counter() - analysed) * 1000
+    record = _face_record(engine, burst, live, task, enrolled, clock_offset_ms, session, cannot_take_part, note)
     upload = record.upload.model_copy(update={"scene_jpeg_b64": scene_b64(frames, engine.settings),
                                               "scene_source": scene_source, "place": place})
     timings["evidence"] = (time.perf_counter() - analysed) * 1000
@@ -97,14 +102,31 @@ def check_frames(engine: FaceEngine, frames: list[RGBImage], task: TaskRead, enr
 
 def _for_encoding(frames: list[RGBImage], track: FaceTrack, count: int = 6) -> list[RGBImage]:
     """A few frames spread over the track for the face encoding (each costs a detection and maybe an encoding)."""
+    return [frames[i] for i in _encoding_picks(frames, track, count)]
+
+
+def _encoding_picks(frames: list[RGBImage], track: FaceTrack, count: int = 6) -> list[int]:
     if not track.tracked:
-        return frames[:: max(1, len(frames) // count)][:count]
+        return list(range(len(frames)))[:: max(1, len(frames) // count)][:count]
     picks = np.linspace(0, len(track.tracked) - 1, min(count, len(track.tracked))).round().astype(int)
-    return [frames[track.tracked[int(i)].index] for i in picks]
+    return [track.tracked[int(i)].index for i in picks]
+
+
+def _session(frames: list[RGBImage], times: list[float], track: FaceTrack, actions: list[Any], prompts: list[float],
+             schedule: list[float], crop_index: int, mode: str, landmarker: Landmarker, engine: FaceEngine,
+             passive: float, cues: dict[str, float]) -> tuple[CaptureSession | None, LivenessResult]:
+    """The capture session to upload and the one judge's judgement of it (what the server will re-judge)."""
+    if not track.tracked:
+        return None, LivenessResult(False, 0.0, False, passive, ("no_face",), cues, mode)
+    wire, session = capture_session(frames, times, track, actions, prompts, engine.settings, crop_index=crop_index)
+    method = LivenessMethod.MOTION if mode == "motion" else LivenessMethod.CHALLENGE
+    judged = judge_session(session, actions, landmarker, engine.settings, method=method,
+                           schedule=schedule if actions else None)
+    return wire, judged.as_result(passive, cues)
 
 
 def _face_record(engine: FaceEngine, burst: BurstResult, live: LivenessResult, task: TaskRead,
-                 enrolled: Embeddings | None, clock_offset_ms: int, frames: list[KeyFrame],
+                 enrolled: Embeddings | None, clock_offset_ms: int, session: CaptureSession | None,
                  cannot_take_part: CannotTakePart | None, note: str) -> CheckRecord:
     assert burst.encoding is not None and burst.crop_rgb is not None
     report = liveness_report(live)
@@ -136,7 +158,7 @@ def _face_record(engine: FaceEngine, burst: BurstResult, live: LivenessResult, t
         face_crop_jpeg_b64=base64.b64encode(jpeg).decode("ascii"),
         evidence_sha256=hashlib.sha256(jpeg).hexdigest(),
         frames_used=burst.frames_used, other_faces=burst.other_faces, threshold=threshold,
-        key_frames=frames if cannot_take_part is None else frames[:1])
+        session=session)
     return CheckRecord(upload, verdict)
 
 

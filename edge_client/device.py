@@ -15,7 +15,7 @@ from edge_client.prompt import ChallengeProgress
 from edge_client.sources import fit_frames, open_source
 from edge_client.sync import Syncer, SyncReport
 from models.faces.engine import FaceEngine
-from models.faces.liveness.actions import CannotTakePart
+from models.faces.liveness.actions import RESPONSE_WINDOW_S, CannotTakePart, prompt_schedule
 from models.faces.match import Embeddings
 from models.settings import EngineSettings
 from models.verdicts import ExemptionReason
@@ -129,13 +129,16 @@ class Device:
         # A bed's own fixed camera (its configured source) watches; a tablet films the nurse's challenge.
         fixed = self.settings.bed_sources.get(bed_label) == source_spec
         mode = "motion" if fixed else "challenge"
+        schedule = task.challenge_prompts_s or prompt_schedule(task.nonce, len(task.challenge))
         if mode == "motion":
             window_s = settings.motion_window_s
         else:
-            window_s = len(task.challenge) * task.challenge_action_s + 1.0 if task.challenge else 2.0
+            # The last prompt comes at its drawn time; its response window and a short tail close the capture.
+            window_s = schedule[-1] + RESPONSE_WINDOW_S + 0.5 if schedule else 2.0
         source = open_source(source_spec, settings)
         progress = ChallengeProgress(bed_label, list(task.challenge) if mode == "challenge" else [],
-                                     self.settings.camera_mirrored, window_s, settings)
+                                     self.settings.camera_mirrored, window_s, settings,
+                                     schedule if mode == "challenge" else [])
         self.progress = progress
         try:
             frames, times = progress.capture(source, self.settings.frame_max_side_px)
@@ -145,6 +148,7 @@ class Device:
         record = check_frames(self.engine, frames, task, enrolled, times_s=times, mode=mode,
                               clock_offset_ms=self.clock_offset_ms, encode_best=self.settings.encode_best,
                               cannot_take_part=cannot_take_part, note=note, track=progress.track(),
+                              prompts_s=progress.prompts_s(times[0]) if mode == "challenge" and times else None,
                               scene_source=SceneSource.BED_CAMERA if fixed else SceneSource.TABLET,
                               place=place_cues(self.settings))
         progress.finish(record.upload.liveness.is_live if record.upload.liveness else False)

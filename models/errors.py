@@ -48,7 +48,8 @@ and database string: never rename it), one human message and one HTTP status.
         ├── EvidenceMissing             evidence_missing       422  (a face result without its crop)
         ├── ClockImplausible            clock_implausible      422  (captured before the task or in the future)
         ├── SceneFrameMissing           scene_frame_missing    422  (a face capture without its scene)
-        └── ReferenceTooPlain           reference_too_plain    422  (a bed reference with too few features)
+        ├── ReferenceTooPlain           reference_too_plain    422  (a bed reference with too few features)
+        └── SessionMissing              session_missing        422  (a face result without its capture session)
     + SignInThrottled sign_in_throttled 429 · CsrfFailed csrf_failed 403 · WeakPassword weak_password 422 ·
       AdmittedElsewhere admitted_elsewhere 409 · LastActiveFace last_active_face 409 ·
       RequestTimeout request_timeout 408
@@ -106,6 +107,7 @@ class ReasonCode(StrEnum):
     ENGINE_MISMATCH = "engine_mismatch"
     SCENE_FRAME_MISSING = "scene_frame_missing"
     REFERENCE_TOO_PLAIN = "reference_too_plain"
+    SESSION_MISSING = "session_missing"
 
 
 class BedcheckError(Exception):
@@ -364,6 +366,13 @@ class ReferenceTooPlain(CheckError):
     code = ReasonCode.REFERENCE_TOO_PLAIN
     default_message = ("The reference frame shows too little to recognise the place again (a blank wall): "
                        "include the headboard, equipment or a window.")
+    http_status = 422
+
+
+class SessionMissing(CheckError):
+    code = ReasonCode.SESSION_MISSING
+    default_message = ("A face result with challenge or bed-camera liveness needs its capture session (a sequence "
+                       "of frames over the challenge, not stills): the server re-judges it.")
     http_status = 422
 
 

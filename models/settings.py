@@ -212,6 +212,12 @@ class EngineSettings(BaseSettings):
         default=0.15, ge=0.0, le=3.0, title="Time an action is held",
         description="A head pose or an open mouth must hold this long (a frame or two can be noise or speech).",
     )
+    wrong_action_hold_s: float = Field(
+        default=0.8, ge=0.0, le=5.0, title="Time a wrong action is held",
+        description="A head action other than the one asked for fails the challenge only when held this long "
+        "inside the asked action's window: a patient settling turns a little, briefly; a deliberate wrong "
+        "action (or a recording doing its own) is held.",
+    )
     planar_min_pose_deg: float = Field(
         default=10.0, ge=2.0, le=60.0, title="Pose change for the 3-D test",
         description="Below this head-pose change the 3-D test has nothing to measure and says so.",

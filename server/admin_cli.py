@@ -209,6 +209,19 @@ def revoke(device_id: int) -> None:
     out.print(f"device {device_id} revoked")
 
 
+@devices.command("fixed-camera")
+def fixed_camera(device_id: int, bed_id: Annotated[list[int] | None, typer.Option("--bed-id", help="A bed of the "
+                 "device's ward it watches (repeat); none: a hand-held tablet again")] = None) -> None:
+    """Register a device as the fixed camera of beds (only such a device's signs-of-life liveness is accepted)."""
+    from server.db import db_scope
+    from server.devices.service import set_fixed_camera
+
+    with db_scope(_engine()) as db:
+        device = set_fixed_camera(db, device_id=device_id, bed_ids=bed_id or [], actor="cli")
+        beds = list(device.fixed_camera_bed_ids)
+    out.print(f"device {device_id}: fixed camera of beds {beds}" if beds else f"device {device_id}: a tablet")
+
+
 def spot_check(
     county: Annotated[str | None, typer.Option(help="County name")] = None,
     hospital: Annotated[list[str] | None, typer.Option(help="Hospital id or code (repeatable)")] = None,

@@ -4,11 +4,12 @@ labelled pairs and calibrate the match threshold, for either engine (`--engine s
 from __future__ import annotations
 
 import json
+import math
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -225,25 +226,34 @@ def liveness(
                                                 "turn_right, look_up, look_down, open_mouth")] = "",
     motion: Annotated[bool, typer.Option("--motion", help="Judge as a fixed bed camera (signs of life, no "
                                                           "challenge)")] = False,
+    prompts: Annotated[str, typer.Option(help="When each prompt was shown, seconds into the clip, comma-separated "
+                                              "(one per action): each action is judged after its prompt and within "
+                                              "the response window. Without: prompts at the clip's start, each "
+                                              "action after the previous")] = "",
     time_limit: Annotated[float | None, typer.Option(min=0.0, help="Seconds allowed per action (0 = none; "
-                                                                  "default: the engine setting)")] = None,
+                                                                  "default: the engine setting, or the response "
+                                                                  "window with --prompts)")] = None,
     max_s: Annotated[float | None, typer.Option(min=0.1, help="Read at most this many seconds")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
-    """Judge a burst against a challenge, in order; exit 0 when live, 1 when not, 2 on bad input.
+    """Judge a clip as the server judges a device's capture session; exit 0 when live, 1 when not, 2 on bad input.
 
-    Directions are in image coordinates of the upright frame: turn_left = the nose moves towards the
-    image's left edge. A single image or a still is never live.
+    The clip is filmed into a capture session as a device would (face regions, a few frames a second, denser
+    round the actions) and judged by the one judge the server uses (models/faces/liveness/session.py). Directions
+    are in image coordinates of the upright frame: turn_left = the nose moves towards the image's left edge. A
+    single image or a still is never live.
     """
     import time
 
-    from models.faces.liveness.actions import parse_challenge
+    from models.faces.decode import fit_side
+    from models.faces.liveness.actions import RESPONSE_WINDOW_S, LivenessMethod, parse_challenge
     from models.faces.liveness.burst import read_burst
-    from models.faces.liveness.judge import check_challenge, check_motion
+    from models.faces.liveness.session import capture_session, judge_session
     from models.faces.liveness.track import DlibLandmarker, track_frames
 
     try:
         actions = [] if motion and not challenge else parse_challenge(challenge)
+        prompt_times = _parse_prompts(prompts, len(actions))
     except ValueError as e:
         _fail("invalid_input", str(e), as_json)
     settings = EngineSettings.load()
@@ -254,18 +264,32 @@ def liveness(
         burst = read_burst(source, settings, max_s=max_s)
     except BedcheckError as e:
         _fail(e.code.value, e.message, as_json)
-    track = track_frames(burst.frames, burst.times_s, DlibLandmarker(settings), settings)
-    result = check_motion(track, settings) if motion else check_challenge(track, actions, settings)
+    frames = [fit_side(f, 640) for f in burst.frames]  # what a device keeps (edge_client/prompt.py)
+    landmarker = DlibLandmarker(settings)
+    track = track_frames(frames, burst.times_s, landmarker, settings)
+    method = LivenessMethod.MOTION if motion else LivenessMethod.CHALLENGE
+    if not track.tracked:
+        _answer(source=burst.description, is_live=False, reasons=["no_face"], actions=actions, frames=len(frames),
+                tracked=0, times=burst.times_s, started=started, as_json=as_json)
+    try:
+        _, session = capture_session(frames, burst.times_s, track, actions if not motion else [], prompt_times,
+                                     settings)
+    except ValueError as e:
+        _fail("invalid_input", f"{e}: read less of the clip (--max-s)", as_json)
+    window = time_limit if time_limit else RESPONSE_WINDOW_S
+    judged = judge_session(session, actions if not motion else [], landmarker, settings, method=method,
+                           window_s=window)
+    result = judged.as_result()
     cpu_s = time.process_time() - started
     planarity = result.planarity.as_dict() if result.planarity is not None else None
     answer = {
         "source": burst.description, "is_live": result.is_live, "score": result.score, "method": result.method,
-        "challenge": [a.value for a in actions],
+        "challenge": [a.value for a in actions], "prompts_s": prompt_times,
         "actions": [{"action": a.action.value, "passed": a.passed, "time_s": a.time_s, "value": a.value}
                     for a in result.actions],
         "residual": planarity["residual"] if planarity else None, "planarity": planarity,
         "motion": result.motion, "reasons": list(result.reasons),
-        "frames": len(burst.frames), "frames_with_face": len(track.tracked),
+        "frames": len(burst.frames), "session_frames": len(session.frames), "frames_with_face": len(track.tracked),
         "duration_s": round(burst.times_s[-1], 3) if burst.times_s else 0.0, "cpu_s": round(cpu_s, 3),
     }
     if as_json:
@@ -280,6 +304,36 @@ def liveness(
                        f"residual={planarity['residual']} threshold={planarity['threshold']} "
                        f"pose_change={planarity['pose_change_deg']} deg")
     raise typer.Exit(0 if result.is_live else 1)
+
+
+def _parse_prompts(text: str, count: int) -> list[float]:
+    """`1.5,5.2` -> prompt times (one per action, in order, finite, not negative); empty -> []."""
+    if not text.strip():
+        return []
+    try:
+        times = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError as e:
+        raise ValueError(f"--prompts takes seconds, e.g. 1.5,5.2 ({e})") from e
+    if len(times) != count:
+        raise ValueError(f"--prompts gives {len(times)} time(s) for {count} action(s)")
+    if any(not math.isfinite(t) or t < 0 for t in times) or times != sorted(times):
+        raise ValueError("--prompts are seconds into the clip, in order, not negative")
+    return times
+
+
+def _answer(*, source: str, is_live: bool, reasons: list[str], actions: list[Any], frames: int, tracked: int,
+            times: list[float], started: float, as_json: bool) -> NoReturn:
+    import time
+
+    answer = {"source": source, "is_live": is_live, "score": 0.0, "challenge": [a.value for a in actions],
+              "actions": [], "reasons": reasons, "frames": frames, "frames_with_face": tracked, "planarity": None,
+              "residual": None, "duration_s": round(times[-1], 3) if times else 0.0,
+              "cpu_s": round(time.process_time() - started, 3)}
+    if as_json:
+        typer.echo(json.dumps(answer, ensure_ascii=False))
+    else:
+        typer.echo(f"not live\treasons={','.join(reasons)}")
+    raise typer.Exit(1)
 
 
 def _fail(code: str, message: str, as_json: bool) -> NoReturn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 from sqlmodel import Session
@@ -113,3 +114,26 @@ def synthetic_evidence(embedding: np.ndarray | list[float], bed_id: int | None =
     if bed_id is not None:
         fields["scene_jpeg_b64"] = scene_b64(bed_id)
     return fields
+
+
+def blank_session(frames: int = 10, prompts_s: tuple[float, ...] = (1.5, 5.0)) -> Any:
+    """A well-formed capture session of grey face regions (issue 25): what a device that films nothing would
+    send; the schema and the upload accept it, the server's re-judgement does not."""
+    import base64
+    import hashlib
+    import io
+
+    from PIL import Image
+
+    from models.wire import CaptureSession, FaceBox, SessionFrame
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 96), (128, 128, 128)).save(buffer, format="JPEG")
+    jpeg = buffer.getvalue()
+    region = FaceBox(left=100, top=100, right=292, bottom=292)
+    box = FaceBox(left=140, top=140, right=252, bottom=252)
+    return CaptureSession(frame_width=640, frame_height=480, prompts_s=list(prompts_s), crop_frame=0,
+                          scene_time_s=0.0, frames=[
+                              SessionFrame(time_s=round(0.2 * i, 3), region=region, box=box,
+                                           jpeg_b64=base64.b64encode(jpeg).decode("ascii"),
+                                           sha256=hashlib.sha256(jpeg).hexdigest()) for i in range(frames)])

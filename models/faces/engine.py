@@ -72,6 +72,7 @@ class BurstResult:
     other_faces: int
     quality: QualityReport | None
     reasons: tuple[str, ...] = field(default=())
+    crop_frame: int | None = None  # index in the frames given of the frame the crop was cut from
 
 
 class FaceEngine:
@@ -243,6 +244,7 @@ class FaceEngine:
             other_faces=other_faces,
             quality=top_face.quality,
             reasons=tuple(str(r) for r in reasons),
+            crop_frame=top_index,
         )
 
     # --- detection, per backend --------------------------------------------------------------------

@@ -22,12 +22,15 @@ from models.wire.results import (
     ActionReport,
     BatchAck,
     BatchItem,
+    CaptureSession,
+    FaceBox,
     ItemError,
     KeyFrame,
     LivenessReport,
     ResultAck,
     ResultBatch,
     ResultUpload,
+    SessionFrame,
 )
 from models.wire.roster import BedRoster, WardRoster
 from models.wire.tasks import AdhocTaskRequest, TaskBatch, TaskRead
@@ -44,6 +47,8 @@ __all__ = [
     "BatchAck",
     "BatchItem",
     "BedRoster",
+    "CaptureSession",
+    "FaceBox",
     "HeartbeatRequest",
     "HeartbeatResponse",
     "GeoFix",
@@ -59,6 +64,7 @@ __all__ = [
     "ResultBatch",
     "ResultUpload",
     "SceneSource",
+    "SessionFrame",
     "TaskBatch",
     "TaskRead",
     "WardRoster",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from models.faces.liveness.actions import Action, CannotTakePart, LivenessMethod
 from models.verdicts import CaptureOutcome, Verdict
@@ -54,6 +54,87 @@ class KeyFrame(BaseModel):
     sha256: str = Field(min_length=64, max_length=64)
 
 
+# A capture session (issue 25): the frames of the challenge the server re-judges itself. Face regions of about
+# 160 px (a face of ~110 px: enough for landmarks and an encoding) at q 75 are 4-8 kB; a 7-9 s challenge at a
+# few frames a second, denser round each action, is 40-70 frames: 250-400 kB of base64 with crop and scene.
+MAX_SESSION_FRAMES = 90
+MAX_SESSION_FRAME_B64 = 40_000
+MAX_SESSION_S = 120.0
+# The longest gap between two frames of a session: a cut (a recording spliced in) cannot hide in a hole.
+MAX_SESSION_GAP_S = 0.6
+
+
+class FaceBox(BaseModel):
+    """A rectangle in the full frame's pixels (left and top inclusive, right and bottom exclusive)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    left: int = Field(ge=-16_384, le=16_384)
+    top: int = Field(ge=-16_384, le=16_384)
+    right: int = Field(ge=-16_384, le=16_384)
+    bottom: int = Field(ge=-16_384, le=16_384)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> FaceBox:
+        if self.right <= self.left or self.bottom <= self.top:
+            raise ValueError("a box needs right > left and bottom > top")
+        return self
+
+
+class SessionFrame(BaseModel):
+    """One frame of the session: the face region of the full frame as a small JPEG, where it was, and when."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    time_s: float = Field(ge=0.0, le=MAX_SESSION_S, description="Capture time, seconds after the first frame")
+    region: FaceBox = Field(description="The part of the full frame the JPEG shows (scaled to the JPEG's size)")
+    box: FaceBox = Field(description="The face the device found, in the full frame")
+    jpeg_b64: str = Field(min_length=4, max_length=MAX_SESSION_FRAME_B64)
+    sha256: str = Field(min_length=64, max_length=64)
+
+
+class CaptureSession(BaseModel):
+    """What the device filmed during the challenge; the server re-judges the whole of it.
+
+    The crop is cut from frame `crop_frame`; the scene is the full frame at `scene_time_s`, its face blurred
+    where the frames' boxes say the face was then.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    frame_width: int = Field(ge=16, le=8192)
+    frame_height: int = Field(ge=16, le=8192)
+    frames: list[SessionFrame] = Field(min_length=1, max_length=MAX_SESSION_FRAMES)
+    prompts_s: list[float] = Field(default_factory=list, max_length=6,
+                                   description="When each prompt of the challenge was shown, seconds")
+    crop_frame: int = Field(ge=0, description="Index of the frame the evidence crop was cut from")
+    scene_time_s: float = Field(ge=0.0, le=MAX_SESSION_S, description="When the scene frame was taken")
+
+    @field_validator("prompts_s")
+    @classmethod
+    def _prompts_in_range(cls, value: list[float]) -> list[float]:
+        if any(not 0.0 <= t <= MAX_SESSION_S for t in value):
+            raise ValueError(f"prompt times are between 0 and {MAX_SESSION_S} s")
+        if any(b < a for a, b in zip(value, value[1:], strict=False)):
+            raise ValueError("prompt times are in order")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CaptureSession:
+        times = [f.time_s for f in self.frames]
+        if any(b <= a for a, b in zip(times, times[1:], strict=False)):
+            raise ValueError("session frames are in strictly increasing time")
+        if self.crop_frame >= len(self.frames):
+            raise ValueError("crop_frame names no frame of the session")
+        if not times[0] <= self.scene_time_s <= times[-1]:
+            raise ValueError("the scene frame's time lies outside the session")
+        for i, frame in enumerate(self.frames):
+            r = frame.region
+            if r.left < 0 or r.top < 0 or r.right > self.frame_width or r.bottom > self.frame_height:
+                raise ValueError(f"frame {i}: its region lies outside the {self.frame_width}x{self.frame_height} frame")
+        return self
+
+
 class ResultUpload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -78,7 +159,10 @@ class ResultUpload(BaseModel):
     threshold: float | None = Field(default=None, gt=0.0)
     note: str = Field(default="", max_length=500, description="Nurse's remark, e.g. why the bed is empty")
     key_frames: list[KeyFrame] = Field(default_factory=list, max_length=MAX_KEY_FRAMES,
-                                       description="Liveness evidence the server re-checks")
+                                       description="Older devices' liveness evidence (stills): a face result "
+                                       "now needs its `session`")
+    session: CaptureSession | None = Field(default=None, description="The capture session the server re-judges: "
+                                           "required with a face result")
     # Place (实地): required by the server with every face capture, like the crop.
     scene_jpeg_b64: str | None = Field(default=None, max_length=MAX_SCENE_B64,
                                        description="Scene key frame at the bed, faces blurred (JPEG)")

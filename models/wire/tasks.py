@@ -26,6 +26,11 @@ class TaskRead(BaseModel):
     challenge: list[Action] = Field(default_factory=list, max_length=6,
                                     description="Liveness actions to do in order (image coordinates)")
     challenge_action_s: float = Field(default=6.0, ge=0.0, description="Seconds allowed for each action")
+    # When to show each prompt, seconds after the session's first frame (actions.prompt_schedule of the nonce):
+    # the server re-judges each action inside its window after the prompt time the device reports, and the
+    # reported times against these.
+    challenge_prompts_s: list[float] = Field(default_factory=list, max_length=6,
+                                             description="When to show each prompt, seconds into the session")
 
 
 class TaskBatch(BaseModel):

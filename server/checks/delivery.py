@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
+from models.faces.liveness.actions import prompt_schedule
 from models.wire import TaskBatch, TaskRead
 from server.campaigns import service as campaign_service
 from server.campaigns.tables import CheckTask
@@ -20,7 +21,8 @@ def task_read(task: CheckTask, bed_labels: dict[int, str]) -> TaskRead:
     return TaskRead(task_id=task.id or 0, campaign_id=task.campaign_id, nonce=task.nonce,
                     admission_id=task.admission_id, insured_person_id=task.insured_person_id, bed_id=task.bed_id,
                     bed_label=bed_labels.get(task.bed_id, ""), ward_id=task.ward_id, deadline_at=task.deadline_at,
-                    issued_at=task.issued_at, challenge=task.challenge or [])
+                    issued_at=task.issued_at, challenge=task.challenge or [],
+                    challenge_prompts_s=prompt_schedule(task.nonce, len(task.challenge or [])))
 
 
 def pending_batch(engine: Engine, gate: WriteGate, ward_id: int) -> TaskBatch:

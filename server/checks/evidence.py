@@ -27,11 +27,14 @@ from models.errors import (
     ImageTooLarge,
     InvalidInput,
     SceneFrameMissing,
+    SessionMissing,
     UnknownEngine,
 )
 from models.faces.decode import check_image_header, decode_image
 from models.faces.engine import FaceEngine
 from models.faces.engines import SYNTHETIC, device_engine
+from models.faces.liveness.actions import LivenessMethod
+from models.faces.liveness.session import MIN_SESSION_FRAMES
 from models.faces.match import Embeddings
 from models.settings import EngineSettings
 from models.verdicts import CaptureOutcome
@@ -77,6 +80,8 @@ class Evidence:
     scene: bytes | None = None  # the capture's scene key frame (faces blurred), for the place check
     key_frames: tuple[CheckedKeyFrame, ...] = ()  # liveness evidence, re-checked by server/evidence/liveness.py
     engine: str | None = None  # tag of the engine that made `vector` (models/faces/engines.py)
+    session: dict[str, object] | None = None  # the capture session without its JPEGs (frames in `session_frames`)
+    session_frames: tuple[CheckedKeyFrame, ...] = ()
 
     @property
     def probe(self) -> Embeddings | None:
@@ -121,8 +126,19 @@ class CropEncoder:
         try:
             # Whatever key frames a result carries are checked, whatever its outcome: none is stored unchecked.
             key_frames = self._checked_key_frames(upload)
+            session, session_frames = self._checked_session(upload)
+        except (InvalidInput, ImageError) as e:
+            return e
+        # Liveness the server can re-judge is a sequence over the challenge: a live claim on stills (or on nothing)
+        # is refused. A capture the device itself found not live is a spoof whatever it carries.
+        live = upload.liveness is not None and upload.liveness.is_live
+        method = upload.liveness.method if upload.liveness is not None else LivenessMethod.NONE
+        if face and live and method in (LivenessMethod.CHALLENGE, LivenessMethod.MOTION) and (
+                upload.session is None or len(upload.session.frames) < MIN_SESSION_FRAMES):
+            return SessionMissing()
+        try:
             if not face:
-                return Evidence(None, None, key_frames=key_frames)
+                return Evidence(None, None, key_frames=key_frames, session=session, session_frames=session_frames)
             crop = self._checked_crop(upload)
             scene = decode_scene_b64(upload.scene_jpeg_b64 or "", self.scene_limits)
             if upload.embedding is not None:  # compared with the server's encoding of that engine only
@@ -133,11 +149,12 @@ class CropEncoder:
             carried = read_synthetic_embedding(crop)
             if carried is not None:
                 return Evidence(crop, carried, synthetic=True, scene=scene, key_frames=key_frames,
-                                engine=SYNTHETIC.tag)
+                                engine=SYNTHETIC.tag, session=session, session_frames=session_frames)
         try:
             vector = self.encode(crop)
             return Evidence(crop, vector, scene=scene, key_frames=key_frames,
-                            engine=self.engine_settings.engine_tag if vector is not None else None)
+                            engine=self.engine_settings.engine_tag if vector is not None else None,
+                            session=session, session_frames=session_frames)
         except ImageError as e:
             return e
 
@@ -190,3 +207,28 @@ class CropEncoder:
                                    f"{limits.max_side_px} px")
             frames.append(CheckedKeyFrame(position, frame.role, frame.time_s, frame.sha256, data))
         return tuple(frames)
+
+    def _checked_session(self, upload: ResultUpload) -> tuple[dict[str, object] | None, tuple[CheckedKeyFrame, ...]]:
+        """The session's frames checked like key frames (base64, hash, JPEG, size), and what is kept of the rest."""
+        if upload.session is None:
+            return None, ()
+        limits = self.key_frame_limits
+        frames = []
+        for position, frame in enumerate(upload.session.frames):
+            try:
+                data = base64.b64decode(frame.jpeg_b64, validate=True)
+            except (binascii.Error, ValueError) as e:
+                raise InvalidInput(f"session frame {position} is not valid base64") from e
+            if hashlib.sha256(data).hexdigest() != frame.sha256:
+                raise InvalidInput(f"session frame {position}: sha256 does not match the uploaded image")
+            image_format, width, height = check_image_header(data, self._key_frame_image_limits)
+            if image_format != "JPEG":
+                raise InvalidInput(f"session frame {position} must be a JPEG, not {image_format}")
+            if max(width, height) > limits.max_side_px:
+                raise InvalidInput(f"session frame {position} is {width}x{height}; the longer side may be at most "
+                                   f"{limits.max_side_px} px")
+            frames.append(CheckedKeyFrame(position, "session", frame.time_s, frame.sha256, data))
+        meta = upload.session.model_dump(mode="json")
+        for frame_meta in meta["frames"]:
+            del frame_meta["jpeg_b64"]
+        return meta, tuple(frames)

@@ -46,6 +46,8 @@ class Answer:
     # An approved leave registered before the task was issued covers the time of the check
     # (server/admissions/leave.py decides which leave counts).
     on_leave: bool = False
+    # The liveness methods this task accepts from this device (`allowed_methods`); None: not judged here.
+    methods: frozenset[LivenessMethod] | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,31 @@ def _liveness_not_established(answer: Answer) -> Decision | None:
     return None
 
 
+def allowed_methods(fixed_camera_bed_ids: list[int] | None, bed_id: int, *,
+                    simulated: bool = False) -> frozenset[LivenessMethod]:
+    """The liveness methods a task for `bed_id` accepts from a device registered as the fixed camera of the beds
+    `fixed_camera_bed_ids` (empty: a tablet). A tablet answers the challenge; signs of life (`motion`) come only
+    from the bed's own fixed camera, registered by a bureau user. `simulated` (demo and test servers) adds the
+    simulated devices' declared method and the no-evidence one."""
+    methods = {LivenessMethod.CHALLENGE, LivenessMethod.CANNOT_TAKE_PART}
+    if fixed_camera_bed_ids and bed_id in fixed_camera_bed_ids:
+        methods.add(LivenessMethod.MOTION)
+    if simulated:
+        methods |= {LivenessMethod.SIMULATED, LivenessMethod.NONE}
+    return frozenset(methods)
+
+
+def _method_not_allowed(answer: Answer) -> Decision | None:
+    # The device chose a method the task does not allow (a tablet saying "bed camera"): its liveness is no proof;
+    # a `liveness_mismatch` flag follows from the evidence check. Reviewed, never verified.
+    liveness = answer.upload.liveness
+    if (answer.methods is not None and liveness is not None and liveness.is_live
+            and liveness.method in (LivenessMethod.CHALLENGE, LivenessMethod.MOTION)
+            and liveness.method not in answer.methods):
+        return Decision(Verdict.UNRECOGNISED, _distance(answer), "liveness_mismatch")
+    return None
+
+
 def _not_live(answer: Answer) -> Decision | None:
     upload = answer.upload
     if upload.outcome == CaptureOutcome.SPOOF or (upload.liveness is not None and not upload.liveness.is_live):
@@ -126,18 +153,20 @@ def _face_match(answer: Answer) -> Decision:
 
 # In order of precedence; the last rule always decides.
 ANSWER_RULES: list[Callable[[Answer], Decision | None]] = [
-    _empty_on_leave, _bed_empty, _cannot_take_part, _liveness_not_established, _not_live, _no_face_in_crop,
+    _empty_on_leave, _bed_empty, _cannot_take_part, _method_not_allowed, _liveness_not_established, _not_live,
+    _no_face_in_crop,
     _nobody_enrolled, _face_match]
 
 
 def decide(upload: ResultUpload, enrolled: Embeddings | None, threshold: float | None, *,
-           probe: Embeddings | None, on_leave: bool = False) -> Decision:
+           probe: Embeddings | None, on_leave: bool = False,
+           methods: frozenset[LivenessMethod] | None = None) -> Decision:
     """verified | on_leave | absent | impersonated | spoof | unrecognised, from what the device saw at the bed.
 
     `probe` is the server's own encoding of the uploaded crop, never the device's embedding; `enrolled` holds
     the person's embeddings of the probe's engine only, `threshold` is that engine's.
     """
-    answer = Answer(upload, enrolled, threshold, probe, on_leave)
+    answer = Answer(upload, enrolled, threshold, probe, on_leave, methods)
     for rule in ANSWER_RULES:
         decision = rule(answer)
         if decision is not None:

@@ -28,7 +28,7 @@ from server.audit import service as audit
 from server.campaigns import service as campaign_service
 from server.campaigns.tables import Campaign, CampaignKind, CampaignStatus, CheckTask
 from server.checks.evidence import CropEncoder, Evidence
-from server.checks.policy import decide
+from server.checks.policy import allowed_methods, decide
 from server.checks.tables import CheckResult, KeyFrame
 from server.db import utcnow
 from server.devices.tables import Device
@@ -148,7 +148,8 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], evid
         on_leave = leave_service.covering_leave(leaves.get(task.admission_id, []), issued_at=task.issued_at,
                                                 at=checked_at) is not None
         decision = decide(upload, enrolled.get(probe.engine, {}).get(task.insured_person_id) if probe else None,
-                          threshold, probe=probe, on_leave=on_leave)
+                          threshold, probe=probe, on_leave=on_leave,
+                          methods=allowed_methods(device.fixed_camera_bed_ids, task.bed_id))
         late = now > task.deadline_at
         result = CheckResult(
             task_id=task.id or 0, device_id=device.id or 0, idempotency_key=key,
@@ -161,14 +162,15 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], evid
             # Kept until the evidence check has looked at it; then dropped for verified checks (privacy).
             face_crop_jpeg=seen.crop,
             evidence_sha256=seen.sha256 or upload.evidence_sha256, engine_version=upload.engine_version,
-            threshold=threshold, late=late, note=upload.note)
+            threshold=threshold, late=late, note=upload.note, session=seen.session or {})
         db.add(result)
         task.verdict, task.verdict_at, task.late = decision.verdict, now, late
         # Marks the task answered before the flush, so a second key for the same task in this batch is
         # refused as a replay like it would be across requests.
         task.result_id = -1
         key_frames = [KeyFrame(result_id=0, position=frame.position, role=frame.role, time_s=frame.time_s,
-                               sha256=frame.sha256, jpeg=frame.jpeg) for frame in seen.key_frames]
+                               sha256=frame.sha256, jpeg=frame.jpeg) for frame in (*seen.key_frames,
+                                                                                   *seen.session_frames)]
         item = Accepted(task, result, duplicate=False, key_frames=key_frames)
         accepted[key] = item
         outcomes.append(item)

@@ -35,12 +35,19 @@ class CheckResult(SQLModel, table=True):
     threshold: float | None = None
     late: bool = False
     note: str = Field(default="", max_length=500)
+    # The capture session's frames as uploaded, without their JPEGs (those are `KeyFrame` rows of role
+    # "session", by position): frame size, prompt times, crop frame, scene time, each frame's time, region, box.
+    session: dict[str, Any] = json_field()
     # Set by the evidence check (server/evidence) once the crop, replays and 1:N search have been looked at.
     evidence_checked_at: datetime | None = utc_field(nullable=True, index=True)
 
 
+SESSION_ROLE = "session"
+
+
 class KeyFrame(SQLModel, table=True):
-    """A frame of the liveness challenge uploaded with a result; the evidence check re-judges them."""
+    """A frame of the liveness evidence uploaded with a result: the capture session's frames (role "session", in
+    order) or an older device's stills; the evidence check re-judges them."""
 
     __tablename__ = "key_frame"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
 from models.wire import HeartbeatRequest, HeartbeatResponse, PairRequest, PairResponse
@@ -57,6 +57,13 @@ class DeviceRead(BaseModel):
     revoked: bool
     last_seen_at: str | None
     engine_version: str = ""  # the face engine the device last reported ("" = not yet: the server's own)
+    fixed_camera_bed_ids: list[int] = []  # beds it watches as their fixed camera (set by a bureau user)
+
+
+class FixedCameraUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bed_ids: list[int] = Field(max_length=200, description="Beds of the device's ward it watches; [] = a tablet")
 
 
 @admin_router.post("/pairing-codes", response_model=PairingCodeRead)
@@ -75,7 +82,20 @@ def list_devices(user: CurrentUser, db: Db) -> list[DeviceRead]:
     return [DeviceRead(id=d.id or 0, hospital_id=d.hospital_id, ward_id=d.ward_id, name=d.name,
                        revoked=d.revoked_at is not None,
                        last_seen_at=d.last_seen_at.isoformat() if d.last_seen_at else None,
-                       engine_version=d.engine_version) for d in rows]
+                       engine_version=d.engine_version, fixed_camera_bed_ids=list(d.fixed_camera_bed_ids or []))
+            for d in rows]
+
+
+@admin_router.put("/{device_id}/fixed-camera", response_model=DeviceRead)
+def set_fixed_camera(device_id: int, body: FixedCameraUpdate, user: CurrentUser, db: Db) -> DeviceRead:
+    """Registers the device as the fixed camera of beds of its ward (bureau users only: the hospital holds the
+    device, so it may not decide which of its devices is trusted to watch a bed without a challenge)."""
+    SUPERVISORS(user)
+    d = service.set_fixed_camera(db, device_id=device_id, bed_ids=body.bed_ids, actor=f"user:{user.id}")
+    return DeviceRead(id=d.id or 0, hospital_id=d.hospital_id, ward_id=d.ward_id, name=d.name,
+                      revoked=d.revoked_at is not None,
+                      last_seen_at=d.last_seen_at.isoformat() if d.last_seen_at else None,
+                      engine_version=d.engine_version, fixed_camera_bed_ids=list(d.fixed_camera_bed_ids))
 
 
 @admin_router.post("/{device_id}/revoke", response_model=DeviceRead)

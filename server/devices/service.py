@@ -8,14 +8,14 @@ import threading
 import time
 from datetime import timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from models.errors import DeviceRevoked, InvalidCredential, NotFound, PairingCodeInvalid, RateLimited
+from models.errors import DeviceRevoked, InvalidCredential, InvalidInput, NotFound, PairingCodeInvalid, RateLimited
 from models.faces.engines import device_engine
 from server.audit import service as audit
 from server.db import utcnow
 from server.devices.tables import Device, PairingCode
-from server.hospitals.tables import Ward
+from server.hospitals.tables import Bed, Ward
 from server.places.service import enroll_wifi
 
 
@@ -90,6 +90,29 @@ def revoke(db: Session, *, device_id: int, actor: str) -> Device:
         raise NotFound("device not found")
     device.revoked_at = utcnow()
     audit.record(db, actor=actor, action="device.revoked", object_type="device", object_id=device_id, data={})
+    db.commit()
+    return device
+
+
+def set_fixed_camera(db: Session, *, device_id: int, bed_ids: list[int], actor: str) -> Device:
+    """Registers a device as the fixed camera of beds of its own ward (empty: a hand-held tablet again).
+
+    A bureau decision, audited: only such a device's signs-of-life liveness is accepted for those beds' tasks
+    (checks/policy.allowed_methods); any other device must answer the task's challenge.
+    """
+    device = db.get(Device, device_id)
+    if device is None:
+        raise NotFound("device not found")
+    wanted = sorted(set(bed_ids))
+    found = set(db.exec(select(Bed.id).where(Bed.ward_id == device.ward_id, col(Bed.id).in_(wanted))).all())
+    strangers = [b for b in wanted if b not in found]
+    if strangers:
+        raise InvalidInput("a device can be the fixed camera only of beds of its own ward", bed_ids=strangers)
+    before = list(device.fixed_camera_bed_ids or [])
+    device.fixed_camera_bed_ids = wanted
+    db.add(device)
+    audit.record(db, actor=actor, action="device.fixed_camera_set", object_type="device", object_id=device_id,
+                 data={"bed_ids": wanted, "before": before})
     db.commit()
     return device
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from server.tables_base import utc_field
@@ -24,6 +25,11 @@ class Device(SQLModel, table=True):
     # The face engine the device embeds with (its tag, reported at pairing and in heartbeats): its roster
     # carries that engine's enrolled embeddings only. Empty until reported: the server's own engine.
     engine_version: str = Field(default="", max_length=80)
+    # Set by a bureau user (audited, devices.service.set_fixed_camera): the beds of its ward this device watches
+    # as their fixed camera, the only device whose signs-of-life ("motion") liveness those beds' tasks accept.
+    # Empty: a hand-held tablet, which answers the challenge.
+    fixed_camera_bed_ids: list[int] = Field(default_factory=list,
+                                            sa_column=Column(JSON, nullable=False, server_default="[]"))
 
 
 class PairingCode(SQLModel, table=True):

@@ -1,30 +1,42 @@
-"""The server's second look at liveness: do the uploaded key frames show what the device reported?
+"""The server's own judgement of liveness: it re-judges the capture session the device uploaded.
 
-A device that claims `is_live` for a challenge must upload the neutral frame and one frame per action. The
-server finds the face's landmarks in each frame itself and re-judges each action against the neutral frame
-and the 3-D test (models.faces.liveness.judge.recheck_key_frames). Key frames that show no challenge, a
-challenge other than the task's, or a face moving as a plane are a `liveness_mismatch` finding: a device (or
-whoever controls it) that lies about liveness is caught here, whatever it put in its report.
+The device's liveness report is kept as evidence and decides nothing. The server rebuilds the session from the
+uploaded frames (face regions with their times and boxes, the prompt times) and calls the one judge of a
+capture session (models/faces/liveness/session.py) with the task's own challenge and drawn prompt schedule:
+each action after its prompt and within its window, the 3-D test, continuity. Then it encodes several frames of
+the session (the neutral face, each action's frame, the crop's frame) and each must be the person of the crop.
 
-Results without liveness evidence (simulated devices, older clients) pass only where the server allows them
-(`allow_simulated_liveness`, demo and test); elsewhere they are findings too, never a silent pass.
+Which method a task allows is decided here, from the device and the bed, never from the report: a tablet
+answers the challenge; the signs-of-life method (`motion`) only from the device a bureau user registered as
+that bed's fixed camera (`Device.fixed_camera_bed_ids`).
+
+Findings: `liveness_mismatch` (a method the task does not allow, a session that fails the re-judgement) and
+`identity_changed` (the session's face is not one person). Results without liveness evidence (simulated
+devices, older clients) pass only where the server allows them (`allow_simulated_liveness`, demo and test).
 """
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from sqlmodel import Session, col, select
 
-from models.errors import ImageError
-from models.faces.decode import decode_image
-from models.faces.liveness.actions import Action, LivenessMethod
+from models.errors import BedcheckError
+from models.faces.liveness.actions import Action, LivenessMethod, prompt_schedule
 from models.settings import EngineSettings
+from models.verdicts import FlagKind
+from models.wire import CaptureSession
 from server.campaigns.tables import CheckTask
-from server.checks.tables import CheckResult, KeyFrame
+from server.checks.policy import allowed_methods
+from server.checks.tables import SESSION_ROLE, CheckResult, KeyFrame
+from server.devices.tables import Device
 
-MOTION_FRAMES = 2
+# Encodes a face region (RGB) with the engine of the crop's encoding; None when no face is found in it.
+Encoder = Callable[[Any], "np.ndarray | None"]
 
 
 @dataclass
@@ -33,65 +45,69 @@ class LivenessRecheck:
     allow_simulated: bool
     _landmarker: Any = field(default=None, init=False)
 
-    def findings(self, db: Session, result: CheckResult, task: CheckTask) -> dict[str, Any] | None:
-        """The mismatch between reported liveness and key frames, as flag details; None when they agree."""
+    def findings(self, db: Session, result: CheckResult, task: CheckTask, *, encoder: Encoder | None = None,
+                 crop_vector: np.ndarray | None = None, same_person: float | None = None
+                 ) -> list[tuple[FlagKind, dict[str, Any]]]:
+        """What the server's re-judgement finds wrong with the result's liveness, as (flag kind, details)."""
         report = result.liveness or {}
-        if not report.get("is_live"):
-            return None  # the device itself said not live: the verdict already says so
-        method = report.get("method", LivenessMethod.NONE.value)
+        method = str(report.get("method", LivenessMethod.NONE.value))
         base: dict[str, Any] = {"result_id": result.id, "device_id": result.device_id, "method": method}
         if method in (LivenessMethod.NONE.value, LivenessMethod.SIMULATED.value):
-            return None if self.allow_simulated else {**base, "reason": "no_liveness_evidence"}
-        frames = list(db.exec(select(KeyFrame).where(KeyFrame.result_id == result.id)
+            if not report.get("is_live"):
+                return []
+            return [] if self.allow_simulated else [(FlagKind.LIVENESS_MISMATCH,
+                                                     {**base, "reason": "no_liveness_evidence"})]
+        if method not in LivenessMethod._value2member_map_:
+            return [(FlagKind.LIVENESS_MISMATCH, {**base, "reason": "unknown_method"})]
+        device = db.get(Device, result.device_id)
+        allowed = allowed_methods(device.fixed_camera_bed_ids if device else None, task.bed_id,
+                                  simulated=self.allow_simulated)
+        if LivenessMethod(method) not in allowed:
+            return [(FlagKind.LIVENESS_MISMATCH, {**base, "reason": "liveness_method_not_allowed",
+                                                  "allowed": sorted(m.value for m in allowed)})]
+        if method == LivenessMethod.CANNOT_TAKE_PART.value:
+            return []  # never verified (checks/policy.py): a reviewer looks at it
+        if not result.session:
+            return [(FlagKind.LIVENESS_MISMATCH, {**base, "reason": "no_session"})]
+        frames = list(db.exec(select(KeyFrame).where(KeyFrame.result_id == result.id, KeyFrame.role == SESSION_ROLE)
                               .order_by(col(KeyFrame.position))))
-        if method == LivenessMethod.CHALLENGE.value:
-            return self._challenge(frames, report, task, base)
-        if method == LivenessMethod.MOTION.value:
-            return self._motion(frames, base)
-        return {**base, "reason": "unknown_method"}
-
-    def _challenge(self, frames: list[KeyFrame], report: dict[str, Any], task: CheckTask,
-                   base: dict[str, Any]) -> dict[str, Any] | None:
-        from models.faces.liveness.judge import recheck_key_frames
-
         asked = [Action(a) for a in (task.challenge or [])]
-        reported = [str(a) for a in report.get("challenge", [])]
-        if asked and reported != [a.value for a in asked]:
-            return {**base, "reason": "challenge_differs", "asked": [a.value for a in asked], "reported": reported}
-        actions = asked or [Action(a) for a in reported if a in Action._value2member_map_]
-        if not frames:
-            return {**base, "reason": "no_key_frames", "asked": [a.value for a in actions]}
-        landmarks, sizes, unreadable = self._landmarks(frames)
-        if unreadable:
-            return {**base, "reason": "key_frame_unreadable", "code": unreadable}
-        reasons = recheck_key_frames([(f.role, p) for f, p in zip(frames, landmarks, strict=True)], sizes, actions,
-                                     self.engine_settings)
-        if reasons:
-            return {**base, "reason": "key_frames_disagree", "asked": [a.value for a in actions],
-                    "found": reasons}
-        return None
+        try:
+            session = self._session(result.session, frames)
+        except (BedcheckError, ValueError) as e:
+            return [(FlagKind.LIVENESS_MISMATCH, {**base, "reason": "session_unreadable",
+                                                  "code": getattr(getattr(e, "code", None), "value", "invalid")})]
+        judgement = self.judge(session, asked, LivenessMethod(method), task.nonce)
+        out: list[tuple[FlagKind, dict[str, Any]]] = []
+        if not judgement.is_live:
+            out.append((FlagKind.LIVENESS_MISMATCH, {
+                **base, "reason": "session_fails", "asked": [a.value for a in asked],
+                "found": list(judgement.reasons)[:20], "device_said_live": bool(report.get("is_live"))}))
+        if encoder is not None and crop_vector is not None and same_person is not None:
+            changed = identity_findings(session, judgement.identity_frames, encoder, crop_vector, same_person)
+            if changed:
+                out.append((FlagKind.IDENTITY_CHANGED, {**base, **changed}))
+        return out
 
-    def _motion(self, frames: list[KeyFrame], base: dict[str, Any]) -> dict[str, Any] | None:
-        if len(frames) < MOTION_FRAMES:
-            return {**base, "reason": "no_key_frames"}
-        landmarks, _, unreadable = self._landmarks(frames)
-        if unreadable:
-            return {**base, "reason": "key_frame_unreadable", "code": unreadable}
-        if sum(p is not None for p in landmarks) < MOTION_FRAMES:
-            return {**base, "reason": "no_face_in_key_frames"}
-        return None
+    def judge(self, session: Any, asked: list[Action], method: LivenessMethod, nonce: str) -> Any:
+        from models.faces.liveness.session import judge_session
 
-    def _landmarks(self, frames: list[KeyFrame]) -> tuple[list[Any], list[tuple[int, int]], str | None]:
-        points, sizes = [], []
-        for frame in frames:
-            try:
-                image = decode_image(frame.jpeg or b"", self.engine_settings)
-            except ImageError as e:
-                return [], [], e.code.value
-            box = self.landmarker.detect(image)
-            points.append(None if box is None else self.landmarker.landmarks(image, box))
-            sizes.append((image.shape[1], image.shape[0]))
-        return points, sizes, None
+        schedule = prompt_schedule(nonce, len(asked)) if method == LivenessMethod.CHALLENGE else None
+        return judge_session(session, asked if method == LivenessMethod.CHALLENGE else [], self.landmarker,
+                             self.engine_settings, method=method, schedule=schedule)
+
+    def _session(self, meta: dict[str, Any], frames: list[KeyFrame]) -> Any:
+        from models.faces.liveness.session import decode_session
+
+        stored = {f.position: f.jpeg for f in frames}
+        wire_frames = []
+        for position, frame in enumerate(meta.get("frames", [])):
+            jpeg = stored.get(position)
+            if jpeg is None:
+                raise ValueError(f"session frame {position} is not stored")
+            wire_frames.append({**frame, "jpeg_b64": base64.b64encode(jpeg).decode("ascii")})
+        wire = CaptureSession.model_validate({**meta, "frames": wire_frames})
+        return decode_session(wire, self.engine_settings)
 
     @property
     def landmarker(self) -> Any:
@@ -100,3 +116,26 @@ class LivenessRecheck:
 
             self._landmarker = DlibLandmarker(self.engine_settings)
         return self._landmarker
+
+
+def identity_findings(session: Any, indices: tuple[int, ...], encoder: Encoder, crop_vector: np.ndarray,
+                      same_person: float) -> dict[str, Any] | None:
+    """Whether every identity frame of the session shows the crop's person (None when it does).
+
+    Frames are the neutral face, each action's frame and the crop's, plus three spread over the session so a
+    face that changes between the actions is seen too.
+    """
+    frames = session.frames
+    spread = {round(len(frames) * q) for q in (0.25, 0.5, 0.75)} if len(frames) >= 4 else set()
+    wanted = sorted(({*indices} | spread) & set(range(len(frames))))
+    distances: dict[int, float | None] = {}
+    for index in wanted:
+        vector = encoder(frames[index].image)
+        distances[index] = None if vector is None else float(np.linalg.norm(vector - crop_vector))
+    faceless = [i for i, d in distances.items() if d is None]
+    other = {i: round(d, 4) for i, d in distances.items() if d is not None and d > same_person}
+    if not other and len(faceless) < max(2, len(wanted) // 2):
+        return None
+    return {"reason": "another_face" if other else "face_not_found", "frames": [int(i) for i in other] or faceless,
+            "distances": [other[i] for i in other], "threshold": round(same_person, 4),
+            "frames_checked": len(wanted)}

@@ -122,6 +122,13 @@ class EvidenceChecker:
             entries: list[audit.Entry] = []
             for result, task, findings, named, place in checked:
                 findings = findings + _place_findings(result, place)
+                overruled = _overrule(task, findings)
+                if overruled is not None:
+                    entries.append(audit.Entry("system", "evidence.verdict_overruled", "check_task", task.id or 0,
+                                               {"from": Verdict.VERIFIED.value, "to": overruled.verdict.value,
+                                                "reason": overruled.reason, "result_id": result.id}))
+                    findings.append(overruled)
+                    db.add(task)
                 for finding in findings:
                     flag = flag_service.raise_flag(db, kind=finding.kind, hospital_id=task.hospital_id,
                                                    details=finding.details, task=task)
@@ -152,18 +159,24 @@ class EvidenceChecker:
     def _check(self, db: Session, result: CheckResult, task: CheckTask, enrolled: Embeddings | None,
                now: Any) -> tuple[list[Finding], dict[str, Any] | None]:
         """What is wrong with this result's evidence, and whose face it shows when not the billed person's."""
-        mismatch = self.liveness.findings(db, result, task)
-        first = [f for f in (self._tampering(result), self._same_image(db, result),
-                             Finding(FlagKind.LIVENESS_MISMATCH, mismatch) if mismatch is not None else None) if f]
+        engine: EngineProfile | None = None
+        vector: np.ndarray | None = None
+        if result.server_embedding is not None and result.server_engine_version:
+            try:
+                engine = self.engine_settings.profile_for_tag(result.server_engine_version)
+            except UnknownEngine:
+                log.warning("result %s: unknown engine, evidence not checked", result.id)
+                return [], None
+            vector = bytes_to_vector(result.server_embedding)
+        real = engine is not None and engine.name != EngineName.SYNTHETIC
+        liveness = self.liveness.findings(
+            db, result, task, encoder=self._region_encoder(engine) if real and engine else None,
+            crop_vector=vector if real else None, same_person=engine.match if real and engine else None)
+        first = [f for f in (self._tampering(result), self._same_image(db, result)) if f]
+        first += [Finding(kind, details) for kind, details in liveness]
         # The face the server saw in the crop is the one to compare and name; the device's is only its word.
-        if result.server_embedding is None or not result.server_engine_version:
+        if engine is None or vector is None:
             return first, None
-        try:
-            engine = self.engine_settings.profile_for_tag(result.server_engine_version)
-        except UnknownEngine:
-            log.warning("result %s: unknown engine, evidence not checked", result.id)
-            return [], None
-        vector = bytes_to_vector(result.server_embedding)
         recent = self.recent(db, engine.tag, now)
         findings = list(first)
         findings += self._against_recent(result, task, vector, findings, engine, recent)
@@ -178,6 +191,10 @@ class EvidenceChecker:
         recent.add(Capture(result.id or 0, task.id or 0, task.hospital_id, task.insured_person_id,
                            result.received_at), vector)
         return findings, named
+
+    def _region_encoder(self, engine: EngineProfile) -> Any:
+        face_engine = self.face_engine(engine.name)
+        return lambda image: face_engine.encode_largest(image, thorough=False)
 
     def _tampering(self, result: CheckResult) -> Finding | None:
         """The device's embedding against the server's encoding of the crop it came with (same engine only)."""
@@ -305,6 +322,31 @@ class EvidenceChecker:
         else:
             catch_up(db, index)
         return index
+
+
+@dataclass
+class _Overruled(Finding):
+    verdict: Verdict = Verdict.SPOOF
+    reason: str = ""
+
+
+def _overrule(task: CheckTask, findings: list[Finding]) -> Finding | None:
+    """A verified check whose liveness or identity the server's re-judgement refused is not verified: a session
+    that fails the challenge (or a method the task does not allow) is a spoof; a face that changed during the
+    session goes to review (unrecognised). The verdict's own flag is raised beside the finding's."""
+    if task.verdict != Verdict.VERIFIED:
+        return None
+    kinds = {f.kind for f in findings}
+    if FlagKind.LIVENESS_MISMATCH in kinds:
+        verdict, reason = Verdict.SPOOF, "liveness_rejudged"
+    elif FlagKind.IDENTITY_CHANGED in kinds:
+        verdict, reason = Verdict.UNRECOGNISED, "identity_changed"
+    else:
+        return None
+    task.verdict, task.verdict_at = verdict, utcnow()
+    kind = policy.flag_kind(verdict)
+    assert kind is not None
+    return _Overruled(kind, {"reason": reason, "overruled": Verdict.VERIFIED.value}, verdict, reason)
 
 
 def _place_findings(result: CheckResult, place: PlaceOutcome | None) -> list[Finding]:

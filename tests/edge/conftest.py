@@ -56,13 +56,16 @@ def video_frames(path: Path, start_s: float, count: int, stride: int = 3) -> lis
 @pytest.fixture(scope="session")
 def enroll(faces_dir: Path, face_engine: FaceEngine) -> Callable[[str], np.ndarray]:
     """Enrolled embeddings of a real person: 'people/<id>' (photos 01-03), 'ageitgey/<id>' (all photos) or
-    'video@<seconds>' (frames of the Hamilton clip at that time, never the frames the device will see)."""
+    'video@<seconds>' (frames of the Hamilton clip at that time, never the frames the device will see) or
+    'clip:<file>@<seconds>' (likewise, a clip of video_liveness/)."""
     cache: dict[str, np.ndarray] = {}
 
     def vectors(key: str) -> np.ndarray:
         if key not in cache:
-            if key.startswith("video@"):
-                images = video_frames(faces_dir / HAMILTON, float(key[6:]), 3, stride=5)
+            if key.startswith(("video@", "clip:")):
+                name, at = key[5:].rsplit("@", 1) if key.startswith("clip:") else (HAMILTON, key[6:])
+                folder = faces_dir / "video_liveness" if key.startswith("clip:") else faces_dir
+                images = video_frames(folder / name, float(at), 3, stride=5)
                 found = [face_engine.encode_largest(i) for i in images]
                 cache[key] = np.stack([f for f in found if f is not None])
             else:

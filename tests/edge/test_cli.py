@@ -8,12 +8,12 @@ import json
 import cv2
 import numpy as np
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
 from edge_client.cli import app
 from models.faces.detect import detect_faces
-from models.faces.liveness.actions import Action
+from models.faces.liveness.actions import Action, prompt_schedule
 from models.settings import EngineSettings
 from models.wire import SceneSource
 from server.campaigns import service as campaign_service
@@ -71,8 +71,14 @@ def test_nurse_checks_one_bed_now_and_the_server_verifies_it(faces_dir, face_eng
     with Session(engine) as db:
         [task] = db.exec(select(CheckTask)).all()  # the ad hoc task the device asked for
         assert task.verdict.value == "verified" and task.challenge == ["turn_right"]
-        key_frames = db.exec(select(KeyFrame)).all()
-        assert [k.role for k in key_frames] == ["neutral", "turn_right"]
+        key_frames = db.exec(select(KeyFrame).order_by(col(KeyFrame.position))).all()
+        [result] = db.exec(select(CheckResult)).all()
+    # The device uploaded its capture session (issue 25): a sequence of face regions over the challenge, in
+    # time order, with the prompt shown at the time the task drew for it; no stills.
+    assert {k.role for k in key_frames} == {"session"} and len(key_frames) >= 8
+    assert [k.time_s for k in key_frames] == sorted({k.time_s for k in key_frames})
+    assert len(result.session["frames"]) == len(key_frames)
+    assert result.session["prompts_s"] == pytest.approx(prompt_schedule(task.nonce, 1), abs=0.1)
 
     stills = runner.invoke(app, ["check", "--bed", ward.bed_labels["b"], "--source", folder, *state])
     assert stills.exit_code == 0 and "spoof" in stills.output, stills.output

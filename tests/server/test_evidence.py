@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import random
 import time
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -26,14 +27,12 @@ from models.faces import crop_to_jpeg
 from models.faces.decode import load_image_file
 from models.faces.engine import FaceEngine
 from models.faces.engines import SYNTHETIC
-from models.faces.liveness.actions import Action, LivenessMethod
-from models.faces.liveness.burst import read_burst
-from models.faces.liveness.judge import check_challenge
-from models.faces.liveness.report import key_frames
-from models.faces.liveness.track import DlibLandmarker, track_frames
+from models.faces.liveness.actions import Action, LivenessMethod, prompt_schedule
+from models.faces.liveness.session import capture_session
+from models.faces.liveness.track import FaceTrack, TrackedFrame
 from models.settings import EngineSettings
-from models.verdicts import CaptureOutcome, FlagKind
-from models.wire import DEVICE_PREFIX, KeyFrame, LivenessReport, ResultUpload, TaskBatch, TaskRead
+from models.verdicts import CaptureOutcome, FlagKind, Verdict
+from models.wire import DEVICE_PREFIX, CaptureSession, KeyFrame, LivenessReport, ResultUpload, TaskBatch, TaskRead
 from server.campaigns.service import create_campaign
 from server.campaigns.tables import CheckTask
 from server.checks.synthetic import synthetic_crop
@@ -320,13 +319,13 @@ TURNS = [Action.TURN_RIGHT, Action.TURN_LEFT]
 
 
 @pytest.fixture(scope="module")
-def turning_clip(faces_dir: Path) -> tuple[list[np.ndarray], list[float]]:
-    """Frames of a real head turning right then left (video_liveness README: 2.0-5.8 s and 7.4-10.5 s)."""
-    clip = faces_dir / "video_liveness" / "tran_real_headturns.mp4"
-    if not clip.exists():
+def turning_clip(faces_dir: Path) -> Any:
+    """The clip of a real head turning right, then left (video_liveness README), decoded and tracked once."""
+    if not (faces_dir / "video_liveness" / "tran_real_headturns.mp4").exists():
         pytest.skip("../shared/faces/video_liveness not present")
-    burst = read_burst(str(clip), EngineSettings(liveness_fps=15.0), max_s=11.0)
-    return burst.frames, burst.times_s
+    from tests.engine.sessions import load_clip
+
+    return load_clip(str(faces_dir / "video_liveness"), "tran_real_headturns.mp4")
 
 
 def _set_challenge(engine, tasks: list[TaskRead], challenge: list[Action]) -> None:
@@ -340,78 +339,97 @@ def _set_challenge(engine, tasks: list[TaskRead], challenge: list[Action]) -> No
         db.commit()
 
 
-def _live_upload(device: httpx.Client, task: TaskRead, embedding: np.ndarray, frames: list[KeyFrame],
-                 challenge: list[Action]) -> httpx.Response:
+def _live_upload(device: httpx.Client, task: TaskRead, embedding: np.ndarray, session: CaptureSession | None,
+                 challenge: list[Action], frames: list[KeyFrame] | None = None) -> httpx.Response:
     liveness = LivenessReport(is_live=True, score=0.9, passive_score=0.9, method=LivenessMethod.CHALLENGE,
                               challenge=challenge)
     upload = ResultUpload(
         idempotency_key=uuid.uuid4().hex, task_id=task.task_id, nonce=task.nonce,
         outcome=CaptureOutcome.FACE_CAPTURED, captured_at=datetime.now(UTC), embedding=[float(x) for x in embedding],
-        liveness=liveness, key_frames=frames,
+        liveness=liveness, key_frames=frames or [], session=session,
         **factories.synthetic_evidence(embedding, task.bed_id))
     return device.post(f"{DEVICE_PREFIX}/results", content=upload.model_dump_json(),
                        headers={"content-type": "application/json"})
 
 
-def _honest_and_still_frames(clip: tuple[list[np.ndarray], list[float]]) -> tuple[list[KeyFrame], list[KeyFrame]]:
-    frames, times = clip
-    settings = EngineSettings(challenge_action_timeout_s=0.0)
-    track = track_frames(frames, times, DlibLandmarker(settings), settings)
-    judged = check_challenge(track, TURNS, settings)
-    assert judged.is_live, judged.reasons
-    honest = key_frames(judged, frames, times)
-    # What a lying device sends: the neutral frame again for every action (a photo held up shows nothing else).
-    neutral = judged.key_frames[0][1]
-    still = key_frames(replace(judged, key_frames=(("neutral", neutral), *((a.value, neutral) for a in TURNS))),
-                       frames, times)
-    return honest, still
+def _honest_session(clip: Any, task: TaskRead, challenge: list[Action]) -> CaptureSession:
+    """The session a device films of a patient doing the task's challenge at its drawn prompt times."""
+    from tests.engine.sessions import prompt_aligned
+
+    burst = prompt_aligned(clip, challenge, task.nonce, random.Random(task.task_id))
+    settings = EngineSettings()
+    wire, _ = capture_session(burst.frames, burst.times_s, burst.track, challenge, burst.prompts_s, settings)
+    return wire
+
+
+def _still_session(clip: Any, task: TaskRead) -> CaptureSession:
+    """What a lying device sends: one neutral frame of the patient, again and again, over the challenge's time."""
+    from tests.engine.sessions import Burst
+
+    prompts = prompt_schedule(task.nonce, 2)
+    neutral = clip.at(1.0)
+    frame = next(f for f in clip.track.tracked if f.index >= neutral)
+    times = [k / 5 for k in range(int((prompts[-1] + 3.0) * 5))]
+    track = FaceTrack(len(times), clip.track.frame_size, [TrackedFrame(k, t, frame.points, frame.box, True)
+                                                         for k, t in enumerate(times)])
+    still = Burst([clip.frames[frame.index]] * len(times), times, track, TURNS, prompts, "still")
+    wire, _ = capture_session(still.frames, still.times_s, still.track, TURNS, prompts, EngineSettings())
+    return wire
 
 
 @pytest.mark.faces
-def test_key_frames_that_show_no_challenge_are_a_liveness_mismatch(ward, engine, turning_clip) -> None:
-    """Both devices say `is_live`; only one sends key frames that show the turns. The server's evidence check
-    re-finds the landmarks in each key frame and flags the other."""
+def test_a_session_that_shows_no_challenge_is_a_liveness_mismatch_and_not_verified(ward, engine,
+                                                                                     turning_clip) -> None:
+    """Both devices say `is_live`; only one films the turns. The server re-judges each capture session itself
+    (landmarks, each action after its prompt, the 3-D test) and flags the other: its verdict is overruled."""
     world, (device, _) = ward
     a, b = world.patients["h1:a"], world.patients["h1:b"]
     tasks = _tasks(device)
     _set_challenge(engine, [tasks[a.admission_id], tasks[b.admission_id]], TURNS)
     tasks = _tasks(device)
     assert tasks[a.admission_id].challenge == TURNS  # the device receives the challenge with the nonce
-    honest, still = _honest_and_still_frames(turning_clip)
+    assert tasks[a.admission_id].challenge_prompts_s == prompt_schedule(tasks[a.admission_id].nonce, 2)
+    honest = _honest_session(turning_clip, tasks[a.admission_id], TURNS)
+    still = _still_session(turning_clip, tasks[b.admission_id])
     rng = np.random.default_rng(15)
     assert _live_upload(device, tasks[a.admission_id], photo_of(a.face, rng), honest,
                         TURNS).json()["verdict"] == "verified"
     assert _live_upload(device, tasks[b.admission_id], photo_of(b.face, rng), still,
                         TURNS).json()["verdict"] == "verified"
-    flags = _flags_when_checked(engine, 2, timeout_s=120)
-    assert _kinds(flags) == ["liveness_mismatch"]
-    (flag,) = flags
-    assert flag.admission_id == b.admission_id and flag.details["reason"] == "key_frames_disagree"
-    assert {"not_shown:turn_right", "not_shown:turn_left"} <= set(flag.details["found"])
-    with Session(engine) as db:  # the verified check's key frames are dropped with its crop; the flagged kept
+    flags = _flags_when_checked(engine, 2, timeout_s=180)
+    assert _kinds(flags) == ["liveness_mismatch", "spoof"]
+    mismatch = next(f for f in flags if f.kind == FlagKind.LIVENESS_MISMATCH)
+    assert mismatch.admission_id == b.admission_id and mismatch.details["reason"] == "session_fails"
+    assert "not_done:turn_right" in mismatch.details["found"]
+    with Session(engine) as db:  # the verified check's session is dropped with its crop; the flagged kept
+        verdicts = {t.id: t.verdict for t in db.exec(select(CheckTask))}
         kept = {r.task_id: [k.jpeg is not None for k in db.exec(select(StoredKeyFrame)
                                                                  .where(StoredKeyFrame.result_id == r.id))]
                 for r in db.exec(select(CheckResult))}
-    assert kept[tasks[a.admission_id].task_id] == [False] * len(honest)
-    assert kept[tasks[b.admission_id].task_id] == [True] * len(still)
+    assert verdicts[tasks[a.admission_id].task_id] == Verdict.VERIFIED
+    assert verdicts[tasks[b.admission_id].task_id] == Verdict.SPOOF
+    assert kept[tasks[a.admission_id].task_id] == [False] * len(honest.frames)
+    assert kept[tasks[b.admission_id].task_id] == [True] * len(still.frames)
 
 
 @pytest.mark.faces
-def test_a_challenge_other_than_the_tasks_or_no_key_frames_is_a_liveness_mismatch(ward, engine, turning_clip) -> None:
+def test_another_tasks_session_or_a_live_claim_without_one_is_not_verified(ward, engine, turning_clip) -> None:
     world, (device, _) = ward
     a, b = world.patients["h1:a"], world.patients["h1:b"]
     tasks = _tasks(device)
     _set_challenge(engine, [tasks[a.admission_id], tasks[b.admission_id]], [Action.BLINK, Action.LOOK_UP])
     tasks = _tasks(device)
-    honest, _ = _honest_and_still_frames(turning_clip)
     rng = np.random.default_rng(16)
-    # a: a recorded clip's key frames, valid for another challenge; b: live claimed with no key frame at all.
-    _live_upload(device, tasks[a.admission_id], photo_of(a.face, rng), honest, TURNS)
-    _live_upload(device, tasks[b.admission_id], photo_of(b.face, rng), [], [Action.BLINK, Action.LOOK_UP])
-    flags = {f.admission_id: f for f in _flags_when_checked(engine, 2, timeout_s=120)}
-    assert {f.kind for f in flags.values()} == {FlagKind.LIVENESS_MISMATCH}
-    assert flags[a.admission_id].details["reason"] == "challenge_differs"
-    assert flags[b.admission_id].details["reason"] == "no_key_frames"
+    # a: a recorded session of another challenge; b: live claimed with stills only (no session): refused.
+    recorded = _honest_session(turning_clip, tasks[a.admission_id], TURNS)
+    _live_upload(device, tasks[a.admission_id], photo_of(a.face, rng), recorded, [Action.BLINK, Action.LOOK_UP])
+    refused = _live_upload(device, tasks[b.admission_id], photo_of(b.face, rng), None,
+                           [Action.BLINK, Action.LOOK_UP], frames=[_jpeg_frame(160, 120)])
+    assert refused.status_code == 422 and refused.json()["code"] == "session_missing"
+    flags = _flags_when_checked(engine, 1, timeout_s=180)
+    assert _kinds(flags) == ["liveness_mismatch", "spoof"]
+    mismatch = next(f for f in flags if f.kind == FlagKind.LIVENESS_MISMATCH)
+    assert mismatch.admission_id == a.admission_id and mismatch.details["reason"] == "session_fails"
 
 
 def test_a_key_frame_that_is_not_a_jpeg_is_refused_at_upload(ward, engine) -> None:
@@ -423,7 +441,8 @@ def test_a_key_frame_that_is_not_a_jpeg_is_refused_at_upload(ward, engine) -> No
     frame = KeyFrame(role="neutral", time_s=0.0, jpeg_b64=base64.b64encode(png).decode(),
                      sha256=hashlib.sha256(png).hexdigest())
     task = _tasks(device)[a.admission_id]
-    response = _live_upload(device, task, photo_of(a.face, np.random.default_rng(17)), [frame], task.challenge)
+    response = _live_upload(device, task, photo_of(a.face, np.random.default_rng(17)), None, task.challenge,
+                             frames=[frame])
     assert response.status_code == 422 and response.json()["code"] == "invalid_input"
     with Session(engine) as db:
         assert db.exec(select(CheckResult)).all() == []

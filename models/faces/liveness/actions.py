@@ -8,6 +8,8 @@ left edge. The device maps the nurse's prompt to what its camera shows (`prompt_
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import random
 from enum import StrEnum
 
@@ -96,3 +98,28 @@ def draw_challenge(rng: random.Random, length: int) -> list[Action]:
     actions += rng.sample([a for a in Action if a not in actions], length - len(actions))
     rng.shuffle(actions)
     return actions
+
+
+# When each prompt is shown, seconds after the session's first frame: drawn per task, like the actions, so a
+# recording made before the task cannot have its actions at the right moments. The first prompt leaves time for
+# the neutral face; each action's response window (`RESPONSE_WINDOW_S`) ends before the next prompt.
+FIRST_PROMPT_S = (1.0, 2.0)
+PROMPT_GAP_S = (3.5, 4.5)
+RESPONSE_WINDOW_S = 3.2
+# How far a device's reported prompt time may lie from the drawn one (a screen's frame, a busy tablet).
+PROMPT_TOLERANCE_S = 0.35
+
+
+def prompt_schedule(nonce: str, count: int) -> list[float]:
+    """The drawn prompt times of a task's `count` actions (seconds after the session's first frame).
+
+    Derived from the task's nonce (server-drawn, 128 bits, unknown before the task arrives): the device and the
+    server compute the same schedule without another stored column, and nobody can choose it.
+    """
+    digest = hmac.new(b"bedcheck-prompt-schedule", nonce.encode("utf-8"), hashlib.sha256).digest()
+    fractions = [int.from_bytes(digest[2 * i:2 * i + 2], "big") / 65535.0 for i in range(max(count, 0))]
+    times: list[float] = []
+    for i, fraction in enumerate(fractions):
+        low, high = FIRST_PROMPT_S if i == 0 else PROMPT_GAP_S
+        times.append(round((times[-1] if times else 0.0) + low + (high - low) * fraction, 2))
+    return times

@@ -167,6 +167,75 @@ def judge_sequence(measures: Sequence[Measure], actions: Sequence[Action],
     return results
 
 
+def judge_prompted(measures: Sequence[Measure], actions: Sequence[Action], prompts_s: Sequence[float],
+                   settings: EngineSettings, window_s: float) -> tuple[list[ActionResult], list[str]]:
+    """Each action newly begun after its own prompt and complete within `window_s` of it, in order.
+
+    Returns the results and the reasons of the failures: `before_prompt:<action>` when the action was done,
+    but before it was asked for (a recording playing its own order), `wrong_action:<other>` for a different
+    head action held deliberately (`wrong_action_hold_s`) inside the window, `not_done:<action>` otherwise. A
+    small natural movement stays under the action thresholds; a brief wrong turn, under the hold time.
+    """
+    results: list[ActionResult] = []
+    reasons: list[str] = []
+    if not measures:
+        return [ActionResult(a, False, None, None, None) for a in actions], [f"not_done:{a.value}" for a in actions]
+    # The patient's neutral face is the one before the first prompt: later the face is doing what was asked, and
+    # a turn held for most of a short session would otherwise become the neutral pose.
+    before = [m for m in measures if prompts_s and m.time_s < prompts_s[0]]
+    base = baseline_of(before if len(before) >= 3 else measures, settings)
+    windowed = settings.model_copy(update={"challenge_action_timeout_s": window_s})
+    untimed = settings.model_copy(update={"challenge_action_timeout_s": 0.0})
+    done_index, previous = -1, None
+    for i, action in enumerate(actions):
+        prompt = prompts_s[i]
+        cursor = next((k for k, m in enumerate(measures) if m.time_s >= prompt and k > done_index), len(measures))
+        found = _find(action, measures, base, windowed, cursor, prompt)
+        wrong = _held_wrong(action, previous, measures, base, settings, cursor, prompt + window_s)
+        if found is None or wrong is not None:
+            earlier_from = next((k for k, m in enumerate(measures)
+                                 if m.time_s >= (prompts_s[i - 1] if i else 0.0) and k > done_index), 0)
+            early = _find(action, measures, base, untimed, earlier_from, 0.0)
+            if wrong is not None:
+                reasons.append(f"wrong_action:{wrong.value}")
+            elif early is not None and measures[early[0]].time_s < prompt:
+                reasons.append(f"before_prompt:{action.value}")
+            else:
+                reasons.append(f"not_done:{action.value}")
+            results.append(ActionResult(action, False, None, None, None, wrong))
+            for later in actions[i + 1:]:
+                results.append(ActionResult(later, False, None, None, None))
+                reasons.append(f"not_done:{later.value}")
+            return results, reasons
+        done_at, peak = found
+        results.append(ActionResult(action, True, round(measures[done_at].time_s - prompt, 3), measures[peak].index,
+                                    round(strength(action, measures[peak], base), 3)))
+        done_index, previous = done_at, action
+    return results, reasons
+
+
+def _held_wrong(action: Action, previous: Action | None, measures: Sequence[Measure], base: Baseline,
+                settings: EngineSettings, cursor: int, until_s: float) -> Action | None:
+    """A head action other than `action` (and than the one just done) held for `wrong_action_hold_s` between
+    `cursor` and `until_s`: a deliberate wrong action, not a patient settling."""
+    for other in sorted(HEAD_ACTIONS - {action, previous}):
+        run_start: int | None = None
+        index = cursor
+        while index < len(measures) and is_active(other, measures[index], base, settings):
+            index += 1  # held from before the prompt: not an answer to it
+        for k in range(index, len(measures)):
+            m = measures[k]
+            if m.time_s > until_s:
+                break
+            if is_active(other, m, base, settings):
+                run_start = k if run_start is None else run_start
+                if m.time_s - measures[run_start].time_s >= settings.wrong_action_hold_s:
+                    return other
+            else:
+                run_start = None
+    return None
+
+
 def _unprompted(action: Action, previous: Action | None, measures: Sequence[Measure], base: Baseline,
                 settings: EngineSettings, cursor: int, done_at: int) -> Action | None:
     """A head action other than `action` newly done before `action` was: the face is not following prompts.
