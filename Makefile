@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install clean bedside
 
 install: $(STAMP)
 
@@ -19,10 +19,17 @@ $(STAMP): pyproject.toml requirements.lock scripts/install_dlib.sh
 	$(PY) -m pip install -q -c requirements.lock --no-deps face-recognition==1.3.0
 	touch $(STAMP)
 
-demo: $(STAMP)
+# The bedside web app: rebuilt when its sources change (npm at install time only, see scripts/build_bedside.sh).
+BEDSIDE := server/bedside/static/sw.js
+$(BEDSIDE): $(STAMP) scripts/build_bedside.sh server/bedside/build.py $(wildcard web/bedside/*.json web/bedside/*.js web/bedside/*.html web/bedside/src/*)
+	bash scripts/build_bedside.sh $(PY)
+
+bedside: $(BEDSIDE)
+
+demo: $(STAMP) $(BEDSIDE)
 	$(VENV)/bin/bedcheck demo
 
-test: $(STAMP)
+test: $(STAMP) $(BEDSIDE)
 	bash scripts/system_deps.sh
 	$(PY) scripts/run_tests.py
 
@@ -32,4 +39,4 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy models
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache server/bedside/static web/bedside/node_modules

@@ -27,7 +27,8 @@ from server.places import service as place_service
 from server.settings import ServerSettings
 
 # Routes reachable without a user or device credential; everything else declares one (tested).
-PUBLIC_ROUTE_NAMES = frozenset({"health", "sign_in", "pair", "console_sign_in_form", "console_sign_in"})
+PUBLIC_ROUTE_NAMES = frozenset({"health", "sign_in", "pair", "console_sign_in_form", "console_sign_in",
+                                "bedside_root", "bedside_shell", "bedside_service_worker", "bedside_manifest"})
 # The API description maps every route and parameter: for administrators, except in the demo.
 ADMINS = RequireRoles(Role.ADMIN)
 log = logging.getLogger("uvicorn.error")  # the logger uvicorn shows at its default level
@@ -104,6 +105,8 @@ def _mount(app: FastAPI) -> None:
     from server.accounts.routes import router as auth_router
     from server.admissions.leave_routes import router as leave_router
     from server.admissions.routes import router as roster_router
+    from server.bedside.routes import device_router as bedside_device_router
+    from server.bedside.routes import mount_bedside
     from server.campaigns.routes import router as campaigns_router
     from server.checks.routes import router as checks_router
     from server.console.mount import mount_console
@@ -121,6 +124,7 @@ def _mount(app: FastAPI) -> None:
     app.include_router(device_router, dependencies=device)
     app.include_router(checks_router, dependencies=device)
     app.include_router(places_device_router, dependencies=device)
+    app.include_router(bedside_device_router, dependencies=device)
     app.include_router(admin_router, dependencies=user)
     app.include_router(places_admin_router, dependencies=user)
     app.include_router(campaigns_router, dependencies=user)
@@ -131,6 +135,7 @@ def _mount(app: FastAPI) -> None:
     app.include_router(beds_router, dependencies=user)
     app.include_router(enrollment_router, dependencies=user)
     mount_console(app)
+    mount_bedside(app)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

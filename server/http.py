@@ -19,7 +19,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from models.errors import PayloadTooLarge
 
 # Static files carry nothing personal; everything else (pages, API answers, evidence) is never cached.
-CACHEABLE_PREFIXES = ("/console/static/",)
+# The console's static files and the bedside app's hashed bundles, runtime and model (server/bedside/routes.py).
+CACHEABLE_PREFIXES = ("/console/static/", "/bedside/assets/", "/bedside/ort/", "/bedside/models/")
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 
 
