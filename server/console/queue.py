@@ -17,12 +17,13 @@ from server.accounts.deps import check_hospital, scope
 from server.accounts.tables import UserAccount
 from server.admissions.tables import Admission
 from server.console import inbox
+from server.flags import counts
 from server.flags import service as flag_service
 from server.flags.tables import Flag, FlagStatus
 from server.hospitals.tables import Bed, Hospital, Ward
 from server.persons.tables import InsuredPerson
 
-ACTIONABLE = (FlagStatus.OPEN, FlagStatus.FIRST_REVIEWED, FlagStatus.APPEALED)
+ACTIONABLE = counts.OPEN_STATUSES  # one definition of "open" (server/flags/counts.py)
 ACTIONABLE_KEY = "actionable"  # the pseudo-status of the default view
 PAGE_SIZES = (20, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
@@ -111,14 +112,15 @@ def flag_query(user: UserAccount, filters: FlagFilter, *, db: Session, columns: 
 
 def _by_status(db: Session, user: UserAccount, stmt: Any, status: str | None) -> Any:
     if status == ACTIONABLE_KEY:
-        return stmt.where(col(Flag.status).in_(list(ACTIONABLE)))
+        return stmt.where(counts.is_open())
     if status and status.startswith(inbox.MINE_KEY):
         stmt = stmt.where(inbox.condition(db, user))
         _, _, only = status.partition(":")
         return stmt.where(Flag.status == FlagStatus(only)) if only else stmt
     if status:
         return stmt.where(Flag.status == FlagStatus(status))
-    return stmt
+    # Every status that counts: a superseded flag is listed only when asked for by its status.
+    return stmt.where(counts.stands())
 
 
 def _order(sort: str) -> list[Any]:
