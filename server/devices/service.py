@@ -7,16 +7,25 @@ import secrets
 import threading
 import time
 from datetime import timedelta
+from typing import Any
 
 from sqlmodel import Session, select
 
 from models.errors import DeviceRevoked, InvalidCredential, NotFound, PairingCodeInvalid, RateLimited
 from models.faces.engines import device_engine
+from server.accounts.tables import Role, UserAccount
 from server.audit import service as audit
 from server.db import utcnow
 from server.devices.tables import Device, PairingCode
 from server.hospitals.tables import Ward
 from server.places.service import enroll_wifi
+
+
+def hospital_devices_only(stmt: Any, user: UserAccount) -> Any:
+    """Hospital staff never see a bureau inspector's device (it would announce an on-site check)."""
+    if user.role == Role.HOSPITAL_STAFF:
+        return stmt.where(Device.kind != "inspector")
+    return stmt
 
 
 def _sha256(value: str) -> str:
