@@ -104,6 +104,7 @@ def _mount(app: FastAPI) -> None:
     from enrollment.routes import router as enrollment_router
     from server.accounts.routes import router as auth_router
     from server.admissions.leave_routes import router as leave_router
+    from server.admissions.routes import registry_router
     from server.admissions.routes import router as roster_router
     from server.bedside.routes import device_router as bedside_device_router
     from server.bedside.routes import mount_bedside
@@ -130,6 +131,7 @@ def _mount(app: FastAPI) -> None:
     app.include_router(campaigns_router, dependencies=user)
     app.include_router(flags_router, dependencies=user)
     app.include_router(roster_router, dependencies=user)
+    app.include_router(registry_router, dependencies=user)
     app.include_router(leave_router, dependencies=user)
     app.include_router(reports_router, dependencies=user)
     app.include_router(beds_router, dependencies=user)
