@@ -11,12 +11,15 @@ install: $(STAMP)
 # dlib: built from source against OpenBLAS once per machine (about 7 minutes, then a cached wheel), or
 # the dlib-bin wheel if that fails or BEDCHECK_DLIB=wheel: see scripts/install_dlib.sh.
 # face-recognition 1.3.0 declares `dlib` by name, so it is installed without dependencies.
+# mediapipe 0.10.21 only carries the Face Mesh landmark model (the last release that ships it); its code is never
+# imported, so it is installed without its dependencies (models/faces/model_files.py reads and checks the file).
 $(STAMP): pyproject.toml requirements.lock scripts/install_dlib.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip>=24"
 	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
 	bash scripts/install_dlib.sh $(PY)
 	$(PY) -m pip install -q -c requirements.lock --no-deps face-recognition==1.3.0
+	$(PY) -m pip install -q -c requirements.lock --no-deps mediapipe==0.10.21
 	touch $(STAMP)
 
 # The bedside web app: rebuilt when its sources change (npm at install time only, see scripts/build_bedside.sh).

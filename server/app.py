@@ -82,6 +82,13 @@ def create_app(settings: ServerSettings | None = None, engine_settings: EngineSe
         key_frame_limits=KeyFrameLimits(settings.key_frame_max_bytes, settings.key_frame_max_side_px))
     # Body size counted as it streams (chunked too) and time bounded; no-store on every answer.
     app.add_middleware(HttpGuard, max_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s)
+    if settings.trusted_proxies.strip():
+        # uvicorn's own middleware, with our list instead of its default (127.0.0.1, i.e. anyone on the host);
+        # uvicorn_config turns its built-in copy off.
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=[
+            h.strip() for h in settings.trusted_proxies.split(",") if h.strip()])
     install_error_handlers(app)
     _mount(app)
     _mount_docs(app, public=settings.environment == "demo")
@@ -97,6 +104,7 @@ def _mount(app: FastAPI) -> None:
     from enrollment.routes import router as enrollment_router
     from server.accounts.routes import router as auth_router
     from server.admissions.leave_routes import router as leave_router
+    from server.admissions.routes import registry_router
     from server.admissions.routes import router as roster_router
     from server.bedside.routes import device_router as bedside_device_router
     from server.bedside.routes import inspections_router, mount_bedside
@@ -123,6 +131,7 @@ def _mount(app: FastAPI) -> None:
     app.include_router(campaigns_router, dependencies=user)
     app.include_router(flags_router, dependencies=user)
     app.include_router(roster_router, dependencies=user)
+    app.include_router(registry_router, dependencies=user)
     app.include_router(leave_router, dependencies=user)
     app.include_router(reports_router, dependencies=user)
     app.include_router(inspections_router, dependencies=user)

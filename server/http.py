@@ -140,6 +140,8 @@ def uvicorn_config(app: Any, *, header_timeout_s: float, **options: Any) -> Any:
     import uvicorn
 
     options.setdefault("timeout_keep_alive", 5)
+    # uvicorn believes X-Forwarded-For from 127.0.0.1 by default; create_app trusts only BEDCHECK_TRUSTED_PROXIES.
+    options["proxy_headers"] = False
     # 16 KiB of request line and headers is plenty for our clients; uvicorn's default is the same, said here.
     options.setdefault("h11_max_incomplete_event_size", 16 * 1024)
     config = uvicorn.Config(app, http=GuardedH11Protocol, **options)

@@ -1,7 +1,7 @@
 """inspections: inspector devices (移动稽查) and the campaigns only they answer
 
-Revision ID: 0012_inspections
-Revises: 0011_liveness
+Revision ID: 0013_inspections
+Revises: 0012_registry
 Create Date: 2026-12-07 20:10:00
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '0012_inspections'
-down_revision = '0011_liveness'
+revision = '0013_inspections'
+down_revision = '0012_registry'
 branch_labels = None
 depends_on = None
 
