@@ -58,6 +58,7 @@ class FlagKind(StrEnum):
     PLACE_MISMATCH = "place_mismatch"             # the capture's scene matches no reference of the bed's ward
     FACE_REPLACED = "face_replaced"               # an enrolled face replaced at the desk: reviewed, never silent
     IDENTITY_CHANGED = "identity_changed"         # a capture session's face is not one person throughout
+    REGISTRY_MISMATCH = "registry_mismatch"       # a hospital's HIS states insurance the bureau's registry does not
 
 
 VERDICT_FLAG: dict[Verdict, FlagKind] = {

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from models.faces.liveness.actions import Action, CannotTakePart, LivenessMethod
 from models.verdicts import CaptureOutcome, Verdict
+from models.wire.base import WireModel
 from models.wire.place import MAX_SCENE_B64, PlaceCues, SceneSource
 
 EMBEDDING_DIM = 128
@@ -16,7 +17,7 @@ MAX_KEY_FRAMES = 5
 MAX_KEY_FRAME_B64 = 400_000
 
 
-class ActionReport(BaseModel):
+class ActionReport(WireModel):
     model_config = ConfigDict(extra="forbid")
 
     action: Action
@@ -25,7 +26,7 @@ class ActionReport(BaseModel):
     value: float | None = Field(default=None, description="Its strength (degrees, or a relative change)")
 
 
-class LivenessReport(BaseModel):
+class LivenessReport(WireModel):
     model_config = ConfigDict(extra="forbid")
 
     is_live: bool
@@ -43,7 +44,7 @@ class LivenessReport(BaseModel):
     cannot_take_part: CannotTakePart | None = Field(default=None, description="Why the patient cannot take part")
 
 
-class KeyFrame(BaseModel):
+class KeyFrame(WireModel):
     """One frame of the challenge (the neutral face, then one per action), checked like the crop at upload."""
 
     model_config = ConfigDict(extra="forbid")
@@ -64,7 +65,7 @@ MAX_SESSION_S = 120.0
 MAX_SESSION_GAP_S = 0.6
 
 
-class FaceBox(BaseModel):
+class FaceBox(WireModel):
     """A rectangle in the full frame's pixels (left and top inclusive, right and bottom exclusive)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -81,7 +82,7 @@ class FaceBox(BaseModel):
         return self
 
 
-class SessionFrame(BaseModel):
+class SessionFrame(WireModel):
     """One frame of the session: the face region of the full frame as a small JPEG, where it was, and when."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -93,7 +94,7 @@ class SessionFrame(BaseModel):
     sha256: str = Field(min_length=64, max_length=64)
 
 
-class CaptureSession(BaseModel):
+class CaptureSession(WireModel):
     """What the device filmed during the challenge; the server re-judges the whole of it.
 
     The crop is cut from frame `crop_frame`; the scene is the full frame at `scene_time_s`, its face blurred
@@ -135,7 +136,7 @@ class CaptureSession(BaseModel):
         return self
 
 
-class ResultUpload(BaseModel):
+class ResultUpload(WireModel):
     model_config = ConfigDict(extra="forbid")
 
     idempotency_key: str = Field(min_length=8, max_length=80, description="Same key = same result")
@@ -181,7 +182,7 @@ class ResultUpload(BaseModel):
         return self
 
 
-class ResultAck(BaseModel):
+class ResultAck(WireModel):
     task_id: int
     verdict: Verdict
     late: bool = False
@@ -192,7 +193,7 @@ class ResultAck(BaseModel):
 MAX_BATCH = 100
 
 
-class ResultBatch(BaseModel):
+class ResultBatch(WireModel):
     """Several outbox entries in one request: each is accepted or refused on its own."""
 
     model_config = ConfigDict(extra="forbid")
@@ -200,18 +201,18 @@ class ResultBatch(BaseModel):
     results: list[ResultUpload] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-class ItemError(BaseModel):
+class ItemError(WireModel):
     code: str
     message: str
     http_status: int = Field(description="What the single-result endpoint would have answered")
 
 
-class BatchItem(BaseModel):
+class BatchItem(WireModel):
     idempotency_key: str
     ack: ResultAck | None = None
     error: ItemError | None = Field(default=None, description="Final for this result: do not resend it")
 
 
-class BatchAck(BaseModel):
+class BatchAck(WireModel):
     items: list[BatchItem] = Field(description="One per uploaded result, in the same order")
     server_time: datetime

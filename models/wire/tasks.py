@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from models.faces.liveness.actions import Action
+from models.wire.base import WireModel
 
 
-class TaskRead(BaseModel):
+class TaskRead(WireModel):
     """One admission to check once: the nonce must come back with the result."""
 
     task_id: int
@@ -33,12 +34,12 @@ class TaskRead(BaseModel):
                                              description="When to show each prompt, seconds into the session")
 
 
-class TaskBatch(BaseModel):
+class TaskBatch(WireModel):
     server_time: datetime
     tasks: list[TaskRead]
 
 
-class AdhocTaskRequest(BaseModel):
+class AdhocTaskRequest(WireModel):
     model_config = ConfigDict(extra="forbid")
 
     bed_id: int

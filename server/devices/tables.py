@@ -30,6 +30,10 @@ class Device(SQLModel, table=True):
     # Empty: a hand-held tablet, which answers the challenge.
     fixed_camera_bed_ids: list[int] = Field(default_factory=list,
                                             sa_column=Column(JSON, nullable=False, server_default="[]"))
+    # "ward" (a hospital's tablet or camera) or "inspector" (a bureau inspector's phone, 移动稽查): an inspector's
+    # device belongs to its user, points at the ward it inspects now, and is never shown to the hospital.
+    kind: str = Field(default="ward", max_length=20, sa_column_kwargs={"server_default": "ward"})
+    owner_user_id: int | None = Field(default=None, foreign_key="user_account.id")
 
 
 class PairingCode(SQLModel, table=True):

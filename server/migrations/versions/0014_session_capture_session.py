@@ -1,15 +1,15 @@
 """session: a result's capture session, the beds a device is the fixed camera of, the identity_changed flag
 
-Revision ID: 0012_session
-Revises: 0011_liveness
+Revision ID: 0014_session
+Revises: 0013_inspections
 Create Date: 2026-12-07 20:30:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0012_session'
-down_revision = '0011_liveness'
+revision = '0014_session'
+down_revision = '0013_inspections'
 branch_labels = None
 depends_on = None
 
