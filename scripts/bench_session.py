@@ -5,7 +5,7 @@
 - Upload size per check: a genuine device check of a prompt-aligned session (crop, scene, session, report).
 - Server CPU per re-judged check on one core: decode the session's JPEGs, landmarks on every frame, the
   challenge and the 3-D test (models/faces/liveness/session.judge_session), the identity encodings (neutral,
-  each action, the crop's frame and three spread over the session), and a sha256 and an 8x8 average hash of
+  each action, the crop's frame and two spread over the session), and a sha256 and an 8x8 average hash of
   every frame, crop and scene (the perceptual hashes the evidence check keeps are computed elsewhere; this is
   their order of cost).
 - Prompt-aligned sessions spliced from the real clips (tests/engine/sessions.py) passing on the device and in the
@@ -40,7 +40,12 @@ from models.faces import crop_to_jpeg  # noqa: E402
 from models.faces.engine import FaceEngine  # noqa: E402
 from models.faces.liveness.actions import LivenessMethod, draw_challenge, prompt_schedule  # noqa: E402
 from models.faces.liveness.report import liveness_report  # noqa: E402
-from models.faces.liveness.session import capture_session, decode_session, judge_session  # noqa: E402
+from models.faces.liveness.session import (  # noqa: E402
+    capture_session,
+    decode_session,
+    identity_indices,
+    judge_session,
+)
 from models.faces.liveness.track import DlibLandmarker  # noqa: E402
 from models.settings import EngineSettings  # noqa: E402
 from models.verdicts import CaptureOutcome  # noqa: E402
@@ -96,8 +101,7 @@ def server_cpu(engine: FaceEngine, upload: ResultUpload, actions, nonce: str) ->
                            schedule=prompt_schedule(nonce, len(actions)))
     t1 = time.process_time()
     frames = session.frames
-    wanted = sorted((set(judged.identity_frames) | {round(len(frames) * q) for q in (0.25, 0.5, 0.75)})
-                    & set(range(len(frames))))
+    wanted = identity_indices(judged, len(frames))
     for index in wanted:
         engine.encode_largest(frames[index].image, thorough=False)
     t2 = time.process_time()
@@ -116,7 +120,7 @@ def main() -> None:
     parser.add_argument("--aligned", type=int, default=40, help="prompt-aligned sessions per clip")
     parser.add_argument("--replays", type=int, default=8, help="replayed windows per recording")
     parser.add_argument("--runs", type=int, default=5, help="server re-judgements timed")
-    parser.add_argument("--chance-draws", type=int, default=20, help="challenges drawn per clip for the chance rate")
+    parser.add_argument("--chance-draws", type=int, default=6, help="challenges drawn per clip for the chance rate")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})

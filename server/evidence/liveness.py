@@ -84,7 +84,7 @@ class LivenessRecheck:
                 **base, "reason": "session_fails", "asked": [a.value for a in asked],
                 "found": list(judgement.reasons)[:20], "device_said_live": bool(report.get("is_live"))}))
         if encoder is not None and crop_vector is not None and same_person is not None:
-            changed = identity_findings(session, judgement.identity_frames, encoder, crop_vector, same_person)
+            changed = identity_findings(session, judgement, encoder, crop_vector, same_person)
             if changed:
                 out.append((FlagKind.IDENTITY_CHANGED, {**base, **changed}))
         return out
@@ -118,16 +118,14 @@ class LivenessRecheck:
         return self._landmarker
 
 
-def identity_findings(session: Any, indices: tuple[int, ...], encoder: Encoder, crop_vector: np.ndarray,
+def identity_findings(session: Any, judgement: Any, encoder: Encoder, crop_vector: np.ndarray,
                       same_person: float) -> dict[str, Any] | None:
-    """Whether every identity frame of the session shows the crop's person (None when it does).
+    """Whether every identity frame of the session (`session.identity_indices`) shows the crop's person (None when
+    it does). A frame where no face is found (a head turned far) is tolerated while most frames are found."""
+    from models.faces.liveness.session import identity_indices
 
-    Frames are the neutral face, each action's frame and the crop's, plus three spread over the session so a
-    face that changes between the actions is seen too.
-    """
     frames = session.frames
-    spread = {round(len(frames) * q) for q in (0.25, 0.5, 0.75)} if len(frames) >= 4 else set()
-    wanted = sorted(({*indices} | spread) & set(range(len(frames))))
+    wanted = identity_indices(judgement, len(frames))
     distances: dict[int, float | None] = {}
     for index in wanted:
         vector = encoder(frames[index].image)

@@ -86,12 +86,14 @@ def parse_challenge(text: str) -> list[Action]:
 
 
 def draw_challenge(rng: random.Random, length: int) -> list[Action]:
-    """A random sequence of distinct actions: one moves the head (the 3-D test needs one) and, from two actions
-    on, one moves the face (a blink or an open mouth: what a print cannot do, however it is turned or bent).
+    """A random sequence of at least two distinct actions: one moves the head (the 3-D test needs one) and one
+    moves the face (a blink or an open mouth: what a print cannot do, however it is turned or bent).
 
+    Never fewer than two (issue 25): a blink is in every recording of a person, so one action alone is something a
+    recording contains by chance; the drawn prompt times (`prompt_schedule`) are the rest of what it cannot know.
     The server passes `secrets.SystemRandom()`: a device cannot know a task's challenge before it arrives.
     """
-    length = max(1, min(length, len(Action)))
+    length = max(2, min(length, len(Action)))
     actions = [rng.choice(sorted(HEAD_ACTIONS))]
     if length >= 2:
         actions.append(rng.choice(sorted(FACE_ACTIONS)))

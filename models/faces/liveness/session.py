@@ -183,6 +183,13 @@ def judge_session(session: Session, actions: Sequence[Action], landmarker: Landm
                             tuple(sorted(wanted)), track)
 
 
+def identity_indices(judgement: SessionJudgement, frame_count: int) -> list[int]:
+    """The frames whose face must be the crop's person: the neutral one, each action's, the crop's, and two spread
+    over the session (a face that changes between the actions is seen too)."""
+    spread = {round(frame_count / 3), round(2 * frame_count / 3)} if frame_count >= 3 else set()
+    return sorted((set(judgement.identity_frames) | spread) & set(range(frame_count)))
+
+
 def session_track(session: Session, landmarker: Landmarker) -> FaceTrack:
     """Landmarks of every frame, found in its region from the device's box, in full-frame coordinates.
 
@@ -371,5 +378,5 @@ def box_at(session: Session, time_s: float) -> Box:
 
 
 __all__ = ["Session", "SessionImage", "SessionJudgement", "build_session", "capture_session", "decode_session",
-           "judge_session",
+           "identity_indices", "judge_session",
            "pick_frames", "region_of", "box_at", "frame_jpegs"]
