@@ -1,7 +1,7 @@
 """evidence queue: a worker's claim on a result it judges, with its lease
 
-Revision ID: 0012_evidence_queue
-Revises: 0011_liveness
+Revision ID: 0014_evidence_queue
+Revises: 0013_inspections
 Create Date: 2026-12-07 20:20:00
 """
 from alembic import op
@@ -11,8 +11,8 @@ import sqlmodel
 import server.db
 
 
-revision = '0012_evidence_queue'
-down_revision = '0011_liveness'
+revision = '0014_evidence_queue'
+down_revision = '0013_inspections'
 branch_labels = None
 depends_on = None
 
