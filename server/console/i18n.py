@@ -414,6 +414,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "developer_fields": ("技术信息（阈值、哈希、算法版本、任务随机码）",
                          "Technical details (threshold, hash, engine, nonce)"),
     "task_verdict": ("核查结论", "Check verdict"),
+    "place_closest_bed": ("最相近的是同病区 {bed} 床的参考图，但未达到阈值",
+                          "Closest was bed {bed} of the same ward, short of the threshold"),
     "place_reason_other_bed": ("与本床参考图不一致，画面与同病区 {bed} 床的参考图一致",
                                "Does not match this bed's reference; matches bed {bed} of the same ward"),
     # flag details in words (server/console/details.py)
