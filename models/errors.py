@@ -32,7 +32,8 @@ and database string: never rename it), one human message and one HTTP status.
     │   ├── Conflict                    conflict               409
     │   │   └── TransitionNotAllowed        transition_not_allowed 409  (a flag move the workflow forbids)
     │   ├── InvalidInput                invalid_input          422
-    │   │   └── NonFiniteNumber             non_finite_number      422  (NaN or ±Infinity in a request)
+    │   │   ├── NonFiniteNumber             non_finite_number      422  (NaN or ±Infinity in a request)
+    │   │   └── NameRefused                 name_refused           422  (bidi or control characters: models/names)
     │   ├── PayloadTooLarge             payload_too_large      413
     │   └── RateLimited                 rate_limited           429
     ├── EngineError                 the face engine cannot run or cannot compare these embeddings
@@ -108,6 +109,7 @@ class ReasonCode(StrEnum):
     SCENE_FRAME_MISSING = "scene_frame_missing"
     REFERENCE_TOO_PLAIN = "reference_too_plain"
     NON_FINITE_NUMBER = "non_finite_number"
+    NAME_REFUSED = "name_refused"
 
 
 class BedcheckError(Exception):
@@ -275,6 +277,11 @@ class InvalidInput(RequestError):
 class NonFiniteNumber(InvalidInput):
     code = ReasonCode.NON_FINITE_NUMBER
     default_message = "A number in the request is NaN or infinite; every number must be finite."
+
+
+class NameRefused(InvalidInput):
+    code = ReasonCode.NAME_REFUSED
+    default_message = "The name contains characters a name cannot hold (text-direction or control characters)."
 
 
 class PayloadTooLarge(RequestError):
