@@ -89,6 +89,15 @@ TEXT: dict[str, tuple[str, str]] = {
     "approved_by_doctor": ("主治医师审批", "Attending doctor"),
     "approved_by_insurance_officer": ("医保科审批", "Insurance office"),
     "his_admission_no": ("住院号", "Admission no."), "returned_at": ("实际返院", "Returned"),
+    "leave_volume": ("各病区每日请假人数", "Leaves per ward and day"),
+    "leave_volume_hint": ("近14天及未来7天，每天在请假期内的病人数；同一病区同日请假人数多需关注（挂床风险）",
+                          "Patients on leave on each day, the last 14 days and the next 7; many in one ward on one "
+                          "day deserve a look (bed-hanging risk)"),
+    "leaves_that_day": ("请假人数", "On leave"), "day": ("日期", "Day"),
+    "no_leaves_in_window": ("这段时间没有请假", "No leaves in this period"),
+    "approver_names_cleaned": ("已登记。审批人姓名中的不可见字符（如零宽空格）已去除。",
+                               "Registered. Invisible characters (such as zero-width spaces) were removed from the "
+                               "approvers' names."),
     "record_return": ("登记返院", "Record return"), "register_leave": ("登记请假", "Register leave"),
     "not_returned": ("未返院", "not back"),
     # verdicts
@@ -374,6 +383,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "err_invalid_input": ("填写的内容有误，请检查后重试。",
                           "Something in the form is not valid; check it and try again."),
     "err_payload_too_large": ("文件太大。", "The file is too large."),
+    "err_approvers_not_distinct": ("请假须由两名不同的审批人批准：主治医师和医保科审批人不能是同一人。",
+                                   "A leave needs two different approvers: the doctor and the insurance officer."),
+    "err_name_refused": ("姓名含有不允许的字符（文字方向控制符或控制字符），或没有可见字符；请重新输入。",
+                         "The name holds characters a name cannot (text-direction or control characters), or "
+                         "nothing visible; type it again."),
+    "err_non_finite_number": ("数值无效（NaN 或无穷大）。", "A number is NaN or infinite."),
     "err_rate_limited": ("操作过于频繁，请稍后再试。", "Too many requests; wait a moment."),
     "err_unknown_value": ("筛选条件中有无效的取值。", "A filter has a value that does not exist."),
     "err_not_a_number": ("应填写数字。", "A number is expected."),
