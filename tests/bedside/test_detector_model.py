@@ -18,6 +18,15 @@ def _detect(model: bytes, image: np.ndarray) -> np.ndarray:
     return np.zeros((0, 15)) if found is None else found
 
 
+def test_any_input_size_a_multiple_of_32_runs() -> None:
+    net = cv2.dnn.readNetFromONNX(np.frombuffer(browser_detector_bytes(), np.uint8))
+    for side in (320, 640):
+        net.setInput(np.zeros((1, 3, side, side), np.float32))
+        names = net.getUnconnectedOutLayersNames()
+        outputs = dict(zip(names, net.forward(names), strict=True))
+        assert outputs["cls_8"].shape[1] == (side // 8) ** 2
+
+
 def test_no_block_quantisation_is_left() -> None:
     import onnx
 
