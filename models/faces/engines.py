@@ -40,6 +40,10 @@ class EngineProfile:
     impostor_mean: float  # distance between two different people (person_distance), dev sets
     impostor_sd: float
     naming_margin: float  # the named person's distance must beat the runner-up's by this much
+    # A verified capture joins the person's template only this close to the enrolled photos' template (the
+    # anchor; models/faces/templates.may_join): far under `match`, so an impostor verified near the threshold
+    # never joins, and the template cannot drift to their face.
+    template_join: float = 0.0
 
 
 # dlib ResNet (face_recognition): the project's first engine. Match threshold calibrated on LFW folds 1-2 for
@@ -50,7 +54,7 @@ class EngineProfile:
 DLIB = EngineProfile(
     name=EngineName.DLIB, tag="bedcheck-face/1 dlib-resnet128 hog+cnn-fallback",
     match=0.597, duplicate=0.4, burst_agreement=0.45, tamper_tolerance=0.25, replay_max_distance=0.1,
-    impostor_mean=0.621, impostor_sd=0.067, naming_margin=0.05,
+    impostor_mean=0.621, impostor_sd=0.067, naming_margin=0.05, template_join=0.45,
 )
 
 # SFace int8 + YuNet int8 (OpenCV Zoo 2021dec / 2023mar). Match: the Zoo's cosine threshold 0.363 (distance
@@ -68,19 +72,22 @@ DLIB = EngineProfile(
 SFACE = EngineProfile(
     name=EngineName.SFACE, tag="sface-2021dec-int8bq yunet-2023mar-int8bq",
     match=1.129, duplicate=0.95, burst_agreement=1.0, tamper_tolerance=0.9, replay_max_distance=0.3,
-    impostor_mean=1.345, impostor_sd=0.065, naming_margin=0.05,
+    impostor_mean=1.345, impostor_sd=0.065, naming_margin=0.05, template_join=0.75,
 )
 
 # Random unit directions per person, photos ~0.3 from them (server/simulation/embeddings.py): dlib's numbers.
 SYNTHETIC = EngineProfile(
     name=EngineName.SYNTHETIC, tag="synthetic-128 demo-and-tests-only",
     match=0.597, duplicate=0.4, burst_agreement=0.45, tamper_tolerance=0.25, replay_max_distance=0.1,
-    impostor_mean=1.40, impostor_sd=0.09, naming_margin=0.05,
+    impostor_mean=1.40, impostor_sd=0.09, naming_margin=0.05, template_join=0.45,
 )
 
 PROFILES: dict[EngineName, EngineProfile] = {p.name: p for p in (SFACE, DLIB, SYNTHETIC)}
 _BY_TAG: dict[str, EngineProfile] = {p.tag: p for p in PROFILES.values()}
 REAL_ENGINES = (EngineName.SFACE, EngineName.DLIB)
+# Engines whose distances are between unit vectors: their templates are means of unit vectors, scaled to unit
+# length (models/faces/templates.py); dlib's and the synthetic ones are plain means.
+UNIT_LENGTH_TAGS = frozenset({SFACE.tag})
 
 
 def profile(name: EngineName | str) -> EngineProfile:
