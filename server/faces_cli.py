@@ -278,27 +278,72 @@ def _evaluate_templates(folder: Path, *, enroll: int, probe: int, draws: int, se
 
 @app.command()
 def calibrate(
-    pairs: Annotated[Path, typer.Option(help=_PAIRS_HELP, exists=True)],
-    images: Annotated[Path, typer.Option(help="Directory the pairs' image paths are relative to", exists=True)],
-    target_far: Annotated[float, typer.Option(min=0.0, max=1.0, help="Largest false-accept rate")] = 0.005,
+    folder: Annotated[Path | None, typer.Argument(help="templates: an LFW-layout folder of the site's own people",
+                                                  exists=True)] = None,
+    protocol: Annotated[Protocol, typer.Option(help="pairs: fit on labelled pairs; templates: on K enrolled "
+                                                    "against M probe images (what a bed check decides on)")]
+    = Protocol.PAIRS,
+    pairs: Annotated[Path | None, typer.Option(help=_PAIRS_HELP, exists=True)] = None,
+    images: Annotated[Path | None, typer.Option(help="Directory the pairs' image paths are relative to",
+                                                exists=True)] = None,
+    target_far: Annotated[float, typer.Option(min=0.0, max=1.0, help="Largest false-accept rate")] = 0.001,
+    enroll: Annotated[int, typer.Option(min=1, max=20)] = 2,
+    probe: Annotated[int, typer.Option(min=1, max=20)] = 3,
+    draws: Annotated[int, typer.Option(min=1, max=1000)] = 20,
     out: Annotated[Path | None, typer.Option(help="Settings file to write")] = None,
     workers: Annotated[int, typer.Option(min=1)] = os.cpu_count() or 1,
     engine_name: EngineOption = None,
 ) -> None:
-    """Fit the engine's match threshold to a target false-accept rate on labelled pairs (a site's own
-    population, for example) and write it to the engine settings file."""
-    from models.faces.evaluation import calibrate as pick
-
+    """Fit the engine's match threshold to a target false-accept rate on a site's own faces and write it to the
+    engine settings file: on templates against fused probes (`--protocol templates DIR`, the rule a bed check,
+    duplicate identity and naming use) or on labelled pairs."""
     settings = _settings(engine_name)
-    scored = _score_pairs(pairs, images, workers, engine_name)
-    rates = pick(scored, target_far)
+    if protocol == Protocol.TEMPLATES:
+        if folder is None:
+            raise typer.BadParameter("the templates protocol needs a folder of identities", param_hint="DIR")
+        threshold, summary = _fit_templates(folder, target_far, enroll=enroll, probe=probe, draws=draws,
+                                            workers=workers, engine_name=engine_name)
+    else:
+        if pairs is None or images is None:
+            raise typer.BadParameter("the pairs protocol needs --pairs and --images", param_hint="--pairs")
+        from models.faces.evaluation import calibrate as pick
+
+        scored = _score_pairs(pairs, images, workers, engine_name)
+        try:
+            rates = pick(scored, target_far)
+        except BedcheckError as e:
+            _fail(e.code.value, e.message, as_json=False)
+        threshold = rates.threshold
+        summary = (f"accuracy={rates.accuracy:.4f} FAR={rates.false_accept_rate:.4f} "
+                   f"FRR={rates.false_reject_rate:.4f}")
     key = f"BEDCHECK_ENGINE_{settings.engine.value.upper()}_MATCH_THRESHOLD"
     path = out or default_calibration_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     kept = [line for line in (path.read_text().splitlines() if path.exists() else []) if not line.startswith(f"{key}=")]
-    path.write_text("\n".join([*kept, f"{key}={rates.threshold:.4f}"]) + "\n")
-    typer.echo(f"engine={settings.engine.value} threshold={rates.threshold:.4f} accuracy={rates.accuracy:.4f} "
-               f"FAR={rates.false_accept_rate:.4f} FRR={rates.false_reject_rate:.4f} -> {path}")
+    path.write_text("\n".join([*kept, f"{key}={threshold:.4f}"]) + "\n")
+    typer.echo(f"engine={settings.engine.value} threshold={threshold:.4f} {summary} -> {path}")
+
+
+def _fit_templates(folder: Path, target_far: float, *, enroll: int, probe: int, draws: int, workers: int,
+                   engine_name: EngineName | None) -> tuple[float, str]:
+    from models.faces.engines import UNIT_LENGTH_TAGS
+    from models.faces.evaluation import read_identities, tar_at_far, template_scores
+
+    settings = _settings(engine_name)
+    try:
+        identities = read_identities(folder)
+    except BedcheckError as e:
+        _fail(e.code.value, e.message, as_json=False)
+    paths = {name: [str(p) for p in found] for name, found in identities.items()}
+    encodings = encode_files([Path(p) for found in paths.values() for p in found], workers, engine_name)
+    scores = template_scores(paths, encodings, enroll=enroll, probe=probe, draws=draws, seed=0,
+                             unit=settings.engine_tag in UNIT_LENGTH_TAGS)
+    if scores.genuine.size == 0 or scores.impostor.size == 0:
+        _fail("invalid_input", f"{folder}: needs identities with more than {enroll} images, and at least two "
+                               "identities", as_json=False)
+    point = tar_at_far(scores, target_far)
+    return point.threshold, (f"TAR={point.true_accept_rate:.4f} FAR={point.false_accept_rate:.5f} "
+                             f"(templates {enroll} against {probe}, {draws} draws)")
 
 
 def _plot_roc(scored, path: Path) -> None:  # type: ignore[no-untyped-def]
