@@ -32,6 +32,9 @@ and database string: never rename it), one human message and one HTTP status.
     │   ├── Conflict                    conflict               409
     │   │   └── TransitionNotAllowed        transition_not_allowed 409  (a flag move the workflow forbids)
     │   ├── InvalidInput                invalid_input          422
+    │   │   ├── NonFiniteNumber             non_finite_number      422  (NaN or ±Infinity in a request)
+    │   │   ├── NameRefused                 name_refused           422  (bidi or control characters: models/names)
+    │   │   └── ApproversNotDistinct        approvers_not_distinct 422  (one person as both leave approvers)
     │   ├── PayloadTooLarge             payload_too_large      413
     │   └── RateLimited                 rate_limited           429
     ├── EngineError                 the face engine cannot run or cannot compare these embeddings
@@ -106,6 +109,9 @@ class ReasonCode(StrEnum):
     ENGINE_MISMATCH = "engine_mismatch"
     SCENE_FRAME_MISSING = "scene_frame_missing"
     REFERENCE_TOO_PLAIN = "reference_too_plain"
+    NON_FINITE_NUMBER = "non_finite_number"
+    NAME_REFUSED = "name_refused"
+    APPROVERS_NOT_DISTINCT = "approvers_not_distinct"
 
 
 class BedcheckError(Exception):
@@ -268,6 +274,21 @@ class InvalidInput(RequestError):
     code = ReasonCode.INVALID_INPUT
     default_message = "The request is not valid."
     http_status = 422
+
+
+class NonFiniteNumber(InvalidInput):
+    code = ReasonCode.NON_FINITE_NUMBER
+    default_message = "A number in the request is NaN or infinite; every number must be finite."
+
+
+class NameRefused(InvalidInput):
+    code = ReasonCode.NAME_REFUSED
+    default_message = "The name contains characters a name cannot hold (text-direction or control characters)."
+
+
+class ApproversNotDistinct(InvalidInput):
+    code = ReasonCode.APPROVERS_NOT_DISTINCT
+    default_message = "A leave needs two different approvers: the attending doctor and the insurance officer."
 
 
 class PayloadTooLarge(RequestError):

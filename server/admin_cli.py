@@ -75,7 +75,8 @@ def create_user(username: str, role: str, password: Annotated[str, typer.Option(
     """Create a user with a role: admin, supervisor, reviewer or hospital_staff."""
     from sqlmodel import select
 
-    from models.errors import Conflict, WeakPassword
+    from models.errors import Conflict, NameRefused, WeakPassword
+    from models.names import clean_name
     from server.accounts.passwords import check_password_policy
     from server.accounts.service import create_user as create
     from server.accounts.tables import Role
@@ -84,7 +85,12 @@ def create_user(username: str, role: str, password: Annotated[str, typer.Option(
 
     if role not in {r.value for r in Role}:
         raise typer.BadParameter(f"unknown role {role!r} ({', '.join(r.value for r in Role)})", param_hint="ROLE")
-    try:  # before the database: a weak password is a usage error (exit 2), not a traceback
+    try:  # before the database: a weak password or a bad name is a usage error (exit 2), not a traceback
+        clean_name(username, field="username", strict=True)
+    except NameRefused as e:
+        raise typer.BadParameter(f"{e.message}: {', '.join(e.details.get('code_points', []))}",
+                                 param_hint="USERNAME") from e
+    try:
         check_password_policy(password, username=username)
     except WeakPassword as e:
         raise typer.BadParameter(e.message, param_hint="--password") from e
@@ -153,6 +159,35 @@ def import_roster(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fal
     table = Table("created", "updated", "unchanged", "discharged", "transferred", "rejected", "encoding")
     table.add_row(*(str(x) for x in (report.created, report.updated, report.unchanged, report.discharged,
                                      report.transferred, len(report.rejected), report.encoding)))
+    out.print(table)
+    if report.registry_mismatches:
+        out.print(f"{report.registry_mismatches} admissions state insurance the registry does not (flagged; "
+                  "the registry is unchanged)")
+    for row in report.cleaned:
+        out.print(f"line {row.line}: {row.code}: {row.message}")
+    for row in report.rejected:
+        out.print(f"line {row.line}: {row.code}: {row.message}")
+    raise typer.Exit(1 if report.rejected else 0)
+
+
+insurance_registry = typer.Typer(no_args_is_help=True, help="The bureau's insurance registry (参保登记).")
+
+
+@insurance_registry.command("import")
+def import_registry(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+                    encoding: Encoding = None) -> None:
+    """Import the bureau's registry feed (CSV: insurance_number, insurance_status[, name, insurance_type,
+    insured_from, insured_until]); the only writer of the registry; bad rows listed; exit 1 if any."""
+    from server.db import db_scope
+    from server.persons import registry as registry_service
+    from server.tabular import read_csv
+
+    rows = read_csv(file.read_bytes(), required=registry_service.REQUIRED, encoding=encoding, what="registry CSV")
+    with db_scope(_engine()) as db:
+        report = registry_service.import_registry(db, rows=rows, actor="cli")
+    table = Table("created", "updated", "unchanged", "ineligible", "rejected", "encoding")
+    table.add_row(*(str(x) for x in (report.created, report.updated, report.unchanged, report.ineligible,
+                                     len(report.rejected), report.encoding)))
     out.print(table)
     for row in report.rejected:
         out.print(f"line {row.line}: {row.code}: {row.message}")

@@ -57,7 +57,8 @@ CHALLENGE_LENGTH = 2
 
 def create_campaign(db: Session, *, hospital_ids: list[int], deadline_s: int, actor: str,
                     kind: CampaignKind = CampaignKind.SPOT_CHECK, scope: dict[str, Any] | None = None,
-                    admission_ids: list[int] | None = None, challenge_length: int = CHALLENGE_LENGTH) -> Campaign:
+                    admission_ids: list[int] | None = None, challenge_length: int = CHALLENGE_LENGTH,
+                    inspector_device_id: int | None = None) -> Campaign:
     """Creates the campaign and, in bulk, one task per current admission (each with its nonce and its random
     liveness challenge); exempt admissions close at once."""
     if deadline_s <= 0:
@@ -66,7 +67,8 @@ def create_campaign(db: Session, *, hospital_ids: list[int], deadline_s: int, ac
         raise InvalidInput("the check's scope holds no hospital", field="scope")
     now = utcnow()
     campaign = Campaign(kind=kind, scope=scope or {"hospital_ids": hospital_ids}, created_by=actor,
-                        created_at=now, deadline_at=now + timedelta(seconds=deadline_s))
+                        created_at=now, deadline_at=now + timedelta(seconds=deadline_s),
+                        inspector_device_id=inspector_device_id)
     db.add(campaign)
     db.flush()
     current = select(Admission).where(col(Admission.hospital_id).in_(hospital_ids),
@@ -109,14 +111,25 @@ def _exempt_admission_ids(db: Session, in_scope: Any, at: datetime) -> set[int]:
     return {int(i) for i in db.exec(stmt)}
 
 
-def pending_tasks_for_ward(db: Session, *, ward_id: int, limit: int = 500) -> list[CheckTask]:
-    """Tasks of a ward still waiting for a result (late answers to overdue ones are still welcome)."""
+def pending_tasks_for_ward(db: Session, *, ward_id: int, device_id: int | None = None,
+                           limit: int = 500) -> list[CheckTask]:
+    """Tasks of a ward still waiting for a result (late answers to overdue ones are still welcome).
+
+    An inspector's on-site check is for that inspector's device alone (`device_id`): the ward's own devices
+    never see its tasks, so the hospital cannot answer the bureau's check for it."""
     stmt = (select(CheckTask)
             .where(CheckTask.ward_id == ward_id, col(CheckTask.result_id).is_(None),
                    col(CheckTask.verdict).in_([Verdict.PENDING, Verdict.OVERDUE]),
-                   CheckTask.issued_at > utcnow() - timedelta(days=1))
+                   CheckTask.issued_at > utcnow() - timedelta(days=1),
+                   col(CheckTask.campaign_id).not_in(inspections_of_others(device_id)))
             .order_by(col(CheckTask.id)).limit(limit))
     return list(db.exec(stmt))
+
+
+def inspections_of_others(device_id: int | None) -> Any:
+    """Campaigns that are another device's on-site inspection (all inspections when no device is named)."""
+    stmt = select(Campaign.id).where(col(Campaign.inspector_device_id).is_not(None))
+    return stmt if device_id is None else stmt.where(Campaign.inspector_device_id != device_id)
 
 
 @dataclass
@@ -210,18 +223,25 @@ def mark_expired(db: Session, *, campaign_id: int, now: datetime) -> list[tuple[
     """One campaign's past-deadline pending tasks, closed with the verdict policy's deadline rule."""
     expired = list(db.exec(select(CheckTask.id, CheckTask.delivered_at, CheckTask.admission_id, CheckTask.issued_at,
                                   CheckTask.deadline_at).where(
-        CheckTask.campaign_id == campaign_id, CheckTask.verdict == Verdict.PENDING, CheckTask.deadline_at <= now)))
+        CheckTask.campaign_id == campaign_id, CheckTask.verdict == Verdict.PENDING, CheckTask.deadline_at <= now)
+        # PostgreSQL: the tasks are locked here; one an upload holds is skipped (its result is being stored,
+        # and a failed upload leaves it to the next sweep), so the two never wait on each other.
+        .order_by(col(CheckTask.id)).with_for_update(skip_locked=True)))
     leaves = leave_service.leaves_of(db, [row[2] for row in expired])
-    changes = [(int(tid), policy.at_deadline(delivered=delivered is not None, on_leave=leave_service.covering_leave(
+    planned = [(int(tid), policy.at_deadline(delivered=delivered is not None, on_leave=leave_service.covering_leave(
         leaves.get(admission_id, []), issued_at=issued_at, at=deadline_at) is not None))
         for tid, delivered, admission_id, issued_at, deadline_at in expired]
-    for verdict in {v for _, v in changes}:
-        ids = [tid for tid, v in changes if v == verdict]
+    # Conditional on the task still being pending when the row is written (PostgreSQL re-reads a row another
+    # transaction locked; SQLite's writers are serialised): a result stored meanwhile wins, and only the rows
+    # this statement changed are reported, so the sweep flags no task a result has answered.
+    changed: set[int] = set()
+    for verdict in {v for _, v in planned}:
+        ids = [tid for tid, v in planned if v == verdict]
         for chunk in chunks(ids):
-            db.execute(update(CheckTask).where(and_(col(CheckTask.id).in_(chunk),
-                                                    CheckTask.verdict == Verdict.PENDING))
-                       .values(verdict=verdict, verdict_at=now))
-    return changes
+            changed.update(int(tid) for tid in db.execute(
+                update(CheckTask).where(and_(col(CheckTask.id).in_(chunk), CheckTask.verdict == Verdict.PENDING))
+                .values(verdict=verdict, verdict_at=now).returning(CheckTask.id)).scalars())
+    return [(tid, v) for tid, v in planned if tid in changed]
 
 
 def chunks(ids: list[int], size: int = 10_000) -> list[list[int]]:
@@ -234,11 +254,18 @@ def unannounced_campaign_ids() -> Any:
     return select(Campaign.id).where(Campaign.kind == CampaignKind.SPOT_CHECK, Campaign.deadline_at > utcnow())
 
 
-def visible_campaigns(stmt: Any, user: UserAccount) -> Any:
-    """Hospital staff see no campaign that is still an unannounced check."""
+def announced_only(stmt: Any, user: UserAccount, campaign_column: Any) -> Any:
+    """The unannounced-check rule, the one place it is written: hospital staff see nothing (rows, counts,
+    names) of a spot check before its deadline. `campaign_column` is the query's campaign id (a flag, a task
+    or the campaign itself); rows of no campaign are not hidden by this rule."""
     if user.role != Role.HOSPITAL_STAFF:
         return stmt
-    return stmt.where(col(Campaign.id).not_in(unannounced_campaign_ids()))
+    return stmt.where(or_(col(campaign_column).is_(None), col(campaign_column).not_in(unannounced_campaign_ids())))
+
+
+def visible_campaigns(stmt: Any, user: UserAccount) -> Any:
+    """Hospital staff see no campaign that is still an unannounced check."""
+    return announced_only(stmt, user, Campaign.id)
 
 
 def get_campaign(db: Session, *, user: UserAccount, campaign_id: int) -> Campaign:

@@ -22,6 +22,7 @@ from models.errors import (
 )
 from models.settings import EngineSettings
 from models.wire import ResultUpload
+from models.wire.base import MAX_CLOCK_OFFSET_MS
 from server.admissions import leave as leave_service
 from server.admissions.tables import Admission
 from server.audit import service as audit
@@ -30,7 +31,7 @@ from server.campaigns.tables import Campaign, CampaignKind, CampaignStatus, Chec
 from server.checks.evidence import CropEncoder, Evidence, frame_distances
 from server.checks.policy import decide
 from server.checks.tables import CheckResult, KeyFrame
-from server.db import utcnow
+from server.db import claim_write, utcnow
 from server.devices.tables import Device
 from server.flags import service as flag_service
 from server.hospitals.tables import Bed
@@ -39,7 +40,6 @@ from server.places import service as place_service
 from server.places.tables import SceneEvidence
 
 # A device clock off by more than ~24 days is broken, not drifting; it is also the stored column's range (int32).
-MAX_CLOCK_OFFSET_MS = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -105,9 +105,16 @@ def prepare_evidence(encoder: CropEncoder, uploads: list[ResultUpload]) -> list[
 
 def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], evidence: list[Evidence | BedcheckError],
                   engine_settings: EngineSettings, clock_tolerance_s: float) -> list[Accepted | BedcheckError]:
+    # The deadline race: the tasks are read under the write gate (SQLite) or their row locks (PostgreSQL), and
+    # the arrival time is taken after, so an upload and the deadline sweep are ordered. A result that gets
+    # here first is on time and the sweep's conditional update skips its task; one that gets here after the
+    # sweep is late and supersedes the overdue flag. Never on time and flagged overdue.
+    claim_write(db)
     existing = _existing_results(db, [u.idempotency_key for u in uploads])
     task_ids = {u.task_id for u in uploads}
-    tasks = {t.id: t for t in db.exec(select(CheckTask).where(col(CheckTask.id).in_(task_ids)))} if task_ids else {}
+    tasks = {t.id: t for t in db.exec(select(CheckTask).where(col(CheckTask.id).in_(task_ids))
+                                      .order_by(col(CheckTask.id)).with_for_update()
+                                      .execution_options(populate_existing=True))} if task_ids else {}
     person_ids = sorted({t.insured_person_id for t in tasks.values()})
     # Each face is compared with the person's embeddings of the engine that encoded it (the server's, from
     # the crop), and no other's.
@@ -127,7 +134,7 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], evid
             outcomes.append(_replay_of(db, prior, device))
             continue
         task = tasks.get(upload.task_id)
-        refusal = _refusal(device, task, upload) or _clock_refusal(device, task, upload, now, clock_tolerance_s)
+        refusal = _refusal(db, device, task, upload) or _clock_refusal(device, task, upload, now, clock_tolerance_s)
         if refusal is None and isinstance(seen, BedcheckError):
             refusal = seen
         if refusal is not None:
@@ -212,7 +219,7 @@ def adhoc_task(db: Session, *, device: Device, bed_id: int, deadline_s: int) -> 
                                                 col(Admission.discharged_at).is_(None))).first()
     if admission is None:
         raise NotFound("nobody is admitted to this bed")
-    pending = next((t for t in campaign_service.pending_tasks_for_ward(db, ward_id=device.ward_id)
+    pending = next((t for t in campaign_service.pending_tasks_for_ward(db, ward_id=device.ward_id, device_id=device.id)
                     if t.bed_id == bed.id and t.admission_id == admission.id), None)
     if pending is not None:
         return pending, bed.label
@@ -228,11 +235,14 @@ def _existing_results(db: Session, keys: list[str]) -> dict[str, CheckResult]:
     return {r.idempotency_key: r for r in rows}
 
 
-def _refusal(device: Device, task: CheckTask | None, upload: ResultUpload) -> BedcheckError | None:
+def _refusal(db: Session, device: Device, task: CheckTask | None, upload: ResultUpload) -> BedcheckError | None:
     if task is None:
         return NotFound("task not found")
     if task.ward_id != device.ward_id or task.hospital_id != device.hospital_id:
         return TaskNotForDevice()
+    inspector = db.exec(select(Campaign.inspector_device_id).where(Campaign.id == task.campaign_id)).first()
+    if inspector is not None and inspector != device.id:
+        return TaskNotForDevice()  # an inspector's on-site check is answered by the inspector's device only
     if upload.nonce != task.nonce:
         return NonceMismatch()
     if task.result_id is not None:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from sqlmodel import Session, col, select
@@ -33,6 +32,7 @@ from server.flags import service as flag_service
 from server.flags.tables import Appeal, AppealAttachment, Flag, Review
 from server.hospitals.tables import Bed, Hospital, Ward
 from server.persons.tables import InsuredPerson
+from server.spreadsheet import add_sheet, append_row, new_workbook, to_bytes
 
 # (text key of the header, Excel column width in characters)
 FLAG_COLUMNS = [("col_flag_id", 8), ("kind", 22), ("status", 16), ("hospital", 24), ("ward", 12), ("bed", 8),
@@ -59,8 +59,9 @@ class Sheet:
 
 def flag_sheet(db: Session, user: UserAccount, filters: service.FlagFilter, fmt: Formatter) -> Sheet:
     """Every flag in scope matching the filters, oldest first, with the patient, ward and bed of each."""
-    stmt = service.flag_query(user, filters, columns=[Flag, Hospital.name, Ward.code, Bed.label, InsuredPerson.name,
-                                                      InsuredPerson.insurance_number, CheckResult.threshold])
+    stmt = service.flag_query(user, filters, db=db, columns=[
+        Flag, Hospital.name, Ward.code, Bed.label, InsuredPerson.name, InsuredPerson.insurance_number,
+        CheckResult.threshold])
     stmt = (stmt.outerjoin(CheckTask, col(CheckTask.id) == Flag.task_id)
             .outerjoin(CheckResult, col(CheckResult.id) == CheckTask.result_id).order_by(col(Flag.id)))
     rows: list[Row] = []
@@ -114,7 +115,8 @@ def flag_rows(db: Session, user: UserAccount, filters: service.FlagFilter) -> li
 
 
 def _cell(value: Any) -> Any:
-    # A cell starting with = + - @ would run as a formula in a spreadsheet (CSV injection).
+    # A CSV cell starting with = + - @ would run as a formula in a spreadsheet (CSV injection); Excel files
+    # store text as text instead (server/spreadsheet.py).
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
@@ -141,15 +143,13 @@ def sheet_csv(sheet: Sheet) -> bytes:
 
 def to_xlsx(sheet: Sheet) -> bytes:
     """A workbook with a bold frozen header, column widths, real dates and percentages, and a totals row."""
-    workbook = Workbook()
-    ws = workbook.active
-    ws.title = sheet.title[:31]
-    ws.append(list(sheet.header))
+    workbook = new_workbook()
+    ws = add_sheet(workbook, sheet.title)
+    append_row(ws, sheet.header)
     for row in sheet.rows:
-        ws.append([_cell(v) for v in row])
+        append_row(ws, row)
     if sheet.totals:
-        ws.append([_cell(v) for v in sheet.totals])
-        for cell in ws[ws.max_row]:
+        for cell in append_row(ws, sheet.totals):
             cell.font = Font(bold=True)
     for cell in ws[1]:
         cell.font = Font(bold=True)
@@ -165,9 +165,7 @@ def to_xlsx(sheet: Sheet) -> bytes:
             elif cell.column - 1 in sheet.money_columns and isinstance(cell.value, int | float):
                 cell.number_format = '"¥"#,##0.00'
     ws.auto_filter.ref = f"A1:{get_column_letter(len(sheet.header))}{max(1, len(sheet.rows) + 1)}"
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    return to_bytes(workbook)
 
 
 def evidence_flags(db: Session, user: UserAccount, *, flag_id: int | None = None,
@@ -177,7 +175,7 @@ def evidence_flags(db: Session, user: UserAccount, *, flag_id: int | None = None
         return [flag_service.load_flag(db, user, flag_id)]
     if db.get(Campaign, campaign_id) is None:
         raise NotFound("campaign not found")
-    stmt = service.flag_query(user, service.FlagFilter(campaign_id=campaign_id)).order_by(col(Flag.id))
+    stmt = service.flag_query(user, service.FlagFilter(campaign_id=campaign_id), db=db).order_by(col(Flag.id))
     return list(db.exec(stmt.limit(MAX_EVIDENCE_FLAGS)))
 
 
