@@ -1,15 +1,15 @@
 """templates: the fused probe's frames and their distances on each check result
 
-Revision ID: 0012_templates
-Revises: 0011_liveness
+Revision ID: 0014_templates
+Revises: 0013_inspections
 Create Date: 2026-12-07 20:00:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0012_templates'
-down_revision = '0011_liveness'
+revision = '0014_templates'
+down_revision = '0013_inspections'
 branch_labels = None
 depends_on = None
 
