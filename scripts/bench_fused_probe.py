@@ -56,6 +56,7 @@ def _upload(engine: FaceEngine, photos: list[Path], with_frames: bool) -> Result
     return ResultUpload(
         idempotency_key=uuid.uuid4().hex, task_id=1, nonce="n" * 16, outcome=CaptureOutcome.FACE_CAPTURED,
         captured_at=datetime.now(UTC), engine_version=settings.engine_tag,
+        embedding=[float(x) for x in burst.encoding],  # type: ignore[union-attr]
         liveness=LivenessReport(is_live=True, score=0.9, blink_detected=True, passive_score=0.9),
         face_crop_jpeg_b64=base64.b64encode(crop).decode(), evidence_sha256=hashlib.sha256(crop).hexdigest(),
         scene_jpeg_b64=base64.b64encode(scene).decode(), key_frames=frames)

@@ -54,6 +54,7 @@ def test_the_probe_fuses_the_crop_with_the_key_frames_that_show_its_face(faces_d
     upload = ResultUpload(
         idempotency_key=uuid.uuid4().hex, task_id=1, nonce="n" * 16, outcome=CaptureOutcome.FACE_CAPTURED,
         captured_at=datetime.now(UTC), engine_version=settings.engine_tag, liveness=LIVE,
+        embedding=[float(x) for x in burst.encoding],  # type: ignore[union-attr]
         face_crop_jpeg_b64=base64.b64encode(crop).decode(), evidence_sha256=hashlib.sha256(crop).hexdigest(),
         scene_jpeg_b64=base64.b64encode(scene).decode(),
         key_frames=[_frame(neutral, "neutral"), _frame(someone_else, "blink"), _frame(blank, "turn_left")])
@@ -74,5 +75,6 @@ def test_the_probe_fuses_the_crop_with_the_key_frames_that_show_its_face(faces_d
     assert np.allclose(evidence.probe.vectors[0], expected)
     fused = person_distance(enrolled, evidence.probe)
     used = [f["distance"] for f in frames if f["used"]]
-    assert min(used) - 1e-3 <= fused <= max(used) + 1e-3
+    # The mean of two views is never farther than the worse view (its cosine is at least their mean cosine).
+    assert fused <= max(used) + 1e-4
     assert fused <= settings.match_threshold
