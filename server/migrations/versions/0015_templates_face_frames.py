@@ -1,15 +1,15 @@
 """templates: the fused probe's frames and their distances on each check result
 
-Revision ID: 0014_templates
-Revises: 0013_inspections
+Revision ID: 0015_templates
+Revises: 0014_evidence_queue
 Create Date: 2026-12-07 20:00:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0014_templates'
-down_revision = '0013_inspections'
+revision = '0015_templates'
+down_revision = '0014_evidence_queue'
 branch_labels = None
 depends_on = None
 
