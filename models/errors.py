@@ -30,7 +30,8 @@ and database string: never rename it), one human message and one HTTP status.
     ├── RequestError
     │   ├── NotFound                    not_found              404
     │   ├── Conflict                    conflict               409
-    │   │   └── TransitionNotAllowed        transition_not_allowed 409  (a flag move the workflow forbids)
+    │   │   ├── TransitionNotAllowed        transition_not_allowed 409  (a flag move the workflow forbids)
+    │   │   └── ReferenceAlreadyDecided     reference_already_decided 409 (a bed reference approved or rejected)
     │   ├── InvalidInput                invalid_input          422
     │   ├── PayloadTooLarge             payload_too_large      413
     │   └── RateLimited                 rate_limited           429
@@ -106,6 +107,7 @@ class ReasonCode(StrEnum):
     ENGINE_MISMATCH = "engine_mismatch"
     SCENE_FRAME_MISSING = "scene_frame_missing"
     REFERENCE_TOO_PLAIN = "reference_too_plain"
+    REFERENCE_ALREADY_DECIDED = "reference_already_decided"
 
 
 class BedcheckError(Exception):
@@ -262,6 +264,11 @@ class Conflict(RequestError):
 class TransitionNotAllowed(Conflict):
     code = ReasonCode.TRANSITION_NOT_ALLOWED
     default_message = "The flag's workflow does not allow this move from its current status."
+
+
+class ReferenceAlreadyDecided(Conflict):
+    code = ReasonCode.REFERENCE_ALREADY_DECIDED
+    default_message = "该参考图已审批过 (this bed reference was already approved or rejected)."
 
 
 class InvalidInput(RequestError):

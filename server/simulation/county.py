@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from models.faces.engines import SYNTHETIC
 from models.verdicts import ExemptionReason
-from models.wire.place import SceneSource
+from models.wire.place import ReferenceStatus, SceneSource
 from server.admissions.eligibility import flag_ineligible
 from server.admissions.tables import Admission, Exemption, Leave
 from server.db import utcnow
@@ -118,7 +118,9 @@ def add_references(db: Session, beds: list[tuple[int, int, int]]) -> None:
     for start in range(0, len(beds), 500):
         db.execute(insert(BedReference), [
             {"bed_id": b, "ward_id": w, "hospital_id": h, "source": SceneSource.TABLET, "scene_jpeg": reference_jpeg(b),
-             "feature_count": 0, "cues": {}, "created_by": "simulation", "created_at": utcnow(), "is_active": True}
+             "feature_count": 0, "cues": {}, "created_by": "simulation", "created_at": utcnow(), "is_active": True,
+             # set up with the county by the bureau's own simulation: approved from the start
+             "status": ReferenceStatus.APPROVED, "decided_by": "simulation", "decision_note": ""}
             for h, w, b in beds[start:start + 500]])
 
 
