@@ -23,7 +23,7 @@ from enrollment.analyse import PhotoAnalysis, analyse_file, init_worker, sha256_
 from enrollment.parallel import run_bounded
 from enrollment.service import enroll_photo, enrolled_photo_hashes
 from enrollment.sources import PhotoJob, SourceReject
-from models.errors import ReasonCode
+from models.errors import NameRefused, ReasonCode
 from models.settings import EngineSettings
 from server.persons.face_index import IndexParams, load_or_rebuild
 
@@ -143,11 +143,17 @@ def _commit(db: Session, index, job: PhotoJob, analysis: PhotoAnalysis,  # type:
     if not analysis.accepted:
         report.add(job.line or "", job.insurance_number, str(job.path), analysis.code, analysis.message)
         return
-    result = enroll_photo(
-        db, index=index, insurance_number=job.insurance_number, name=job.name, photo=analysis,
-        source=f"bulk:{job.path.name}", actor=options.actor, duplicate_threshold=settings.duplicate_threshold,
-        replace=options.replace and job.insurance_number not in replaced, replace_reason=options.replace_reason,
-        photo_bytes=job.path.read_bytes() if options.photo_dir else None, photo_dir=options.photo_dir)
+    try:
+        result = enroll_photo(
+            db, index=index, insurance_number=job.insurance_number, name=job.name, photo=analysis,
+            source=f"bulk:{job.path.name}", actor=options.actor, duplicate_threshold=settings.duplicate_threshold,
+            replace=options.replace and job.insurance_number not in replaced, replace_reason=options.replace_reason,
+            photo_bytes=job.path.read_bytes() if options.photo_dir else None, photo_dir=options.photo_dir)
+    except NameRefused as e:  # a bidi override or control character in the roster's name (models/names.py)
+        db.rollback()
+        report.add(job.line or "", job.insurance_number, str(job.path), e.code.value,
+                   f"{e.message}: {', '.join(e.details.get('code_points', []))}")
+        return
     if result.already_enrolled:
         summary.skipped += 1
         return

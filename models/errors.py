@@ -33,6 +33,8 @@ and database string: never rename it), one human message and one HTTP status.
     │   │   ├── TransitionNotAllowed        transition_not_allowed 409  (a flag move the workflow forbids)
     │   │   └── ReferenceAlreadyDecided     reference_already_decided 409 (a bed reference approved or rejected)
     │   ├── InvalidInput                invalid_input          422
+    │   │   ├── NonFiniteNumber             non_finite_number      422  (NaN or ±Infinity in a request)
+    │   │   └── NameRefused                 name_refused           422  (bidi or control characters: models/names)
     │   ├── PayloadTooLarge             payload_too_large      413
     │   └── RateLimited                 rate_limited           429
     ├── EngineError                 the face engine cannot run or cannot compare these embeddings
@@ -108,6 +110,8 @@ class ReasonCode(StrEnum):
     SCENE_FRAME_MISSING = "scene_frame_missing"
     REFERENCE_TOO_PLAIN = "reference_too_plain"
     REFERENCE_ALREADY_DECIDED = "reference_already_decided"
+    NON_FINITE_NUMBER = "non_finite_number"
+    NAME_REFUSED = "name_refused"
 
 
 class BedcheckError(Exception):
@@ -275,6 +279,16 @@ class InvalidInput(RequestError):
     code = ReasonCode.INVALID_INPUT
     default_message = "The request is not valid."
     http_status = 422
+
+
+class NonFiniteNumber(InvalidInput):
+    code = ReasonCode.NON_FINITE_NUMBER
+    default_message = "A number in the request is NaN or infinite; every number must be finite."
+
+
+class NameRefused(InvalidInput):
+    code = ReasonCode.NAME_REFUSED
+    default_message = "The name contains characters a name cannot hold (text-direction or control characters)."
 
 
 class PayloadTooLarge(RequestError):

@@ -57,6 +57,7 @@ class FlagKind(StrEnum):
     LIVENESS_MISMATCH = "liveness_mismatch"       # key frames do not show the liveness the device reported
     PLACE_MISMATCH = "place_mismatch"             # the capture's scene matches no reference of the bed's ward
     FACE_REPLACED = "face_replaced"               # an enrolled face replaced at the desk: reviewed, never silent
+    REGISTRY_MISMATCH = "registry_mismatch"       # a hospital's HIS states insurance the bureau's registry does not
     REPLAYED_EVIDENCE = "replayed_evidence"       # a frame, crop, scene or sequence of an earlier capture sent again
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from server import lifecycle  # noqa: E402
 from server.simulation.county import CountySpec  # noqa: E402
 from server.simulation.run import SimulationOptions, simulate  # noqa: E402
 
@@ -45,6 +46,19 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
+    lifecycle.stop_on_signals()  # SIGTERM stops the server, the devices and the cluster as Ctrl-C does
+    try:
+        summary = _run(a)
+    except KeyboardInterrupt:
+        sys.exit("simulate: stopped; the server, device processes and database cluster it started are stopped")
+    if a.json:
+        print(json.dumps(summary))
+    else:
+        for key, value in summary.items():
+            print(f"{key:>22}: {value}")
+
+
+def _run(a: argparse.Namespace) -> dict:  # type: ignore[type-arg]
     specs = [CountySpec(name=f"County {i + 1}", hospitals=a.hospitals, public_hospitals=round(a.hospitals * 28 / 46),
                         inpatients=a.inpatients, beds_per_ward=a.beds_per_ward, bed_hanging_rate=a.bed_hanging_rate,
                         impersonation_rate=a.impersonation_rate, spoof_rate=a.spoof_rate, silent_rate=a.silent_rate,
@@ -64,11 +78,7 @@ def main() -> None:
         url = a.database_url or f"sqlite:///{tempfile.mkdtemp(prefix='bedcheck-sim-')}/sim.db"
         summary = simulate(url, specs, options)
     summary["database"] = url.split("@")[-1].split("://")[0]
-    if a.json:
-        print(json.dumps(summary))
-    else:
-        for key, value in summary.items():
-            print(f"{key:>22}: {value}")
+    return summary
 
 
 if __name__ == "__main__":

@@ -154,6 +154,35 @@ def import_roster(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fal
     table.add_row(*(str(x) for x in (report.created, report.updated, report.unchanged, report.discharged,
                                      report.transferred, len(report.rejected), report.encoding)))
     out.print(table)
+    if report.registry_mismatches:
+        out.print(f"{report.registry_mismatches} admissions state insurance the registry does not (flagged; "
+                  "the registry is unchanged)")
+    for row in report.cleaned:
+        out.print(f"line {row.line}: {row.code}: {row.message}")
+    for row in report.rejected:
+        out.print(f"line {row.line}: {row.code}: {row.message}")
+    raise typer.Exit(1 if report.rejected else 0)
+
+
+insurance_registry = typer.Typer(no_args_is_help=True, help="The bureau's insurance registry (参保登记).")
+
+
+@insurance_registry.command("import")
+def import_registry(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+                    encoding: Encoding = None) -> None:
+    """Import the bureau's registry feed (CSV: insurance_number, insurance_status[, name, insurance_type,
+    insured_from, insured_until]); the only writer of the registry; bad rows listed; exit 1 if any."""
+    from server.db import db_scope
+    from server.persons import registry as registry_service
+    from server.tabular import read_csv
+
+    rows = read_csv(file.read_bytes(), required=registry_service.REQUIRED, encoding=encoding, what="registry CSV")
+    with db_scope(_engine()) as db:
+        report = registry_service.import_registry(db, rows=rows, actor="cli")
+    table = Table("created", "updated", "unchanged", "ineligible", "rejected", "encoding")
+    table.add_row(*(str(x) for x in (report.created, report.updated, report.unchanged, report.ineligible,
+                                     len(report.rejected), report.encoding)))
+    out.print(table)
     for row in report.rejected:
         out.print(f"line {row.line}: {row.code}: {row.message}")
     raise typer.Exit(1 if report.rejected else 0)

@@ -27,7 +27,8 @@ from server.places import service as place_service
 from server.settings import ServerSettings
 
 # Routes reachable without a user or device credential; everything else declares one (tested).
-PUBLIC_ROUTE_NAMES = frozenset({"health", "sign_in", "pair", "console_sign_in_form", "console_sign_in"})
+PUBLIC_ROUTE_NAMES = frozenset({"health", "sign_in", "pair", "console_sign_in_form", "console_sign_in",
+                                "bedside_root", "bedside_shell", "bedside_service_worker", "bedside_manifest"})
 # The API description maps every route and parameter: for administrators, except in the demo.
 ADMINS = RequireRoles(Role.ADMIN)
 log = logging.getLogger("uvicorn.error")  # the logger uvicorn shows at its default level
@@ -81,6 +82,13 @@ def create_app(settings: ServerSettings | None = None, engine_settings: EngineSe
         key_frame_limits=KeyFrameLimits(settings.key_frame_max_bytes, settings.key_frame_max_side_px))
     # Body size counted as it streams (chunked too) and time bounded; no-store on every answer.
     app.add_middleware(HttpGuard, max_bytes=settings.max_body_bytes, body_timeout_s=settings.body_timeout_s)
+    if settings.trusted_proxies.strip():
+        # uvicorn's own middleware, with our list instead of its default (127.0.0.1, i.e. anyone on the host);
+        # uvicorn_config turns its built-in copy off.
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=[
+            h.strip() for h in settings.trusted_proxies.split(",") if h.strip()])
     install_error_handlers(app)
     _mount(app)
     _mount_docs(app, public=settings.environment == "demo")
@@ -96,7 +104,10 @@ def _mount(app: FastAPI) -> None:
     from enrollment.routes import router as enrollment_router
     from server.accounts.routes import router as auth_router
     from server.admissions.leave_routes import router as leave_router
+    from server.admissions.routes import registry_router
     from server.admissions.routes import router as roster_router
+    from server.bedside.routes import device_router as bedside_device_router
+    from server.bedside.routes import mount_bedside
     from server.campaigns.routes import router as campaigns_router
     from server.checks.routes import router as checks_router
     from server.console.mount import mount_console
@@ -114,16 +125,19 @@ def _mount(app: FastAPI) -> None:
     app.include_router(device_router, dependencies=device)
     app.include_router(checks_router, dependencies=device)
     app.include_router(places_device_router, dependencies=device)
+    app.include_router(bedside_device_router, dependencies=device)
     app.include_router(admin_router, dependencies=user)
     app.include_router(places_admin_router, dependencies=user)
     app.include_router(campaigns_router, dependencies=user)
     app.include_router(flags_router, dependencies=user)
     app.include_router(roster_router, dependencies=user)
+    app.include_router(registry_router, dependencies=user)
     app.include_router(leave_router, dependencies=user)
     app.include_router(reports_router, dependencies=user)
     app.include_router(beds_router, dependencies=user)
     app.include_router(enrollment_router, dependencies=user)
     mount_console(app)
+    mount_bedside(app)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

@@ -39,6 +39,7 @@ app.add_typer(evidence_app, name="evidence", help="Evidence checks on uploaded r
 app.add_typer(enroll_app, name="enroll", help="Enroll insured persons' faces (bulk) and keep the 1:N face index.")
 app.add_typer(admin_cli.users, name="users")
 app.add_typer(admin_cli.roster, name="roster")
+app.add_typer(admin_cli.insurance_registry, name="registry")
 app.add_typer(admin_cli.beds, name="beds")
 app.add_typer(admin_cli.devices, name="devices")
 app.command("db-upgrade")(admin_cli.db_upgrade)

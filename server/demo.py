@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from server import lifecycle
 from server.settings import ServerSettings
 from server.simulation.county import CountySpec
 from server.simulation.real_faces import default_faces_dir
@@ -32,6 +33,7 @@ def demo_database_url(settings: ServerSettings) -> str:
 
 def run_demo(*, serve: bool, as_json: bool, hospitals: int, inpatients: int, deadline_s: int, seed: int,
              port: int = DEMO_PORT, offline_s: float = 5.0, review: bool = True) -> None:
+    lifecycle.stop_on_signals()  # SIGTERM stops the server and devices as Ctrl-C does
     settings = ServerSettings()
     url = demo_database_url(settings)
     spec = CountySpec(hospitals=hospitals, public_hospitals=min(hospitals, round(hospitals * 28 / 46)),

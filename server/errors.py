@@ -13,6 +13,10 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.errors import BedcheckError, ReasonCode
+from models.wire.base import CLOCK_OUT_OF_RANGE
+
+# Validation failures with a reason code of their own (pydantic error type -> code); the rest: invalid_input.
+VALIDATION_CODES = {"finite_number": ReasonCode.NON_FINITE_NUMBER, CLOCK_OUT_OF_RANGE: ReasonCode.CLOCK_IMPLAUSIBLE}
 
 log = logging.getLogger("bedcheck.server")
 
@@ -28,9 +32,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         # Only locations and messages: echoing the input could echo an embedding or a photo.
-        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
-        body = {"code": ReasonCode.INVALID_INPUT.value, "message": "The request is not valid.",
-                "details": {"errors": details}}
+        errors = exc.errors()
+        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                   for e in errors]
+        code = next((VALIDATION_CODES[e["type"]] for e in errors if e.get("type") in VALIDATION_CODES),
+                    ReasonCode.INVALID_INPUT)
+        message = {ReasonCode.NON_FINITE_NUMBER: "The request holds NaN or an infinite number.",
+                   ReasonCode.CLOCK_IMPLAUSIBLE: "The device clock is out of range; set the device's clock."}.get(
+            code, "The request is not valid.")
+        body = {"code": code.value, "message": message, "details": {"errors": details}}
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)

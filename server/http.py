@@ -19,7 +19,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from models.errors import PayloadTooLarge
 
 # Static files carry nothing personal; everything else (pages, API answers, evidence) is never cached.
-CACHEABLE_PREFIXES = ("/console/static/",)
+# The console's static files and the bedside app's hashed bundles, runtime and model (server/bedside/routes.py).
+CACHEABLE_PREFIXES = ("/console/static/", "/bedside/assets/", "/bedside/ort/", "/bedside/models/")
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 
 
@@ -139,6 +140,8 @@ def uvicorn_config(app: Any, *, header_timeout_s: float, **options: Any) -> Any:
     import uvicorn
 
     options.setdefault("timeout_keep_alive", 5)
+    # uvicorn believes X-Forwarded-For from 127.0.0.1 by default; create_app trusts only BEDCHECK_TRUSTED_PROXIES.
+    options["proxy_headers"] = False
     # 16 KiB of request line and headers is plenty for our clients; uvicorn's default is the same, said here.
     options.setdefault("h11_max_incomplete_event_size", 16 * 1024)
     config = uvicorn.Config(app, http=GuardedH11Protocol, **options)

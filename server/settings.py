@@ -32,6 +32,11 @@ class ServerSettings(BaseSettings):
                                                "the database; default beside the SQLite file, or in data_dir")
     audit_checkpoint_interval_s: float = Field(default=60.0, gt=0.0, description="How often the chain's head "
                                                "is checkpointed")
+    # Behind a reverse proxy the client's address is in X-Forwarded-For; a header any client can write
+    # decides sign-in throttling only when it comes from a proxy named here.
+    trusted_proxies: str = Field(default="", max_length=2000, description="Comma-separated addresses or "
+                                 "networks (CIDR) of the reverse proxies whose X-Forwarded-For/-Proto are "
+                                 "believed; default none: the peer address is the client's")
     user_token_ttl_s: int = Field(default=8 * 3600, ge=60, le=7 * 24 * 3600)
     default_deadline_s: int = Field(default=20 * 60, ge=10, le=7 * 24 * 3600)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024,

@@ -1,9 +1,11 @@
-"""CSV files as hospital systems export them: UTF-8 with or without BOM, or GBK/GB18030, one bad row at most.
+"""CSV files as hospital systems export them: UTF-8 with or without BOM, or GBK/GB18030, even both in one file.
 
-Many Chinese HIS exports are GBK (GB18030 is its superset). The encoding is given (`--encoding`) or
-detected: a BOM means UTF-8; a file that decodes as UTF-8 is UTF-8; otherwise the encoding under which
-more rows decode (UTF-8 or GB18030). Rows are decoded one by one, so a row that is not valid text in the
-file's encoding is rejected with its line number while every other row is read.
+Many Chinese HIS exports are GBK (GB18030 is its superset), and a file pieced together from two systems can
+be UTF-8 but for a few GBK rows. Decoding such a file whole as GB18030 garbles every UTF-8 name, so a file
+that is not clean UTF-8 is decoded line by line: a line that is valid UTF-8 is UTF-8 (GBK text is almost never
+valid UTF-8, while UTF-8 text often is "valid" GB18030 and comes out garbled), any other line GB18030, and a
+line that is neither is rejected with its line number. The report's encoding then says which were met
+("utf-8", "gb18030", or "utf-8+gb18030"). A named encoding (`--encoding`) is used for every line, strictly.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from models.errors import InvalidInput
@@ -41,47 +44,52 @@ def known_encoding(name: str) -> str:
         raise InvalidInput(f"unknown encoding {name!r} (try utf-8 or gb18030)", field="encoding") from e
 
 
-def detect_encoding(data: bytes) -> str:
-    """utf-8 (BOM or clean), else whichever of utf-8 and gb18030 decodes more lines."""
-    if data.startswith(UTF8_BOM):
-        return "utf-8"
+def _strict(raw: bytes, encoding: str) -> str | None:
     try:
-        data.decode("utf-8")
-        return "utf-8"
+        return raw.decode(encoding)
     except UnicodeDecodeError:
-        pass
-    lines = [line for line in data.splitlines() if not line.isascii()]
-    return "utf-8" if _decodable(lines, "utf-8") > _decodable(lines, "gb18030") else "gb18030"
+        return None
 
 
-def _decodable(lines: list[bytes], encoding: str) -> int:
-    count = 0
-    for line in lines:
-        try:
-            line.decode(encoding)
-            count += 1
-        except UnicodeDecodeError:
-            pass
-    return count
+def _lines(data: bytes, decode: Callable[[bytes], tuple[str | None, str]]) -> tuple[str, list[RowRejected], set[str]]:
+    lines, rejected, used = [], [], set()
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        text, encoding = decode(raw)
+        if text is None:
+            lines.append("")  # a blank line keeps every later line's number; csv skips it
+            rejected.append(RowRejected(number, UNDECODABLE, f"line {number} is not valid {encoding} text"))
+            continue
+        lines.append(text)
+        if not raw.isascii():
+            used.add(encoding)
+    return "\n".join(lines), rejected, used
+
+
+def _either(raw: bytes) -> tuple[str | None, str]:
+    """UTF-8 when the line is valid UTF-8, else GB18030 (None: neither)."""
+    text = _strict(raw, "utf-8")
+    if text is not None:
+        return text, "utf-8"
+    text = _strict(raw, "gb18030")
+    return text, "gb18030" if text is not None else "utf-8 or gb18030"
 
 
 def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, list[RowRejected], str]:
-    """The text with undecodable lines blanked (line numbers kept), their rejects, and the encoding used."""
-    encoding = known_encoding(encoding) if encoding else detect_encoding(data)
-    if data.startswith(UTF8_BOM) and encoding in ("utf-8", "utf_8"):
+    """The text with undecodable lines blanked (line numbers kept), their rejects, and the encoding(s) used."""
+    if data.startswith(UTF8_BOM) and (encoding is None or known_encoding(encoding) == "utf-8"):
         data = data[len(UTF8_BOM):]
-    try:
-        return data.decode(encoding), [], encoding
-    except UnicodeDecodeError:
-        pass
-    lines, rejected = [], []
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        try:
-            lines.append(raw.decode(encoding))
-        except UnicodeDecodeError:
-            lines.append("")  # a blank line keeps every later line's number; csv skips it
-            rejected.append(RowRejected(number, UNDECODABLE, f"line {number} is not valid {encoding} text"))
-    return "\n".join(lines), rejected, encoding
+    if encoding:
+        named = known_encoding(encoding)
+        text = _strict(data, named)
+        if text is not None:
+            return text, [], named
+        text, rejected, _ = _lines(data, lambda raw: (_strict(raw, named), named))
+        return text, rejected, named
+    text = _strict(data, "utf-8")
+    if text is not None:
+        return text, [], "utf-8"
+    text, rejected, used = _lines(data, _either)
+    return text, rejected, "+".join(sorted(used, key=("utf-8", "gb18030").index)) or "gb18030"
 
 
 def read_csv(data: bytes, *, required: tuple[str, ...], encoding: str | None = None, what: str = "CSV") -> CsvRows:

@@ -18,6 +18,14 @@ pytest_plugins = [p for p in ("tests.fixtures.db", "tests.fixtures.live_server")
                   if (REPO_ROOT / (p.replace(".", "/") + ".py")).exists()]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # SIGTERM (a CI stop, a `kill`) unwinds the session as Ctrl-C does, so session fixtures stop what they
+    # started (the PostgreSQL cluster, live servers) instead of leaving them running.
+    from server import lifecycle
+
+    lifecycle.stop_on_signals()
+
+
 def faces_root() -> Path | None:
     """The real face images, or None on a machine that has none."""
     root = Path(os.environ.get("BEDCHECK_FACES_DIR", DEFAULT_FACES_DIR))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from models.wire.base import DeviceClock, WireModel
 from models.wire.place import PlaceCues
 
 
-class PairRequest(BaseModel):
+class PairRequest(WireModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(min_length=6, max_length=64, description="One-time pairing code from an administrator")
@@ -20,7 +21,7 @@ class PairRequest(BaseModel):
     place: PlaceCues | None = Field(default=None, description="Wi-Fi networks in range at pairing")
 
 
-class PairResponse(BaseModel):
+class PairResponse(WireModel):
     device_id: int
     token: str = Field(description="Device credential; shown once, stored hashed on the server")
     hospital_id: int
@@ -28,15 +29,15 @@ class PairResponse(BaseModel):
     server_time: datetime
 
 
-class HeartbeatRequest(BaseModel):
+class HeartbeatRequest(WireModel):
     model_config = ConfigDict(extra="forbid")
 
-    device_time: AwareDatetime = Field(description="The device's clock, with its zone")
+    device_time: DeviceClock = Field(description="The device's clock, with its zone (years 2000 to 2099)")
     outbox_pending: int = Field(default=0, ge=0, description="Results stored on the device, not yet acked")
     software_version: str = Field(default="", max_length=40)
     engine_version: str = Field(default="", max_length=80, description="Face engine tag; empty = unchanged")
 
 
-class HeartbeatResponse(BaseModel):
+class HeartbeatResponse(WireModel):
     server_time: datetime
     device_id: int

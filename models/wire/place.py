@@ -7,7 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from models.wire.base import WireModel
 
 # Scene frames and references are small JPEGs (480 px, ~20-60 KB); base64 adds a third.
 MAX_SCENE_B64 = 400_000
@@ -28,7 +30,7 @@ class ReferenceStatus(StrEnum):
     REJECTED = "rejected"  # a bureau user refused it (another room, a blank wall, a planted picture)
 
 
-class GeoFix(BaseModel):
+class GeoFix(WireModel):
     model_config = ConfigDict(extra="forbid")
 
     lat: float = Field(ge=-90.0, le=90.0)
@@ -37,7 +39,7 @@ class GeoFix(BaseModel):
     source: Literal["gps", "network"] = "gps"
 
 
-class PlaceCues(BaseModel):
+class PlaceCues(WireModel):
     """What the device can tell about where it is, without special hardware. Each is a cue, none decides."""
 
     model_config = ConfigDict(extra="forbid")
@@ -56,7 +58,7 @@ class PlaceCues(BaseModel):
         return out
 
 
-class ReferenceUpload(BaseModel):
+class ReferenceUpload(WireModel):
     """A reference frame of a bed's surroundings (wall, headboard, equipment), faces blurred."""
 
     model_config = ConfigDict(extra="forbid")
@@ -67,7 +69,7 @@ class ReferenceUpload(BaseModel):
     note: str = Field(default="", max_length=200)
 
 
-class ReferenceRead(BaseModel):
+class ReferenceRead(WireModel):
     reference_id: int
     bed_id: int
     source: SceneSource

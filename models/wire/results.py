@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from models.faces.liveness.actions import Action, CannotTakePart, LivenessMethod
 from models.verdicts import CaptureOutcome, Verdict
+from models.wire.base import WireModel
 from models.wire.place import MAX_SCENE_B64, PlaceCues, SceneSource
 
 EMBEDDING_DIM = 128
@@ -16,7 +17,7 @@ MAX_KEY_FRAMES = 5
 MAX_KEY_FRAME_B64 = 400_000
 
 
-class ActionReport(BaseModel):
+class ActionReport(WireModel):
     model_config = ConfigDict(extra="forbid")
 
     action: Action
@@ -25,7 +26,7 @@ class ActionReport(BaseModel):
     value: float | None = Field(default=None, description="Its strength (degrees, or a relative change)")
 
 
-class LivenessReport(BaseModel):
+class LivenessReport(WireModel):
     model_config = ConfigDict(extra="forbid")
 
     is_live: bool
@@ -43,7 +44,7 @@ class LivenessReport(BaseModel):
     cannot_take_part: CannotTakePart | None = Field(default=None, description="Why the patient cannot take part")
 
 
-class KeyFrame(BaseModel):
+class KeyFrame(WireModel):
     """One frame of the challenge (the neutral face, then one per action), checked like the crop at upload."""
 
     model_config = ConfigDict(extra="forbid")
@@ -54,7 +55,7 @@ class KeyFrame(BaseModel):
     sha256: str = Field(min_length=64, max_length=64)
 
 
-class ResultUpload(BaseModel):
+class ResultUpload(WireModel):
     model_config = ConfigDict(extra="forbid")
 
     idempotency_key: str = Field(min_length=8, max_length=80, description="Same key = same result")
@@ -97,7 +98,7 @@ class ResultUpload(BaseModel):
         return self
 
 
-class ResultAck(BaseModel):
+class ResultAck(WireModel):
     task_id: int
     verdict: Verdict
     late: bool = False
@@ -108,7 +109,7 @@ class ResultAck(BaseModel):
 MAX_BATCH = 100
 
 
-class ResultBatch(BaseModel):
+class ResultBatch(WireModel):
     """Several outbox entries in one request: each is accepted or refused on its own."""
 
     model_config = ConfigDict(extra="forbid")
@@ -116,18 +117,18 @@ class ResultBatch(BaseModel):
     results: list[ResultUpload] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-class ItemError(BaseModel):
+class ItemError(WireModel):
     code: str
     message: str
     http_status: int = Field(description="What the single-result endpoint would have answered")
 
 
-class BatchItem(BaseModel):
+class BatchItem(WireModel):
     idempotency_key: str
     ack: ResultAck | None = None
     error: ItemError | None = Field(default=None, description="Final for this result: do not resend it")
 
 
-class BatchAck(BaseModel):
+class BatchAck(WireModel):
     items: list[BatchItem] = Field(description="One per uploaded result, in the same order")
     server_time: datetime

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from models.wire.base import WireModel
 
 
-class BedRoster(BaseModel):
+class BedRoster(WireModel):
     bed_id: int
     bed_label: str
     admission_id: int | None = None
@@ -18,7 +20,7 @@ class BedRoster(BaseModel):
     embeddings: list[list[float]] = Field(default_factory=list, description="Enrolled 128-d embeddings")
 
 
-class WardRoster(BaseModel):
+class WardRoster(WireModel):
     hospital_id: int
     ward_id: int
     ward_name: str

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from models.faces.liveness.actions import Action
+from models.wire.base import WireModel
 
 
-class TaskRead(BaseModel):
+class TaskRead(WireModel):
     """One admission to check once: the nonce must come back with the result."""
 
     task_id: int
@@ -28,12 +29,12 @@ class TaskRead(BaseModel):
     challenge_action_s: float = Field(default=6.0, ge=0.0, description="Seconds allowed for each action")
 
 
-class TaskBatch(BaseModel):
+class TaskBatch(WireModel):
     server_time: datetime
     tasks: list[TaskRead]
 
 
-class AdhocTaskRequest(BaseModel):
+class AdhocTaskRequest(WireModel):
     model_config = ConfigDict(extra="forbid")
 
     bed_id: int

@@ -1,11 +1,15 @@
 """The password policy: one function, called wherever a password is set (service, CLI, console, API).
 
 At least `MIN_LENGTH` characters, at least two kinds of character (lower case, upper case, digits, other),
-not one character repeated, and not the username (nor containing it). Long passphrases of one kind
-("correct horse battery staple") pass by length: `PASSPHRASE_LENGTH` characters need no second kind.
+not one character repeated, not the username (nor containing it), and not one of the 30,000 most common
+passwords (the leaked-password frequency list that ships with the `zxcvbn` package: "password123",
+"1q2w3e4r5t", "qwertyuiop" meet every other rule). Long passphrases of one kind ("correct horse battery
+staple") pass by length: `PASSPHRASE_LENGTH` characters need no second kind.
 """
 
 from __future__ import annotations
+
+from functools import cache
 
 from models.errors import WeakPassword
 
@@ -17,6 +21,14 @@ MAX_LENGTH = 200  # what the sign-in form and the token endpoint accept
 def _kinds(password: str) -> int:
     return sum((any(c.islower() for c in password), any(c.isupper() for c in password),
                 any(c.isdigit() for c in password), any(not c.isalnum() for c in password)))
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The common-password list of zxcvbn (lower case), loaded on first use, not at import."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
 
 
 def check_password_policy(password: str, *, username: str = "") -> None:
@@ -35,3 +47,6 @@ def check_password_policy(password: str, *, username: str = "") -> None:
     name = username.strip().lower()
     if name and name in password.lower():
         raise WeakPassword("a password cannot contain the username", rule="contains_username")
+    if password.lower() in common_passwords():
+        raise WeakPassword("this password is one of the most commonly used passwords; choose another",
+                           rule="common_password")

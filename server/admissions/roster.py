@@ -5,10 +5,16 @@ upserted (idempotent on hospital + HIS admission number), so a re-import changes
 file loses nothing already stored. A row with `discharged_at` discharges; a known admission on another bed
 is a transfer. Files may be UTF-8 or GBK/GB18030 (server/tabular.py): an undecodable row is one rejected row.
 
-Optional columns carry the person's insurance as the registry knows it (insurance_status, insurance_type,
-insured_from, insured_until: they update the person registry) and the fund amounts the HIS reports for the
-admission (fund_per_day and fund_total in yuan, fund_total_at). Every imported admission whose person was
-not insured on the admission date gets an `ineligible` flag (server/admissions/eligibility.py).
+Optional columns carry the person's insurance as the hospital's HIS states it (insurance_status,
+insurance_type, insured_from, insured_until) and the fund amounts the HIS reports for the admission
+(fund_per_day and fund_total in yuan, fund_total_at). The insurance columns never write the bureau's
+registry (server/persons/registry.py: only the bureau's feed does), whoever uploads the file: where they
+disagree with the registry's record, the admission gets a `registry_mismatch` flag and the report counts it.
+Every imported admission whose person was not insured on the admission date, by the registry, gets an
+`ineligible` flag (server/admissions/eligibility.py).
+
+Names pass the one name rule (models/names.py): a bidi override or a control character rejects the row
+(`name_refused`), invisible characters are removed and the report lists what was removed, by line.
 
 Wards and beds are a registry of their own (server/hospitals/registry.py): a row for a ward or bed the
 registry does not hold is rejected unless the import is asked to create beds (`create_beds`).
@@ -36,27 +42,26 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from models.errors import InvalidInput, ReasonCode
+from models.errors import InvalidInput, NameRefused, ReasonCode
+from models.names import clean_name
+from models.verdicts import FlagKind
 from server.admissions.eligibility import flag_ineligible
 from server.admissions.tables import Admission
 from server.audit import service as audit
 from server.flags import service as flag_service
+from server.flags.tables import Flag
 from server.hospitals import registry
 from server.hospitals import service as hospital_service
 from server.hospitals.tables import Hospital
+from server.persons import registry as insurance_registry
 from server.persons.service import get_or_create_person
-from server.persons.tables import InsuranceStatus, InsuredPerson
+from server.persons.tables import InsuredPerson
 from server.tabular import CsvRows, RowRejected, decode_text, read_csv
 
 REQUIRED = ("hospital_code", "ward_code", "bed_label", "insurance_number", "name", "his_admission_no",
             "admitted_at")
 OPTIONAL = ("discharged_at", "insurance_status", "insurance_type", "insured_from", "insured_until", "fund_per_day",
             "fund_total", "fund_total_at")
-# How HIS exports name the status, in both languages.
-STATUS_NAMES = {"active": InsuranceStatus.ACTIVE, "正常": InsuranceStatus.ACTIVE, "参保": InsuranceStatus.ACTIVE,
-                "参保缴费": InsuranceStatus.ACTIVE, "suspended": InsuranceStatus.SUSPENDED,
-                "暂停": InsuranceStatus.SUSPENDED, "中止": InsuranceStatus.SUSPENDED, "ended": InsuranceStatus.ENDED,
-                "终止": InsuranceStatus.ENDED, "注销": InsuranceStatus.ENDED}
 MAX_YUAN = Decimal("100000000")
 UNKNOWN_BED = "unknown_bed"
 ADMITTED_ELSEWHERE = ReasonCode.ADMITTED_ELSEWHERE.value
@@ -74,6 +79,8 @@ class ImportReport:
     rejected: list[RowRejected] = field(default_factory=list)
     encoding: str = "utf-8"
     duplicate_admission_flags: int = 0
+    registry_mismatches: int = 0  # admissions whose HIS insurance disagrees with the registry (flagged)
+    cleaned: list[RowRejected] = field(default_factory=list)  # names stored with characters removed, by line
 
     @property
     def accepted(self) -> int:
@@ -130,26 +137,6 @@ def _parse_fen(value: Any, name: str) -> int | None:
     return int(yuan * 100)
 
 
-def _insurance(row: dict[str, Any]) -> dict[str, Any] | None:
-    raw = str(row.get("insurance_status") or "").strip()
-    if not raw:
-        if any(str(row.get(c) or "").strip() for c in ("insurance_type", "insured_from", "insured_until")):
-            raise ValueError("insurance_status is required with insurance_type, insured_from or insured_until")
-        return None
-    status = STATUS_NAMES.get(raw.lower())
-    if status is None:
-        raise ValueError(f"unknown insurance_status {raw[:20]!r} (active, suspended or ended)")
-    insured_from, insured_until = _parse_date(row.get("insured_from"), "insured_from"), _parse_date(
-        row.get("insured_until"), "insured_until")
-    if insured_from and insured_until and insured_until < insured_from:
-        raise ValueError("insured_until is before insured_from")
-    kind = str(row.get("insurance_type") or "").strip()
-    if len(kind) > 40:
-        raise ValueError("insurance_type is longer than 40 characters")
-    return {"insurance_status": status, "insurance_type": kind, "insured_from": insured_from,
-            "insured_until": insured_until}
-
-
 class RowRefused(ValueError):
     """A row that cannot be imported, with its stable reason code."""
 
@@ -184,9 +171,13 @@ def import_roster(db: Session, *, rows: list[tuple[int, dict[str, Any]]] | CsvRo
                 raise ValueError(f"duplicate of line {seen[key]} in this file")
             seen[key] = line
             with db.begin_nested():
-                outcome, admission_id = _upsert(db, values, create_beds=create_beds,
+                outcome, admission_id, mismatch = _upsert(db, values, create_beds=create_beds,
                                                 guard_others=only_hospital_id is not None)
             imported.append(admission_id)
+            if values["name_removed"]:
+                report.cleaned.append(RowRejected(line, "name_cleaned", "removed from the name: "
+                                                  + ", ".join(values["name_removed"])))
+            report.registry_mismatches += mismatch
         except AdmittedElsewhereRow as e:
             report.rejected.append(RowRejected(line, e.code, str(e)))
             if flag_service.flag_refused_admission(
@@ -216,7 +207,8 @@ def import_roster(db: Session, *, rows: list[tuple[int, dict[str, Any]]] | CsvRo
     audit.record(db, actor=actor, action="roster.imported", object_type="roster", object_id=only_hospital_id or 0,
                  data={"created": report.created, "updated": report.updated, "unchanged": report.unchanged,
                        "rejected": len(report.rejected), "ineligible": report.ineligible,
-                       "encoding": report.encoding, "duplicate_admission_flags": report.duplicate_admission_flags})
+                       "encoding": report.encoding, "duplicate_admission_flags": report.duplicate_admission_flags,
+                       "registry_mismatches": report.registry_mismatches, "names_cleaned": len(report.cleaned)})
     db.commit()
     return report
 
@@ -240,6 +232,11 @@ def _validate(row: dict[str, Any], hospitals: dict[str, Hospital], only_hospital
     if discharged and admitted and discharged < admitted:
         raise ValueError("discharged_at is before admitted_at")
     values = {k: str(row[k]).strip() for k in REQUIRED if k not in ("admitted_at",)}
+    try:
+        name = clean_name(values["name"])
+    except NameRefused as e:
+        raise RowRefused(e.code.value, f"{e.message}: {', '.join(e.details.get('code_points', []))}") from e
+    values["name"], values["name_removed"] = name.value, name.removed
     for name in ("insurance_number", "his_admission_no", "bed_label", "ward_code"):
         if len(values[name]) > 40:
             raise ValueError(f"{name} is longer than 40 characters")
@@ -249,7 +246,7 @@ def _validate(row: dict[str, Any], hospitals: dict[str, Hospital], only_hospital
     if funds["fund_total_fen"] is not None and funds["fund_total_at"] is None:
         raise ValueError("fund_total needs fund_total_at (the time the HIS summed it)")
     return {**values, "hospital": hospital, "admitted_at": admitted, "discharged_at": discharged,
-            "insurance": _insurance(row), "funds": funds}
+            "insurance": insurance_registry.parse_insurance(row), "funds": funds}
 
 
 def _refuse_if_admitted_elsewhere(db: Session, v: dict[str, Any]) -> None:
@@ -270,7 +267,8 @@ def _refuse_if_admitted_elsewhere(db: Session, v: dict[str, Any]) -> None:
         raise AdmittedElsewhereRow(person.id or 0, elsewhere)
 
 
-def _upsert(db: Session, v: dict[str, Any], *, create_beds: bool, guard_others: bool = False) -> tuple[str, int]:
+def _upsert(db: Session, v: dict[str, Any], *, create_beds: bool,
+            guard_others: bool = False) -> tuple[str, int, bool]:
     hospital: Hospital = v["hospital"]
     if guard_others:
         _refuse_if_admitted_elsewhere(db, v)
@@ -284,10 +282,6 @@ def _upsert(db: Session, v: dict[str, Any], *, create_beds: bool, guard_others: 
                                           f"registry (register it, or import with create_beds)")
         ward, bed = found
     person, _ = get_or_create_person(db, insurance_number=v["insurance_number"], name=v["name"])
-    if v["insurance"] is not None:
-        for name, value in v["insurance"].items():
-            setattr(person, name, value)
-        db.add(person)
     admission = db.exec(select(Admission).where(Admission.hospital_id == hospital.id,
                                                 Admission.his_admission_no == v["his_admission_no"])).first()
     if v["discharged_at"] is None:
@@ -302,7 +296,7 @@ def _upsert(db: Session, v: dict[str, Any], *, create_beds: bool, guard_others: 
                               **{k: f for k, f in v["funds"].items() if f is not None})
         db.add(admission)
         db.flush()
-        return "created", admission.id or 0
+        return "created", admission.id or 0, _compare_registry(db, v, person, admission)
     if admission.insured_person_id != person.id:
         raise ValueError("HIS admission number already belongs to another insured person")
     outcome = "unchanged"
@@ -319,4 +313,24 @@ def _upsert(db: Session, v: dict[str, Any], *, create_beds: bool, guard_others: 
             outcome = "updated" if outcome == "unchanged" else outcome
     db.add(admission)
     db.flush()
-    return outcome, admission.id or 0
+    return outcome, admission.id or 0, _compare_registry(db, v, person, admission)
+
+
+def _compare_registry(db: Session, v: dict[str, Any], person: InsuredPerson, admission: Admission) -> bool:
+    """True when the HIS's insurance columns disagree with the registry (one open flag per admission)."""
+    claimed = v["insurance"]
+    fields = insurance_registry.disagreement(claimed, person) if claimed is not None else []
+    if not fields:
+        return False
+    held = insurance_registry.record_of(person) or {}
+    open_flag = db.exec(select(Flag.id).where(Flag.kind == FlagKind.REGISTRY_MISMATCH,
+                                              Flag.admission_id == admission.id,
+                                              col(Flag.status).not_in(flag_service.CLOSED))).first()
+    if open_flag is None:
+        flag = flag_service.raise_flag(db, kind=FlagKind.REGISTRY_MISMATCH, hospital_id=admission.hospital_id,
+                                       details={**{f"his_{k}": str(claimed[k] or "") for k in fields},
+                                                **{f"registry_{k}": str(held.get(k) or "") for k in fields}})
+        flag.admission_id, flag.insured_person_id = admission.id, person.id
+        db.add(flag)
+        db.flush()
+    return True

@@ -234,11 +234,18 @@ def unannounced_campaign_ids() -> Any:
     return select(Campaign.id).where(Campaign.kind == CampaignKind.SPOT_CHECK, Campaign.deadline_at > utcnow())
 
 
-def visible_campaigns(stmt: Any, user: UserAccount) -> Any:
-    """Hospital staff see no campaign that is still an unannounced check."""
+def announced_only(stmt: Any, user: UserAccount, campaign_column: Any) -> Any:
+    """The unannounced-check rule, the one place it is written: hospital staff see nothing (rows, counts,
+    names) of a spot check before its deadline. `campaign_column` is the query's campaign id (a flag, a task
+    or the campaign itself); rows of no campaign are not hidden by this rule."""
     if user.role != Role.HOSPITAL_STAFF:
         return stmt
-    return stmt.where(col(Campaign.id).not_in(unannounced_campaign_ids()))
+    return stmt.where(or_(col(campaign_column).is_(None), col(campaign_column).not_in(unannounced_campaign_ids())))
+
+
+def visible_campaigns(stmt: Any, user: UserAccount) -> Any:
+    """Hospital staff see no campaign that is still an unannounced check."""
+    return announced_only(stmt, user, Campaign.id)
 
 
 def get_campaign(db: Session, *, user: UserAccount, campaign_id: int) -> Campaign:

@@ -22,6 +22,7 @@ from models.errors import (
 )
 from models.settings import EngineSettings
 from models.wire import ResultUpload
+from models.wire.base import MAX_CLOCK_OFFSET_MS
 from server.admissions import leave as leave_service
 from server.admissions.tables import Admission
 from server.audit import service as audit
@@ -39,7 +40,6 @@ from server.places import service as place_service
 from server.places.tables import SceneEvidence
 
 # A device clock off by more than ~24 days is broken, not drifting; it is also the stored column's range (int32).
-MAX_CLOCK_OFFSET_MS = 2**31 - 1
 
 
 @dataclass(frozen=True)

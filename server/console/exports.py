@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from sqlmodel import Session, col, select
@@ -33,6 +32,7 @@ from server.flags import service as flag_service
 from server.flags.tables import Appeal, AppealAttachment, Flag, Review
 from server.hospitals.tables import Bed, Hospital, Ward
 from server.persons.tables import InsuredPerson
+from server.spreadsheet import add_sheet, append_row, new_workbook, to_bytes
 
 # (text key of the header, Excel column width in characters)
 FLAG_COLUMNS = [("col_flag_id", 8), ("kind", 22), ("status", 16), ("hospital", 24), ("ward", 12), ("bed", 8),
@@ -114,7 +114,8 @@ def flag_rows(db: Session, user: UserAccount, filters: service.FlagFilter) -> li
 
 
 def _cell(value: Any) -> Any:
-    # A cell starting with = + - @ would run as a formula in a spreadsheet (CSV injection).
+    # A CSV cell starting with = + - @ would run as a formula in a spreadsheet (CSV injection); Excel files
+    # store text as text instead (server/spreadsheet.py).
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
@@ -141,15 +142,13 @@ def sheet_csv(sheet: Sheet) -> bytes:
 
 def to_xlsx(sheet: Sheet) -> bytes:
     """A workbook with a bold frozen header, column widths, real dates and percentages, and a totals row."""
-    workbook = Workbook()
-    ws = workbook.active
-    ws.title = sheet.title[:31]
-    ws.append(list(sheet.header))
+    workbook = new_workbook()
+    ws = add_sheet(workbook, sheet.title)
+    append_row(ws, sheet.header)
     for row in sheet.rows:
-        ws.append([_cell(v) for v in row])
+        append_row(ws, row)
     if sheet.totals:
-        ws.append([_cell(v) for v in sheet.totals])
-        for cell in ws[ws.max_row]:
+        for cell in append_row(ws, sheet.totals):
             cell.font = Font(bold=True)
     for cell in ws[1]:
         cell.font = Font(bold=True)
@@ -165,9 +164,7 @@ def to_xlsx(sheet: Sheet) -> bytes:
             elif cell.column - 1 in sheet.money_columns and isinstance(cell.value, int | float):
                 cell.number_format = '"¥"#,##0.00'
     ws.auto_filter.ref = f"A1:{get_column_letter(len(sheet.header))}{max(1, len(sheet.rows) + 1)}"
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    return to_bytes(workbook)
 
 
 def evidence_flags(db: Session, user: UserAccount, *, flag_id: int | None = None,

@@ -106,6 +106,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "replayed_photo": ("照片重放", "Replayed photo"), "cross_hospital_face": ("跨院同脸", "Same face in two hospitals"),
     "ineligible": ("无医保资格", "Not insured"), "leave_overdue": ("请假逾期未返", "Overdue from leave"),
     "leave_overnight": ("请假跨夜", "Leave over a night"), "face_replaced": ("更换登记人脸", "Enrolled face replaced"),
+    "registry_mismatch": ("参保信息与登记不符", "Insurance differs from the registry"),
+    "detail_his_insurance_status": ("医院上报参保状态", "Status the hospital reported"),
+    "detail_registry_insurance_status": ("医保登记参保状态", "Status in the registry"),
+    "detail_his_insured_from": ("医院上报参保起始", "Insured from, as the hospital reported"),
+    "detail_registry_insured_from": ("医保登记参保起始", "Insured from, in the registry"),
+    "detail_his_insured_until": ("医院上报参保截止", "Insured until, as the hospital reported"),
+    "detail_registry_insured_until": ("医保登记参保截止", "Insured until, in the registry"),
     "liveness_mismatch": ("活体证据不符", "Liveness evidence mismatch"),
     "place_mismatch": ("实地不符（疑似带出病区）", "Place mismatch (not at the bed)"),
     # flag statuses

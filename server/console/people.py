@@ -12,6 +12,7 @@ from models.errors import NotFound
 from server.accounts.deps import scope
 from server.accounts.tables import Role, UserAccount
 from server.admissions.tables import Admission
+from server.flags import service as flag_service
 from server.flags.tables import Flag
 from server.hospitals.tables import Bed, Hospital, Ward
 from server.persons.tables import FaceEmbedding, InsuredPerson, StaffMember
@@ -107,5 +108,5 @@ def person_page(db: Session, user: UserAccount, person_id: int) -> PersonPage:
     page.admissions = [(a, h, w, b) for a, h, w, b in db.exec(scope(stmt, user, Admission.hospital_id))]
     flags: Any = (select(Flag, Hospital.name).outerjoin(Hospital, col(Hospital.id) == Flag.hospital_id)
                   .where(Flag.insured_person_id == person_id).order_by(col(Flag.id).desc()).limit(200))
-    page.flags = [(f, h or "") for f, h in db.exec(scope(flags, user, Flag.hospital_id))]
+    page.flags = [(f, h or "") for f, h in db.exec(flag_service.scoped(flags, user))]
     return page

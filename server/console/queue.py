@@ -16,12 +16,13 @@ from models.verdicts import FlagKind
 from server.accounts.deps import check_hospital, scope
 from server.accounts.tables import UserAccount
 from server.admissions.tables import Admission
+from server.flags import counts
 from server.flags import service as flag_service
 from server.flags.tables import Flag, FlagStatus
 from server.hospitals.tables import Bed, Hospital, Ward
 from server.persons.tables import InsuredPerson
 
-ACTIONABLE = (FlagStatus.OPEN, FlagStatus.FIRST_REVIEWED, FlagStatus.APPEALED)
+ACTIONABLE = counts.OPEN_STATUSES  # one definition of "open" (server/flags/counts.py)
 ACTIONABLE_KEY = "actionable"  # the pseudo-status of the default view
 PAGE_SIZES = (20, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
@@ -92,9 +93,11 @@ def flag_query(user: UserAccount, filters: FlagFilter, *, columns: Any = None) -
         if value is not None:
             stmt = stmt.where(column == value)
     if filters.status == ACTIONABLE_KEY:
-        stmt = stmt.where(col(Flag.status).in_(list(ACTIONABLE)))
+        stmt = stmt.where(counts.is_open())
     elif filters.status:
         stmt = stmt.where(Flag.status == FlagStatus(filters.status))
+    else:  # every status that counts: a superseded flag is listed only when asked for by its status
+        stmt = stmt.where(counts.stands())
     if filters.q and filters.q.strip():
         stmt = _search(stmt, filters.q)
     return stmt

@@ -7,10 +7,10 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from server.accounts.deps import scope
 from server.accounts.tables import UserAccount
 from server.console import timeline
 from server.db import utcnow
+from server.flags import service as flag_service
 from server.flags.tables import Appeal, Flag
 from server.hospitals.tables import Hospital
 from server.persons.tables import InsuredPerson
@@ -39,7 +39,7 @@ def todo(db: Session, user: UserAccount) -> list[TodoItem]:
             .order_by(col(Flag.created_at)).limit(MAX_ITEMS))
     now = utcnow()
     items = []
-    for flag, hospital, patient, number in db.exec(scope(stmt, user, Flag.hospital_id)):
+    for flag, hospital, patient, number in db.exec(flag_service.scoped(stmt, user)):
         deadline = timeline.appeal_deadline(db, flag)
         if deadline is None or deadline < now:
             continue

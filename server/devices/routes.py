@@ -30,7 +30,7 @@ def pair(body: PairRequest, db: Db, request: Request) -> PairResponse:
 @device_router.post("/heartbeat", response_model=HeartbeatResponse)
 def heartbeat(body: HeartbeatRequest, device: CurrentDevice, db: Db, request: Request) -> HeartbeatResponse:
     now = utcnow()
-    device.clock_offset_ms = int((now - body.device_time).total_seconds() * 1000)
+    device.clock_offset_ms = service.clock_offset_ms(now, body.device_time)
     device.outbox_pending, device.last_seen_at = body.outbox_pending, now
     service.report_engine(db, device=device, tag=body.engine_version,
                           allow_synthetic=request.app.state.settings.accepts_synthetic_embeddings)

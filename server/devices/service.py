@@ -6,17 +6,34 @@ import hashlib
 import secrets
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from models.errors import DeviceRevoked, InvalidCredential, NotFound, PairingCodeInvalid, RateLimited
+from models.errors import (
+    ClockImplausible,
+    DeviceRevoked,
+    InvalidCredential,
+    NotFound,
+    PairingCodeInvalid,
+    RateLimited,
+)
 from models.faces.engines import device_engine
+from models.wire.base import MAX_CLOCK_OFFSET_MS
 from server.audit import service as audit
 from server.db import utcnow
 from server.devices.tables import Device, PairingCode
 from server.hospitals.tables import Ward
 from server.places.service import enroll_wifi
+
+
+def clock_offset_ms(now: datetime, device_time: datetime) -> int:
+    """server time - device time, or ClockImplausible for a clock further off than the column (and sense) holds."""
+    offset_ms = int((now - device_time).total_seconds() * 1000)
+    if abs(offset_ms) > MAX_CLOCK_OFFSET_MS:
+        raise ClockImplausible("the device clock is more than 24 days off the server's; set the device's clock",
+                               offset_ms=offset_ms, max_abs_ms=MAX_CLOCK_OFFSET_MS)
+    return offset_ms
 
 
 def _sha256(value: str) -> str:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import insert, or_
+from sqlalchemy import insert
 from sqlmodel import Session, col, func, select
 
 from models.errors import NotFound
 from models.verdicts import FlagKind, Verdict
-from server.accounts.tables import Role, UserAccount
+from server.accounts.tables import UserAccount
 from server.admissions.tables import Admission
 from server.audit import service as audit
 from server.campaigns.tables import CheckTask
@@ -45,9 +45,7 @@ def load_flag(db: Session, user: UserAccount, flag_id: int) -> Flag:
     if flag is None:
         raise NotFound("flag not found")
     check_hospital(user, flag.hospital_id or -1, "flag")
-    hidden = hidden_from_hospital(user)
-    if hidden is not None and flag.campaign_id is not None and db.exec(
-            select(Flag.id).where(Flag.id == flag.id, hidden)).first():
+    if db.exec(scoped(select(Flag.id).where(Flag.id == flag.id), user)).first() is None:
         raise NotFound("flag not found")
     return flag
 
@@ -63,22 +61,13 @@ def raise_flag(db: Session, *, kind: FlagKind, hospital_id: int | None, details:
     return flag
 
 
-def hidden_from_hospital(user: UserAccount) -> Any:
-    """Flags hospital staff must not see yet: those of a spot check before its deadline (unannounced)."""
-    from server.campaigns.service import unannounced_campaign_ids
-
-    if user.role != Role.HOSPITAL_STAFF:
-        return None
-    return col(Flag.campaign_id).in_(unannounced_campaign_ids())
-
-
 def scoped(stmt: Any, user: UserAccount) -> Any:
-    """Default-deny scope of flag queries: hospital staff see their own hospital's announced flags only."""
+    """Default-deny scope of every flag query (lists, counts, exports, pages): hospital staff see their own
+    hospital's flags, and none of a spot check still unannounced (campaigns.service.announced_only)."""
     from server.accounts.deps import scope
+    from server.campaigns.service import announced_only
 
-    stmt = scope(stmt, user, Flag.hospital_id)
-    hidden = hidden_from_hospital(user)
-    return stmt if hidden is None else stmt.where(or_(col(Flag.campaign_id).is_(None), ~hidden))
+    return announced_only(scope(stmt, user, Flag.hospital_id), user, Flag.campaign_id)
 
 
 def sync_duplicate_admissions(db: Session, *, person_ids: Iterable[int] | None = None,

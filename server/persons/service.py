@@ -8,6 +8,7 @@ import numpy as np
 from sqlmodel import Session, col, select
 
 from models.faces.match import Embeddings
+from models.names import clean_name
 from server.persons.tables import FaceEmbedding, InsuredPerson, StaffMember
 
 EMBEDDING_DTYPE = np.dtype("<f4")
@@ -22,7 +23,11 @@ def bytes_to_vector(data: bytes) -> np.ndarray:
 
 
 def get_or_create_person(db: Session, *, insurance_number: str, name: str) -> tuple[InsuredPerson, bool]:
-    """The person with this insurance number (name updated), or a new one; flushes."""
+    """The person with this insurance number (name updated), or a new one; flushes.
+
+    The name passes the one name rule (models/names.py) here, whatever the entry: a bidi override or a
+    control character refuses it (NameRefused), invisible characters are removed."""
+    name = clean_name(name).value if name else name
     person = db.exec(select(InsuredPerson).where(InsuredPerson.insurance_number == insurance_number)).first()
     if person:
         if name and person.name != name:
@@ -53,7 +58,7 @@ def add_staff_embedding(db: Session, *, hospital_id: int, staff_number: str, nam
     staff = db.exec(select(StaffMember).where(StaffMember.hospital_id == hospital_id,
                                               StaffMember.staff_number == staff_number)).first()
     if staff is None:
-        staff = StaffMember(hospital_id=hospital_id, staff_number=staff_number, name=name)
+        staff = StaffMember(hospital_id=hospital_id, staff_number=staff_number, name=clean_name(name).value)
         db.add(staff)
         db.flush()
     row = FaceEmbedding(staff_member_id=staff.id, vector=vector_to_bytes(vector), source=source,

@@ -19,8 +19,10 @@ from models.errors import InvalidInput
 from models.verdicts import EXCUSED_VERDICTS, FlagKind, Verdict
 from server.accounts.tables import Role, UserAccount
 from server.admissions.tables import Admission
+from server.campaigns import service as campaign_service
 from server.campaigns.tables import CheckTask
-from server.flags.tables import Flag, FlagStatus, Review
+from server.flags import counts
+from server.flags.tables import Flag
 from server.hospitals.tables import Hospital
 from server.localtime import LOCAL_TZ, day_start
 from server.regions.tables import Region, RegionLevel
@@ -171,16 +173,16 @@ def build(db: Session, user: UserAccount, period: Period, *, county: str | None 
           hospital_id: int | None = None, full: bool = True) -> Report:
     """The report over a period; `full` adds inpatients checked, money and the previous period's change."""
     name, hospitals = scope_hospitals(db, user, county=county, hospital_id=hospital_id)
-    rows = _rows(db, hospitals, period, full=full)
+    rows = _rows(db, user, hospitals, period, full=full)
     report = Report(period, name, list(rows.values()), _sum(rows.values(), name), ranked=len(rows) > 1)
     if full:
         report.previous_period = period.previous()
-        before = _rows(db, hospitals, report.previous_period, full=True)
+        before = _rows(db, user, hospitals, report.previous_period, full=True)
         for hid, row in rows.items():
             row.previous = before[hid]
         report.total.previous = _sum(before.values(), name)
     _rank(report.hospitals)
-    days = _collect(db, list(hospitals), period, BY_DAY) if hospitals else {}
+    days = _collect(db, user, list(hospitals), period, BY_DAY) if hospitals else {}
     report.months = [TrendPoint(label, p, _sum([r for d, r in days.items() if p.start <= d <= p.end], name))
                      for label, p in _months(period)]
     report.quarters = _quarters(report.months)
@@ -190,11 +192,11 @@ def build(db: Session, user: UserAccount, period: Period, *, county: str | None 
 BY_HOSPITAL, BY_DAY = "hospital", "day"
 
 
-def _rows(db: Session, hospitals: dict[int, str], period: Period, *, full: bool) -> dict[int, Row]:
+def _rows(db: Session, user: UserAccount, hospitals: dict[int, str], period: Period, *, full: bool) -> dict[int, Row]:
     rows = {hid: Row(hid, name) for hid, name in hospitals.items()}
     if not rows:
         return rows
-    for hid, found in _collect(db, list(rows), period, BY_HOSPITAL).items():
+    for hid, found in _collect(db, user, list(rows), period, BY_HOSPITAL).items():
         found.hospital_id, found.name = hid, rows[hid].name
         rows[hid] = found
     if full:
@@ -221,10 +223,10 @@ def _key(value: Any) -> Any:
     return int(value) if isinstance(value, int) else value
 
 
-def _collect(db: Session, ids: list[int], period: Period, by: str) -> dict[Any, Row]:
+def _collect(db: Session, user: UserAccount, ids: list[int], period: Period, by: str) -> dict[Any, Row]:
     """Checks and flags of the period per hospital (BY_HOSPITAL) or per local day (BY_DAY)."""
     rows: dict[Any, Row] = defaultdict(lambda: Row(None, ""))
-    for key, verdict, n in _verdict_counts(db, ids, period, by):
+    for key, verdict, n in _verdict_counts(db, user, ids, period, by):
         row = rows[_key(key)]
         row.verdicts[verdict] = row.verdicts.get(verdict, 0) + n
         if verdict == Verdict.PENDING.value:
@@ -232,11 +234,12 @@ def _collect(db: Session, ids: list[int], period: Period, by: str) -> dict[Any, 
         row.checks += n
         row.verified += n if verdict == Verdict.VERIFIED.value else 0
         row.excused += n if verdict in EXCUSED else 0
-    _add_flags(db, rows, ids, period, by)
+    _add_flags(db, user, rows, ids, period, by)
     return rows
 
 
-def _verdict_counts(db: Session, ids: list[int], period: Period, by: str) -> list[tuple[Any, str, int]]:
+def _verdict_counts(db: Session, user: UserAccount, ids: list[int], period: Period,
+                    by: str) -> list[tuple[Any, str, int]]:
     """(hospital or day, verdict, tasks) from the tally for settled days, from the tasks for the others."""
     settled = rollup.rolled_through(db)
     out: list[tuple[Any, str, int]] = []
@@ -252,12 +255,13 @@ def _verdict_counts(db: Session, ids: list[int], period: Period, by: str) -> lis
         live_from = last + timedelta(days=1)
     if live_from <= period.end:
         key = CheckTask.hospital_id if by == BY_HOSPITAL else _local_day(db, CheckTask.issued_at)
-        out += [(k, getattr(v, "value", str(v)), int(n)) for k, v, n in db.exec(
+        # Settled days hold no unannounced check (a deadline is at most 7 days): only the live part needs the rule.
+        live = campaign_service.announced_only(
             select(key, CheckTask.verdict, func.count())
             .where(col(CheckTask.issued_at) >= day_start(live_from),
                    col(CheckTask.issued_at) < day_start(period.end + timedelta(days=1)),
-                   col(CheckTask.hospital_id).in_(ids))
-            .group_by(key, CheckTask.verdict))]
+                   col(CheckTask.hospital_id).in_(ids)), user, CheckTask.campaign_id)
+        out += [(k, getattr(v, "value", str(v)), int(n)) for k, v, n in db.exec(live.group_by(key, CheckTask.verdict))]
     return out
 
 
@@ -266,26 +270,22 @@ def _in_period(period: Period) -> Any:
                 col(Flag.created_at) < day_start(period.end + timedelta(days=1)))
 
 
-def _add_flags(db: Session, rows: dict[Any, Row], ids: list[int], period: Period, by: str) -> None:
-    scoped = and_(_in_period(period), col(Flag.hospital_id).in_(ids))
+def _add_flags(db: Session, user: UserAccount, rows: dict[Any, Row], ids: list[int], period: Period,
+               by: str) -> None:
+    """The period's flags per row, counted by the one definition (server/flags/counts.py)."""
     key = Flag.hospital_id if by == BY_HOSPITAL else _local_day(db, Flag.created_at)
-    for k, kind, status, n, refused, deduction in db.exec(
-            select(key, Flag.kind, Flag.status, func.count(), func.sum(Flag.refused_fen),
-                   func.sum(Flag.deduction_fen)).where(scoped).group_by(key, Flag.kind, Flag.status)):
+    found = counts.tally(db, user, [_in_period(period), col(Flag.hospital_id).in_(ids)], by=key)
+    for k, kinds in found.items():
         row = rows[_key(k)]
-        name = getattr(kind, "value", str(kind))
-        row.flags[name] = row.flags.get(name, 0) + int(n)
-        if FlagStatus(status) == FlagStatus.CONFIRMED:
-            row.confirmed += int(n)
-            row.confirmed_kinds[name] = row.confirmed_kinds.get(name, 0) + int(n)
-        row.refused_fen += int(refused or 0)
-        row.deduction_fen += int(deduction or 0)
-    appealed = exists().where(Review.flag_id == Flag.id, Review.to_status == FlagStatus.APPEALED)
-    upheld = exists().where(Review.flag_id == Flag.id, Review.from_status == FlagStatus.APPEALED,
-                            Review.to_status == FlagStatus.DISMISSED)
-    for attribute, condition in (("appealed", appealed), ("upheld", upheld)):
-        for k, n in db.exec(select(key, func.count()).where(scoped, condition).group_by(key)):
-            setattr(rows[_key(k)], attribute, int(n))
+        for name, count in kinds.items():
+            row.flags[name] = row.flags.get(name, 0) + count.raised
+            row.confirmed += count.confirmed
+            if count.confirmed:
+                row.confirmed_kinds[name] = row.confirmed_kinds.get(name, 0) + count.confirmed
+            row.appealed += count.appealed
+            row.upheld += count.upheld
+            row.refused_fen += count.refused_fen
+            row.deduction_fen += count.deduction_fen
 
 
 def _inpatients_checked(db: Session, ids: list[int], period: Period) -> list[tuple[int, int]]:

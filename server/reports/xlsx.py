@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 
 from openpyxl import Workbook
@@ -10,6 +9,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from server.reports.service import Report, Row, TrendPoint, flag_kinds, ranked
+from server.spreadsheet import add_sheet, append_row, new_workbook, to_bytes
 
 YUAN = '"¥"#,##0.00'
 PERCENT = "0.00%"
@@ -43,12 +43,11 @@ def _values(row: Row, kinds: list[str], full: bool) -> list[object]:
 
 def _sheet(workbook: Workbook, title: str, header: list[str], rows: list[list[object]], money: set[int],
            percent: set[int]) -> None:
-    sheet = workbook.create_sheet(title[:31])
-    sheet.append(header)
-    for cell in sheet[1]:
+    sheet = add_sheet(workbook, title)
+    for cell in append_row(sheet, header):
         cell.font = Font(bold=True)
     for values in rows:
-        sheet.append(values)
+        append_row(sheet, values)
     for index, name in enumerate(header, start=1):
         width = max([len(str(name)) * 2] + [len(str(v)) + 2 for r in rows for v in r[index - 1:index]])
         sheet.column_dimensions[get_column_letter(index)].width = min(max(width, 8), 40)
@@ -62,8 +61,7 @@ def report_xlsx(report: Report, t: Callable[[str], str], *, full: bool) -> bytes
     header = _header(t, kinds, full)
     money = {header.index(t("refused_funds")), header.index(t("deductions"))} if full else set()
     percent = {header.index(t("pass_rate"))} | ({header.index(t("pass_rate_change"))} if full else set())
-    workbook = Workbook()
-    workbook.remove(workbook.active)
+    workbook = new_workbook()
     rows = [_values(r, kinds, full) for r in ranked(report)] + [_values(report.total, kinds, full)]
     rows[-1][1] = f"{t('county_total')}（{report.scope_name}）"
     _sheet(workbook, t("report_by_hospital"), header, rows, money, percent)
@@ -73,9 +71,7 @@ def report_xlsx(report: Report, t: Callable[[str], str], *, full: bool) -> bytes
     n = len(trend_header)
     for title, points in ((t("by_month"), report.months), (t("by_quarter"), report.quarters)):
         _sheet(workbook, title, trend_header, [_trend(p, kinds) for p in points], {n - 2, n - 1}, {3})
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    return to_bytes(workbook)
 
 
 def _trend(point: TrendPoint, kinds: list[str]) -> list[object]:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import multiprocessing as mp
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from server import lifecycle
 from server.simulation.county import County
 from server.simulation.devices import SimulatedDevice
 from server.simulation.real_faces import RealFaces
@@ -55,6 +57,7 @@ def _devices(base_url: str, county: County, specs: list[DeviceSpec], *, seed: in
 def _run_share(base_url: str, county: County, specs: list[DeviceSpec], seed: int, batch_size: int,
                stop: Any, reports: Any) -> None:
     """A child process: its share of the devices as threads, until `stop`; then its report to the parent."""
+    lifecycle.ignore_interrupts()
     devices = _devices(base_url, county, specs, seed=seed, batch_size=batch_size, real=None, stop=stop)
     for device in devices:
         device.start()
@@ -103,13 +106,19 @@ class DeviceFleet:
         if self.processes == 1:
             return _joined(self._threads)
         report = FleetReport()
-        for _ in self._children:
+        received, deadline = 0, time.monotonic() + timeout_s
+        while received < len(self._children) and time.monotonic() < deadline:
             try:
-                report.merge(self._reports.get(timeout=timeout_s))
-            except queue.Empty:  # a child that died sends nothing; what the others measured still counts
-                report.errors.append("device process lost")
+                report.merge(self._reports.get(timeout=0.2))
+                received += 1
+            except queue.Empty:
+                # A child that died (SIGTERM to the group, a crash) sends nothing: stop waiting for it.
+                if not any(child.is_alive() for child in self._children) and self._reports.empty():
+                    break
+        report.errors += ["device process lost"] * (len(self._children) - received)
         for child in self._children:
             child.join(timeout=5)
             if child.is_alive():
                 child.kill()
+                child.join()
         return report

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, func, select
 from models.faces.engines import EngineName
 from models.settings import EngineSettings
 from models.verdicts import FlagKind, Verdict
+from server import lifecycle
 from server.campaigns import service as campaign_service
 from server.campaigns.tables import CheckTask
 from server.checks.tables import CheckResult
@@ -23,7 +24,7 @@ from server.db import db_scope, make_engine, upgrade, utcnow
 from server.devices.service import create_pairing_code, pair_device
 from server.flags.tables import Flag
 from server.simulation.county import County, CountySpec, Truth, build_county
-from server.simulation.fleet import DeviceFleet, DeviceSpec
+from server.simulation.fleet import DeviceFleet, DeviceSpec, FleetReport
 from server.simulation.real_faces import RealFaces, attach_real_faces
 from server.simulation.review import create_reviewers, review_by_truth, score_outcome
 
@@ -95,8 +96,14 @@ class ServerProcess:
              "--workers", str(workers),
              # uvicorn kills a worker that misses a 5 s health check; a saturated worker is busy, not dead.
              "--timeout-worker-healthcheck", "120"],
-            env=env, start_new_session=True)
-        self._wait_ready()
+            # Its own session: a terminal's Ctrl-C reaches the command, which stops it in order (devices told
+            # first, then this); `die_with_parent`: should the command be SIGKILLed, the server still goes.
+            env=env, start_new_session=True, preexec_fn=lifecycle.die_with_parent)
+        try:
+            self._wait_ready()
+        except BaseException:  # a Ctrl-C or SIGTERM while it starts too: nothing left running
+            self.stop()
+            raise
 
     def _wait_ready(self, timeout_s: float = 60.0) -> None:
         import httpx
@@ -180,19 +187,20 @@ def spot_check(db_url: str, seeded: SeededCounty, options: SimulationOptions,
         tokens = ({w: pair_device(db, code=code, name="simulated")[1] for w, code in codes.items()}
                   if options.pre_paired else {})
     real = seeded.real.with_engine(_engine_settings(options)) if seeded.real else None
-    server = None
-    if base_url is None:
-        server = ServerProcess(db_url, options.sweep_interval_s, port=options.port, workers=options.server_workers,
-                               face_engine=options.engine)
-        base_url = server.url
-    engine.dispose()  # forked device processes must not inherit this process's database connections
-    fleet = DeviceFleet(base_url, county,
-                        [DeviceSpec(w, code, tokens.get(w),
-                                    options.offline_delay_s if w in county.offline_ward_ids else 0.0)
-                         for w, code in codes.items()],
-                        seed=seeded.seed, batch_size=options.batch_size, real=real,
-                        processes=options.device_processes)
+    server: ServerProcess | None = None
+    fleet: DeviceFleet | None = None
     try:
+        if base_url is None:
+            server = ServerProcess(db_url, options.sweep_interval_s, port=options.port,
+                                   workers=options.server_workers, face_engine=options.engine)
+            base_url = server.url
+        engine.dispose()  # forked device processes must not inherit this process's database connections
+        fleet = DeviceFleet(base_url, county,
+                            [DeviceSpec(w, code, tokens.get(w),
+                                        options.offline_delay_s if w in county.offline_ward_ids else 0.0)
+                             for w, code in codes.items()],
+                            seed=seeded.seed, batch_size=options.batch_size, real=real,
+                            processes=options.device_processes)
         summary = _run_campaign(engine, county, options, on_progress)
         if options.review:
             summary["flags_reviewed"] = review_by_truth(base_url, county, reviewers)
@@ -202,10 +210,14 @@ def spot_check(db_url: str, seeded: SeededCounty, options: SimulationOptions,
         if while_serving is not None:
             while_serving(summary, base_url)
     finally:
-        fleet.signal_stop()
+        # In this order on every way out (done, an error, Ctrl-C or SIGTERM: server/lifecycle.py): devices
+        # told to stop, the server stopped (devices blocked in a long-poll return at once instead of after
+        # its wait), then the device processes joined.
+        if fleet is not None:
+            fleet.signal_stop()
         if server is not None:
-            server.stop()  # first: devices blocked in a long-poll return at once instead of after its wait
-        report = fleet.stop()
+            server.stop()
+        report = fleet.stop() if fleet is not None else FleetReport()
     latencies = sorted(report.latencies_ms)
     summary["uploads"] = len(latencies)
     summary["upload_latency_ms"] = _percentiles(latencies)

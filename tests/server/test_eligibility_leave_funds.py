@@ -81,6 +81,14 @@ ROSTER = ("hospital_code,ward_code,bed_label,insurance_number,name,his_admission
           "R1,W1,07,P-BADSTATUS,庚,A7,2026-11-10T08:00:00+08:00,maybe,,,,10\n")
 
 
+# The bureau's registry feed (the only writer of the registry): the roster's insurance columns agree with it.
+REGISTRY = ("insurance_number,name,insurance_status,insurance_type,insured_from,insured_until\n"
+            "P-ACTIVE,甲,active,职工医保,2020-01-01,\n"
+            "P-SUSPENDED,乙,暂停,城乡居民医保,2020-01-01,\n"
+            "P-ENDED,丙,ended,职工医保,2019-01-01,2026-10-31\n"
+            "P-COVERED,丁,ended,职工医保,2019-01-01,2026-11-30\n")
+
+
 def test_uninsured_admissions_are_flagged_at_import_and_bad_rows_rejected_with_their_line(engine, live_server):
     with Session(engine) as db:
         county = hospitals.get_or_create_county(db, province="P", city="C", county="Roster County")
@@ -89,12 +97,14 @@ def test_uninsured_admissions_are_flagged_at_import_and_bad_rows_rejected_with_t
         factories.user(db, "sup", Role.SUPERVISOR)
     server = live_server()
     with closing(_api(server.url, "sup")) as api:
+        fed = api.post("/api/v1/registry/import", files={"file": ("registry.csv", REGISTRY.encode(), "text/csv")})
+        assert fed.status_code == 200 and fed.json()["created"] == 4, fed.text
         # Wards and beds are a registry of their own: this roster registers its beds as it goes.
         response = api.post("/api/v1/roster/import", params={"create_beds": "true"},
                             files={"file": ("his.csv", ROSTER.encode(), "text/csv")})
         assert response.status_code == 200, response.text
         report = response.json()
-        assert report["created"] == 5 and report["ineligible"] == 3
+        assert report["created"] == 5 and report["ineligible"] == 3 and report["registry_mismatches"] == 0
         assert [(r["line"], "fund_per_day" in r["message"] or "insurance_status" in r["message"])
                 for r in report["rejected"]] == [(7, True), (8, True)]
         flagged = {f["details"]["reason"] for f in _flags(api, kind="ineligible")}

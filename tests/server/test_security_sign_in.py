@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from models.errors import WeakPassword
 from server.accounts.passwords import check_password_policy
-from server.accounts.tables import Role, SignInThrottle, UserAccount
+from server.accounts.tables import Role, SignInThrottle, ThrottleScope, UserAccount
 from server.accounts.throttle import ThrottlePolicy
 from server.audit.tables import AuditRecord
 from server.settings import ServerSettings
@@ -112,6 +112,33 @@ def test_one_address_guessing_many_accounts_is_delayed_for_every_account(engine,
         assert db.exec(select(SignInThrottle.failures).where(SignInThrottle.key == "127.0.0.1")).one() == 20
 
 
+def test_a_client_rotating_x_forwarded_for_is_still_throttled_by_its_own_address(engine, sup, live_server) -> None:
+    # No proxy is configured (the default): the header is the client's own words, and it decides nothing.
+    server = live_server()
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for i in range(20):
+            forged = {"x-forwarded-for": f"203.0.113.{i}", "forwarded": f"for=198.51.100.{i}"}
+            assert client.post(TOKEN, json={"username": f"user{i}", "password": "wrong-password-1"},
+                               headers=forged).status_code == 401
+        refused = client.post(TOKEN, json={"username": "sup", "password": factories.PASSWORD},
+                              headers={"x-forwarded-for": "203.0.113.250"})
+    assert refused.status_code == 429 and refused.json()["code"] == "sign_in_throttled"
+    with Session(engine) as db:
+        keys = set(db.exec(select(SignInThrottle.key).where(SignInThrottle.scope == ThrottleScope.ADDRESS)))
+    assert keys == {"127.0.0.1"}
+
+
+def test_a_configured_proxy_s_x_forwarded_for_names_the_client(engine, sup, live_server) -> None:
+    server = live_server(trusted_proxies="10.9.9.9, 127.0.0.1/32")
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for i in range(2):
+            assert client.post(TOKEN, json={"username": "sup", "password": "wrong-password-1"},
+                               headers={"x-forwarded-for": f"203.0.113.{i}"}).status_code == 401
+    with Session(engine) as db:
+        keys = set(db.exec(select(SignInThrottle.key).where(SignInThrottle.scope == ThrottleScope.ADDRESS)))
+    assert keys == {"203.0.113.0", "203.0.113.1"}
+
+
 def test_an_addresss_failures_are_forgotten_sooner_than_an_accounts(sup, live_server) -> None:
     # A hospital shares one address: its failures are forgotten after a short quiet spell (here 1 s).
     server = live_server(sign_in_address_delay_after=2, sign_in_address_forget_after_s=1.0)
@@ -173,7 +200,8 @@ def test_an_administrator_can_unlock_a_locked_account_from_the_cli(engine, db_ur
 
 @pytest.mark.parametrize("password, rule", [
     ("a", "min_length"), ("", "min_length"), ("aaaaaaaaaaaa", "one_character"), ("abcdefghijk", "one_kind"),
-    ("12345678901", "one_kind"), ("nurse-zhang-2026", "contains_username")])
+    ("12345678901", "one_kind"), ("nurse-zhang-2026", "contains_username"), ("password123", "common_password"),
+    ("1q2w3e4r5t", "common_password"), ("QwertyUIOP", "common_password"), ("123qweasdzxc", "common_password")])
 def test_weak_passwords_are_refused_with_the_rule_they_break(password, rule) -> None:
     with pytest.raises(WeakPassword) as refused:
         check_password_policy(password, username="Nurse-Zhang")
@@ -185,7 +213,7 @@ def test_reasonable_passwords_pass_the_policy(password) -> None:
     check_password_policy(password, username="nurse")
 
 
-@pytest.mark.parametrize("password", ["a", ""])
+@pytest.mark.parametrize("password", ["a", "", "password123"])
 def test_the_cli_refuses_a_weak_password_with_exit_2_and_no_traceback(db_url, tmp_path, password) -> None:
     from server.cli import app
 
@@ -194,6 +222,8 @@ def test_the_cli_refuses_a_weak_password_with_exit_2_and_no_traceback(db_url, tm
     assert result.exit_code == 2, result.output
     assert "password" in result.output and "Traceback" not in result.output
     assert isinstance(result.exception, SystemExit)
+    if password == "password123":
+        assert "common" in result.output
     ok = CliRunner().invoke(app, ["users", "create", "clerk", "admin", "--password", "Desk-2026-admit"], env=env)
     assert ok.exit_code == 0, ok.output
     again = CliRunner().invoke(app, ["users", "create", "clerk", "admin", "--password", "Desk-2026-admit"], env=env)

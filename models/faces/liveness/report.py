@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 from collections.abc import Sequence
 
 from models.faces import crop_to_jpeg
@@ -18,7 +19,13 @@ KEY_FRAME_SIDE_PX = 480
 
 
 def _unit(value: float) -> float:
-    return float(min(max(value, 0.0), 1.0))
+    return float(min(max(value, 0.0), 1.0)) if math.isfinite(value) else 0.0
+
+
+def _measured(value: float | None) -> float | None:
+    # A cue that came out NaN (a degenerate homography, no motion to divide by) was not measured: the
+    # server refuses a report holding a non-finite number, which would lose the whole result.
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
 def liveness_report(result: LivenessResult) -> LivenessReport:
@@ -30,12 +37,12 @@ def liveness_report(result: LivenessResult) -> LivenessReport:
         method=LivenessMethod(result.method) if result.method in LivenessMethod._value2member_map_
         else LivenessMethod.NONE,
         challenge=[a.action for a in result.actions],
-        actions=[ActionReport(action=a.action, passed=a.passed, time_s=a.time_s, value=a.value)
+        actions=[ActionReport(action=a.action, passed=a.passed, time_s=_measured(a.time_s), value=_measured(a.value))
                  for a in result.actions],
         planarity=planarity.verdict.value if planarity is not None else None,
-        depth=planarity.depth if planarity is not None else None,
-        residual=planarity.residual if planarity is not None else None,
-        motion=result.motion)
+        depth=_measured(planarity.depth) if planarity is not None else None,
+        residual=_measured(planarity.residual) if planarity is not None else None,
+        motion=_measured(result.motion))
 
 
 def key_frames(result: LivenessResult, frames: Sequence[RGBImage], times_s: Sequence[float]) -> list[KeyFrame]:

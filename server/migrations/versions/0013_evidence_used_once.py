@@ -1,7 +1,7 @@
 """evidence used once (fingerprints of every uploaded image); bed references approved by the bureau
 
-Revision ID: 0012_evidence_once
-Revises: 0011_liveness
+Revision ID: 0013_evidence_once
+Revises: 0012_registry
 Create Date: 2026-12-07 20:30:00
 """
 from alembic import op
@@ -10,8 +10,8 @@ import sqlmodel
 import server.db
 
 
-revision = '0012_evidence_once'
-down_revision = '0011_liveness'
+revision = '0013_evidence_once'
+down_revision = '0012_registry'
 branch_labels = None
 depends_on = None
 
