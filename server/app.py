@@ -107,7 +107,7 @@ def _mount(app: FastAPI) -> None:
     from server.admissions.routes import registry_router
     from server.admissions.routes import router as roster_router
     from server.bedside.routes import device_router as bedside_device_router
-    from server.bedside.routes import mount_bedside
+    from server.bedside.routes import inspections_router, mount_bedside
     from server.campaigns.routes import router as campaigns_router
     from server.checks.routes import router as checks_router
     from server.console.mount import mount_console
@@ -134,6 +134,7 @@ def _mount(app: FastAPI) -> None:
     app.include_router(registry_router, dependencies=user)
     app.include_router(leave_router, dependencies=user)
     app.include_router(reports_router, dependencies=user)
+    app.include_router(inspections_router, dependencies=user)
     app.include_router(beds_router, dependencies=user)
     app.include_router(enrollment_router, dependencies=user)
     mount_console(app)

@@ -51,7 +51,7 @@ def checkpoint_job(engine: Engine, settings: ServerSettings) -> None:
 
     try:
         with db_scope(engine) as db:
-            write_checkpoint(db, settings.resolved_checkpoint_path)
+            write_checkpoint(db, settings.resolved_checkpoint_path, settings.resolved_checkpoint_mirror)
     except Exception:  # the next run writes it
         log.exception("audit checkpoint failed")
 

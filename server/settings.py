@@ -32,6 +32,12 @@ class ServerSettings(BaseSettings):
                                                "the database; default beside the SQLite file, or in data_dir")
     audit_checkpoint_interval_s: float = Field(default=60.0, gt=0.0, description="How often the chain's head "
                                                "is checkpointed")
+    audit_checkpoint_mirror: Path | None = Field(default=None, description="A second directory (another disk, "
+                                                 "a share of the bureau's) that receives every checkpoint too; "
+                                                 "`audit verify` then checks both")
+    audit_checkpoint_max_age_s: float = Field(default=3600.0, gt=0.0, description="Audit records older than this "
+                                              "and not covered by a checkpoint fail `audit verify` (checkpoints "
+                                              "stopped, or the file was rolled back)")
     # Behind a reverse proxy the client's address is in X-Forwarded-For; a header any client can write
     # decides sign-in throttling only when it comes from a proxy named here.
     trusted_proxies: str = Field(default="", max_length=2000, description="Comma-separated addresses or "
@@ -174,6 +180,12 @@ class ServerSettings(BaseSettings):
             return Path(f"{url.removeprefix('sqlite:///')}.audit-checkpoints.jsonl")
         tag = hashlib.sha256(url.encode()).hexdigest()[:12]
         return self.data_dir / f"audit-checkpoints-{tag}.jsonl"
+
+    @property
+    def resolved_checkpoint_mirror(self) -> Path | None:
+        """The mirror copy of the checkpoint file (same name, in the mirror directory), if one is configured."""
+        return self.audit_checkpoint_mirror / self.resolved_checkpoint_path.name if self.audit_checkpoint_mirror \
+            else None
 
     def startup_message(self) -> str:
         """Says which mode the server runs in and where its secrets come from."""

@@ -14,6 +14,9 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from server.accounts.deps import SUPERVISORS, CurrentUser
+from server.bedside import inspections
+from server.bedside.inspections import HospitalTarget, InspectionCreate, InspectionRead
 from server.bedside.service import WardBoard, ward_board
 from server.db import Db
 from server.devices.deps import CurrentDevice
@@ -75,7 +78,27 @@ class _ImmutableFiles(StaticFiles):
 
 
 def mount_bedside(app: FastAPI) -> None:
+    from server.bedside.pages import router as pages_router
+
     app.include_router(shell_router)
+    app.include_router(pages_router)
     for folder in ("assets", "ort", "models"):
         app.mount(f"/bedside/{folder}", _ImmutableFiles(directory=STATIC_DIR / folder, check_dir=False),
                   name=f"bedside_{folder}")
+
+
+inspections_router = APIRouter(prefix="/api/v1/inspections", tags=["inspections"])
+
+
+@inspections_router.get("/targets", response_model=list[HospitalTarget])
+def inspection_targets(user: CurrentUser, db: Db) -> list[HospitalTarget]:
+    """Where an inspector may go: hospitals, their wards and current inpatients (bureau supervisors)."""
+    SUPERVISORS(user)
+    return inspections.targets(db)
+
+
+@inspections_router.post("", response_model=InspectionRead)
+def start_inspection(body: InspectionCreate, user: CurrentUser, db: Db) -> InspectionRead:
+    """Start an on-site check (移动稽查) on this browser: an unannounced spot check only its device answers."""
+    SUPERVISORS(user)
+    return inspections.start(db, user=user, body=body)

@@ -57,7 +57,8 @@ CHALLENGE_LENGTH = 2
 
 def create_campaign(db: Session, *, hospital_ids: list[int], deadline_s: int, actor: str,
                     kind: CampaignKind = CampaignKind.SPOT_CHECK, scope: dict[str, Any] | None = None,
-                    admission_ids: list[int] | None = None, challenge_length: int = CHALLENGE_LENGTH) -> Campaign:
+                    admission_ids: list[int] | None = None, challenge_length: int = CHALLENGE_LENGTH,
+                    inspector_device_id: int | None = None) -> Campaign:
     """Creates the campaign and, in bulk, one task per current admission (each with its nonce and its random
     liveness challenge); exempt admissions close at once."""
     if deadline_s <= 0:
@@ -66,7 +67,8 @@ def create_campaign(db: Session, *, hospital_ids: list[int], deadline_s: int, ac
         raise InvalidInput("the check's scope holds no hospital", field="scope")
     now = utcnow()
     campaign = Campaign(kind=kind, scope=scope or {"hospital_ids": hospital_ids}, created_by=actor,
-                        created_at=now, deadline_at=now + timedelta(seconds=deadline_s))
+                        created_at=now, deadline_at=now + timedelta(seconds=deadline_s),
+                        inspector_device_id=inspector_device_id)
     db.add(campaign)
     db.flush()
     current = select(Admission).where(col(Admission.hospital_id).in_(hospital_ids),
@@ -109,14 +111,25 @@ def _exempt_admission_ids(db: Session, in_scope: Any, at: datetime) -> set[int]:
     return {int(i) for i in db.exec(stmt)}
 
 
-def pending_tasks_for_ward(db: Session, *, ward_id: int, limit: int = 500) -> list[CheckTask]:
-    """Tasks of a ward still waiting for a result (late answers to overdue ones are still welcome)."""
+def pending_tasks_for_ward(db: Session, *, ward_id: int, device_id: int | None = None,
+                           limit: int = 500) -> list[CheckTask]:
+    """Tasks of a ward still waiting for a result (late answers to overdue ones are still welcome).
+
+    An inspector's on-site check is for that inspector's device alone (`device_id`): the ward's own devices
+    never see its tasks, so the hospital cannot answer the bureau's check for it."""
     stmt = (select(CheckTask)
             .where(CheckTask.ward_id == ward_id, col(CheckTask.result_id).is_(None),
                    col(CheckTask.verdict).in_([Verdict.PENDING, Verdict.OVERDUE]),
-                   CheckTask.issued_at > utcnow() - timedelta(days=1))
+                   CheckTask.issued_at > utcnow() - timedelta(days=1),
+                   col(CheckTask.campaign_id).not_in(inspections_of_others(device_id)))
             .order_by(col(CheckTask.id)).limit(limit))
     return list(db.exec(stmt))
+
+
+def inspections_of_others(device_id: int | None) -> Any:
+    """Campaigns that are another device's on-site inspection (all inspections when no device is named)."""
+    stmt = select(Campaign.id).where(col(Campaign.inspector_device_id).is_not(None))
+    return stmt if device_id is None else stmt.where(Campaign.inspector_device_id != device_id)
 
 
 @dataclass

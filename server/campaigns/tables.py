@@ -34,6 +34,8 @@ class Campaign(SQLModel, table=True):
     completed_at: datetime | None = utc_field(nullable=True)
     status: CampaignStatus = Field(default=CampaignStatus.RUNNING, index=True)
     task_count: int = 0
+    # An inspector's on-site check (移动稽查): its tasks go to that inspector's device only, never to the ward's.
+    inspector_device_id: int | None = Field(default=None, foreign_key="device.id")
 
 
 class CheckTask(SQLModel, table=True):

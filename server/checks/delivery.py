@@ -23,11 +23,11 @@ def task_read(task: CheckTask, bed_labels: dict[int, str]) -> TaskRead:
                     issued_at=task.issued_at, challenge=task.challenge or [])
 
 
-def pending_batch(engine: Engine, gate: WriteGate, ward_id: int) -> TaskBatch:
+def pending_batch(engine: Engine, gate: WriteGate, ward_id: int, device_id: int | None = None) -> TaskBatch:
     """The ward's pending tasks, first deliveries noted. Its own short session: a long-poll's request
     must not hold a pooled connection for the half minute it waits."""
     with gated_session(engine, gate) as db:
-        tasks = campaign_service.pending_tasks_for_ward(db, ward_id=ward_id)
+        tasks = campaign_service.pending_tasks_for_ward(db, ward_id=ward_id, device_id=device_id)
         fresh = [t.id or 0 for t in tasks if t.delivered_at is None]
         if fresh:
             campaign_service.mark_delivered(db, task_ids=fresh)

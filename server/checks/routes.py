@@ -40,13 +40,13 @@ async def tasks(request: Request, device: CurrentDevice, wait_s: float = Query(d
     if not hasattr(state, "task_watermark"):
         state.task_watermark = TaskWatermark(state.engine, state.settings.long_poll_interval_s)
     seen = await state.task_watermark.current()
-    batch = await run_in_threadpool(pending_batch, state.engine, state.write_gate, device.ward_id)
+    batch = await run_in_threadpool(pending_batch, state.engine, state.write_gate, device.ward_id, device.id)
     while not batch.tasks and time.monotonic() < deadline and not await request.is_disconnected():
         await asyncio.sleep(state.settings.long_poll_interval_s)
         latest = await state.task_watermark.current()
         if latest != seen:
             seen = latest
-            batch = await run_in_threadpool(pending_batch, state.engine, state.write_gate, device.ward_id)
+            batch = await run_in_threadpool(pending_batch, state.engine, state.write_gate, device.ward_id, device.id)
     return batch if batch.tasks else TaskBatch(server_time=utcnow(), tasks=[])
 
 

@@ -127,7 +127,7 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], evid
             outcomes.append(_replay_of(db, prior, device))
             continue
         task = tasks.get(upload.task_id)
-        refusal = _refusal(device, task, upload) or _clock_refusal(device, task, upload, now, clock_tolerance_s)
+        refusal = _refusal(db, device, task, upload) or _clock_refusal(device, task, upload, now, clock_tolerance_s)
         if refusal is None and isinstance(seen, BedcheckError):
             refusal = seen
         if refusal is not None:
@@ -212,7 +212,7 @@ def adhoc_task(db: Session, *, device: Device, bed_id: int, deadline_s: int) -> 
                                                 col(Admission.discharged_at).is_(None))).first()
     if admission is None:
         raise NotFound("nobody is admitted to this bed")
-    pending = next((t for t in campaign_service.pending_tasks_for_ward(db, ward_id=device.ward_id)
+    pending = next((t for t in campaign_service.pending_tasks_for_ward(db, ward_id=device.ward_id, device_id=device.id)
                     if t.bed_id == bed.id and t.admission_id == admission.id), None)
     if pending is not None:
         return pending, bed.label
@@ -228,11 +228,14 @@ def _existing_results(db: Session, keys: list[str]) -> dict[str, CheckResult]:
     return {r.idempotency_key: r for r in rows}
 
 
-def _refusal(device: Device, task: CheckTask | None, upload: ResultUpload) -> BedcheckError | None:
+def _refusal(db: Session, device: Device, task: CheckTask | None, upload: ResultUpload) -> BedcheckError | None:
     if task is None:
         return NotFound("task not found")
     if task.ward_id != device.ward_id or task.hospital_id != device.hospital_id:
         return TaskNotForDevice()
+    inspector = db.exec(select(Campaign.inspector_device_id).where(Campaign.id == task.campaign_id)).first()
+    if inspector is not None and inspector != device.id:
+        return TaskNotForDevice()  # an inspector's on-site check is answered by the inspector's device only
     if upload.nonce != task.nonce:
         return NonceMismatch()
     if task.result_id is not None:

@@ -14,7 +14,7 @@ from server.accounts.deps import ANY_USER, CurrentUser
 from server.accounts.tables import UserAccount
 from server.audit import service as audit
 from server.console import exports, people, place, service
-from server.console.pages import Filters
+from server.console.pages import ExportFilters
 from server.console.web import PREFIX, PageRoute, formatter
 from server.db import Db, utcnow
 from server.flags import service as flag_service
@@ -95,7 +95,7 @@ def _sheet_response(sheet: exports.Sheet, fmt: str, filename: str) -> Response:
 
 
 @router.get("/exports/flags.{fmt}")
-def export_flags(request: Request, fmt: Format, user: CurrentUser, db: Db, filters: Filters) -> Response:
+def export_flags(request: Request, fmt: Format, user: CurrentUser, db: Db, filters: ExportFilters) -> Response:
     sheet = exports.flag_sheet(db, user, filters, formatter(request))
     _audit(request, db, user, "export.flags", "flag", "*", format=fmt, rows=len(sheet.rows), filters=filters.query())
     return _sheet_response(sheet, fmt, f"flags-{_stamp(request)}")

@@ -59,8 +59,9 @@ class Sheet:
 
 def flag_sheet(db: Session, user: UserAccount, filters: service.FlagFilter, fmt: Formatter) -> Sheet:
     """Every flag in scope matching the filters, oldest first, with the patient, ward and bed of each."""
-    stmt = service.flag_query(user, filters, columns=[Flag, Hospital.name, Ward.code, Bed.label, InsuredPerson.name,
-                                                      InsuredPerson.insurance_number, CheckResult.threshold])
+    stmt = service.flag_query(user, filters, db=db, columns=[
+        Flag, Hospital.name, Ward.code, Bed.label, InsuredPerson.name, InsuredPerson.insurance_number,
+        CheckResult.threshold])
     stmt = (stmt.outerjoin(CheckTask, col(CheckTask.id) == Flag.task_id)
             .outerjoin(CheckResult, col(CheckResult.id) == CheckTask.result_id).order_by(col(Flag.id)))
     rows: list[Row] = []
@@ -174,7 +175,7 @@ def evidence_flags(db: Session, user: UserAccount, *, flag_id: int | None = None
         return [flag_service.load_flag(db, user, flag_id)]
     if db.get(Campaign, campaign_id) is None:
         raise NotFound("campaign not found")
-    stmt = service.flag_query(user, service.FlagFilter(campaign_id=campaign_id)).order_by(col(Flag.id))
+    stmt = service.flag_query(user, service.FlagFilter(campaign_id=campaign_id), db=db).order_by(col(Flag.id))
     return list(db.exec(stmt.limit(MAX_EVIDENCE_FLAGS)))
 
 

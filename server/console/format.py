@@ -21,6 +21,7 @@ from babel.numbers import format_decimal, format_percent
 from server.funds.money import format_yuan
 
 LOCALES = {"zh": "zh_CN", "en": "en_GB"}
+BEIJING_ZONES = frozenset({"Asia/Shanghai", "Asia/Chongqing", "Asia/Harbin", "PRC"})
 DASH = "—"
 ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")  # a stored timestamp, shown as local time
 CODE_WITH_SUBJECT = re.compile(r"^[a-z_]+:[a-z_]+$")  # a reason and what it is about, e.g. not_shown:blink
@@ -71,8 +72,9 @@ class Formatter:
                                 locale=self.locale)
 
     def zone_label(self) -> str:
-        """The zone as people read it, e.g. `Asia/Shanghai (GMT+08:00)`."""
-        return f"{self.tz} ({get_timezone_gmt(datetime.now(zone(self.tz)), locale=self.locale)})"
+        """The zone as people read it: `北京时间 (GMT+08:00)`; a zone without a common name by its tz name."""
+        name = self.t("beijing_time") if self.tz in BEIJING_ZONES else self.tz
+        return f"{name} ({get_timezone_gmt(datetime.now(zone(self.tz)), locale=self.locale)})"
 
     def number(self, value: float | None, digits: int = 3) -> str:
         if value is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -23,6 +23,8 @@ def mount_console(app: FastAPI) -> None:
     app.include_router(report_pages.router)
     app.include_router(leave_pages.router)
     app.include_router(references.router)
+    # The address a person types first: the console, not the API's JSON.
+    app.add_api_route("/", lambda: RedirectResponse(PREFIX, status_code=307), include_in_schema=False)
     static = Path(__file__).resolve().parent / "static"
     app.mount(f"{PREFIX}/static", StaticFiles(directory=str(static)), name="console_static")
     _html_errors_under_console(app)

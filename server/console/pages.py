@@ -14,10 +14,10 @@ from models.verdicts import FlagKind, Verdict
 from server.accounts import service as account_service
 from server.accounts import throttle
 from server.accounts.deps import ANY_USER, SUPERVISORS, CurrentUser, client_address
-from server.accounts.tables import UserAccount
+from server.accounts.tables import Role, UserAccount
 from server.audit import service as audit
 from server.campaigns import service as campaign_service
-from server.console import actions, people, queue, references, service, todo
+from server.console import actions, details, inbox, people, queue, references, service, todo
 from server.console.web import (
     PREFIX,
     PageRoute,
@@ -58,7 +58,12 @@ def _int(value: str) -> int | None:
 def _status(value: str) -> str | None:
     if value in ("", "all"):
         return None
-    return value if value == queue.ACTIONABLE_KEY else _enum(FlagStatus, value).value
+    if value == queue.ACTIONABLE_KEY or value == inbox.MINE_KEY:
+        return value
+    head, _, only = value.partition(":")
+    if head == inbox.MINE_KEY:
+        return f"{inbox.MINE_KEY}:{_enum(FlagStatus, only).value}"
+    return str(_enum(FlagStatus, value).value)
 
 
 def parse_filter(params: Mapping[str, str]) -> service.FlagFilter:
@@ -77,16 +82,28 @@ def flag_filter(request: Request) -> service.FlagFilter:
     return parse_filter(request.query_params)
 
 
+def export_filter(request: Request) -> service.FlagFilter:
+    """An export is a document, not the day's work: without filters it lists every flag in scope (the queue's
+    export links carry the queue's own filters)."""
+    if not any(k in request.query_params for k in QUEUE_PARAMS):
+        return service.FlagFilter()
+    return parse_filter(request.query_params)
+
+
 # The per-hospital columns of a running check: what a supervisor acts on first.
 HOSPITAL_COLUMNS = ("verified", "absent", "impersonated", "spoof", "overdue")
 QUEUE_PARAMS = ("campaign_id", "hospital_id", "kind", "status", "ward_id", "q", "sort", "per_page")
 QUEUE_COOKIE = "bedcheck_queue"
 Filters = Annotated[service.FlagFilter, Depends(flag_filter)]
+ExportFilters = Annotated[service.FlagFilter, Depends(export_filter)]
+
+
+HOME = f"{PREFIX}/todo"  # every role starts on 我的待办
 
 
 def _safe_next(target: str) -> str:
     # Only our own pages: an open redirect would let a phishing link borrow our sign-in page.
-    return target if target.startswith(PREFIX + "/") and not target.startswith("//") else f"{PREFIX}/dashboard"
+    return target if target.startswith(PREFIX + "/") and not target.startswith("//") else HOME
 
 
 @public.get("/sign-in", name="console_sign_in_form", response_class=HTMLResponse)
@@ -110,7 +127,8 @@ def sign_in(request: Request, db: Db, username: Annotated[str, Form(max_length=8
         response.headers["Retry-After"] = str(wait_s)
         return response
     except InvalidCredential:
-        return render(request, "sign_in.html", {"next": _safe_next(next), "error": "wrong_password"}, status_code=401)
+        return render(request, "sign_in.html", {"next": _safe_next(next), "error": "wrong_password",
+                                                "username": username}, status_code=401)
     audit.record(db, actor=f"user:{user.id}", action="user.signed_in", object_type="user", object_id=user.id or 0)
     db.commit()
     response = redirect(_safe_next(next))
@@ -128,7 +146,7 @@ def sign_out(request: Request, user: CurrentUser, db: Db) -> Response:
 
 @router.get("", response_class=HTMLResponse)
 def home(user: CurrentUser) -> Response:
-    return redirect(f"{PREFIX}/dashboard")
+    return redirect(HOME)
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
@@ -185,14 +203,17 @@ def launch(request: Request, user: CurrentUser, db: Db, scope: Annotated[str, Fo
 @router.get("/flags", response_class=HTMLResponse)
 def flag_queue(request: Request, user: CurrentUser, db: Db, filters: Filters,
                page: int = Query(default=1, ge=1, le=100_000)) -> Response:
+    # The navigation link opens what the reader can act on now; the last view they chose is one click away
+    # (offered, not imposed: a remembered "all, 200 a page" must not hide the day's work for a month).
     saved = request.cookies.get(QUEUE_COOKIE, "")
-    if not request.query_params and saved:
-        return redirect(f"{PREFIX}/flags?{saved}")  # the reader's last view, as they left it
+    restore = saved if not request.query_params and saved and saved != urlencode(filters.query()) else ""
     result = service.flag_page(db, user, filters, page=page)
     response = render(request, "flags.html", {
         "result": result, "filters": filters, "query": filters.query(), "page_sizes": queue.PAGE_SIZES,
         "hospitals": service.hospital_names(db, user), "wards": queue.ward_names(db, user),
-        "kinds": [k.value for k in FlagKind], "statuses": [queue.ACTIONABLE_KEY, *(s.value for s in FlagStatus)],
+        "kinds": [k.value for k in FlagKind],
+        "statuses": [inbox.MINE_KEY, *(p.status for p in inbox.piles(db, user) if p.status != inbox.MINE_KEY),
+                     queue.ACTIONABLE_KEY, *(s.value for s in FlagStatus)], "restore": restore,
         "bulk": _bulk_choices(user), "done": request.query_params.get("bulk_done"),
         "skipped": request.query_params.get("bulk_skipped")}, user=user)
     response.set_cookie(QUEUE_COOKIE, urlencode(filters.query()), max_age=30 * 24 * 3600, httponly=True,
@@ -235,7 +256,8 @@ def _flag_page(request: Request, db: Db, user: UserAccount, flag_id: int, *, que
                form: dict[str, str] | None = None, error: InvalidInput | None = None) -> Response:
     view = service.flag_view(db, user, flag_id)
     return render(request, "flag.html", {
-        "view": view, "first_level": view.flag.status == FlagStatus.OPEN, "queue_query": queue_query,
+        "view": view, "detail_rows": details.rows(db, user, formatter(request), view.detail_items, PREFIX),
+        "first_level": view.flag.status == FlagStatus.OPEN, "queue_query": queue_query,
         "form": form or {}, "form_error": error.details.get("text_key") if error else None,
         "error_field": error.details.get("field") if error else None}, user=user,
         status_code=422 if error else 200)
@@ -282,8 +304,11 @@ def appeal(request: Request, flag_id: int, user: CurrentUser, db: Db, statement:
 
 
 @router.get("/todo", response_class=HTMLResponse)
-def hospital_todo(request: Request, user: CurrentUser, db: Db) -> Response:
-    return render(request, "todo.html", {"items": todo.todo(db, user)}, user=user)
+def my_todo(request: Request, user: CurrentUser, db: Db) -> Response:
+    """我的待办: the counts of what this user can act on now, each opening the queue on exactly those flags;
+    for hospital staff the flags themselves, with their appeal deadlines."""
+    items = todo.todo(db, user) if user.role == Role.HOSPITAL_STAFF else []
+    return render(request, "todo.html", {"piles": inbox.piles(db, user), "items": items}, user=user)
 
 
 @router.get("/persons/{person_id}", response_class=HTMLResponse)

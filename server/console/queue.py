@@ -16,6 +16,7 @@ from models.verdicts import FlagKind
 from server.accounts.deps import check_hospital, scope
 from server.accounts.tables import UserAccount
 from server.admissions.tables import Admission
+from server.console import inbox
 from server.flags import counts
 from server.flags import service as flag_service
 from server.flags.tables import Flag, FlagStatus
@@ -42,7 +43,7 @@ class FlagFilter:
     campaign_id: int | None = None
     hospital_id: int | None = None
     kind: FlagKind | None = None
-    # A FlagStatus value, ACTIONABLE_KEY, or None for every status.
+    # A FlagStatus value, ACTIONABLE_KEY, inbox.MINE_KEY (optionally `mine:<status>`), or None for every status.
     status: str | None = None
     ward_id: int | None = None
     q: str | None = None  # patient name, insurance number, or a flag number (#123)
@@ -60,7 +61,8 @@ class FlagFilter:
 
 
 def default_filter() -> FlagFilter:
-    return FlagFilter(status=ACTIONABLE_KEY)
+    """What the reader can act on now (server/console/inbox.py)."""
+    return FlagFilter(status=inbox.MINE_KEY)
 
 
 def _joined(stmt: Any) -> Any:
@@ -71,19 +73,29 @@ def _joined(stmt: Any) -> Any:
             .outerjoin(Bed, col(Bed.id) == Admission.bed_id))
 
 
+def flag_number(q: str | None) -> int | None:
+    """`#3162` asks for one flag by its number."""
+    text = (q or "").strip()
+    if text.startswith("#") and text[1:].isdigit() and len(text) <= 10:
+        return int(text[1:])
+    return None
+
+
 def _search(stmt: Any, q: str) -> Any:
     text = q.strip()
-    number = text.lstrip("#")
-    conditions = [col(InsuredPerson.insurance_number) == text, col(InsuredPerson.insurance_number).startswith(text),
-                  col(InsuredPerson.name).contains(text)]
-    if number.isdigit() and len(number) <= 9:
-        conditions.append(col(Flag.id) == int(number))
+    number = flag_number(text)
+    if number is not None:
+        return stmt.where(col(Flag.id) == number)
+    # Part of an insurance number (its tail, its middle) finds the person; digits alone can be a flag's number.
+    conditions = [col(InsuredPerson.insurance_number).contains(text), col(InsuredPerson.name).contains(text)]
+    if text.isdigit() and len(text) <= 9:
+        conditions.append(col(Flag.id) == int(text))
     return stmt.where(or_(*conditions))
 
 
-def flag_query(user: UserAccount, filters: FlagFilter, *, columns: Any = None) -> Any:
+def flag_query(user: UserAccount, filters: FlagFilter, *, db: Session, columns: Any = None) -> Any:
     """SELECT (Flag or `columns`) within scope and filters, joined to patient, ward and bed; another hospital
-    asked for by staff is 404."""
+    asked for by staff is 404. A flag number searched for (#123) is found whatever the status filter says."""
     if filters.hospital_id is not None:
         check_hospital(user, filters.hospital_id, "hospital")
     stmt = _joined(select(*(columns or [Flag])).select_from(Flag))
@@ -92,15 +104,24 @@ def flag_query(user: UserAccount, filters: FlagFilter, *, columns: Any = None) -
                           (Flag.kind, filters.kind), (Admission.ward_id, filters.ward_id)):
         if value is not None:
             stmt = stmt.where(column == value)
-    if filters.status == ACTIONABLE_KEY:
-        stmt = stmt.where(counts.is_open())
-    elif filters.status:
-        stmt = stmt.where(Flag.status == FlagStatus(filters.status))
-    else:  # every status that counts: a superseded flag is listed only when asked for by its status
-        stmt = stmt.where(counts.stands())
     if filters.q and filters.q.strip():
         stmt = _search(stmt, filters.q)
+    if flag_number(filters.q) is None:
+        stmt = _by_status(db, user, stmt, filters.status)
     return stmt
+
+
+def _by_status(db: Session, user: UserAccount, stmt: Any, status: str | None) -> Any:
+    if status == ACTIONABLE_KEY:
+        return stmt.where(counts.is_open())
+    if status and status.startswith(inbox.MINE_KEY):
+        stmt = stmt.where(inbox.condition(db, user))
+        _, _, only = status.partition(":")
+        return stmt.where(Flag.status == FlagStatus(only)) if only else stmt
+    if status:
+        return stmt.where(Flag.status == FlagStatus(status))
+    # Every status that counts: a superseded flag is listed only when asked for by its status.
+    return stmt.where(counts.stands())
 
 
 def _order(sort: str) -> list[Any]:
@@ -139,13 +160,13 @@ class FlagPage:
 
 def flag_page(db: Session, user: UserAccount, filters: FlagFilter, *, page: int = 1) -> FlagPage:
     """One page of the queue in the chosen order, with hospital, patient, ward and bed."""
-    count_stmt = flag_query(user, filters, columns=[col(Flag.id)])
+    count_stmt = flag_query(user, filters, db=db, columns=[col(Flag.id)])
     total = int(db.exec(select(func.count()).select_from(count_stmt.subquery())).one())
     per_page = filters.per_page if filters.per_page in PAGE_SIZES else DEFAULT_PAGE_SIZE
     pages = max(1, -(-total // per_page))
     page = min(max(page, 1), pages)
-    stmt = flag_query(user, filters, columns=[Flag, Hospital.name, InsuredPerson.name, InsuredPerson.insurance_number,
-                                              Ward.code, Ward.name, Bed.label])
+    stmt = flag_query(user, filters, db=db, columns=[
+        Flag, Hospital.name, InsuredPerson.name, InsuredPerson.insurance_number, Ward.code, Ward.name, Bed.label])
     rows = db.exec(stmt.order_by(*_order(filters.sort)).offset((page - 1) * per_page).limit(per_page))
     return FlagPage(total, page, pages, [
         QueueRow(f, h or "", p or "", n or "", (wn or wc or ""), b or "") for f, h, p, n, wc, wn, b in rows])
@@ -153,7 +174,8 @@ def flag_page(db: Session, user: UserAccount, filters: FlagFilter, *, page: int 
 
 def ordered_ids(db: Session, user: UserAccount, filters: FlagFilter) -> list[int]:
     """The queue's flag ids in its order (for "submit and next")."""
-    stmt = flag_query(user, filters, columns=[col(Flag.id)]).order_by(*_order(filters.sort)).limit(MAX_ORDERED_IDS)
+    stmt = flag_query(user, filters, db=db, columns=[col(Flag.id)])
+    stmt = stmt.order_by(*_order(filters.sort)).limit(MAX_ORDERED_IDS)
     return [int(i) for i in db.exec(stmt)]
 
 

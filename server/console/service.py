@@ -20,6 +20,7 @@ from server.console import place as place_section
 from server.console.actions import REVIEW_REASONS, reasons_for
 from server.console.queue import FlagFilter, FlagPage, flag_page, flag_query  # noqa: F401  (used as service.*)
 from server.db import utcnow
+from server.devices import service as device_service
 from server.devices.tables import Device
 from server.flags import counts, workflow
 from server.flags import service as flag_service
@@ -115,7 +116,8 @@ def offline_devices(db: Session, user: UserAccount, limit: int = 50) -> list[tup
             .where(col(Device.revoked_at).is_(None),
                    (col(Device.last_seen_at).is_(None)) | (col(Device.last_seen_at) < since))
             .order_by(col(Device.last_seen_at)).limit(limit))
-    return [(d, h, w) for d, h, w in db.exec(scope(stmt, user, Device.hospital_id))]
+    stmt = device_service.hospital_devices_only(scope(stmt, user, Device.hospital_id), user)
+    return [(d, h, w) for d, h, w in db.exec(stmt)]
 
 
 @dataclass

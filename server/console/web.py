@@ -119,8 +119,12 @@ class PageRoute(APIRoute):
                     end_session(response)
             except BedcheckError as e:
                 response = error_page(request, e.http_status, _error_key(e), _error_text(request, e))
-            except RequestValidationError:
-                response = error_page(request, 422, "error", formatter(request).t("err_invalid_input"))
+            except RequestValidationError as e:
+                # /console/flags/abc names no page: a 404, as any unknown address; a bad form value is a 422.
+                if any(err.get("loc", ("",))[0] == "path" for err in e.errors()):
+                    response = error_page(request, 404, "not_found", formatter(request).t("err_http_404"))
+                else:
+                    response = error_page(request, 422, "error", formatter(request).t("err_invalid_input"))
             response.headers.update(SECURITY_HEADERS)
             # Time spent in the app (queries and rendering), for browsers' dev tools and bench_console.py.
             response.headers["server-timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"

@@ -11,6 +11,7 @@ from server.accounts.deps import SUPERVISORS, CurrentUser
 from server.db import Db, utcnow
 from server.devices import service
 from server.devices.deps import CurrentDevice
+from server.devices.service import hospital_devices_only
 from server.devices.tables import Device
 
 pairing_router = APIRouter(prefix="/api/v1/device", tags=["device"])
@@ -71,7 +72,8 @@ def new_pairing_code(body: PairingCodeCreate, user: CurrentUser, db: Db, request
 def list_devices(user: CurrentUser, db: Db) -> list[DeviceRead]:
     from server.accounts.deps import scope
 
-    rows = db.exec(scope(select(Device), user, Device.hospital_id).order_by(col(Device.id)))
+    rows = db.exec(hospital_devices_only(scope(select(Device), user, Device.hospital_id), user)
+                   .order_by(col(Device.id)))
     return [DeviceRead(id=d.id or 0, hospital_id=d.hospital_id, ward_id=d.ward_id, name=d.name,
                        revoked=d.revoked_at is not None,
                        last_seen_at=d.last_seen_at.isoformat() if d.last_seen_at else None,

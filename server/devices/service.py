@@ -7,6 +7,7 @@ import secrets
 import threading
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -20,11 +21,19 @@ from models.errors import (
 )
 from models.faces.engines import device_engine
 from models.wire.base import MAX_CLOCK_OFFSET_MS
+from server.accounts.tables import Role, UserAccount
 from server.audit import service as audit
 from server.db import utcnow
 from server.devices.tables import Device, PairingCode
 from server.hospitals.tables import Ward
 from server.places.service import enroll_wifi
+
+
+def hospital_devices_only(stmt: Any, user: UserAccount) -> Any:
+    """Hospital staff never see a bureau inspector's device (it would announce an on-site check)."""
+    if user.role == Role.HOSPITAL_STAFF:
+        return stmt.where(Device.kind != "inspector")
+    return stmt
 
 
 def clock_offset_ms(now: datetime, device_time: datetime) -> int:

@@ -24,6 +24,10 @@ class Device(SQLModel, table=True):
     # The face engine the device embeds with (its tag, reported at pairing and in heartbeats): its roster
     # carries that engine's enrolled embeddings only. Empty until reported: the server's own engine.
     engine_version: str = Field(default="", max_length=80)
+    # "ward" (a hospital's tablet or camera) or "inspector" (a bureau inspector's phone, 移动稽查): an inspector's
+    # device belongs to its user, points at the ward it inspects now, and is never shown to the hospital.
+    kind: str = Field(default="ward", max_length=20, sa_column_kwargs={"server_default": "ward"})
+    owner_user_id: int | None = Field(default=None, foreign_key="user_account.id")
 
 
 class PairingCode(SQLModel, table=True):

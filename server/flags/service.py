@@ -216,7 +216,8 @@ def flag_silent_wards(db: Session, *, campaign_id: int, tasks: list[CheckTask]) 
     if not by_ward:
         return 0
     devices: dict[int, list[Device]] = {}
-    for device in db.exec(select(Device).where(col(Device.ward_id).in_(list(by_ward)),
+    # The ward's own devices: an inspector's phone visiting the ward is not the ward's to keep online.
+    for device in db.exec(select(Device).where(col(Device.ward_id).in_(list(by_ward)), Device.kind != "inspector",
                                                col(Device.revoked_at).is_(None))):
         devices.setdefault(device.ward_id, []).append(device)
     for ward_id, silent in by_ward.items():

@@ -162,7 +162,7 @@ class SimulatedDevice(threading.Thread):
         if self.real is not None and task.admission_id in self.real.beds:
             return self._real_check(self.real.beds[task.admission_id], task, base, scene)
         if truth in (Truth.BED_HANGING_EMPTY, Truth.ON_LEAVE):
-            return ResultUpload(outcome=CaptureOutcome.BED_EMPTY, note="bed empty at check", **base)
+            return ResultUpload(outcome=CaptureOutcome.BED_EMPTY, note="巡查时床位无人", **base)
         if truth == Truth.BED_HANGING_NO_FACE:
             return ResultUpload(outcome=CaptureOutcome.NO_FACE, **base)
         base["scene_jpeg_b64"] = scene

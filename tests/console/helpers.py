@@ -79,7 +79,7 @@ def _upload_for(task, role: str, face: np.ndarray, rng: np.random.Generator) -> 
     base = {"idempotency_key": uuid.uuid4().hex, "task_id": task.task_id, "nonce": task.nonce,
             "captured_at": datetime.now(UTC), "engine_version": SYNTHETIC.tag}
     if role == "away":
-        return ResultUpload(outcome=CaptureOutcome.BED_EMPTY, note="bed empty", **base)
+        return ResultUpload(outcome=CaptureOutcome.BED_EMPTY, note="床位无人", **base)
     embedding = photo_of(face, rng) if role == "ok" else identity(rng)
     crop = synthetic_crop(embedding)  # the server decides on the crop: a labelled synthetic one in tests
     return ResultUpload(outcome=CaptureOutcome.FACE_CAPTURED, embedding=list(embedding), liveness=LIVE,

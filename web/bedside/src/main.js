@@ -78,12 +78,82 @@ function pairView(prefill = "") {
   h("p", { class: "muted" }, "请输入管理员在控制台生成的配对码，或扫描配对二维码。配对后本浏览器即为该病区的核查设备，可在控制台随时撤销。"),
   h("label", { for: "pair-code" }, "配对码"), code, error,
   h("label", { for: "pair-name" }, "设备名称（可选）"), name,
-  h("button", { type: "submit", class: "primary", id: "pair-submit" }, "配对"));
+  h("button", { type: "submit", class: "primary", id: "pair-submit" }, "配对"),
+  h("p", {}, h("a", { href: "#/inspect", id: "to-inspect" }, "医保稽查人员：移动稽查登录")));
+  show(form);
+}
+
+// ---- inspector mode (移动稽查) ---------------------------------------------------------------------------------
+function inspectView() {
+  const username = h("input", { id: "insp-user", autocomplete: "username", required: true, maxlength: "80" });
+  const password = h("input", { id: "insp-pass", type: "password", autocomplete: "current-password", required: true });
+  const error = h("p", { id: "insp-error", class: "field-error", role: "alert" });
+  const form = h("form", { class: "card", id: "insp-form", onsubmit: async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    try {
+      const signed = await api("/api/v1/auth/token", { method: "POST", token: "",
+        body: { username: username.value.trim(), password: password.value } });
+      if (signed.role !== "supervisor" && signed.role !== "admin") {
+        error.textContent = "移动稽查仅限医保局稽查人员（监督员）使用";
+        return;
+      }
+      await chooseTarget(signed.access_token);
+    } catch (err) {
+      error.textContent = err.status === 401 ? "用户名或密码不正确" : err.status === 429
+        ? "登录失败次数过多，请稍后再试" : describe(err);
+    }
+  } },
+  h("h1", {}, "移动稽查"),
+  h("p", { class: "muted" }, "医保局稽查人员用本人账号登录，在手机上发起不预先通知的现场核查。核查结果记在本手机名下，不经医院设备。"),
+  h("label", { for: "insp-user" }, "用户名"), username,
+  h("label", { for: "insp-pass" }, "密码"), password, error,
+  h("button", { type: "submit", class: "primary", id: "insp-sign-in" }, "登录"),
+  h("p", {}, h("a", { href: "#/pair" }, "病区设备配对")));
+  show(form);
+}
+
+async function chooseTarget(userToken) {
+  const targets = await api("/api/v1/inspections/targets", { token: userToken });
+  const hospital = h("select", { id: "insp-hospital" },
+    targets.map((t) => h("option", { value: String(t.hospital_id) }, t.hospital_name)));
+  const ward = h("select", { id: "insp-ward" });
+  const fillWards = () => {
+    const chosen = targets.find((t) => String(t.hospital_id) === hospital.value);
+    ward.replaceChildren(h("option", { value: "" }, "全院"),
+      ...(chosen?.wards || []).map((w) => h("option", { value: String(w.ward_id) }, `${w.ward_name}（在院 ${w.inpatients} 人）`)));
+  };
+  hospital.addEventListener("change", fillWards);
+  fillWards();
+  const error = h("p", { id: "insp-start-error", class: "field-error", role: "alert" });
+  const form = h("form", { class: "card", id: "insp-target", onsubmit: async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    try {
+      const existing = await credential();
+      const started = await api("/api/v1/inspections", { method: "POST", token: userToken, body: {
+        hospital_id: Number(hospital.value), ward_id: ward.value ? Number(ward.value) : null,
+        device_token: existing?.kind === "inspector" ? existing.token : null } });
+      await saveCredential({ token: started.token || existing.token, device_id: started.device_id,
+                             ward_id: started.ward_id, kind: "inspector", campaign_id: started.campaign_id,
+                             paired_at: new Date().toISOString() });
+      state.board = null;
+      state.tasks.clear();
+      location.hash = "#/board";
+    } catch (err) {
+      error.textContent = describe(err);
+    }
+  } },
+  h("h1", {}, "选择核查地点"),
+  h("label", { for: "insp-hospital" }, "医院"), hospital,
+  h("label", { for: "insp-ward" }, "病区"), ward, error,
+  h("button", { type: "submit", class: "primary", id: "insp-start" }, "开始现场核查"));
   show(form);
 }
 
 // ---- the ward board ---------------------------------------------------------------------------------------
 async function loadBoard() {
+  state.inspector = (await credential())?.kind === "inspector";
   const [board, batch] = await Promise.all([api("/api/v1/device/board"), api("/api/v1/device/tasks")]);
   state.board = board;
   for (const task of batch.tasks) state.tasks.set(task.bed_id, task);
@@ -113,7 +183,7 @@ function renderBoard() {
     `${r.meta?.bed_label ?? ""} 床：`, r.error ? errorText(r.error, r.message) : VERDICT[r.verdict] || "已上传"));
   show(
     h("section", { class: "board-head" },
-      h("h1", {}, "病区床位"),
+      h("h1", {}, state.inspector ? "移动稽查 · 床位" : "病区床位"),
       h("p", { class: "muted" }, `更新于 ${localTime(state.board.server_time)}（北京时间）`,
         state.waiting.length ? `，${state.waiting.length} 条结果待上传` : "")),
     h("ul", { class: "beds", id: "beds" }, cards),
@@ -213,6 +283,10 @@ async function route() {
   state.stopCamera?.();
   const params = new URLSearchParams(location.search);
   const paired = await credential();
+  if (location.hash.startsWith("#/inspect")) {
+    inspectView();
+    return;
+  }
   if (!paired || location.hash.startsWith("#/pair")) {
     const code = params.get("code") || new URLSearchParams(location.hash.split("?")[1] || "").get("code") || "";
     pairView(code);

@@ -1,7 +1,7 @@
 """evidence used once (fingerprints of every uploaded image); bed references approved by the bureau
 
-Revision ID: 0013_evidence_once
-Revises: 0012_registry
+Revision ID: 0014_evidence_once
+Revises: 0013_inspections
 Create Date: 2026-12-07 20:30:00
 """
 from alembic import op
@@ -10,8 +10,8 @@ import sqlmodel
 import server.db
 
 
-revision = '0013_evidence_once'
-down_revision = '0012_registry'
+revision = '0014_evidence_once'
+down_revision = '0013_inspections'
 branch_labels = None
 depends_on = None
 
