@@ -157,6 +157,15 @@ def find_reuse(mine: Sequence[Fingerprint], earlier: Iterable[Earlier]) -> list[
     return found
 
 
+def corroborated(reuses: Sequence[Reuse]) -> list[Reuse]:
+    """The reuses that prove a copy. A scene that is only near an earlier one is not proof by itself: a room
+    that has not changed looks the same every day (real still-camera frames seconds apart and the demo's
+    renders of one bed with the tablet moved and the light changed lie within MAX_DISTANCE; docs/benchmarks.md).
+    It counts when it is a byte copy, or when a face image of the same earlier capture is reused too."""
+    faces = {r.earlier_result_id for r in reuses if r.part != EvidencePart.SCENE}
+    return [r for r in reuses if r.part != EvidencePart.SCENE or r.exact or r.earlier_result_id in faces]
+
+
 def reuse_reason(reuses: Sequence[Reuse]) -> str:
     """One stable word for a finding: a sequence (two frames or more of one earlier capture) before a scene,
     a crop, a frame."""

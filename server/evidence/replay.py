@@ -21,6 +21,7 @@ from server.evidence.fingerprints import (
     EvidencePart,
     Fingerprint,
     Reuse,
+    corroborated,
     find_reuse,
     fingerprint,
     reuse_reason,
@@ -82,7 +83,7 @@ def earlier_fingerprints(db: Session, capture: Capture, mine: Sequence[Fingerpri
 def replay_details(capture: Capture, reuses: Sequence[Reuse], *, skip_crop_copy: bool) -> dict[str, Any] | None:
     """The `replayed_evidence` flag's details, or None. A crop's byte copy is already a `replayed_photo`
     (same_image) when `skip_crop_copy`: not flagged twice."""
-    shown = [r for r in reuses if not (skip_crop_copy and r.part == EvidencePart.CROP and r.exact)]
+    shown = [r for r in corroborated(reuses) if not (skip_crop_copy and r.part == EvidencePart.CROP and r.exact)]
     if not shown:
         return None
     return {"reason": reuse_reason(shown), "result_id": capture.result_id,

@@ -168,19 +168,34 @@ def test_a_byte_copy_of_a_deleted_scene_frame_is_replayed_evidence(ward, engine)
 
 @pytest.mark.parametrize("copy", [dict(quality=60), dict(scale=0.8), dict(trim=0.03, scale=0.9, quality=75)],
                          ids=["re-encoded", "resized", "trimmed"])
-def test_a_re_encoded_scene_of_another_beds_check_is_replayed_evidence(ward, engine, copy) -> None:
-    """The tablet's earlier scene of bed a, re-encoded, resized or trimmed, sent for bed b."""
+def test_a_re_encoded_scene_and_frame_of_another_beds_check_are_replayed_evidence(ward, engine, copy) -> None:
+    """The tablet's earlier scene and liveness frame of bed a, re-encoded, resized or trimmed, sent for bed b."""
     world, device, _ = ward
     a, b = world.patients["h1:a"], world.patients["h1:b"]
     tasks = _tasks(device)
-    scene = _scene(a.bed_id, 1)
-    _upload(device, tasks[a.admission_id][0], a.face, scene=scene, seed=1)
+    scene, frames = _scene(a.bed_id, 1), _frames([21, 22])
+    _upload(device, tasks[a.admission_id][0], a.face, scene=scene, frames=frames, seed=1)
     assert _checked(engine, 1) == []
-    _upload(device, tasks[b.admission_id][0], b.face, scene=_copy(scene, **copy), seed=2)
+    _upload(device, tasks[b.admission_id][0], b.face, scene=_copy(scene, **copy),
+            frames=[_copy(frames[1], **copy), _frames([23])[0]], seed=2)
     (flag,) = _replays(_checked(engine, 2))
     assert flag.admission_id == b.admission_id and flag.details["reason"] == "repeated_scene"
-    (reused,) = flag.details["reused"]
-    assert reused["exact"] is False and reused["distance"] <= 8
+    reused = {r["part"]: r for r in flag.details["reused"]}
+    assert set(reused) == {"scene", "key_frame"} and reused["key_frame"]["position"] == 0
+    assert all(r["exact"] is False and r["distance"] <= 8 for r in reused.values())
+
+
+def test_an_unchanged_room_seen_again_is_not_a_replay_by_itself(ward, engine) -> None:
+    """A re-encoded copy of bed a's earlier scene, with new face frames: as close as the same room seen again
+    (nothing changed), so not flagged on the scene alone; a byte copy is (test above)."""
+    world, device, _ = ward
+    a = world.patients["h1:a"]
+    first, second = _tasks(device)[a.admission_id]
+    scene = _scene(a.bed_id, 1)
+    _upload(device, first, a.face, scene=scene, frames=_frames([51]), seed=1)
+    assert _checked(engine, 1) == []
+    _upload(device, second, a.face, scene=_copy(scene, quality=60), frames=_frames([52]), seed=2)
+    assert _checked(engine, 2) == []
 
 
 def test_liveness_frames_of_an_earlier_check_sent_again_are_a_repeated_sequence(ward, engine) -> None:
