@@ -27,7 +27,7 @@ from models.faces.liveness.actions import CannotTakePart, LivenessMethod
 from models.faces.liveness.judge import check_challenge, check_motion
 from models.faces.liveness.passive import LivenessResult
 from models.faces.liveness.report import key_frames, liveness_report
-from models.faces.liveness.track import DlibLandmarker, FaceTrack, Landmarker, track_frames
+from models.faces.liveness.track import FaceTrack, Landmarker, default_landmarker, track_frames
 from models.faces.match import Embeddings, match
 from models.verdicts import CaptureOutcome, ExemptionReason, Verdict
 from models.wire import KeyFrame, LivenessReport, PlaceCues, ResultUpload, SceneSource, TaskRead
@@ -71,7 +71,7 @@ def check_frames(engine: FaceEngine, frames: list[RGBImage], task: TaskRead, enr
         return CheckRecord(upload, Verdict.ABSENT, {"analysis": 0.0})
     times = times_s if times_s is not None else [i / engine.settings.liveness_fps for i in range(len(frames))]
     if track is None:  # a live capture tracks while it reads; files and folders are tracked here
-        track = track_frames(frames, times, landmarker or DlibLandmarker(engine.settings), engine.settings)
+        track = track_frames(frames, times, landmarker or default_landmarker(engine.settings), engine.settings)
     tracked = time.perf_counter()
     burst = engine.check_burst(_for_encoding(frames, track), encode_best=encode_best)
     analysed = time.perf_counter()

@@ -34,7 +34,8 @@ and database string: never rename it), one human message and one HTTP status.
     │   │   └── ReferenceAlreadyDecided     reference_already_decided 409 (a bed reference approved or rejected)
     │   ├── InvalidInput                invalid_input          422
     │   │   ├── NonFiniteNumber             non_finite_number      422  (NaN or ±Infinity in a request)
-    │   │   └── NameRefused                 name_refused           422  (bidi or control characters: models/names)
+    │   │   ├── NameRefused                 name_refused           422  (bidi or control characters: models/names)
+    │   │   └── ApproversNotDistinct        approvers_not_distinct 422  (one person as both leave approvers)
     │   ├── PayloadTooLarge             payload_too_large      413
     │   └── RateLimited                 rate_limited           429
     ├── EngineError                 the face engine cannot run or cannot compare these embeddings
@@ -112,6 +113,7 @@ class ReasonCode(StrEnum):
     REFERENCE_ALREADY_DECIDED = "reference_already_decided"
     NON_FINITE_NUMBER = "non_finite_number"
     NAME_REFUSED = "name_refused"
+    APPROVERS_NOT_DISTINCT = "approvers_not_distinct"
 
 
 class BedcheckError(Exception):
@@ -289,6 +291,11 @@ class NonFiniteNumber(InvalidInput):
 class NameRefused(InvalidInput):
     code = ReasonCode.NAME_REFUSED
     default_message = "The name contains characters a name cannot hold (text-direction or control characters)."
+
+
+class ApproversNotDistinct(InvalidInput):
+    code = ReasonCode.APPROVERS_NOT_DISTINCT
+    default_message = "A leave needs two different approvers: the attending doctor and the insurance officer."
 
 
 class PayloadTooLarge(RequestError):

@@ -75,7 +75,8 @@ def create_user(username: str, role: str, password: Annotated[str, typer.Option(
     """Create a user with a role: admin, supervisor, reviewer or hospital_staff."""
     from sqlmodel import select
 
-    from models.errors import Conflict, WeakPassword
+    from models.errors import Conflict, NameRefused, WeakPassword
+    from models.names import clean_name
     from server.accounts.passwords import check_password_policy
     from server.accounts.service import create_user as create
     from server.accounts.tables import Role
@@ -84,7 +85,12 @@ def create_user(username: str, role: str, password: Annotated[str, typer.Option(
 
     if role not in {r.value for r in Role}:
         raise typer.BadParameter(f"unknown role {role!r} ({', '.join(r.value for r in Role)})", param_hint="ROLE")
-    try:  # before the database: a weak password is a usage error (exit 2), not a traceback
+    try:  # before the database: a weak password or a bad name is a usage error (exit 2), not a traceback
+        clean_name(username, field="username", strict=True)
+    except NameRefused as e:
+        raise typer.BadParameter(f"{e.message}: {', '.join(e.details.get('code_points', []))}",
+                                 param_hint="USERNAME") from e
+    try:
         check_password_policy(password, username=username)
     except WeakPassword as e:
         raise typer.BadParameter(e.message, param_hint="--password") from e

@@ -240,7 +240,7 @@ def liveness(
     from models.faces.liveness.actions import parse_challenge
     from models.faces.liveness.burst import read_burst
     from models.faces.liveness.judge import check_challenge, check_motion
-    from models.faces.liveness.track import DlibLandmarker, track_frames
+    from models.faces.liveness.track import default_landmarker, track_frames
 
     try:
         actions = [] if motion and not challenge else parse_challenge(challenge)
@@ -254,7 +254,7 @@ def liveness(
         burst = read_burst(source, settings, max_s=max_s)
     except BedcheckError as e:
         _fail(e.code.value, e.message, as_json)
-    track = track_frames(burst.frames, burst.times_s, DlibLandmarker(settings), settings)
+    track = track_frames(burst.frames, burst.times_s, default_landmarker(settings), settings)
     result = check_motion(track, settings) if motion else check_challenge(track, actions, settings)
     cpu_s = time.process_time() - started
     planarity = result.planarity.as_dict() if result.planarity is not None else None

@@ -96,6 +96,12 @@ class ServerSettings(BaseSettings):
     # engine's, measured for it: models/faces/engines.py.
     evidence_interval_s: float = Field(default=2.0, gt=0.0, description="How often new results are re-checked")
     evidence_batch: int = Field(default=500, ge=1, le=10_000)
+    # The evidence queue (server/evidence/queue.py, `bedcheck evidence work`).
+    evidence_in_server: bool = Field(default=True, description="The scheduler's leader also checks evidence "
+                                     "(false where `bedcheck evidence work` processes do it)")
+    evidence_lease_s: float = Field(default=120.0, gt=0.0, le=86_400.0,
+                                    description="How long a worker holds the results it claimed; a worker that "
+                                    "died mid-job leaves them to another after this")
     cross_hospital_window_h: float = Field(default=24.0, gt=0.0,
                                            description="The same face in two hospitals within this window")
     # Evidence used once (server/evidence/fingerprints.py): a byte copy is found however old; near-copies are

@@ -38,12 +38,14 @@ def _local_text(at: datetime | None) -> str:
 
 
 @router.get("/leaves", response_class=HTMLResponse, dependencies=[Depends(LEAVE_WRITERS)])
-def leaves(request: Request, user: CurrentUser, db: Db) -> Response:
+def leaves(request: Request, user: CurrentUser, db: Db, cleaned: int = 0) -> Response:
     rows = service.list_leaves(db, user)
     admissions = {a.id: a for a in db.exec(select(Admission).where(
         col(Admission.id).in_([r.admission_id for r in rows])))} if rows else {}
+    volume = service.leave_volume(db, user, today=datetime.now(LOCAL_TZ).date())
     return render(request, "leaves.html", {"leaves": rows, "admissions": admissions, "local": _local_text,
-                                           "hospitals": hospital_names(db, user),
+                                           "hospitals": hospital_names(db, user), "volume": volume,
+                                           "cleaned": max(0, min(cleaned, 99)),
                                            "staff": user.role == Role.HOSPITAL_STAFF}, user=user)
 
 
@@ -65,7 +67,9 @@ def register_leave(request: Request, user: CurrentUser, db: Db,
                            starts_at=_local(starts_at, "starts_at"), ends_at=_local(ends_at, "ends_at"),
                            reason=reason, approved_by_doctor=approved_by_doctor,
                            approved_by_insurance_officer=approved_by_insurance_officer)
-    return redirect(f"{PREFIX}/leaves")
+    doctor, officer = service.approvers(approved_by_doctor, approved_by_insurance_officer)
+    removed = len(doctor.removed) + len(officer.removed)
+    return redirect(f"{PREFIX}/leaves" + (f"?cleaned={removed}" if removed else ""))
 
 
 @router.post("/leaves/{leave_id}/return", dependencies=[Depends(LEAVE_WRITERS), Csrf])

@@ -31,7 +31,7 @@ from server.campaigns.tables import Campaign, CampaignKind, CampaignStatus, Chec
 from server.checks.evidence import CropEncoder, Evidence
 from server.checks.policy import decide
 from server.checks.tables import CheckResult, KeyFrame
-from server.db import utcnow
+from server.db import claim_write, utcnow
 from server.devices.tables import Device
 from server.flags import service as flag_service
 from server.hospitals.tables import Bed
@@ -105,9 +105,16 @@ def prepare_evidence(encoder: CropEncoder, uploads: list[ResultUpload]) -> list[
 
 def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], evidence: list[Evidence | BedcheckError],
                   engine_settings: EngineSettings, clock_tolerance_s: float) -> list[Accepted | BedcheckError]:
+    # The deadline race: the tasks are read under the write gate (SQLite) or their row locks (PostgreSQL), and
+    # the arrival time is taken after, so an upload and the deadline sweep are ordered. A result that gets
+    # here first is on time and the sweep's conditional update skips its task; one that gets here after the
+    # sweep is late and supersedes the overdue flag. Never on time and flagged overdue.
+    claim_write(db)
     existing = _existing_results(db, [u.idempotency_key for u in uploads])
     task_ids = {u.task_id for u in uploads}
-    tasks = {t.id: t for t in db.exec(select(CheckTask).where(col(CheckTask.id).in_(task_ids)))} if task_ids else {}
+    tasks = {t.id: t for t in db.exec(select(CheckTask).where(col(CheckTask.id).in_(task_ids))
+                                      .order_by(col(CheckTask.id)).with_for_update()
+                                      .execution_options(populate_existing=True))} if task_ids else {}
     person_ids = sorted({t.insured_person_id for t in tasks.values()})
     # Each face is compared with the person's embeddings of the engine that encoded it (the server's, from
     # the crop), and no other's.

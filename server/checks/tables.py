@@ -37,6 +37,10 @@ class CheckResult(SQLModel, table=True):
     note: str = Field(default="", max_length=500)
     # Set by the evidence check (server/evidence) once the crop, replays and 1:N search have been looked at.
     evidence_checked_at: datetime | None = utc_field(nullable=True, index=True)
+    # The evidence queue (server/evidence/queue.py): the worker judging it, until when. A worker that dies
+    # mid-job leaves its claim to expire, and another worker takes the result again.
+    evidence_claimed_by: str | None = Field(default=None, max_length=80)
+    evidence_claimed_until: datetime | None = utc_field(nullable=True)
 
 
 class KeyFrame(SQLModel, table=True):

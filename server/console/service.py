@@ -144,6 +144,9 @@ class FlagView:
     detail_items: list[tuple[str, Any]] = field(default_factory=list)
     awaiting_other_reviewer: bool = False
     place: place_section.PlaceView | None = None
+    earlier_crop: bool = False            # a replay's earlier capture can be shown beside this one
+    earlier_flag_id: int | None = None    # the flag raised on that earlier capture, if any
+    related: list[Flag] = field(default_factory=list)  # other flags of the same bed in the same campaign
 
     @property
     def history(self) -> list[tuple[Review, str | None, str]]:
@@ -184,6 +187,9 @@ def flag_view(db: Session, user: UserAccount, flag_id: int) -> FlagView:
     view.named_nobody = "naming" in flag.details and not view.named
     view.detail_items = detail_items(db, user, flag)
     view.place = place_section.place_view(db, flag, view.result)
+    crop, view.earlier_flag_id = earlier_capture(db, user, flag)
+    view.earlier_crop = crop is not None
+    view.related = related_flags(db, user, flag)
     view.appeal_deadline = timeline.appeal_deadline(db, flag)
     keys = {rv.id or 0: key for rv, key, _ in view.history if key}
     comments = {rv.id or 0: comment for rv, _, comment in view.history}
@@ -241,6 +247,28 @@ def _funds_items(flag: Flag) -> list[tuple[str, Any]]:
     if basis.get("on"):
         items.append(("funds_on", f"funds_on_{basis['on']}"))
     return items
+
+
+def earlier_capture(db: Session, user: UserAccount, flag: Flag) -> tuple[bytes | None, int | None]:
+    """A replayed photo's earlier capture (its crop) and the flag raised on it, for a reader who may see the
+    earlier task's hospital; (None, None) for other kinds."""
+    earlier_id = flag.details.get("earlier_result_id") if flag.kind == FlagKind.REPLAYED_PHOTO else None
+    earlier = db.get(CheckResult, int(earlier_id)) if isinstance(earlier_id, int) else None
+    task = db.get(CheckTask, earlier.task_id) if earlier else None
+    if earlier is None or task is None or (user.role == Role.HOSPITAL_STAFF and task.hospital_id != user.hospital_id):
+        return None, None
+    flag_id = db.exec(flag_service.scoped(select(Flag.id).where(Flag.task_id == task.id), user)
+                      .order_by(col(Flag.id)).limit(1)).first()
+    return earlier.face_crop_jpeg, flag_id
+
+
+def related_flags(db: Session, user: UserAccount, flag: Flag, limit: int = 20) -> list[Flag]:
+    """Other flags of the same admission (bed) in the same campaign: one bed's story is read together."""
+    if flag.campaign_id is None or flag.admission_id is None:
+        return []
+    stmt = select(Flag).where(Flag.campaign_id == flag.campaign_id, Flag.admission_id == flag.admission_id,
+                              Flag.id != flag.id)
+    return list(db.exec(flag_service.scoped(stmt, user).order_by(col(Flag.id)).limit(limit)))
 
 
 def enrolled_thumbnail(db: Session, flag: Flag) -> bytes | None:

@@ -15,6 +15,7 @@ are made in was planted by the hospital, and the bureau has not seen it.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,10 +70,18 @@ class PlaceOutcome:
         return scene
 
 
+# Reference features kept per worker process, by reference id (a reference's frame never changes; a new
+# frame is a new reference): ~40 KB each, so a county's 5,000 beds hold ~200 MB. A worker judging a ward's
+# captures pays for each reference once, not once per capture (a tablet capture that misses its own bed is
+# tried against up to `place_ward_max_references` of the ward's others; every roll-call meets them again).
+REFERENCE_CACHE_SIZE = 5000
+
+
 @dataclass
 class PlaceChecker:
     settings: ServerSettings
     engine_settings: EngineSettings
+    _reference_features: OrderedDict[int, SceneFeatures] = field(default_factory=OrderedDict, init=False)
 
     def check(self, db: Session, result: CheckResult, task: CheckTask) -> PlaceOutcome | None:
         """The place outcome of a result with a scene frame; None for results without one (no face)."""
@@ -133,8 +142,24 @@ class PlaceChecker:
               threshold: int) -> tuple[int, BedReference] | None:
         if not references:
             return None
-        found = best_reference(scene, [r.scene_jpeg for r in references], self._limits, threshold)
+        # Stops at a clear match, not at the threshold: the ward's identical beds can reach it by chance,
+        # and the reviewer should see the bed the scene really shows.
+        found = match_scene(scene, [self.reference_features(r) for r in references], enough=2 * threshold)
         return found.score, references[found.reference_index]
+
+    def reference_features(self, reference: BedReference) -> SceneFeatures:
+        """A reference's features, computed once per worker process (LRU of `REFERENCE_CACHE_SIZE`)."""
+        key = reference.id or 0
+        found = self._reference_features.get(key)
+        if found is not None:
+            self._reference_features.move_to_end(key)
+            return found
+        found = scene_features(reference.scene_jpeg, self._limits)
+        if key:
+            self._reference_features[key] = found
+            if len(self._reference_features) > REFERENCE_CACHE_SIZE:
+                self._reference_features.popitem(last=False)
+        return found
 
     def _cues(self, db: Session, scene: SceneEvidence, task: CheckTask) -> dict[str, Any]:
         """The device's Wi-Fi and location cues against the ward's fingerprint and the hospital's fence."""

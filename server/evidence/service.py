@@ -55,6 +55,7 @@ from server.campaigns.tables import CheckTask
 from server.checks import policy
 from server.checks.tables import CheckResult, KeyFrame
 from server.db import utcnow
+from server.evidence import queue as evidence_queue
 from server.evidence import replay
 from server.evidence.fingerprints import Fingerprint
 from server.evidence.liveness import LivenessRecheck
@@ -90,6 +91,8 @@ class EvidenceChecker:
     _recent: dict[str, RecentCaptures] = field(default_factory=dict, init=False)  # by engine tag
     _face_engines: dict[EngineName, FaceEngine] = field(default_factory=dict, init=False)
     _indexes: dict[str, Any] = field(default_factory=dict, init=False)  # by engine tag
+    worker: str = field(default_factory=evidence_queue.worker_name)  # as its claims name it
+    in_hand: list[int] = field(default_factory=list, init=False)  # claimed, not yet written
 
     def __post_init__(self) -> None:
         self.liveness = LivenessRecheck(self.engine_settings, self.settings.simulated_liveness_allowed)
@@ -104,19 +107,26 @@ class EvidenceChecker:
             found.load(db, now)
         return found
 
-    def run_once(self, db: Session, gate: AbstractContextManager[Any] | None = None) -> int:
-        """Checks up to `evidence_batch` unchecked results; commits; returns how many were checked.
+    def run_once(self, db: Session, gate: AbstractContextManager[Any] | None = None, *,
+                 batch: int | None = None) -> int:
+        """Claims up to `batch` (`evidence_batch`) unchecked results from the queue (`queue.py`), checks them,
+        commits; returns how many were checked. Any number of these run at once, in any processes.
 
-        The costly part (re-encoding crops) runs before `gate` is taken: only the writes hold it.
+        The costly part (re-encoding crops, landmarks, place matching) runs before `gate` is taken: only the
+        claim and the writes hold it.
         """
+        with gate or nullcontext():
+            ids = evidence_queue.claim(db, worker=self.worker, limit=batch or self.settings.evidence_batch,
+                                       lease_s=self.settings.evidence_lease_s)
+        if not ids:
+            return 0
+        self.in_hand = ids
         now = utcnow()
         for recent in self._recent.values():
             recent.forget_before(now)
+            recent.refresh(db, now)
         rows = db.exec(select(CheckResult, CheckTask).join(CheckTask, col(CheckTask.id) == col(CheckResult.task_id))
-                       .where(col(CheckResult.evidence_checked_at).is_(None))
-                       .order_by(col(CheckResult.id)).limit(self.settings.evidence_batch)).all()
-        if not rows:
-            return 0
+                       .where(col(CheckResult.id).in_(ids)).order_by(col(CheckResult.id))).all()
         person_ids = sorted({task.insured_person_id for _, task in rows})
         enrolled = {tag: enrolled_vectors(db, person_ids, engine=tag)
                     for tag in {r.server_engine_version for r, _ in rows if r.server_engine_version}}
@@ -138,6 +148,7 @@ class EvidenceChecker:
                 if named:
                     _name_in_flag(db, task, named)
                 result.evidence_checked_at = now
+                result.evidence_claimed_by, result.evidence_claimed_until = None, None
                 if task.verdict == Verdict.VERIFIED and not findings and not self.settings.keep_verified_crops:
                     result.face_crop_jpeg = None
                     db.execute(update(KeyFrame).where(col(KeyFrame.result_id) == result.id).values(jpeg=None))
@@ -147,6 +158,7 @@ class EvidenceChecker:
                 db.add(result)
             audit.record_many(db, entries)
             db.commit()
+        self.in_hand = []
         return len(rows)
 
     def run_until_done(self, db: Session, gate: AbstractContextManager[Any] | None = None) -> int:
@@ -259,7 +271,8 @@ class EvidenceChecker:
         # with how many there are, as naming's does, so strangers are not joined by chance.
         same_face = identification_threshold(engine, len(recent.captures),
                                              stranger_named_rate=self.engine_settings.naming_stranger_rate)
-        for capture, distance in recent.nearest(vector):
+        # Only captures uploaded before this one: the same findings whichever worker judges which result first.
+        for capture, distance in recent.nearest(vector, before_result_id=result.id or 0):
             if capture.task_id == task.id:
                 continue
             if not replayed and distance <= engine.replay_max_distance:

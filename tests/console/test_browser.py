@@ -96,7 +96,10 @@ def test_supervisor_runs_a_spot_check_and_reviews_then_a_hospital_appeals(engine
         _shot(page, "02-spot-check-completed")
         campaign_id = int(page.locator("#campaign-id").inner_text())
 
-        page.click('a[data-nav="flags"]')
+        page.click('a[data-nav="flags"]')  # 我的待办 of a supervisor: nothing reviewed yet, nothing to decide
+        expect(page.locator("#flag-total")).to_have_text("0")
+        page.select_option("#f-status", "all")
+        page.click("#apply-filters")
         page.wait_for_selector("#flag-table")
         kinds = page.locator("#flag-table tr[data-flag-id]").evaluate_all("rows => rows.map(r => r.dataset.kind)")
         # The evidence check may add its own flags (our stand-in crops hold no face); these four are the verdicts'.

@@ -126,6 +126,8 @@ def _details_of_every_kind(db: Session, hospital_id: int, other_hospital_id: int
                                 "embedding_id": 21, "other_insured_person_id": second.insured_person_id,
                                 "other_insurance_number": "110101199002", "other_embedding_id": 22,
                                 "distance": 0.28, "threshold": 0.4}, False),
+        "registry_mismatch": ({"his_insurance_status": "active", "registry_insurance_status": "ended",
+                               "his_insured_until": "", "registry_insured_until": "2026-06-30"}, False),
         "face_replaced": ({"deactivated_embedding_ids": [11, 12], "new_embedding_id": 13,
                            "replace_reason": "照片模糊"}, False),
     }

@@ -222,10 +222,11 @@ def test_each_role_works_a_day_on_the_demo_county(demo, browser) -> None:
     assert page.locator("#to-first_reviewed").is_checked() is False  # no decision chosen for the reviewer
     assert page.locator("#reason").input_value() == ""
     if faces:
-        enrolled = page.locator("#enrolled-photo")
-        natural, rendered = enrolled.evaluate("i => [i.naturalWidth, i.getBoundingClientRect().width]")
-        assert natural > 0 and rendered == natural  # the 96 px thumbnail is shown at its size, not stretched
-        assert page.eval_on_selector("#captured-crop", "i => i.naturalWidth") > 0
+        # The enrolled photo and the crop side by side at the same size, above the fold at 1366x900.
+        enrolled = page.locator("#enrolled-photo").evaluate("i => [i.naturalWidth, i.getBoundingClientRect()]")
+        crop = page.locator("#captured-crop").evaluate("i => [i.naturalWidth, i.getBoundingClientRect()]")
+        assert enrolled[0] > 0 and crop[0] > 0
+        assert abs(enrolled[1]["width"] - crop[1]["width"]) < 1 and enrolled[1]["top"] == crop[1]["top"]
         named = page.locator("figure.named")
         expect(named.first).to_be_visible()
         assert named.first.locator(".named-name").inner_text().strip()
@@ -233,7 +234,9 @@ def test_each_role_works_a_day_on_the_demo_county(demo, browser) -> None:
         assert named.first.locator("img").evaluate("i => i.naturalWidth") > 0
         page.click("#captured-crop")
         expect(page.locator("#zoom-dialog")).to_be_visible()
-        assert page.locator("#zoom-dialog img").evaluate("i => i.getBoundingClientRect().width") > 180
+        # The zoom shows the pair, enrolled beside captured, each larger than on the page.
+        widths = page.locator("#zoom-dialog img").evaluate_all("l => l.map(i => i.getBoundingClientRect().width)")
+        assert len(widths) >= 2 and min(widths) > 180
         page.keyboard.press("Escape")
     pages.look(page, "03-impersonation-evidence")
 

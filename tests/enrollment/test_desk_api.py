@@ -153,3 +153,20 @@ def test_a_desk_replacement_needs_a_reason_is_audited_and_raises_a_review_flag(d
         assert [f.id for f in db.exec(select(FaceEmbedding).where(
             FaceEmbedding.insured_person_id == body["insured_person_id"],
             FaceEmbedding.is_active == True))] == [again.json()["embedding_id"]]  # noqa: E712
+
+
+@pytest.mark.faces
+def test_a_desk_name_with_a_bidi_override_is_refused_and_zero_width_characters_removed(desk, engine,
+                                                                                        faces_dir) -> None:
+    from server.persons.tables import InsuredPerson
+
+    _, clients = desk
+    photo = (faces_dir / "people" / "colin_powell" / "01.jpg").read_bytes()
+    refused = _post(clients["admin"], "NEW-RTL", photo, name="张三\u202eLQ")
+    assert refused.status_code == 422 and refused.json()["code"] == "name_refused"
+    assert refused.json()["details"]["code_points"] == ["U+202E RIGHT-TO-LEFT OVERRIDE"]
+    cleaned = _post(clients["admin"], "NEW-ZW", photo, name="\u200b李\u200b四")
+    assert cleaned.status_code == 201, cleaned.text
+    with Session(engine) as db:
+        names = {p.insurance_number: p.name for p in db.exec(select(InsuredPerson))}
+    assert "NEW-RTL" not in names and names["NEW-ZW"] == "李四"

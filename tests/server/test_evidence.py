@@ -30,7 +30,7 @@ from models.faces.liveness.actions import Action, LivenessMethod
 from models.faces.liveness.burst import read_burst
 from models.faces.liveness.judge import check_challenge
 from models.faces.liveness.report import key_frames
-from models.faces.liveness.track import DlibLandmarker, track_frames
+from models.faces.liveness.track import default_landmarker, track_frames
 from models.settings import EngineSettings
 from models.verdicts import CaptureOutcome, FlagKind
 from models.wire import DEVICE_PREFIX, KeyFrame, LivenessReport, ResultUpload, TaskBatch, TaskRead
@@ -356,7 +356,7 @@ def _live_upload(device: httpx.Client, task: TaskRead, embedding: np.ndarray, fr
 def _honest_and_still_frames(clip: tuple[list[np.ndarray], list[float]]) -> tuple[list[KeyFrame], list[KeyFrame]]:
     frames, times = clip
     settings = EngineSettings(challenge_action_timeout_s=0.0)
-    track = track_frames(frames, times, DlibLandmarker(settings), settings)
+    track = track_frames(frames, times, default_landmarker(settings), settings)
     judged = check_challenge(track, TURNS, settings)
     assert judged.is_live, judged.reasons
     honest = key_frames(judged, frames, times)

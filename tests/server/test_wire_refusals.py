@@ -122,3 +122,22 @@ def test_the_device_sends_a_cue_that_came_out_nan_as_not_measured() -> None:
                             motion=float("nan"))
     report = liveness_report(result)
     assert report.motion is None and report.score == 0.0
+
+
+def test_a_tablet_whose_clock_reset_to_1970_hears_clock_implausible_instead_of_failing(device, monkeypatch) -> None:
+    import edge_client.api as edge_api
+
+    class Reset(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            return datetime(1970, 1, 1, tzinfo=tz)
+
+    _, client, _ = device
+    api = edge_api.DeviceApi(str(client.base_url), client.headers["authorization"].removeprefix("Bearer "))
+    try:
+        monkeypatch.setattr(edge_api, "datetime", Reset)
+        with pytest.raises(edge_api.ApiError) as refused:
+            api.heartbeat(0)
+        assert refused.value.code == "clock_implausible" and refused.value.retryable is False
+    finally:
+        api.close()

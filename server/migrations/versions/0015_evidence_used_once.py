@@ -1,7 +1,7 @@
 """evidence used once (fingerprints of every uploaded image); bed references approved by the bureau
 
-Revision ID: 0014_evidence_once
-Revises: 0013_inspections
+Revision ID: 0015_evidence_once
+Revises: 0014_evidence_queue
 Create Date: 2026-12-07 20:30:00
 """
 from alembic import op
@@ -10,8 +10,8 @@ import sqlmodel
 import server.db
 
 
-revision = '0014_evidence_once'
-down_revision = '0013_inspections'
+revision = '0015_evidence_once'
+down_revision = '0014_evidence_queue'
 branch_labels = None
 depends_on = None
 
