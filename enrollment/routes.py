@@ -19,6 +19,7 @@ from enrollment.analyse import analyse_photo
 from enrollment.service import enroll_photo
 from models.errors import InvalidInput, NotFound, PayloadTooLarge, all_error_classes
 from models.faces.engine import FaceEngine
+from models.names import clean_name
 from server.accounts.deps import RequireRoles
 from server.accounts.tables import Role, UserAccount
 from server.admissions.tables import Admission
@@ -42,6 +43,7 @@ class EnrollmentRead(BaseModel):
     duplicate_flag_ids: list[int]
     replaced_flag_id: int | None = None
     face_pending: bool = False  # a hospital's replacement: the new face waits for the flag's confirmation
+    name_cleaned: list[str] = []  # characters the name rule removed from the given name (models/names.py)
 
 
 @router.post("/persons/{insurance_number}/photos", response_model=EnrollmentRead, status_code=201,
@@ -56,6 +58,8 @@ def upload_photo(insurance_number: str, request: Request, db: Db, user: Annotate
                  ) -> EnrollmentRead | JSONResponse:
     """Enroll one photo for an insured person; a face enrolled under another number raises a flag."""
     _check_person(db, user, insurance_number, name)
+    # The name rule before the photo is analysed: a refused name is the caller's to fix first.
+    removed = list(clean_name(name).removed) if name.strip() and user.role != Role.HOSPITAL_STAFF else []
     if replace:  # before the photo is analysed: a missing reason is the caller's to fix first
         check_replacement(db, person_id=_person_id(db, insurance_number), reason=reason,
                           staff_hospital_id=user.hospital_id if user.role == Role.HOSPITAL_STAFF else None)
@@ -75,7 +79,8 @@ def upload_photo(insurance_number: str, request: Request, db: Db, user: Annotate
     body = EnrollmentRead(insured_person_id=result.person_id, insurance_number=insurance_number,
                           embedding_id=result.embedding_id, already_enrolled=result.already_enrolled,
                           person_created=result.person_created, duplicate_flag_ids=result.flag_ids,
-                          replaced_flag_id=result.replaced_flag_id, face_pending=result.face_pending)
+                          replaced_flag_id=result.replaced_flag_id, face_pending=result.face_pending,
+                          name_cleaned=removed)
     return JSONResponse(body.model_dump(), status_code=200) if result.already_enrolled else body
 
 

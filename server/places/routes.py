@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from models.wire import ReferenceRead, ReferenceUpload
+from models.wire.base import WireModel
 from server.accounts.deps import REVIEWERS, SUPERVISORS, CurrentUser
 from server.db import Db
 from server.devices.deps import CurrentDevice
@@ -27,7 +28,7 @@ def add_reference(bed_id: int, body: ReferenceUpload, device: CurrentDevice, db:
     return _read(reference)
 
 
-class GeofenceWrite(BaseModel):
+class GeofenceWrite(WireModel):  # no NaN or ±Infinity (non_finite_number), as every wire schema
     lat: float = Field(ge=-90.0, le=90.0)
     lon: float = Field(ge=-180.0, le=180.0)
     radius_m: float = Field(default=300.0, gt=0.0, le=50_000.0)
@@ -47,7 +48,7 @@ def _read(reference: BedReference) -> ReferenceRead:
                          status=reference.status)
 
 
-class ReferenceDecision(BaseModel):
+class ReferenceDecision(WireModel):
     approve: bool
     note: str = Field(default="", max_length=200)
 

@@ -167,6 +167,7 @@ def test_a_desk_name_with_a_bidi_override_is_refused_and_zero_width_characters_r
     assert refused.json()["details"]["code_points"] == ["U+202E RIGHT-TO-LEFT OVERRIDE"]
     cleaned = _post(clients["admin"], "NEW-ZW", photo, name="\u200b李\u200b四")
     assert cleaned.status_code == 201, cleaned.text
+    assert cleaned.json()["name_cleaned"] == ["U+200B ZERO WIDTH SPACE"]
     with Session(engine) as db:
         names = {p.insurance_number: p.name for p in db.exec(select(InsuredPerson))}
     assert "NEW-RTL" not in names and names["NEW-ZW"] == "李四"
