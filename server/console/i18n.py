@@ -218,6 +218,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "todo_hint": ("本院尚可申诉、且未申诉的疑点，截止日期最近的在前。",
                   "Flags of your hospital that can still be appealed and are not yet, soonest deadline first."),
     "todo_empty": ("没有待申诉的疑点", "Nothing awaits your answer"),
+    "photos_advice": ("请在入院登记处拍两到三张照片：床旁核查用这些照片合成的模板比对，本人更少被误送人工复核。",
+                      "Take two or three photos at the admission desk: bed checks compare with a template of them, "
+                      "so the patient is less often sent to review."),
     "enrolled_photos": ("登记照片", "Enrolled photos"), "admissions": ("住院记录", "Admissions"),
     "admitted": ("入院", "Admitted"), "discharged": ("出院", "Discharged"), "still_admitted": ("在院", "In hospital"),
     "named_insured_person": ("抓拍人脸实为另一参保人", "The captured face is another insured person"),
@@ -252,6 +255,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "planarity_planar": ("平面（照片或屏幕）", "planar (photo or screen)"),
     "planarity_not_measured": ("头部转动不足，未测", "not measured (too little head movement)"),
     # actions and why a patient cannot take part (stored values, shown as they are in reports and flags)
+    # the fused probe's frames on the flag page (issue 28)
+    "face_frames": ("比对帧", "Frames compared"),
+    "frames_fused": ("合并 {count} 帧比对：", "{count} frames fused: "), "frames_unused": ("未用：", "not used: "),
+    "frame_crop": ("人脸截图", "face crop"), "frame_motion": ("动作帧", "motion frame"),
+    "frame_no_face": ("未见人脸", "no face"), "frame_quality": ("质量不合格", "failed the quality gates"),
+    "frame_disagrees": ("与截图不像同一人", "not the crop's face"), "frame_unreadable": ("无法读取", "unreadable"),
     "blink": ("眨眼", "blink"), "turn_left": ("向画面左侧转头", "turn to the image's left"),
     "turn_right": ("向画面右侧转头", "turn to the image's right"), "look_up": ("抬头", "look up"),
     "look_down": ("低头", "look down"), "open_mouth": ("张嘴", "open the mouth"), "neutral": ("正脸", "neutral face"),

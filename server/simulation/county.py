@@ -24,8 +24,10 @@ from server.hospitals.tables import Bed, HospitalKind, Ward
 from server.persons.service import vector_to_bytes
 from server.persons.tables import FaceEmbedding, InsuranceStatus, InsuredPerson
 from server.places.tables import BedReference
-from server.simulation.embeddings import identity
+from server.simulation.embeddings import identity, photo_of
 from server.simulation.scenes import reference_jpeg
+
+ENROLLED_PHOTOS = 2  # per person, as the admission desk takes them
 
 
 class Truth(StrEnum):
@@ -143,10 +145,11 @@ def _admit(db: Session, spec: CountySpec, rng: np.random.Generator, pick: random
     person_ids = list(db.exec(select(InsuredPerson.id).where(InsuredPerson.insurance_number.startswith(f"SIM{tag}"))
                               .order_by(InsuredPerson.id)))
     faces = {pid: identity(rng) for pid in person_ids}
-    db.execute(insert(FaceEmbedding), [{"insured_person_id": pid, "vector": vector_to_bytes(faces[pid]),
+    # Two photos per person, as the admission desk takes them (issue 28): a template, not the face itself.
+    db.execute(insert(FaceEmbedding), [{"insured_person_id": pid, "vector": vector_to_bytes(photo_of(faces[pid], rng)),
                                         "source": "simulation", "engine_version": SYNTHETIC.tag,
                                         "photo_sha256": "", "is_active": True, "created_at": now}
-                                       for pid in person_ids])
+                                       for pid in person_ids for _ in range(ENROLLED_PHOTOS)])
     db.execute(insert(Admission), [{"insured_person_id": pid, "hospital_id": h, "ward_id": w, "bed_id": b,
                                     "his_admission_no": f"A{tag}{i:07d}", "admitted_at": now - timedelta(days=2),
                                     "discharged_at": None, "fund_per_day_fen": 100 * pick.randrange(80, 600)}

@@ -3,7 +3,7 @@
 import "./style.css";
 import { api, ApiError } from "./api.js";
 import { openCamera, runChallenge } from "./capture.js";
-import { loadDetector } from "./detector.js";
+import { loadDetector, stats } from "./detector.js";
 import { BED_STATE, CANNOT_TAKE_PART, VERDICT, errorText, localTime, timeLeft } from "./i18n.js";
 import { onChange, recent, startSyncLoop, submit, sync } from "./outbox.js";
 import { credential, forgetCredential, pending, saveCredential } from "./store.js";
@@ -220,7 +220,7 @@ async function checkView(bedId) {
   const bed = state.board?.beds.find((b) => b.bed_id === bedId);
   const meta = { bed_id: bedId, bed_label: bed?.bed_label ?? task.bed_label, task_id: task.task_id };
   const video = h("video", { id: "preview", playsinline: true, muted: true, autoplay: true });
-  const prompt = h("p", { class: "prompt", id: "prompt" }, "正在打开摄像头…");
+  const prompt = h("p", { class: "prompt", id: "prompt" }, "正在准备…");
   const feedback = h("p", { class: "feedback", id: "feedback" });
   const note = h("input", { id: "note", maxlength: "500", placeholder: "护士备注（可选）" });
   const unable = h("select", { id: "unable-reason" }, h("option", { value: "" }, "无法配合的原因…"),
@@ -230,6 +230,7 @@ async function checkView(bedId) {
   const finish = async (result, text) => {
     controller.abort();
     state.stopCamera?.();
+    stats.lastUploadBytes = JSON.stringify(result).length;
     show(message(text), h("p", { class: "muted" }, "正在上传…"));
     const answer = await submit(result, meta);
     const waiting = (await pending()).some((e) => e.idempotency_key === result.idempotency_key);
@@ -253,11 +254,15 @@ async function checkView(bedId) {
       h("div", { class: "actions" }, emptyButton, h("span", { class: "unable" }, unable, unableButton)),
       note,
       h("button", { class: "link", onclick: () => { controller.abort(); state.stopCamera?.(); location.hash = "#/board"; } }, "取消")));
+  stats.tappedAt = performance.now();
+  stats.firstPromptAt = null;
   try {
-    state.stopCamera = await openCamera(video);
     prompt.textContent = "正在准备人脸检测…";
-    await loadDetector();
+    await loadDetector();  // before the camera opens: the patient is filmed only once the check can run
+    prompt.textContent = "正在打开摄像头…";
+    state.stopCamera = await openCamera(video);
     const session = await runChallenge(video, task, (ui) => {
+      if (ui.phase === "action" && stats.firstPromptAt === null) stats.firstPromptAt = performance.now();
       prompt.textContent = ui.prompt;
       feedback.textContent = ui.feedback || "";
     }, { signal: controller.signal, stopEarly: () => unableChosen });
@@ -311,4 +316,4 @@ if ("serviceWorker" in navigator) {
   navigator.serviceWorker.register("/bedside/sw.js", { scope: "/bedside/" }).catch(() => {});
 }
 route();
-window.bedside = { sync, pending };  // for the nurse's support staff and the tests: the outbox at a glance
+window.bedside = { sync, pending, stats };  // for the nurse's support staff and the tests: the outbox at a glance

@@ -1,7 +1,7 @@
 """evidence used once (fingerprints of every uploaded image); bed references approved by the bureau
 
-Revision ID: 0015_evidence_once
-Revises: 0014_evidence_queue
+Revision ID: 0016_evidence_once
+Revises: 0015_templates
 Create Date: 2026-12-07 20:30:00
 """
 from alembic import op
@@ -10,8 +10,8 @@ import sqlmodel
 import server.db
 
 
-revision = '0015_evidence_once'
-down_revision = '0014_evidence_queue'
+revision = '0016_evidence_once'
+down_revision = '0015_templates'
 branch_labels = None
 depends_on = None
 
