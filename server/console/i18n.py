@@ -505,6 +505,10 @@ TEXT: dict[str, tuple[str, str]] = {
                                "clearly not the billed person (far over the threshold)"),
     "named_someone_else": ("1:N 比对认出是他人", "the 1:N search named someone else"),
     "reason_before": ("原判定原因", "reason before"),
+    "to_recommend_confirm": ("建议确认", "Recommend confirming"),
+    "to_recommend_dismiss": ("建议排除", "Recommend dismissing"),
+    "recommendation": ("初审建议", "First review's recommendation"),
+    "recommendation_reason": ("初审理由", "First review's reason"),
 }
 
 

@@ -225,8 +225,15 @@ def _bulk_choices(user: UserAccount) -> dict[str, tuple[str, ...]]:
     """Decisions this role can take in bulk, each with the reasons that fit it from an open flag."""
     allowed = {to for (frm, to), move in workflow.TRANSITIONS.items()
                if user.role in move.roles and move.level != workflow.Level.APPEAL}
-    return {to.value: actions.reasons_for(FlagStatus.OPEN, to) or actions.reasons_for(FlagStatus.FIRST_REVIEWED, to)
-            for to in (FlagStatus.FIRST_REVIEWED, FlagStatus.CONFIRMED, FlagStatus.DISMISSED) if to in allowed}
+    choices: dict[str, tuple[str, ...]] = {}
+    if FlagStatus.FIRST_REVIEWED in allowed:  # a first review recommends (server/flags/workflow.py)
+        choices[workflow.Recommendation.CONFIRM.value] = tuple(r.value for r in (*workflow.CONFIRMING,
+                                                                                 workflow.ReviewReason.OTHER))
+        choices[workflow.Recommendation.DISMISS.value] = tuple(r.value for r in (*workflow.DISMISSING,
+                                                                                 workflow.ReviewReason.OTHER))
+    choices.update({to.value: actions.reasons_for(FlagStatus.FIRST_REVIEWED, to)
+                    for to in (FlagStatus.CONFIRMED, FlagStatus.DISMISSED) if to in allowed})
+    return choices
 
 
 def _queue_filter(raw: str) -> service.FlagFilter:
@@ -240,7 +247,7 @@ def bulk_review(request: Request, user: CurrentUser, db: Db, ids: Annotated[list
                 comment: Annotated[str, Form(max_length=400)] = "",
                 queue_query: Annotated[str, Form()] = "") -> Response:
     flags = [flag_service.load_flag(db, user, i) for i in dict.fromkeys(ids or [])]
-    outcome = actions.bulk_review(db, flags=flags, actor=user, to=_enum(FlagStatus, to), reason_code=reason,
+    outcome = actions.bulk_review(db, flags=flags, actor=user, to=workflow.parse_decision(to), reason_code=reason,
                                   comment=comment)
     back = dict(parse_qsl(queue_query[:2000]), bulk_done=str(len(outcome.done)),
                 bulk_skipped=str(len(outcome.skipped)))
@@ -271,7 +278,7 @@ def review(request: Request, flag_id: int, user: CurrentUser, db: Db, to: Annota
     ids = queue.ordered_ids(db, user, _queue_filter(queue_query)) if then == "next" else []
     try:
         flag = flag_service.load_flag(db, user, flag_id)
-        actions.review_flag(db, flag=flag, actor=user, to=_enum(FlagStatus, to), reason_code=reason,
+        actions.review_flag(db, flag=flag, actor=user, to=workflow.parse_decision(to), reason_code=reason,
                             comment=comment)
     except InvalidInput as e:
         if "text_key" not in e.details:

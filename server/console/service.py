@@ -17,7 +17,7 @@ from server.campaigns.tables import Campaign, CampaignStatus, CheckTask
 from server.checks.tables import CheckResult
 from server.console import people, timeline
 from server.console import place as place_section
-from server.console.actions import REVIEW_REASONS, reasons_for
+from server.console.actions import REVIEW_REASONS
 from server.console.queue import FlagFilter, FlagPage, flag_page, flag_query  # noqa: F401  (used as service.*)
 from server.db import utcnow
 from server.devices import service as device_service
@@ -133,7 +133,7 @@ class FlagView:
     has_enrolled_photo: bool = False
     reviews: list[Review] = field(default_factory=list)
     appeals: list[tuple[Appeal, list[AppealAttachment]]] = field(default_factory=list)
-    transitions: list[FlagStatus] = field(default_factory=list)
+    transitions: list[workflow.Decision] = field(default_factory=list)  # what the review form offers
     can_appeal: bool = False
     named: list[people.Named] = field(default_factory=list)
     # The 1:N search ran and named nobody (no one under the identification threshold, or no clear winner).
@@ -178,11 +178,11 @@ def flag_view(db: Session, user: UserAccount, flag_id: int) -> FlagView:
                         .order_by(col(AppealAttachment.id)))
         view.appeals.append((appeal, list(files)))
     moves = workflow.available_moves(db, flag=flag, user=user)
-    view.transitions = [to for to, move in moves.items() if move.level != workflow.Level.APPEAL]
+    view.transitions = workflow.decisions(flag, moves)
     view.can_appeal = FlagStatus.APPEALED in moves and flag.hospital_id is not None
     view.awaiting_other_reviewer = (not moves and flag.status in (FlagStatus.FIRST_REVIEWED, FlagStatus.APPEALED)
                                     and user.username in workflow.excluded_deciders(db, flag))
-    view.reasons = {to.value: reasons_for(flag.status, to) for to in view.transitions}
+    view.reasons = {d.value: tuple(r.value for r in workflow.decision_reasons(flag, d)) for d in view.transitions}
     view.named = people.named_in(db, user, flag)
     view.named_nobody = "naming" in flag.details and not view.named
     view.detail_items = detail_items(db, user, flag)
@@ -199,7 +199,8 @@ def flag_view(db: Session, user: UserAccount, flag_id: int) -> FlagView:
 
 
 # Shown elsewhere on the page (distance, images, named persons) or internal ids no reader needs.
-HIDDEN_DETAILS = frozenset({"distance", "result_id", "device_id", "named", "naming", "evidence_sha256", "late", "funds",
+HIDDEN_DETAILS = frozenset({"recommendation",
+                            "distance", "result_id", "device_id", "named", "naming", "evidence_sha256", "late", "funds",
                             "embedding_id", "other_embedding_id", "insured_person_id", "leave_id",
                             "pending_embedding_id", "face_review", "addition"})
 HOSPITAL_DETAILS = frozenset({"other_hospital_id", "also_admitted_in_hospital_ids", "hospital_ids"})
@@ -215,6 +216,10 @@ def detail_items(db: Session, user: UserAccount, flag: Flag) -> list[tuple[str, 
             ids = value if isinstance(value, list) else [value]
             value = [h.name if (h := db.get(Hospital, i or 0)) else i for i in ids]
         items.append((key, value))
+    recommended = flag.details.get("recommendation")
+    if isinstance(recommended, dict) and recommended.get("decision"):
+        items.append(("recommendation", f"to_{recommended['decision']}"))
+        items.append(("recommendation_reason", f"reason_{recommended.get('reason')}"))
     return items + _pending_face_items(flag) + _funds_items(flag)
 
 
