@@ -164,3 +164,19 @@ def test_the_reviewer_reads_the_disagreement_in_words_in_chromium_at_390_px(engi
         assert "registry_" not in text and "ended" not in text
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         chromium.close()
+
+
+def test_the_cli_feeds_the_registry_and_lists_bad_rows_by_line(engine, db_url, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from server.cli import app
+
+    _world(engine)
+    feed = tmp_path / "registry.csv"
+    feed.write_bytes((REGISTRY + "P-BAD,某,maybe,,,\n").encode("gb18030"))
+    env = {"BEDCHECK_DATABASE_URL": db_url, "BEDCHECK_DATA_DIR": str(tmp_path)}
+    result = CliRunner().invoke(app, ["registry", "import", str(feed)], env=env)
+    assert result.exit_code == 1, result.output
+    assert "line 4: invalid_row" in result.output and "Traceback" not in result.output
+    assert _person(engine, "P-ENDED").insurance_status == InsuranceStatus.ENDED
+    assert _person(engine, "P-OK").name == "甲"  # the GBK file read right
