@@ -500,6 +500,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "image_truncated": ("图像不完整", "the image is truncated"),
     "empty_image": ("空图像", "an empty image"), "image_too_large": ("图像过大", "the image is too large"),
     "image_too_many_pixels": ("图像像素过多", "the image has too many pixels"),
+    # issue 26 (flags and money): verdict reasons, recommendations, how an amount was computed
+    "clearly_not_the_person": ("明显不是参保本人（距离远超阈值）",
+                               "clearly not the billed person (far over the threshold)"),
+    "named_someone_else": ("1:N 比对认出是他人", "the 1:N search named someone else"),
+    "reason_before": ("原判定原因", "reason before"),
 }
 
 
