@@ -93,8 +93,18 @@ def bench_challenge(engine: FaceEngine, faces: Path, runs: int) -> None:
           f"{CHALLENGE_SIZE[0]}x{CHALLENGE_SIZE[1]}, {len(frames)} frames ({engine.settings.liveness_fps:.0f}/s), "
           f"challenge turn_right, {runs} runs")
     print(f"  decode + scale to 640x480 (CPU)        {ms(cpu_decode)}")
-    print(f"  challenge check (CPU, one core)        {ms(cpu_check)}   (goal < 2000 ms)")
+    print(f"  challenge check (CPU, one core)        {ms(cpu_check)}   (goal <= 1000 ms, issue 25)")
     print(f"    of which tracking (wall)             {ms(tracking)}")
+    landmarker = default_landmarker(engine.settings)
+    boxes = [(frame, landmarker.detect(frame)) for frame in frames[::10]]
+    landmarks_ms = []
+    for frame, box in boxes:
+        if box is not None:
+            t0 = time.process_time()
+            landmarker.landmarks(frame, box)
+            landmarks_ms.append((time.process_time() - t0) * 1000)
+    if landmarks_ms:
+        print(f"  landmarks per face (Face Mesh, CPU)     {ms(landmarks_ms)}")
     print(f"  judged live: {sum(live)}/{runs}; key frames {len(record.upload.key_frames)}, "
           f"{sum(len(k.jpeg_b64) * 3 // 4 for k in record.upload.key_frames) / 1000:.0f} kB")
 
@@ -183,7 +193,7 @@ def main() -> None:
     for engine_name in args.engine or ["sface", "dlib"]:
         engine = FaceEngine(EngineSettings(engine=engine_name)).load()
         engine.encode_largest(np.zeros((64, 64, 3), dtype=np.uint8), thorough=False)  # loads every model
-        # and dlib's, which the challenge tracks with whatever the engine: a device loads them once, at start.
+        # and the Face Mesh, which the challenge tracks with whatever the engine: a device loads them at start.
         default_landmarker(engine.settings).detect(np.zeros((64, 64, 3), dtype=np.uint8))
         print(f"--- engine {engine_name}")
         bench_challenge(engine, args.faces, args.challenge_runs)

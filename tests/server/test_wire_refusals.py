@@ -141,3 +141,22 @@ def test_a_tablet_whose_clock_reset_to_1970_hears_clock_implausible_instead_of_f
         assert refused.value.code == "clock_implausible" and refused.value.retryable is False
     finally:
         api.close()
+
+
+def test_a_hospital_geofence_of_nan_is_refused(device, engine) -> None:
+    from server.accounts.tables import Role
+
+    world, client, _ = device
+    with Session(engine) as db:
+        factories.user(db, "sup", Role.SUPERVISOR)
+    with httpx.Client(base_url=str(client.base_url), timeout=30) as sup:
+        token = sup.post("/api/v1/auth/token", json={"username": "sup", "password": factories.PASSWORD}).json()
+        sup.headers["authorization"] = f"Bearer {token['access_token']}"
+        path = f"/api/v1/places/hospitals/{world.hospital_ids[0]}/geofence"
+        refused = _post_put(sup, path, {"lat": float("nan"), "lon": 120.0, "radius_m": 300.0})
+        assert refused.status_code == 422 and refused.json()["code"] == "non_finite_number"
+        assert _post_put(sup, path, {"lat": 30.0, "lon": 120.0, "radius_m": 300.0}).status_code == 200
+
+
+def _post_put(client: httpx.Client, path: str, body: object) -> httpx.Response:
+    return client.put(path, content=json.dumps(body, allow_nan=True), headers={"content-type": "application/json"})
