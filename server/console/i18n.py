@@ -335,6 +335,44 @@ TEXT: dict[str, tuple[str, str]] = {
     "embedding_differs_from_crop": ("上报特征与抓拍图像不符", "the reported features differ from the crop"),
     "same_image": ("同一张图像被重复使用", "the same image used again"),
     "near_identical_capture": ("与另一次抓拍几乎相同", "nearly identical to another capture"),
+    # evidence used once (server/evidence/fingerprints.py): the replayed_evidence flag
+    "replayed_evidence": ("证据重复使用", "Evidence used again"),
+    "repeated_sequence": ("重复使用此前核查的多帧画面", "frames of an earlier check sent again"),
+    "repeated_scene": ("重复使用此前核查的现场画面", "an earlier check's scene frame sent again"),
+    "repeated_crop": ("重复使用此前核查的人脸抓拍", "an earlier check's face crop sent again"),
+    "repeated_frame": ("重复使用此前核查的活体画面", "an earlier check's liveness frame sent again"),
+    "detail_reused": ("重复的图像", "Images used again"), "part": ("图像", "Image"),
+    "earlier_part": ("此前的图像", "Earlier image"),
+    "position": ("序号", "Number"), "exact": ("逐字节相同", "Byte-identical"),
+    "earlier_result_id": ("此前的核查结果", "Earlier result"), "earlier_task_id": ("此前的核查任务", "Earlier task"),
+    "crop": ("人脸抓拍", "face crop"), "scene": ("现场画面", "scene frame"),
+    "key_frame": ("活体关键帧", "liveness key frame"),
+    "session_frame": ("采集过程帧", "capture session frame"),
+    # references the hospital cannot plant (server/places): approval page, setup tasks, place reasons
+    "references": ("参考图审批", "Bed references"),
+    "references_pending": ("待审批的床位参考图", "Bed references awaiting approval"),
+    "references_none_pending": ("没有待审批的参考图", "No reference awaits approval"),
+    "reference_taken_by": ("拍摄设备", "Taken by"), "reference_taken_at": ("拍摄时间", "Taken at"),
+    "reference_features": ("特征点", "Features"), "reference_note": ("审批意见（可选）", "Note (optional)"),
+    "reference_approve": ("批准，作为本床位参考图", "Approve as this bed's reference"),
+    "reference_reject": ("驳回（不是本床位）", "Reject (not this bed)"),
+    "reference_approved": ("已批准参考图", "Reference approved"),
+    "reference_rejected": ("已驳回参考图", "Reference rejected"),
+    "reference_already_decided": ("该参考图已审批过", "This reference was already decided"),
+    "reference_source_tablet": ("病区平板", "ward tablet"), "reference_source_bed_camera": ("床旁摄像头", "bed camera"),
+    "setup_beds_title": ("待设置：床位尚无批准的参考图", "To set up: beds without an approved reference"),
+    "setup_beds_note": ("这些床位的核查暂不做实地比对，也不因此报疑点；请病区设备拍摄参考图，由医保部门审批。",
+                        "Captures at these beds are not place-checked and raise no place flag until a reference "
+                        "is taken by the ward's device and approved by the bureau."),
+    "setup_beds_count": ("{beds} 个床位（{wards} 个病区）尚无批准的参考图",
+                         "{beds} beds in {wards} wards have no approved reference"),
+    "setup_beds_none": ("所有在院床位都有批准的参考图", "Every occupied bed has an approved reference"),
+    "setup_beds_link": ("查看并审批", "Review"),
+    "place_reason_unapproved_reference": ("仅与未经医保部门批准的参考图一致（疑似医院自设场景）",
+                                          "Matches only a reference the bureau has not approved "
+                                          "(planted by the hospital?)"),
+    "place_reason_no_approved_reference": ("本床位尚无批准的参考图，未做实地比对",
+                                           "The bed has no approved reference yet: not place-checked"),
     # details of eligibility, leave, duplicate-identity flags and the money of a confirmed flag
     "detail_insurance_status": ("参保状态", "Insurance status"), "detail_insured_from": ("参保起始", "Insured from"),
     "detail_insured_until": ("参保截止", "Insured until"), "detail_admitted_on": ("入院日期", "Admitted on"),
@@ -462,6 +500,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "image_truncated": ("图像不完整", "the image is truncated"),
     "empty_image": ("空图像", "an empty image"), "image_too_large": ("图像过大", "the image is too large"),
     "image_too_many_pixels": ("图像像素过多", "the image has too many pixels"),
+    # issue 26 (flags and money): verdict reasons, recommendations, how an amount was computed
+    "clearly_not_the_person": ("明显不是参保本人（距离远超阈值）",
+                               "clearly not the billed person (far over the threshold)"),
+    "named_someone_else": ("1:N 比对认出是他人", "the 1:N search named someone else"),
+    "reason_before": ("原判定原因", "reason before"),
 }
 
 

@@ -14,7 +14,7 @@ from server.console.web import PREFIX, SECURITY_HEADERS
 
 def mount_console(app: FastAPI) -> None:
     from server.admissions import pages as leave_pages
-    from server.console import downloads, pages
+    from server.console import downloads, pages, references
     from server.reports import pages as report_pages
 
     app.include_router(pages.public)
@@ -22,6 +22,7 @@ def mount_console(app: FastAPI) -> None:
     app.include_router(downloads.router)
     app.include_router(report_pages.router)
     app.include_router(leave_pages.router)
+    app.include_router(references.router)
     # The address a person types first: the console, not the API's JSON.
     app.add_api_route("/", lambda: RedirectResponse(PREFIX, status_code=307), include_in_schema=False, name="root")
     static = Path(__file__).resolve().parent / "static"

@@ -17,7 +17,7 @@ from server.accounts.deps import ANY_USER, SUPERVISORS, CurrentUser, client_addr
 from server.accounts.tables import Role, UserAccount
 from server.audit import service as audit
 from server.campaigns import service as campaign_service
-from server.console import actions, details, inbox, people, queue, service, todo
+from server.console import actions, details, inbox, people, queue, references, service, todo
 from server.console.web import (
     PREFIX,
     PageRoute,
@@ -158,7 +158,8 @@ def dashboard(request: Request, user: CurrentUser, db: Db, campaign_id: str = ""
               "not_fetched_n": t("not_fetched_n"), "deadline_passed": t("deadline_passed"),
               "hospitals": board.hospitals}
     return render(request, "dashboard.html", {"board": board, "verdicts": [v.value for v in Verdict],
-                                              "hospital_columns": HOSPITAL_COLUMNS, "labels": labels}, user=user)
+                                              "hospital_columns": HOSPITAL_COLUMNS, "labels": labels,
+                                              "setup": references.setup_summary(db, user)}, user=user)
 
 
 @router.get("/campaigns/{campaign_id}/progress")

@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from models.faces.engines import SYNTHETIC
 from models.verdicts import ExemptionReason
-from models.wire.place import SceneSource
+from models.wire.place import ReferenceStatus, SceneSource
 from server.admissions.eligibility import flag_ineligible
 from server.admissions.tables import Admission, Exemption, Leave
 from server.db import utcnow
@@ -127,7 +127,9 @@ def add_references(db: Session, beds: list[tuple[int, int, int]]) -> None:
     for start, frames in zip(range(0, len(beds), 500), _rendered([b for _, _, b in beds]), strict=True):
         db.execute(insert(BedReference), [
             {"bed_id": b, "ward_id": w, "hospital_id": h, "source": SceneSource.TABLET, "scene_jpeg": frame,
-             "feature_count": 0, "cues": {}, "created_by": "simulation", "created_at": utcnow(), "is_active": True}
+             "feature_count": 0, "cues": {}, "created_by": "simulation", "created_at": utcnow(), "is_active": True,
+             # set up with the county by the bureau's own simulation: approved from the start
+             "status": ReferenceStatus.APPROVED, "decided_by": "simulation", "decision_note": ""}
             for (h, w, b), frame in zip(beds[start:start + 500], frames, strict=True)])
 
 

@@ -6,7 +6,7 @@ import { openCamera, runChallenge } from "./capture.js";
 import { loadDetector, stats } from "./detector.js";
 import { BED_STATE, CANNOT_TAKE_PART, VERDICT, errorText, localTime, timeLeft } from "./i18n.js";
 import { onChange, recent, startSyncLoop, submit, sync } from "./outbox.js";
-import { credential, forgetCredential, pending, saveCredential } from "./store.js";
+import { credential, forgetCredential, lastBoard, pending, saveBoard, saveCredential } from "./store.js";
 import { bedEmptyResult, faceResult, noFaceResult } from "./upload.js";
 
 const app = document.getElementById("app");
@@ -160,6 +160,17 @@ async function loadBoard() {
   const open = new Set(batch.tasks.map((t) => t.task_id));
   for (const [bed, task] of state.tasks) if (!open.has(task.task_id)) state.tasks.delete(bed);
   document.getElementById("ward-name").textContent = board.ward_name || "";
+  await saveBoard({ board, tasks: [...state.tasks.values()] });
+}
+
+async function restoreBoard() {
+  const saved = await lastBoard();
+  if (!saved) return false;
+  state.board = saved.board;
+  state.tasks = new Map(saved.tasks.map((task) => [task.bed_id, task]));
+  state.inspector = (await credential())?.kind === "inspector";
+  document.getElementById("ward-name").textContent = saved.board.ward_name || "";
+  return true;
 }
 
 function bedState(bed) {
@@ -203,8 +214,12 @@ async function boardView() {
       app.prepend(message(errorText("not_authenticated"), "error"));
       return;
     }
-    if (state.board) renderBoard();  // offline: the last board known, with what waits in the outbox
-    else show(message(err.code === "network" ? "离线：联网后显示床位。已保存的结果会在联网后自动上传。" : describe(err), "error"));
+    if (state.board || (err.code === "network" && await restoreBoard())) {
+      renderBoard();  // offline: the last board known, with what waits in the outbox
+      if (err.code === "network") app.prepend(message("离线：显示的是最后一次联网时的床位，结果会在联网后自动上传。", "warn"));
+    } else {
+      show(message(err.code === "network" ? "离线：联网后显示床位。已保存的结果会在联网后自动上传。" : describe(err), "error"));
+    }
   }
   clearInterval(state.timer);
   state.timer = setInterval(() => { if (location.hash.startsWith("#/board")) boardView(); }, 10000);
@@ -299,7 +314,7 @@ async function route() {
   }
   const check = location.hash.match(/^#\/check\/(\d+)/);
   if (check) {
-    if (!state.board) await loadBoard().catch(() => {});
+    if (!state.board) await loadBoard().catch(() => restoreBoard());
     await checkView(Number(check[1]));
     return;
   }
@@ -307,7 +322,7 @@ async function route() {
 }
 
 window.addEventListener("hashchange", route);
-window.addEventListener("online", setNet);
+window.addEventListener("online", () => { setNet(); if (location.hash.startsWith("#/board")) boardView(); });
 window.addEventListener("offline", setNet);
 onChange(setOutbox);
 setNet();
