@@ -155,7 +155,8 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], evid
         on_leave = leave_service.covering_leave(leaves.get(task.admission_id, []), issued_at=task.issued_at,
                                                 at=checked_at) is not None
         person = enrolled.get(probe.engine, {}).get(task.insured_person_id) if probe else None
-        decision = decide(upload, person, threshold, probe=probe, on_leave=on_leave)
+        decision = decide(upload, person, threshold, probe=probe, on_leave=on_leave,
+                          clearly_other=threshold * engine_settings.clearly_other_ratio if threshold else None)
         late = now > task.deadline_at
         result = CheckResult(
             task_id=task.id or 0, device_id=device.id or 0, idempotency_key=key,
@@ -270,6 +271,12 @@ def _clock_refusal(device: Device, task: CheckTask | None, upload: ResultUpload,
     except OverflowError:
         return ClockImplausible("captured_at is out of range")
     tolerance = timedelta(seconds=tolerance_s)
+    if now > task.deadline_at and not task.issued_at <= on_server_clock <= task.deadline_at:
+        # A late result decides its task only as a capture made during the task's life: one dated before the
+        # task was issued (or after its deadline) is not an answer to it, whatever the clock tolerance.
+        return ClockImplausible("a late result's capture must lie between the task's issue and its deadline",
+                                captured_at=on_server_clock.isoformat(), issued_at=task.issued_at.isoformat(),
+                                deadline_at=task.deadline_at.isoformat())
     if on_server_clock < task.issued_at - tolerance:
         return ClockImplausible("captured_at is before the task was issued", captured_at=on_server_clock.isoformat(),
                                 issued_at=task.issued_at.isoformat())

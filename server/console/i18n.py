@@ -471,6 +471,18 @@ TEXT: dict[str, tuple[str, str]] = {
     "restore_view": ("回到上次的筛选视图", "Back to the view you last used"),
     "beijing_time": ("北京时间", "Beijing time"),
     "earlier_capture": ("此前的抓拍", "The earlier capture"),
+    "leave_search_hint": ("参保人姓名或住院号", "Patient name or admission number"),
+    "not_back_yet": ("尚未返院（由医院登记）", "Not back yet (the hospital records the return)"),
+    "no_leaves_found": ("没有符合条件的请假记录", "No leave matches"),
+    "err_no_such_admission": ("本院没有这个住院号的在院记录，请核对住院号。",
+                              "No admission with this number in this hospital; check the number."),
+    "err_attachment_type": ("附件“{file}”不是 JPEG、PNG 或 PDF 文件。",
+                            "The attachment “{file}” is not a JPEG, PNG or PDF file."),
+    "err_attachment_empty": ("附件“{file}”是空文件。", "The attachment “{file}” is empty."),
+    "err_attachment_too_large": ("附件“{file}”超过 2 MB。", "The attachment “{file}” is larger than 2 MB."),
+    "err_too_many_attachments": ("附件最多 5 个。", "At most 5 attachments."),
+    "attachment_choose_again": ("申诉说明已保留，请重新选择附件后提交。",
+                                "Your statement is kept; choose the attachments again and submit."),
     "filters_summary": ("搜索与筛选", "Search and filters"),
     "related_flags": ("同一床位本批次的其他疑点", "Other flags of this bed in this campaign"),
     "developer_fields": ("技术信息（阈值、哈希、算法版本、任务随机码）",
@@ -500,6 +512,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "image_truncated": ("图像不完整", "the image is truncated"),
     "empty_image": ("空图像", "an empty image"), "image_too_large": ("图像过大", "the image is too large"),
     "image_too_many_pixels": ("图像像素过多", "the image has too many pixels"),
+    # issue 26 (flags and money): verdict reasons, recommendations, how an amount was computed
+    "clearly_not_the_person": ("明显不是参保本人（距离远超阈值）",
+                               "clearly not the billed person (far over the threshold)"),
+    "named_someone_else": ("1:N 比对认出是他人", "the 1:N search named someone else"),
+    "reason_before": ("原判定原因", "reason before"),
 }
 
 

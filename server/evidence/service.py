@@ -62,7 +62,7 @@ from server.evidence.liveness import LivenessRecheck
 from server.evidence.place import PlaceChecker, PlaceOutcome, drop_scene
 from server.evidence.recent import Capture, RecentCaptures
 from server.flags import service as flag_service
-from server.flags.tables import Flag
+from server.flags.tables import Flag, FlagStatus
 from server.persons.duplicates import candidate_persons
 from server.persons.face_index import catch_up, load_or_rebuild
 from server.persons.service import bytes_to_vector, enrolled_vectors
@@ -356,6 +356,16 @@ def _name_in_flag(db: Session, task: CheckTask, naming: dict[str, Any]) -> None:
         flag.details = {**flag.details, "named": naming["named"],
                         "naming": {k: v for k, v in naming.items() if k != "named"}}
         flag.updated_at = utcnow()
+        someone_else = any(n.get("kind") == "staff" or n.get("insured_person_id") != task.insured_person_id
+                           for n in naming["named"])
+        verdict = policy.after_naming(task.verdict, named_someone_else=someone_else)
+        if verdict != task.verdict and flag.status == FlagStatus.OPEN:
+            # Named as someone else: impersonation, ranked with the fraud kinds (server/checks/policy.py).
+            audit.record(db, actor="system", action="verdict.named", object_type="check_task", object_id=task.id or 0,
+                         data={"from": task.verdict.value, "to": verdict.value, "flag_id": flag.id})
+            task.verdict, flag.kind = verdict, policy.flag_kind(verdict) or flag.kind
+            flag.details = {**flag.details, "reason": "named_someone_else", "reason_before": flag.details.get("reason")}
+            db.add(task)
         db.add(flag)
 
 
