@@ -1,4 +1,6 @@
-"""Admission-desk enrollment: one photo for one insured person, through the same gates and 1:N check as bulk.
+"""Admission-desk enrollment: one photo per request for one insured person, through the same gates and 1:N check
+as bulk. The desk takes two or three photos per person (`photos_wanted`; the answer says how many are enrolled
+and, while fewer than two, asks for more and why): the bed check compares with their template.
 
 Administrators and supervisors may enroll anyone (creating the person when a name is given). Hospital
 staff may enroll only persons currently admitted to their own hospital; anyone else answers 404, as if
@@ -26,12 +28,18 @@ from server.admissions.tables import Admission
 from server.db import Db
 from server.persons.face_index import FaceIndex, load_or_rebuild
 from server.persons.replacement import check_replacement
+from server.persons.service import enrolled_vectors
 from server.persons.tables import InsuredPerson
 
 router = APIRouter(prefix="/api/enrollment", tags=["enrollment"])
 DESK = RequireRoles(Role.ADMIN, Role.SUPERVISOR, Role.HOSPITAL_STAFF)
 _ERRORS = {cls.code.value: cls for cls in all_error_classes()}
 _STATE_LOCK = threading.Lock()
+PHOTOS_WANTED = 3  # two at least; a third helps most where a patient's photos differ (glasses, light, age)
+PHOTOS_NEEDED = 2
+ADVICE = ("请再拍 {more} 张照片（正脸、换个时间或光线）：床旁核查用多张照片合成的模板比对，本人更少被误送人工复核。"
+          " / Take {more} more photo(s) (frontal, at another moment or light): bed checks compare with a template "
+          "of all the photos, so the patient is less often sent to review.")
 
 
 class EnrollmentRead(BaseModel):
@@ -44,6 +52,12 @@ class EnrollmentRead(BaseModel):
     replaced_flag_id: int | None = None
     face_pending: bool = False  # a hospital's replacement: the new face waits for the flag's confirmation
     name_cleaned: list[str] = []  # characters the name rule removed from the given name (models/names.py)
+    # The person's active faces of the server's engine after this upload, and how many the desk should take:
+    # a bed check compares with the template of them all (models/faces/templates.py), and two or three photos
+    # taken apart recognise the patient far more often than one at the same strictness (docs/benchmarks.md).
+    photos_enrolled: int = 0
+    photos_wanted: int = PHOTOS_WANTED
+    advice: str = ""
 
 
 @router.post("/persons/{insurance_number}/photos", response_model=EnrollmentRead, status_code=201,
@@ -81,6 +95,10 @@ def upload_photo(insurance_number: str, request: Request, db: Db, user: Annotate
                           person_created=result.person_created, duplicate_flag_ids=result.flag_ids,
                           replaced_flag_id=result.replaced_flag_id, face_pending=result.face_pending,
                           name_cleaned=removed)
+    enrolled = enrolled_vectors(db, [result.person_id], engine=engine_settings.engine_tag).get(result.person_id)
+    body.photos_enrolled = len(enrolled) if enrolled is not None else 0
+    if body.photos_enrolled < PHOTOS_NEEDED:
+        body.advice = ADVICE.format(more=PHOTOS_NEEDED - body.photos_enrolled)
     return JSONResponse(body.model_dump(), status_code=200) if result.already_enrolled else body
 
 

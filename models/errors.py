@@ -30,7 +30,8 @@ and database string: never rename it), one human message and one HTTP status.
     ├── RequestError
     │   ├── NotFound                    not_found              404
     │   ├── Conflict                    conflict               409
-    │   │   └── TransitionNotAllowed        transition_not_allowed 409  (a flag move the workflow forbids)
+    │   │   ├── TransitionNotAllowed        transition_not_allowed 409  (a flag move the workflow forbids)
+    │   │   └── ReferenceAlreadyDecided     reference_already_decided 409 (a bed reference approved or rejected)
     │   ├── InvalidInput                invalid_input          422
     │   │   ├── NonFiniteNumber             non_finite_number      422  (NaN or ±Infinity in a request)
     │   │   ├── NameRefused                 name_refused           422  (bidi or control characters: models/names)
@@ -109,6 +110,7 @@ class ReasonCode(StrEnum):
     ENGINE_MISMATCH = "engine_mismatch"
     SCENE_FRAME_MISSING = "scene_frame_missing"
     REFERENCE_TOO_PLAIN = "reference_too_plain"
+    REFERENCE_ALREADY_DECIDED = "reference_already_decided"
     NON_FINITE_NUMBER = "non_finite_number"
     NAME_REFUSED = "name_refused"
     APPROVERS_NOT_DISTINCT = "approvers_not_distinct"
@@ -268,6 +270,11 @@ class Conflict(RequestError):
 class TransitionNotAllowed(Conflict):
     code = ReasonCode.TRANSITION_NOT_ALLOWED
     default_message = "The flag's workflow does not allow this move from its current status."
+
+
+class ReferenceAlreadyDecided(Conflict):
+    code = ReasonCode.REFERENCE_ALREADY_DECIDED
+    default_message = "该参考图已审批过 (this bed reference was already approved or rejected)."
 
 
 class InvalidInput(RequestError):

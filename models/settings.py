@@ -149,6 +149,11 @@ class EngineSettings(BaseSettings):
         default=1, ge=1, le=30, title="Frames needed",
         description="A burst needs this many agreeing frames to produce a result; otherwise it abstains.",
     )
+    clearly_other_ratio: float = Field(
+        default=1.3, gt=1.0, le=3.0, title="Clearly someone else",
+        description="A captured face farther than this many times the engine's match threshold from the billed "
+        "person is impersonation whatever liveness said (server/checks/policy.py).",
+    )
     # The normal model of impostor distances under-states their near tail about twofold: asked for 1 %, sface
     # named 1.2 % of never-enrolled strangers on a 543-person dev gallery (scripts/bench_naming.py). Asked for
     # 0.5 %: strangers named nobody 99.1 % (98.8-99.7 % over three splits), enrolled impostors named right

@@ -58,6 +58,7 @@ class FlagKind(StrEnum):
     PLACE_MISMATCH = "place_mismatch"             # the capture's scene matches no reference of the bed's ward
     FACE_REPLACED = "face_replaced"               # an enrolled face replaced at the desk: reviewed, never silent
     REGISTRY_MISMATCH = "registry_mismatch"       # a hospital's HIS states insurance the bureau's registry does not
+    REPLAYED_EVIDENCE = "replayed_evidence"       # a frame, crop, scene or sequence of an earlier capture sent again
 
 
 VERDICT_FLAG: dict[Verdict, FlagKind] = {

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from server import lifecycle
+from server.evidence.workers import default_processes
 from server.settings import ServerSettings
 from server.simulation.county import CountySpec
 from server.simulation.real_faces import default_faces_dir
@@ -61,7 +62,9 @@ def run_demo(*, serve: bool, as_json: bool, hospitals: int, inpatients: int, dea
         if faces_dir is not None:
             bar.console.print(f"real face images from {faces_dir} for part of the county")
         options = SimulationOptions(deadline_s=deadline_s, faces_dir=faces_dir, port=port if serve else 0,
-                                    offline_delay_s=offline_s, sweep_interval_s=1.0 if serve else 0.5, review=review)
+                                    offline_delay_s=offline_s, sweep_interval_s=1.0 if serve else 0.5, review=review,
+                                    # The evidence check in worker processes, one per core, not in a web process.
+                                    evidence_workers=default_processes())
         # Serving, the simulated ward devices keep running behind the console: a spot check launched from it
         # is answered like the first one.
         summary = simulate(url, spec, options, on_progress, while_serving=report if serve else None)

@@ -104,6 +104,10 @@ class ServerSettings(BaseSettings):
                                     "died mid-job leaves them to another after this")
     cross_hospital_window_h: float = Field(default=24.0, gt=0.0,
                                            description="The same face in two hospitals within this window")
+    # Evidence used once (server/evidence/fingerprints.py): a byte copy is found however old; near-copies are
+    # looked for among the same bed's, person's and device's captures of this many days (an admission's length).
+    replay_window_days: float = Field(default=90.0, gt=0.0, le=3650.0,
+                                      description="Earlier captures a new one's images are compared with")
     # Place (实地, server/evidence/place.py). Measured on the real-scene set (models/place/evaluation.py,
     # docs/benchmarks.md, 1,000 ORB features a frame): the same place keeps at least 30 inliers, another room
     # at most 9.

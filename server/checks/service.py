@@ -28,7 +28,7 @@ from server.admissions.tables import Admission
 from server.audit import service as audit
 from server.campaigns import service as campaign_service
 from server.campaigns.tables import Campaign, CampaignKind, CampaignStatus, CheckTask
-from server.checks.evidence import CropEncoder, Evidence
+from server.checks.evidence import CropEncoder, Evidence, frame_distances
 from server.checks.policy import decide
 from server.checks.tables import CheckResult, KeyFrame
 from server.db import claim_write, utcnow
@@ -154,8 +154,9 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], evid
         checked_at = min(max(upload.captured_at, task.issued_at), now)
         on_leave = leave_service.covering_leave(leaves.get(task.admission_id, []), issued_at=task.issued_at,
                                                 at=checked_at) is not None
-        decision = decide(upload, enrolled.get(probe.engine, {}).get(task.insured_person_id) if probe else None,
-                          threshold, probe=probe, on_leave=on_leave)
+        person = enrolled.get(probe.engine, {}).get(task.insured_person_id) if probe else None
+        decision = decide(upload, person, threshold, probe=probe, on_leave=on_leave,
+                          clearly_other=threshold * engine_settings.clearly_other_ratio if threshold else None)
         late = now > task.deadline_at
         result = CheckResult(
             task_id=task.id or 0, device_id=device.id or 0, idempotency_key=key,
@@ -168,7 +169,7 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], evid
             # Kept until the evidence check has looked at it; then dropped for verified checks (privacy).
             face_crop_jpeg=seen.crop,
             evidence_sha256=seen.sha256 or upload.evidence_sha256, engine_version=upload.engine_version,
-            threshold=threshold, late=late, note=upload.note)
+            threshold=threshold, late=late, note=upload.note, face_frames=frame_distances(seen, person))
         db.add(result)
         task.verdict, task.verdict_at, task.late = decision.verdict, now, late
         # Marks the task answered before the flush, so a second key for the same task in this batch is
@@ -270,6 +271,12 @@ def _clock_refusal(device: Device, task: CheckTask | None, upload: ResultUpload,
     except OverflowError:
         return ClockImplausible("captured_at is out of range")
     tolerance = timedelta(seconds=tolerance_s)
+    if now > task.deadline_at and not task.issued_at <= on_server_clock <= task.deadline_at:
+        # A late result decides its task only as a capture made during the task's life: one dated before the
+        # task was issued (or after its deadline) is not an answer to it, whatever the clock tolerance.
+        return ClockImplausible("a late result's capture must lie between the task's issue and its deadline",
+                                captured_at=on_server_clock.isoformat(), issued_at=task.issued_at.isoformat(),
+                                deadline_at=task.deadline_at.isoformat())
     if on_server_clock < task.issued_at - tolerance:
         return ClockImplausible("captured_at is before the task was issued", captured_at=on_server_clock.isoformat(),
                                 issued_at=task.issued_at.isoformat())

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from models.verdicts import CaptureOutcome
@@ -33,6 +34,10 @@ class CheckResult(SQLModel, table=True):
     evidence_sha256: str | None = Field(default=None, max_length=64, index=True)
     engine_version: str = Field(default="", max_length=80)  # the engine of the device's `embedding`
     threshold: float | None = None
+    # The fused probe's frames (the crop, then each key frame) with their distances to the person's template,
+    # whether each was used and why not (server/checks/evidence.frame_distances): the verdict's evidence.
+    face_frames: list[dict[str, Any]] = Field(default_factory=list,
+                                              sa_column=Column(JSON, nullable=False, server_default="[]"))
     late: bool = False
     note: str = Field(default="", max_length=500)
     # Set by the evidence check (server/evidence) once the crop, replays and 1:N search have been looked at.

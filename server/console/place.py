@@ -20,14 +20,15 @@ from server.places.tables import BedReference, SceneEvidence
 
 # Details a place flag records that this section shows in words; the generic detail table leaves them out.
 PLACE_DETAILS = frozenset({"place_score", "place_threshold", "reference_id", "matched_bed_id", "wifi", "location",
-                           "reason", "code"})
+                           "reason", "code", "reference_status"})
 
 
 @dataclass
 class PlaceView:
     score: int | None
     threshold: int | None
-    reason: str                      # match | no_match | no_reference | scene_unreadable | unchecked
+    reason: str                      # match | no_match | unapproved_reference | no_approved_reference |
+    #                                  scene_unreadable | unchecked (no_reference: before references were approved)
     has_scene: bool
     has_reference: bool
     matched_other_bed: str | None    # label of another bed of the ward whose reference matched

@@ -181,7 +181,7 @@ def flag_view(db: Session, user: UserAccount, flag_id: int) -> FlagView:
     view.transitions = [to for to, move in moves.items() if move.level != workflow.Level.APPEAL]
     view.can_appeal = FlagStatus.APPEALED in moves and flag.hospital_id is not None
     view.awaiting_other_reviewer = (not moves and flag.status in (FlagStatus.FIRST_REVIEWED, FlagStatus.APPEALED)
-                                    and workflow.first_reviewer(db, flag) == user.username)
+                                    and user.username in workflow.excluded_deciders(db, flag))
     view.reasons = {to.value: reasons_for(flag.status, to) for to in view.transitions}
     view.named = people.named_in(db, user, flag)
     view.named_nobody = "naming" in flag.details and not view.named

@@ -5,6 +5,12 @@ for a hand-held tablet, against the other references of its ward (a nurse may fr
 bed). A fixed bed camera must match its own bed: a camera moved to another bed, or swapped, is seen.
 No reference reached `place_min_inliers`: a `place_mismatch` flag, with the score, the threshold, the
 best reference and the Wi-Fi and location cues beside it, for a reviewer. Never silently verified.
+
+Only references a bureau user approved count: one taken by a hospital's device waits (server/places). A bed
+with no approved reference yet is a setup task (listed once on the console's reference page and dashboard),
+not a flag on every capture: its captures are recorded `no_approved_reference`. But a scene that matches
+only an unapproved reference of its bed is `place_mismatch` (`unapproved_reference`): the room its captures
+are made in was planted by the hospital, and the bureau has not seen it.
 """
 
 from __future__ import annotations
@@ -44,6 +50,11 @@ class PlaceOutcome:
 
     @property
     def mismatch(self) -> bool:
+        reason = self.details.get("reason")
+        if reason == "unapproved_reference":
+            return True
+        if reason == "no_approved_reference":  # a setup task of the bed, not a finding about this capture
+            return False
         return policy.place_mismatch(self.score, self.threshold)
 
     def flag_details(self, result: CheckResult) -> dict[str, Any]:
@@ -85,6 +96,8 @@ class PlaceChecker:
             return PlaceOutcome(scene, 0, threshold, None, None, {**details, "reason": "scene_unreadable",
                                                                    "code": e.code.value})
         own = self._references(db, task, scene.source, own_bed=True)
+        if not own:
+            return self._unapproved(db, task, scene, features, threshold, details)
         best = self._best(features, own, threshold)
         if (best is None or best[0] < threshold) and scene.source == SceneSource.TABLET:
             others = self._references(db, task, scene.source, own_bed=False)
@@ -96,6 +109,22 @@ class PlaceChecker:
         score, reference = best
         reason = "match" if score >= threshold else "no_match"
         return PlaceOutcome(scene, score, threshold, reference.id, reference.bed_id, {**details, "reason": reason})
+
+    def _unapproved(self, db: Session, task: CheckTask, scene: SceneEvidence, features: SceneFeatures,
+                    threshold: int, details: dict[str, Any]) -> PlaceOutcome:
+        """A bed without an approved reference: flagged only when the scene matches one nobody approved."""
+        waiting = list(db.exec(select(BedReference).where(BedReference.bed_id == task.bed_id,
+                                                          BedReference.source == scene.source,
+                                                          BedReference.is_active == False)  # noqa: E712
+                               .order_by(col(BedReference.id))))
+        best = self._best(features, waiting, threshold)
+        if best is not None and best[0] >= threshold:
+            score, reference = best
+            return PlaceOutcome(scene, score, threshold, reference.id, reference.bed_id,
+                                {**details, "reason": "unapproved_reference",
+                                 "reference_status": reference.status.value})
+        return PlaceOutcome(scene, best[0] if best else 0, threshold, None, None,
+                            {**details, "reason": "no_approved_reference"})
 
     @property
     def _limits(self) -> EngineSettings:

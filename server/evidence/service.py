@@ -16,7 +16,10 @@ seconds later, in result order:
   threshold for the gallery's size and clearly ahead of the runner-up (models/faces/match.py `identify`),
   otherwise the flag says "unknown person";
 - liveness: the uploaded key frames must show the task's challenge done by a 3-D head (`liveness.py`);
-- the place (实地, `place.py`): the scene key frame against the bed's reference frames.
+- the place (实地, `place.py`): the scene key frame against the bed's reference frames;
+- evidence used once (`replay.py`, `fingerprints.py`): every image's sha256 and perceptual hash, compared with
+  the earlier captures of the same bed, person and device (any capture for a byte copy); kept after the images
+  are dropped, so a frame, crop, scene or sequence sent again is `replayed_evidence`.
 
 Every comparison stays within one engine: the server's encoding of a result's crop is compared with enrolled
 faces, staff faces and recent captures of the engine that made it, with that engine's tolerances
@@ -53,11 +56,13 @@ from server.checks import policy
 from server.checks.tables import CheckResult, KeyFrame
 from server.db import utcnow
 from server.evidence import queue as evidence_queue
+from server.evidence import replay
+from server.evidence.fingerprints import Fingerprint
 from server.evidence.liveness import LivenessRecheck
 from server.evidence.place import PlaceChecker, PlaceOutcome, drop_scene
 from server.evidence.recent import Capture, RecentCaptures
 from server.flags import service as flag_service
-from server.flags.tables import Flag
+from server.flags.tables import Flag, FlagStatus
 from server.persons.duplicates import candidate_persons
 from server.persons.face_index import catch_up, load_or_rebuild
 from server.persons.service import bytes_to_vector, enrolled_vectors
@@ -127,11 +132,13 @@ class EvidenceChecker:
                     for tag in {r.server_engine_version for r, _ in rows if r.server_engine_version}}
         checked = [(result, task, *self._check(db, result, task, enrolled.get(result.server_engine_version, {}).get(
                     task.insured_person_id), now), self.place.check(db, result, task)) for result, task in rows]
+        used = self._replays(db, [(r, t, f) for r, t, f, _, _ in checked], now)
         db.commit()  # ends the read transaction before the write one
         with gate or nullcontext():
             entries: list[audit.Entry] = []
-            for result, task, findings, named, place in checked:
-                findings = findings + _place_findings(result, place)
+            for (result, task, findings, named, place), (capture, prints, reused) in zip(checked, used, strict=True):
+                findings = findings + _place_findings(result, place) + reused
+                db.add_all(replay.fingerprint_rows(capture, prints))
                 for finding in findings:
                     flag = flag_service.raise_flag(db, kind=finding.kind, hospital_id=task.hospital_id,
                                                    details=finding.details, task=task)
@@ -159,6 +166,22 @@ class EvidenceChecker:
         while checked := self.run_once(db, gate):
             total += checked
         return total
+
+    def _replays(self, db: Session, rows: list[tuple[CheckResult, CheckTask, list[Finding]]], now: Any
+                 ) -> list[tuple[replay.Capture, list[Fingerprint], list[Finding]]]:
+        """Each result's fingerprints and whether any repeats an earlier capture's (this run's included)."""
+        since = now - timedelta(days=self.settings.replay_window_days)
+        batch: list[tuple[replay.Capture, Fingerprint]] = []
+        out = []
+        for result, task, findings in rows:
+            capture = replay.Capture.of(result, task)
+            prints = replay.fingerprints_of(db, result)
+            copied_crop = any(f.kind == FlagKind.REPLAYED_PHOTO and f.details.get("reason") == "same_image"
+                              for f in findings)
+            details = replay.check_replay(db, capture, prints, since, batch, skip_crop_copy=copied_crop)
+            out.append((capture, prints, [Finding(FlagKind.REPLAYED_EVIDENCE, details)] if details else []))
+            batch += [(capture, p) for p in prints]
+        return out
 
     # --- one result ---------------------------------------------------------------------------------
     def _check(self, db: Session, result: CheckResult, task: CheckTask, enrolled: Embeddings | None,
@@ -333,6 +356,16 @@ def _name_in_flag(db: Session, task: CheckTask, naming: dict[str, Any]) -> None:
         flag.details = {**flag.details, "named": naming["named"],
                         "naming": {k: v for k, v in naming.items() if k != "named"}}
         flag.updated_at = utcnow()
+        someone_else = any(n.get("kind") == "staff" or n.get("insured_person_id") != task.insured_person_id
+                           for n in naming["named"])
+        verdict = policy.after_naming(task.verdict, named_someone_else=someone_else)
+        if verdict != task.verdict and flag.status == FlagStatus.OPEN:
+            # Named as someone else: impersonation, ranked with the fraud kinds (server/checks/policy.py).
+            audit.record(db, actor="system", action="verdict.named", object_type="check_task", object_id=task.id or 0,
+                         data={"from": task.verdict.value, "to": verdict.value, "flag_id": flag.id})
+            task.verdict, flag.kind = verdict, policy.flag_kind(verdict) or flag.kind
+            flag.details = {**flag.details, "reason": "named_someone_else", "reason_before": flag.details.get("reason")}
+            db.add(task)
         db.add(flag)
 
 

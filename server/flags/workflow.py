@@ -3,7 +3,8 @@
 Every status change of a flag, from any door (console, JSON API, CLI, jobs), goes through this module and
 is checked against one table, `TRANSITIONS`: which move exists, at which level, by which roles, with which
 review reasons, and which side effects run with it (in the same transaction). Rules beyond the table:
-- the final review (and the decision on an appeal) is made by another user than the first review;
+- the final review is made by another user than the first review, and the decision on an appeal by a third
+  person (neither the first reviewer nor whoever confirmed the flag): `excluded_deciders`;
 - an appeal is filed with a statement (`server/flags/appeals.py`), never as a bare status change;
 - system moves (a late result superseding a flag, a discharge resolving a 叠床 overlap) are made by no user.
 Each move records a `Review` row (who, when, why) and an audit record.
@@ -106,12 +107,22 @@ def first_reviewer(db: Session, flag: Flag) -> str | None:
                    .order_by(col(Review.id).desc()).limit(1)).first()
 
 
+def excluded_deciders(db: Session, flag: Flag) -> set[str]:
+    """Who may not make the flag's next final decision: its first reviewer and, for the decision on an
+    appeal, whoever confirmed the flag the hospital appealed against (the appeal is decided by a third person)."""
+    people = {first_reviewer(db, flag)}
+    if flag.status == FlagStatus.APPEALED:
+        people |= set(db.exec(select(Review.actor).where(Review.flag_id == flag.id,
+                                                         Review.to_status == FlagStatus.CONFIRMED)))
+    return {p for p in people if p}
+
+
 def available_moves(db: Session, *, flag: Flag, user: UserAccount) -> dict[FlagStatus, Move]:
     """The moves this user may make on this flag now (what the console offers)."""
-    first = first_reviewer(db, flag)
+    excluded = excluded_deciders(db, flag)
     return {to: move for (frm, to), move in TRANSITIONS.items()
             if frm == flag.status and user.role in move.roles
-            and not (move.level == Level.FINAL_REVIEW and first == user.username)
+            and not (move.level == Level.FINAL_REVIEW and user.username in excluded)
             and not (user.role == Role.HOSPITAL_STAFF and user.hospital_id != flag.hospital_id)}
 
 
@@ -128,8 +139,9 @@ def check_move(db: Session, *, flag: Flag, to: FlagStatus, actor: UserAccount, l
         raise NotFound("flag not found")
     if actor.role not in move.roles:
         raise PermissionDenied(f"{actor.role.value} cannot move a flag to {to.value}")
-    if move.level == Level.FINAL_REVIEW and first_reviewer(db, flag) == actor.username:
-        raise SameReviewer()
+    if move.level == Level.FINAL_REVIEW and actor.username in excluded_deciders(db, flag):
+        raise SameReviewer("the appeal is decided by a third person, neither the first reviewer nor the confirmer"
+                           if flag.status == FlagStatus.APPEALED else None)
     return move
 
 

@@ -38,7 +38,7 @@ from server.simulation.county import County, Truth
 
 log = logging.getLogger("bedcheck.simulation")
 
-ENROLL_PHOTOS = 3
+ENROLL_PHOTOS = 2  # as the admission desk takes them (issue 28)
 PROBE_INDEX = 4  # the fifth photo: never one of the enrolled ones
 IMPOSTOR_PROBE_INDEX = 5
 THUMBNAIL_PX = 96  # as enrollment keeps for reviewers

@@ -372,7 +372,13 @@ def _score(county: County, flags: list[tuple[int | None, Any]], on_leave: set[in
         seeded[name] = len(actual)
         recall[name] = round(len(actual & found) / len(actual), 4) if actual else 1.0
         precision[name] = round(len(actual & found) / len(found), 4) if found else (1.0 if not actual else 0.0)
-    return {"seeded": seeded, "precision": precision, "recall": recall}
+    # Genuine patients in their beds whose face sent them to a reviewer (impersonated or unrecognised): the cost
+    # of the matching threshold to honest patients (issue 28: at most 0.5 %).
+    present = {a for a, bed in county.beds.items() if bed.truth == Truth.PRESENT}
+    for_face = present & (flagged.get("impersonated", set()) | flagged.get("unrecognised", set()))
+    review = {"present": len(present), "sent": len(for_face),
+              "rate": round(len(for_face) / len(present), 4) if present else 0.0}
+    return {"seeded": seeded, "precision": precision, "recall": recall, "genuine_sent_to_review_for_face": review}
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:

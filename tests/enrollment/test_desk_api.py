@@ -171,3 +171,14 @@ def test_a_desk_name_with_a_bidi_override_is_refused_and_zero_width_characters_r
     with Session(engine) as db:
         names = {p.insurance_number: p.name for p in db.exec(select(InsuredPerson))}
     assert "NEW-RTL" not in names and names["NEW-ZW"] == "李四"
+
+
+@pytest.mark.faces
+def test_the_desk_asks_for_a_second_photo_and_says_why_until_two_are_enrolled(desk, faces_dir) -> None:
+    _, clients = desk
+    chavez = faces_dir / "people" / "hugo_chavez"
+    first = _post(clients["admin"], "NEW-CHAVEZ", (chavez / "01.jpg").read_bytes(), name="H. Chavez").json()
+    assert (first["photos_enrolled"], first["photos_wanted"]) == (1, 3)
+    assert "再拍 1 张" in first["advice"] and "模板" in first["advice"]
+    second = _post(clients["admin"], "NEW-CHAVEZ", (chavez / "02.jpg").read_bytes()).json()
+    assert second["photos_enrolled"] == 2 and second["advice"] == "" and second["duplicate_flag_ids"] == []

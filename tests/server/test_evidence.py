@@ -384,8 +384,11 @@ def test_key_frames_that_show_no_challenge_are_a_liveness_mismatch(ward, engine,
     assert _live_upload(device, tasks[b.admission_id], photo_of(b.face, rng), still,
                         TURNS).json()["verdict"] == "verified"
     flags = _flags_when_checked(engine, 2, timeout_s=120)
-    assert _kinds(flags) == ["liveness_mismatch"]
-    (flag,) = flags
+    # The still device's frames are bed a's neutral frame, byte for byte: evidence used again as well.
+    assert _kinds(flags) == ["liveness_mismatch", "replayed_evidence"]
+    (flag,) = [f for f in flags if f.kind == FlagKind.LIVENESS_MISMATCH]
+    (replayed,) = [f for f in flags if f.kind == FlagKind.REPLAYED_EVIDENCE]
+    assert replayed.admission_id == b.admission_id and replayed.details["reason"] == "repeated_sequence"
     assert flag.admission_id == b.admission_id and flag.details["reason"] == "key_frames_disagree"
     assert {"not_shown:turn_right", "not_shown:turn_left"} <= set(flag.details["found"])
     with Session(engine) as db:  # the verified check's key frames are dropped with its crop; the flagged kept
