@@ -183,8 +183,12 @@ def import_registry(file: Annotated[Path, typer.Argument(exists=True, dir_okay=F
     from server.tabular import read_csv
 
     rows = read_csv(file.read_bytes(), required=registry_service.REQUIRED, encoding=encoding, what="registry CSV")
-    with db_scope(_engine()) as db:
-        report = registry_service.import_registry(db, rows=rows, actor="cli")
+    engine = _engine()
+    try:
+        with db_scope(engine) as db:
+            report = registry_service.import_registry(db, rows=rows, actor="cli")
+    finally:
+        engine.dispose()  # no pooled connection left for the garbage collector (PostgreSQL warns)
     table = Table("created", "updated", "unchanged", "ineligible", "rejected", "encoding")
     table.add_row(*(str(x) for x in (report.created, report.updated, report.unchanged, report.ineligible,
                                      len(report.rejected), report.encoding)))

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from models.errors import InvalidCredential, InvalidInput, SignInThrottled
+from models.errors import InvalidCredential, InvalidInput, PayloadTooLarge, SignInThrottled
 from models.verdicts import FlagKind, Verdict
 from server.accounts import service as account_service
 from server.accounts import throttle
@@ -184,7 +184,11 @@ def launch(request: Request, user: CurrentUser, db: Db, scope: Annotated[str, Fo
     chosen = [h for h in hospitals or [] if h]
     by_county = not chosen and scope == "county"
     if not chosen and not (by_county and county):
-        raise InvalidInput("choose a county or at least one hospital", text_key="err_choose_scope")
+        # Shown on the form, beside the choice, with what was typed kept (not on a separate error page).
+        return render(request, "launch.html", {
+            "counties": service.county_names(db), "hospitals": service.hospital_names(db, user),
+            "error": "err_choose_scope", "form": {"scope": scope, "deadline_minutes": str(deadline_minutes)}},
+            user=user, status_code=422)
     ids = campaign_service.resolve_scope(db, county=county if by_county else None,
                                          hospitals=None if by_county else chosen)
     beds = campaign_service.scope_size(db, hospital_ids=ids)
@@ -212,8 +216,7 @@ def flag_queue(request: Request, user: CurrentUser, db: Db, filters: Filters,
         "result": result, "filters": filters, "query": filters.query(), "page_sizes": queue.PAGE_SIZES,
         "hospitals": service.hospital_names(db, user), "wards": queue.ward_names(db, user),
         "kinds": [k.value for k in FlagKind],
-        "statuses": [inbox.MINE_KEY, *(p.status for p in inbox.piles(db, user) if p.status != inbox.MINE_KEY),
-                     queue.ACTIONABLE_KEY, *(s.value for s in FlagStatus)], "restore": restore,
+        "statuses": [*inbox.views(user), queue.ACTIONABLE_KEY, *(s.value for s in FlagStatus)], "restore": restore,
         "bulk": _bulk_choices(user), "done": request.query_params.get("bulk_done"),
         "skipped": request.query_params.get("bulk_skipped")}, user=user)
     response.set_cookie(QUEUE_COOKIE, urlencode(filters.query()), max_age=30 * 24 * 3600, httponly=True,
@@ -260,14 +263,15 @@ def flag_detail(request: Request, flag_id: int, user: CurrentUser, db: Db, queue
 
 
 def _flag_page(request: Request, db: Db, user: UserAccount, flag_id: int, *, queue_query: str = "",
-               form: dict[str, str] | None = None, error: InvalidInput | None = None) -> Response:
+               form: dict[str, str] | None = None, error: InvalidInput | PayloadTooLarge | None = None) -> Response:
     view = service.flag_view(db, user, flag_id)
     return render(request, "flag.html", {
         "view": view, "detail_rows": details.rows(db, user, formatter(request), view.detail_items, PREFIX),
         "first_level": view.flag.status == FlagStatus.OPEN, "queue_query": queue_query,
         "form": form or {}, "form_error": error.details.get("text_key") if error else None,
+        "form_error_file": error.details.get("file", "") if error else "",
         "error_field": error.details.get("field") if error else None}, user=user,
-        status_code=422 if error else 200)
+        status_code=error.http_status if error else 200)
 
 
 @router.post("/flags/{flag_id}/review", dependencies=[Csrf])
@@ -302,7 +306,7 @@ def appeal(request: Request, flag_id: int, user: CurrentUser, db: Db, statement:
     try:
         flag = flag_service.load_flag(db, user, flag_id)
         actions.file_appeal(db, flag=flag, actor=user, statement=statement, uploads=uploads)
-    except InvalidInput as e:
+    except (InvalidInput, PayloadTooLarge) as e:
         if "text_key" not in e.details:
             raise
         db.rollback()

@@ -48,7 +48,7 @@ class Truth(StrEnum):
 
 @dataclass
 class CountySpec:
-    name: str = "Demo County"
+    name: str = "示范县"  # the demo is read in a Chinese console: its places have Chinese names
     hospitals: int = 46
     public_hospitals: int = 28
     inpatients: int = 5000
@@ -72,6 +72,23 @@ class CountySpec:
     seed: int = 7
 
 
+# Wards as a county hospital names them; a hospital with more wards than departments numbers the second round.
+DEPARTMENTS = ("内科", "外科", "骨科", "妇产科", "儿科", "心血管内科", "呼吸内科", "消化内科", "神经内科", "肿瘤科",
+               "康复科", "中医科")
+
+
+def hospital_name(county: str, index: int, public: int) -> str:
+    """`示范县第3人民医院` for public hospitals, `示范县第2民营医院` for private ones (numbered within each)."""
+    return f"{county}第{index + 1}人民医院" if index < public else f"{county}第{index - public + 1}民营医院"
+
+
+def ward_name(index: int) -> str:
+    """`内科病区`, `外科病区`, ..., then `内科二病区`."""
+    department = DEPARTMENTS[index % len(DEPARTMENTS)]
+    round_ = index // len(DEPARTMENTS)
+    return f"{department}病区" if round_ == 0 else f"{department}{'二三四五六七八九'[min(round_ - 1, 8)]}病区"
+
+
 @dataclass
 class SeededBed:
     admission_id: int
@@ -93,13 +110,14 @@ class County:
     fund_per_day_fen: dict[int, int] = field(default_factory=dict)  # admission id -> what the HIS reports
 
 
-def build_county(db: Session, spec: CountySpec, *, province: str = "Demo Province", city: str = "Demo City",
+def build_county(db: Session, spec: CountySpec, *, province: str = "示范省", city: str = "示范市",
                  code_prefix: str = "H") -> County:
     """Creates the county in bulk and returns the truth a simulation answers from."""
     rng, pick = np.random.default_rng(spec.seed), random.Random(spec.seed)
     region = hospital_service.get_or_create_county(db, province=province, city=city, county=spec.name)
     hospitals = [hospital_service.upsert_hospital(
-        db, code=f"{code_prefix}{i + 1:03d}", name=f"{spec.name} Hospital {i + 1}", county_id=region.id or 0,
+        db, code=f"{code_prefix}{i + 1:03d}", name=hospital_name(spec.name, i, spec.public_hospitals),
+        county_id=region.id or 0,
         kind=HospitalKind.PUBLIC if i < spec.public_hospitals else HospitalKind.PRIVATE)
         for i in range(spec.hospitals)]
     per_hospital = [spec.inpatients // spec.hospitals + (1 if i < spec.inpatients % spec.hospitals else 0)
@@ -108,7 +126,7 @@ def build_county(db: Session, spec: CountySpec, *, province: str = "Demo Provinc
     for i, (hospital, count) in enumerate(zip(hospitals, per_hospital, strict=True)):
         ward_sizes = _ward_sizes(spec, i, count)
         for w, n in enumerate(ward_sizes):
-            ward = Ward(hospital_id=hospital.id or 0, code=f"W{w + 1:02d}", name=f"Ward {w + 1}")
+            ward = Ward(hospital_id=hospital.id or 0, code=f"W{w + 1:02d}", name=ward_name(w))
             db.add(ward)
             db.flush()
             db.execute(insert(Bed), [{"ward_id": ward.id, "label": f"{b + 1:02d}"} for b in range(n)])
