@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from server.campaigns.tables import CheckTask
@@ -64,9 +64,15 @@ def fingerprints_of(db: Session, result: CheckResult) -> list[Fingerprint]:
     return out
 
 
-def earlier_fingerprints(db: Session, capture: Capture, mine: Sequence[Fingerprint], since: datetime) -> list[Earlier]:
+def watermark(db: Session) -> int:
+    """The newest kept fingerprint's id: what was written before a check read its earlier captures."""
+    return int(db.exec(select(func.max(EvidenceFingerprint.id))).one() or 0)
+
+
+def earlier_fingerprints(db: Session, capture: Capture, mine: Sequence[Fingerprint], since: datetime,
+                         after_id: int = 0) -> list[Earlier]:
     """Kept fingerprints of other tasks: any with one of `mine`'s sha256, and those of the same bed, person or
-    device since `since`."""
+    device since `since` (only those written after `after_id`, when given)."""
     if not mine:
         return []
     related = or_(EvidenceFingerprint.bed_id == capture.bed_id, EvidenceFingerprint.device_id == capture.device_id,
@@ -74,7 +80,7 @@ def earlier_fingerprints(db: Session, capture: Capture, mine: Sequence[Fingerpri
     same_bytes = col(EvidenceFingerprint.sha256).in_(sorted({f.sha256 for f in mine}))
     rows = db.exec(select(EvidenceFingerprint).where(
         EvidenceFingerprint.task_id != capture.task_id, EvidenceFingerprint.result_id < capture.result_id,
-        or_(same_bytes, related & (EvidenceFingerprint.created_at >= since)))
+        EvidenceFingerprint.id > after_id, or_(same_bytes, related & (EvidenceFingerprint.created_at >= since)))
         .order_by(col(EvidenceFingerprint.id)))
     return [Earlier(row.result_id, row.task_id,
                     Fingerprint(EvidencePart(row.part), row.position, row.sha256, row.phash)) for row in rows]
@@ -99,13 +105,32 @@ def fingerprint_rows(capture: Capture, mine: Iterable[Fingerprint]) -> list[Evid
 
 
 def check_replay(db: Session, capture: Capture, mine: Sequence[Fingerprint], since: datetime,
-                 batch: Sequence[tuple[Capture, Fingerprint]] = (), *, skip_crop_copy: bool = False
-                 ) -> dict[str, Any] | None:
-    """The replay finding for one capture: against the database and the captures checked before it in the same
-    run (`batch`), whose fingerprints are not written yet."""
-    earlier = earlier_fingerprints(db, capture, mine, since)
-    earlier += [Earlier(c.result_id, c.task_id, f) for c, f in batch
-                if c.result_id < capture.result_id and (capture.related(c) or
-                                                        (c.task_id != capture.task_id and
-                                                         f.sha256 in {m.sha256 for m in mine}))]
+                 batch: Sequence[tuple[Capture, Fingerprint]] = (), *, skip_crop_copy: bool = False,
+                 after_id: int = 0) -> dict[str, Any] | None:
+    """The replay finding for one capture: against the database (what was written after `after_id`) and the
+    captures checked before it in the same run (`batch`), whose fingerprints are not written yet."""
+    earlier = earlier_fingerprints(db, capture, mine, since, after_id) + _among(capture, mine, batch)
     return replay_details(capture, find_reuse(mine, earlier), skip_crop_copy=skip_crop_copy)
+
+
+def written_after(db: Session, after_id: int) -> list[tuple[Capture, Fingerprint]]:
+    """Fingerprints written after `after_id` (by another worker, while this one was checking)."""
+    rows = db.exec(select(EvidenceFingerprint).where(EvidenceFingerprint.id > after_id)
+                   .order_by(col(EvidenceFingerprint.id)))
+    return [(Capture(r.result_id, r.task_id, r.bed_id, r.insured_person_id, r.device_id),
+             Fingerprint(EvidencePart(r.part), r.position, r.sha256, r.phash)) for r in rows]
+
+
+def check_late(capture: Capture, mine: Sequence[Fingerprint], written: Sequence[tuple[Capture, Fingerprint]], *,
+               skip_crop_copy: bool = False) -> dict[str, Any] | None:
+    """The replay finding against what other workers wrote meanwhile (`written_after`), without the database."""
+    return replay_details(capture, find_reuse(mine, _among(capture, mine, written)), skip_crop_copy=skip_crop_copy)
+
+
+def _among(capture: Capture, mine: Sequence[Fingerprint], others: Sequence[tuple[Capture, Fingerprint]]
+           ) -> list[Earlier]:
+    """Of `others`, the earlier captures `capture` is compared with: related ones, and any with the same bytes."""
+    shas = {m.sha256 for m in mine}
+    return [Earlier(c.result_id, c.task_id, f) for c, f in others
+            if c.result_id < capture.result_id and c.task_id != capture.task_id
+            and (capture.related(c) or f.sha256 in shas)]

@@ -132,11 +132,17 @@ class EvidenceChecker:
                     for tag in {r.server_engine_version for r, _ in rows if r.server_engine_version}}
         checked = [(result, task, *self._check(db, result, task, enrolled.get(result.server_engine_version, {}).get(
                     task.insured_person_id), now), self.place.check(db, result, task)) for result, task in rows]
+        mark = replay.watermark(db)
         used = self._replays(db, [(r, t, f) for r, t, f, _, _ in checked], now)
         db.commit()  # ends the read transaction before the write one
         with gate or nullcontext():
             entries: list[audit.Entry] = []
+            # Another worker may have written earlier captures' fingerprints since this one read them.
+            written = replay.written_after(db, mark)
             for (result, task, findings, named, place), (capture, prints, reused) in zip(checked, used, strict=True):
+                if prints and not reused and written:
+                    late = replay.check_late(capture, prints, written, skip_crop_copy=_copied_crop(findings))
+                    reused = [Finding(FlagKind.REPLAYED_EVIDENCE, late)] if late else []
                 findings = findings + _place_findings(result, place) + reused
                 db.add_all(replay.fingerprint_rows(capture, prints))
                 for finding in findings:
@@ -176,9 +182,7 @@ class EvidenceChecker:
         for result, task, findings in rows:
             capture = replay.Capture.of(result, task)
             prints = replay.fingerprints_of(db, result)
-            copied_crop = any(f.kind == FlagKind.REPLAYED_PHOTO and f.details.get("reason") == "same_image"
-                              for f in findings)
-            details = replay.check_replay(db, capture, prints, since, batch, skip_crop_copy=copied_crop)
+            details = replay.check_replay(db, capture, prints, since, batch, skip_crop_copy=_copied_crop(findings))
             out.append((capture, prints, [Finding(FlagKind.REPLAYED_EVIDENCE, details)] if details else []))
             batch += [(capture, p) for p in prints]
         return out
@@ -341,6 +345,11 @@ class EvidenceChecker:
         else:
             catch_up(db, index)
         return index
+
+
+def _copied_crop(findings: list[Finding]) -> bool:
+    """The crop's byte copy is already a replayed_photo (same_image): not flagged again as replayed_evidence."""
+    return any(f.kind == FlagKind.REPLAYED_PHOTO and f.details.get("reason") == "same_image" for f in findings)
 
 
 def _place_findings(result: CheckResult, place: PlaceOutcome | None) -> list[Finding]:
