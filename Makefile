@@ -3,13 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# wheel (default) or source: see the dlib note below.
+BEDCHECK_DLIB ?= wheel
 
 .PHONY: demo test lint bench install clean bedside
 
 install: $(STAMP)
 
-# dlib: built from source against OpenBLAS once per machine (about 7 minutes, then a cached wheel), or
-# the dlib-bin wheel if that fails or BEDCHECK_DLIB=wheel: see scripts/install_dlib.sh.
+# dlib: the prebuilt dlib-bin wheel (the default engine and liveness use no dlib model; it serves the optional
+# dlib engine); `make install BEDCHECK_DLIB=source` builds it against OpenBLAS instead (about 7 minutes once,
+# encodings 4x faster for a site on the dlib engine; after `make clean`): see scripts/install_dlib.sh.
 # face-recognition 1.3.0 declares `dlib` by name, so it is installed without dependencies.
 # mediapipe 0.10.21 only carries the Face Mesh landmark model (the last release that ships it); its code is never
 # imported, so it is installed without its dependencies (models/faces/model_files.py reads and checks the file).
@@ -17,7 +20,7 @@ $(STAMP): pyproject.toml requirements.lock scripts/install_dlib.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip>=24"
 	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
-	bash scripts/install_dlib.sh $(PY)
+	BEDCHECK_DLIB=$(BEDCHECK_DLIB) bash scripts/install_dlib.sh $(PY)
 	$(PY) -m pip install -q -c requirements.lock --no-deps face-recognition==1.3.0
 	$(PY) -m pip install -q -c requirements.lock --no-deps mediapipe==0.10.21
 	touch $(STAMP)

@@ -27,7 +27,7 @@ from models.faces.liveness.actions import CannotTakePart, LivenessMethod, prompt
 from models.faces.liveness.passive import LivenessResult
 from models.faces.liveness.report import liveness_report
 from models.faces.liveness.session import capture_session, judge_session
-from models.faces.liveness.track import DlibLandmarker, FaceTrack, Landmarker, track_frames
+from models.faces.liveness.track import FaceTrack, Landmarker, default_landmarker, track_frames
 from models.faces.match import Embeddings, match
 from models.verdicts import CaptureOutcome, ExemptionReason, Verdict
 from models.wire import CaptureSession, LivenessReport, PlaceCues, ResultUpload, SceneSource, TaskRead
@@ -75,7 +75,7 @@ def check_frames(engine: FaceEngine, frames: list[RGBImage], task: TaskRead, enr
         return CheckRecord(upload, Verdict.ABSENT, {"analysis": 0.0})
     times = times_s if times_s is not None else [i / engine.settings.liveness_fps for i in range(len(frames))]
     if track is None:  # a live capture tracks while it reads; files and folders are tracked here
-        track = track_frames(frames, times, landmarker or DlibLandmarker(engine.settings), engine.settings)
+        track = track_frames(frames, times, landmarker or default_landmarker(engine.settings), engine.settings)
     tracked = time.perf_counter()
     burst = engine.check_burst(_for_encoding(frames, track), encode_best=encode_best)
     analysed = time.perf_counter()
@@ -91,7 +91,7 @@ def check_frames(engine: FaceEngine, frames: list[RGBImage], task: TaskRead, enr
     picks = _encoding_picks(frames, track)
     crop_index = picks[burst.crop_frame] if burst.crop_frame is not None and burst.crop_frame < len(picks) else 0
     session, live = _session(frames, times, track, actions, prompts, schedule, crop_index, mode,
-                             landmarker or DlibLandmarker(engine.settings), engine, passive, burst.liveness.cues)
+                             landmarker or default_landmarker(engine.settings), engine, passive, burst.liveness.cues)
     timings["session"] = (time.perf_counter() - analysed) * 1000
     record = _face_record(engine, burst, live, task, enrolled, clock_offset_ms, session, cannot_take_part, note)
     upload = record.upload.model_copy(update={"scene_jpeg_b64": scene_b64(frames, engine.settings),

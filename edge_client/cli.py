@@ -112,7 +112,9 @@ def reference(bed: Annotated[str, typer.Option(help="Bed label, as on the roster
     device = _device(_settings(state_dir))
     try:
         ref = device.capture_reference(bed, source, fixed_camera=fixed_camera)
-        typer.echo(f"bed {bed}: reference {ref.reference_id} stored ({ref.feature_count} features, {ref.source.value})")
+        waiting = "; 待医保部门审批后生效 (in force once the bureau approves it)" if ref.status == "pending" else ""
+        typer.echo(f"bed {bed}: reference {ref.reference_id} stored ({ref.feature_count} features, "
+                   f"{ref.source.value}){waiting}")
     except ApiError as e:
         typer.echo(f"bed {bed}: reference refused: {e}", err=True)
         raise typer.Exit(1) from e

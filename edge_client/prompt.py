@@ -17,7 +17,7 @@ from edge_client.sources import FrameSource
 from models.faces.decode import RGBImage, fit_side
 from models.faces.liveness.actions import RESPONSE_WINDOW_S, Action, prompt_for
 from models.faces.liveness.challenge import judge_prompted, measure_track
-from models.faces.liveness.track import DlibLandmarker, FaceTrack, FaceTracker
+from models.faces.liveness.track import FaceTrack, FaceTracker, default_landmarker
 from models.settings import EngineSettings
 
 # Re-judge the challenge every this many frames for the screen (the final judgement uses every frame).
@@ -37,7 +37,7 @@ class ChallengeProgress:
         self.done = [False] * len(actions)
         self.started_at = time.monotonic()
         self.finished: bool | None = None  # None while capturing, then whether it was judged live
-        self._tracker = FaceTracker(DlibLandmarker(settings), settings)
+        self._tracker = FaceTracker(default_landmarker(settings), settings)
         self._lock = threading.Lock()
         self.face_seen = False
 

@@ -30,10 +30,12 @@ and database string: never rename it), one human message and one HTTP status.
     ├── RequestError
     │   ├── NotFound                    not_found              404
     │   ├── Conflict                    conflict               409
-    │   │   └── TransitionNotAllowed        transition_not_allowed 409  (a flag move the workflow forbids)
+    │   │   ├── TransitionNotAllowed        transition_not_allowed 409  (a flag move the workflow forbids)
+    │   │   └── ReferenceAlreadyDecided     reference_already_decided 409 (a bed reference approved or rejected)
     │   ├── InvalidInput                invalid_input          422
     │   │   ├── NonFiniteNumber             non_finite_number      422  (NaN or ±Infinity in a request)
-    │   │   └── NameRefused                 name_refused           422  (bidi or control characters: models/names)
+    │   │   ├── NameRefused                 name_refused           422  (bidi or control characters: models/names)
+    │   │   └── ApproversNotDistinct        approvers_not_distinct 422  (one person as both leave approvers)
     │   ├── PayloadTooLarge             payload_too_large      413
     │   └── RateLimited                 rate_limited           429
     ├── EngineError                 the face engine cannot run or cannot compare these embeddings
@@ -110,8 +112,10 @@ class ReasonCode(StrEnum):
     SCENE_FRAME_MISSING = "scene_frame_missing"
     REFERENCE_TOO_PLAIN = "reference_too_plain"
     SESSION_MISSING = "session_missing"
+    REFERENCE_ALREADY_DECIDED = "reference_already_decided"
     NON_FINITE_NUMBER = "non_finite_number"
     NAME_REFUSED = "name_refused"
+    APPROVERS_NOT_DISTINCT = "approvers_not_distinct"
 
 
 class BedcheckError(Exception):
@@ -270,6 +274,11 @@ class TransitionNotAllowed(Conflict):
     default_message = "The flag's workflow does not allow this move from its current status."
 
 
+class ReferenceAlreadyDecided(Conflict):
+    code = ReasonCode.REFERENCE_ALREADY_DECIDED
+    default_message = "该参考图已审批过 (this bed reference was already approved or rejected)."
+
+
 class InvalidInput(RequestError):
     code = ReasonCode.INVALID_INPUT
     default_message = "The request is not valid."
@@ -284,6 +293,11 @@ class NonFiniteNumber(InvalidInput):
 class NameRefused(InvalidInput):
     code = ReasonCode.NAME_REFUSED
     default_message = "The name contains characters a name cannot hold (text-direction or control characters)."
+
+
+class ApproversNotDistinct(InvalidInput):
+    code = ReasonCode.APPROVERS_NOT_DISTINCT
+    default_message = "A leave needs two different approvers: the attending doctor and the insurance officer."
 
 
 class PayloadTooLarge(RequestError):

@@ -59,6 +59,7 @@ class FlagKind(StrEnum):
     FACE_REPLACED = "face_replaced"               # an enrolled face replaced at the desk: reviewed, never silent
     IDENTITY_CHANGED = "identity_changed"         # a capture session's face is not one person throughout
     REGISTRY_MISMATCH = "registry_mismatch"       # a hospital's HIS states insurance the bureau's registry does not
+    REPLAYED_EVIDENCE = "replayed_evidence"       # a frame, crop, scene or sequence of an earlier capture sent again
 
 
 VERDICT_FLAG: dict[Verdict, FlagKind] = {

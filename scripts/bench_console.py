@@ -1,6 +1,11 @@
 """Console benchmark: the flag queue page rendered by the server with 5,000 flags in the database.
 
     .venv/bin/python scripts/bench_console.py [--db sqlite|postgresql|URL] [--flags 5000] [--requests 200]
+    .venv/bin/python scripts/bench_console.py --loop 60   # the reviewer's loop in headless Chromium
+
+--loop N: a reviewer works N flags in Chromium as a person does (issue 29): open the queue (我的待办), open the
+first flag, decide (first review, "submit and next"), and the next flag's page that the decision opens. Each
+step's server time (Server-Timing) and the browser's time to the loaded page are printed as p50/p95.
 
 Starts the real server (one uvicorn worker, its own process), signs in through the console form and times
 sequential GETs of the queue page over loopback: first page, a deep page, filtered, and as hospital staff.
@@ -64,6 +69,7 @@ def seed(url: str, flags_n: int) -> list[int]:
         db.execute(insert(Flag), rows)
         create_user(db, username="sup", password=PASSWORD, role=Role.SUPERVISOR)
         create_user(db, username="staff", password=PASSWORD, role=Role.HOSPITAL_STAFF, hospital_id=ids[0])
+        create_user(db, username="rev", password=PASSWORD, role=Role.REVIEWER)
     engine.dispose()
     return ids
 
@@ -116,22 +122,82 @@ def run(url: str, flags_n: int, n: int) -> None:
         server.stop()
 
 
+def _p50_p95(samples: list[float]) -> tuple[float, float]:
+    samples = sorted(samples)
+    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.95))]
+
+
+def _server_ms(response) -> float:  # type: ignore[no-untyped-def]
+    return float((response.header_value("server-timing") or "dur=nan").split("dur=")[1])
+
+
+def reviewer_loop(url: str, flags_n: int, loops: int) -> None:
+    """The reviewer's day in Chromium: queue -> flag -> decide -> next, `loops` times."""
+    from playwright.sync_api import sync_playwright
+
+    seed(url, flags_n)
+    server = ServerProcess(url, sweep_interval_s=5.0, workers=1)
+    steps: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in ("open queue", "open flag", "decide",
+                                                                             "next flag")}
+
+    def timed(step: str, action, predicate):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        with page.expect_response(predicate) as info:
+            action()
+        page.wait_for_load_state("load")
+        steps[step][0].append(_server_ms(info.value))
+        steps[step][1].append((time.perf_counter() - start) * 1000)
+
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+            page = browser.new_context(base_url=server.url, viewport={"width": 1366, "height": 900}).new_page()
+            page.goto("/console/sign-in")
+            page.fill("#username", "rev")
+            page.fill("#password", PASSWORD)
+            page.click("#sign-in")
+            page.wait_for_url("**/console/todo")
+            for _ in range(loops):
+                timed("open queue", lambda: page.goto("/console/flags"),
+                      lambda r: r.request.method == "GET" and "/console/flags" in r.url)
+                timed("open flag", lambda: page.click("#flag-table tbody tr a.open >> nth=0"),
+                      lambda r: r.request.method == "GET" and "/console/flags/" in r.url)
+                page.check("#to-first_reviewed")
+                page.select_option("#reason", "evidence_clear")
+                page.fill("#comment", "bench")
+                with page.expect_response(lambda r: r.request.method == "GET" and "reviewed=" in r.url) as after:
+                    timed("decide", lambda: page.click("#submit-next"), lambda r: r.request.method == "POST")
+                steps["next flag"][0].append(_server_ms(after.value))
+                steps["next flag"][1].append(float("nan"))  # loaded with the decision: counted there
+            browser.close()
+    finally:
+        server.stop()
+    print(f"flags in database: {flags_n}; reviewer loops: {loops}; Chromium 1366x900")
+    for step, (server_ms, browser_ms) in steps.items():
+        (s50, s95) = _p50_p95(server_ms)
+        seen = [b for b in browser_ms if b == b]
+        shown = "browser p50 {:6.1f} ms p95 {:6.1f} ms".format(*_p50_p95(seen)) if seen else "(in decide)"
+        print(f"{step:12s} server p50 {s50:6.1f} ms p95 {s95:6.1f} ms | {shown}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--db", default="sqlite")
     p.add_argument("--flags", type=int, default=5000)
     p.add_argument("--requests", type=int, default=200)
+    p.add_argument("--loop", type=int, default=0, help="time the reviewer's loop in Chromium this many times")
     a = p.parse_args()
+    bench = (lambda url: reviewer_loop(url, a.flags, a.loop)) if a.loop else (lambda url: run(url, a.flags, a.requests))
     if a.db == "postgresql":
         from tests.fixtures.postgres import create_database, throwaway_cluster
 
         with throwaway_cluster() as admin:
             if admin is None:
                 sys.exit("PostgreSQL binaries not found")
-            run(create_database(admin), a.flags, a.requests)
+            bench(create_database(admin))
     else:
         url = a.db if "://" in a.db else f"sqlite:///{tempfile.mkdtemp(prefix='bedcheck-bench-')}/bench.db"
-        run(url, a.flags, a.requests)
+        bench(url)
 
 
 if __name__ == "__main__":

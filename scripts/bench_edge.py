@@ -35,7 +35,7 @@ from edge_client.outbox import Outbox  # noqa: E402
 from edge_client.sources import fit_frames, open_source  # noqa: E402
 from models.faces.engine import FaceEngine  # noqa: E402
 from models.faces.liveness.actions import Action  # noqa: E402
-from models.faces.liveness.track import DlibLandmarker  # noqa: E402
+from models.faces.liveness.track import default_landmarker  # noqa: E402
 from models.faces.match import Embeddings  # noqa: E402
 from models.settings import EngineSettings  # noqa: E402
 from models.wire import TaskRead  # noqa: E402
@@ -194,8 +194,8 @@ def main() -> None:
     for engine_name in args.engine or ["sface", "dlib"]:
         engine = FaceEngine(EngineSettings(engine=engine_name)).load()
         engine.encode_largest(np.zeros((64, 64, 3), dtype=np.uint8), thorough=False)  # loads every model
-        # and dlib's, which the challenge tracks with whatever the engine: a device loads them once, at start.
-        DlibLandmarker(engine.settings).detect(np.zeros((64, 64, 3), dtype=np.uint8))
+        # and the Face Mesh, which the challenge tracks with whatever the engine: a device loads them at start.
+        default_landmarker(engine.settings).detect(np.zeros((64, 64, 3), dtype=np.uint8))
         print(f"--- engine {engine_name}")
         bench_challenge(engine, args.faces, args.challenge_runs)
         if args.challenge_only:

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from models.faces.liveness.burst import read_burst  # noqa: E402
 from models.faces.liveness.challenge import measure_track, neutral_frame  # noqa: E402
 from models.faces.liveness.planarity import judge_planarity  # noqa: E402
-from models.faces.liveness.track import DlibLandmarker, FaceTrack, track_frames  # noqa: E402
+from models.faces.liveness.track import FaceTrack, default_landmarker, track_frames  # noqa: E402
 from models.settings import EngineSettings  # noqa: E402
 from tests.engine.print_attacks import judged_attacks  # noqa: E402
 
@@ -49,7 +49,7 @@ def bench_attacks(faces: Path, sequences: int, seed: int, max_rotation_deg: floa
     refused = passed = lost = 0
     frames = max(3, round(2.4 * fps))
     began = time.perf_counter()
-    for judged in judged_attacks(photos, DlibLandmarker(settings), settings, seed, frames=frames, fps=fps,
+    for judged in judged_attacks(photos, default_landmarker(settings), settings, seed, frames=frames, fps=fps,
                                  max_rotation_deg=max_rotation_deg):
         if judged.result is None:
             lost += 1
@@ -71,7 +71,7 @@ def bench_attacks(faces: Path, sequences: int, seed: int, max_rotation_deg: floa
 
 def bench_genuine(faces: Path, window_s: float, settings: EngineSettings) -> None:
     at15 = settings.model_copy(update={"liveness_fps": 15.0})
-    landmarker = DlibLandmarker(at15)
+    landmarker = default_landmarker(at15)
     print(f"genuine clips, {window_s:.0f}-second windows every 0.5 s, 3-D test alone")
     for name in GENUINE_CLIPS:
         clip = faces / name

@@ -46,7 +46,7 @@ from models.faces.liveness.session import (  # noqa: E402
     identity_indices,
     judge_session,
 )
-from models.faces.liveness.track import DlibLandmarker  # noqa: E402
+from models.faces.liveness.track import default_landmarker  # noqa: E402
 from models.settings import EngineSettings  # noqa: E402
 from models.verdicts import CaptureOutcome  # noqa: E402
 from models.wire import CaptureSession, ResultUpload  # noqa: E402
@@ -72,7 +72,7 @@ def upload_of(engine: FaceEngine, burst, nonce: str) -> tuple[ResultUpload, Capt
     settings = engine.settings
     wire, session = capture_session(burst.frames, burst.times_s, burst.track, burst.actions, burst.prompts_s,
                                     settings)
-    judged = judge_session(session, burst.actions, DlibLandmarker(settings), settings,
+    judged = judge_session(session, burst.actions, default_landmarker(settings), settings,
                            schedule=prompt_schedule(nonce, len(burst.actions)))
     source = burst.frames[burst.track.tracked[len(burst.track.tracked) // 4].index]
     found = engine.check_burst([source])
@@ -93,7 +93,7 @@ def upload_of(engine: FaceEngine, burst, nonce: str) -> tuple[ResultUpload, Capt
 def server_cpu(engine: FaceEngine, upload: ResultUpload, actions, nonce: str) -> tuple[float, float, float, float]:
     """(total, judge, encodings, hashes) CPU seconds of the server's re-judgement of one upload."""
     settings = engine.settings
-    landmarker = DlibLandmarker(settings)
+    landmarker = default_landmarker(settings)
     t0 = time.process_time()
     assert upload.session is not None
     session = decode_session(upload.session, settings)
@@ -130,7 +130,7 @@ def main() -> None:
         return
     settings = EngineSettings()
     engine = FaceEngine(settings)
-    landmarker = DlibLandmarker(settings)
+    landmarker = default_landmarker(settings)
     rng = random.Random(2026)
 
     # Upload size and server CPU on genuine checks.

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Installs dlib into the venv: built from source against OpenBLAS when possible, else the dlib-bin wheel.
+# Installs dlib into the venv: the prebuilt dlib-bin wheel by default; built from source against OpenBLAS with
+# BEDCHECK_DLIB=source.
 #
-# Why: the 128-d encoding (a ResNet on the CPU) dominates every face operation. Measured on this machine's
-# 2 cores (scripts/bench_dlib.py, docs/benchmarks.md): 66 ms per encoding with dlib-bin (AVX, no BLAS),
-# 15 ms with dlib built here against OpenBLAS; the same encodings to 1e-6; a 250 px photo end to end
-# 83 ms -> 35 ms. The build takes about 7 minutes once; the wheel is cached (~/.cache/bedcheck/wheels),
-# so later venvs on the machine install it in seconds.
-# Usage: scripts/install_dlib.sh PYTHON    (BEDCHECK_DLIB=wheel skips the build)
+# Why the wheel by default: the default engine (sface) and liveness (Face Mesh) use no dlib model; dlib serves
+# the optional `dlib` engine and the doubtful-detection check (its HOG detector, part of dlib's own code).
+# A fresh machine should reach a served demo in minutes, not wait 7 minutes for a compiler.
+# Why a source build for a site that runs the dlib engine: its 128-d encoding (a ResNet on the CPU) dominates
+# every face operation. Measured on this machine's 2 cores (scripts/bench_dlib.py, docs/benchmarks.md): 66 ms
+# per encoding with dlib-bin (AVX, no BLAS), 15 ms with dlib built here against OpenBLAS; the same encodings to
+# 1e-6. The build takes about 7 minutes once; the wheel is cached (~/.cache/bedcheck/wheels), so later venvs
+# on the machine install it in seconds.
+# Usage: scripts/install_dlib.sh PYTHON    (BEDCHECK_DLIB=source builds; anything else, or unset: the wheel)
 set -euo pipefail
 PY=${1:?usage: install_dlib.sh PYTHON}
 DLIB_VERSION=20.0.1
@@ -22,8 +26,11 @@ use_wheel() {
     "$PY" -m pip install -q "dlib-bin==$DLIB_BIN_VERSION"
 }
 
-if [ "${BEDCHECK_DLIB:-source}" = wheel ]; then
-    use_wheel "BEDCHECK_DLIB=wheel"
+if [ "${BEDCHECK_DLIB:-wheel}" != source ]; then
+    if "$PY" -m pip show -q dlib-bin >/dev/null 2>&1 && ! "$PY" -m pip show -q dlib >/dev/null 2>&1; then
+        exit 0  # already the wheel
+    fi
+    use_wheel "the default (BEDCHECK_DLIB=source builds dlib for the dlib engine's speed)"
     exit 0
 fi
 # dlib's build links OpenBLAS when it finds it; without it, it falls back to its own slower matrix code.

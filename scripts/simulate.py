@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from server import lifecycle  # noqa: E402
+from server.evidence.workers import default_processes  # noqa: E402
 from server.simulation.county import CountySpec  # noqa: E402
 from server.simulation.run import SimulationOptions, simulate  # noqa: E402
 
@@ -43,6 +44,9 @@ def main() -> None:
     p.add_argument("--device-processes", type=int, default=None,
                    help="processes the simulated devices run in (default: one per 500 devices; a province's 1,840 "
                    "devices as threads of one process measure the simulator's GIL, not the server)")
+    p.add_argument("--evidence-workers", type=int, default=None,
+                   help="evidence worker processes beside the server (default: one per core; 0: the server checks "
+                   "evidence itself)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
@@ -63,9 +67,11 @@ def _run(a: argparse.Namespace) -> dict:  # type: ignore[type-arg]
                         inpatients=a.inpatients, beds_per_ward=a.beds_per_ward, bed_hanging_rate=a.bed_hanging_rate,
                         impersonation_rate=a.impersonation_rate, spoof_rate=a.spoof_rate, silent_rate=a.silent_rate,
                         offline_wards=a.offline_wards, seed=a.seed + i) for i in range(a.counties)]
+    evidence_workers = default_processes() if a.evidence_workers is None else a.evidence_workers
     options = SimulationOptions(deadline_s=a.deadline, offline_delay_s=a.offline_delay, batch_size=a.batch_size,
                                 server_workers=a.workers, pre_paired=a.pre_paired,
-                                device_processes=a.device_processes)
+                                device_processes=a.device_processes,
+                                evidence_workers=evidence_workers)
     if a.database_url == "postgresql":
         from tests.fixtures.postgres import create_database, throwaway_cluster
 

@@ -75,7 +75,8 @@ def create_user(username: str, role: str, password: Annotated[str, typer.Option(
     """Create a user with a role: admin, supervisor, reviewer or hospital_staff."""
     from sqlmodel import select
 
-    from models.errors import Conflict, WeakPassword
+    from models.errors import Conflict, NameRefused, WeakPassword
+    from models.names import clean_name
     from server.accounts.passwords import check_password_policy
     from server.accounts.service import create_user as create
     from server.accounts.tables import Role
@@ -84,7 +85,12 @@ def create_user(username: str, role: str, password: Annotated[str, typer.Option(
 
     if role not in {r.value for r in Role}:
         raise typer.BadParameter(f"unknown role {role!r} ({', '.join(r.value for r in Role)})", param_hint="ROLE")
-    try:  # before the database: a weak password is a usage error (exit 2), not a traceback
+    try:  # before the database: a weak password or a bad name is a usage error (exit 2), not a traceback
+        clean_name(username, field="username", strict=True)
+    except NameRefused as e:
+        raise typer.BadParameter(f"{e.message}: {', '.join(e.details.get('code_points', []))}",
+                                 param_hint="USERNAME") from e
+    try:
         check_password_policy(password, username=username)
     except WeakPassword as e:
         raise typer.BadParameter(e.message, param_hint="--password") from e
@@ -177,8 +183,12 @@ def import_registry(file: Annotated[Path, typer.Argument(exists=True, dir_okay=F
     from server.tabular import read_csv
 
     rows = read_csv(file.read_bytes(), required=registry_service.REQUIRED, encoding=encoding, what="registry CSV")
-    with db_scope(_engine()) as db:
-        report = registry_service.import_registry(db, rows=rows, actor="cli")
+    engine = _engine()
+    try:
+        with db_scope(engine) as db:
+            report = registry_service.import_registry(db, rows=rows, actor="cli")
+    finally:
+        engine.dispose()  # no pooled connection left for the garbage collector (PostgreSQL warns)
     table = Table("created", "updated", "unchanged", "ineligible", "rejected", "encoding")
     table.add_row(*(str(x) for x in (report.created, report.updated, report.unchanged, report.ineligible,
                                      len(report.rejected), report.encoding)))

@@ -28,7 +28,7 @@ from server.settings import ServerSettings
 
 # Routes reachable without a user or device credential; everything else declares one (tested).
 PUBLIC_ROUTE_NAMES = frozenset({"health", "sign_in", "pair", "console_sign_in_form", "console_sign_in",
-                                "bedside_root", "bedside_shell", "bedside_service_worker", "bedside_manifest"})
+                                "root", "bedside_root", "bedside_shell", "bedside_service_worker", "bedside_manifest"})
 # The API description maps every route and parameter: for administrators, except in the demo.
 ADMINS = RequireRoles(Role.ADMIN)
 log = logging.getLogger("uvicorn.error")  # the logger uvicorn shows at its default level

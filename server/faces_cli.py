@@ -4,10 +4,10 @@ labelled pairs and calibrate the match threshold, for either engine (`--engine s
 from __future__ import annotations
 
 import json
-import math
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -140,19 +140,49 @@ def compare(a: Path, b: Path, engine_name: EngineOption = None) -> None:
     typer.echo(f"distance={result.distance:.4f}\tthreshold={result.threshold:.4f}\t{verdict}")
 
 
+class Protocol(StrEnum):
+    PAIRS = "pairs"
+    TEMPLATES = "templates"
+
+
 @app.command("eval")
 def evaluate(
-    pairs: Annotated[Path, typer.Option(help=_PAIRS_HELP, exists=True)],
-    images: Annotated[Path, typer.Option(help="Directory the pairs' image paths are relative to", exists=True)],
+    folder: Annotated[Path | None, typer.Argument(help="templates: an LFW-layout folder DIR/<id>/<id>_000N.jpg "
+                                                       "(or DIR/images/<id>/...)", exists=True)] = None,
+    protocol: Annotated[Protocol, typer.Option(help="pairs: labelled pairs, one image each side; templates: "
+                                                    "K enrolled images against M probe images")] = Protocol.PAIRS,
+    pairs: Annotated[Path | None, typer.Option(help=_PAIRS_HELP, exists=True)] = None,
+    images: Annotated[Path | None, typer.Option(help="Directory the pairs' image paths are relative to",
+                                                exists=True)] = None,
+    enroll: Annotated[int, typer.Option(min=1, max=20, help="templates: images per template")] = 2,
+    probe: Annotated[int, typer.Option(min=1, max=20, help="templates: images per probe (fewer where an "
+                                                           "identity has too few)")] = 3,
+    draws: Annotated[int, typer.Option(min=1, max=1000, help="templates: random draws")] = 20,
+    seed: Annotated[int, typer.Option(help="templates: seed of the draws")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
-    plot: Annotated[Path | None, typer.Option(help="Write a ROC curve PNG here")] = None,
+    plot: Annotated[Path | None, typer.Option(help="pairs: write a ROC curve PNG here")] = None,
     workers: Annotated[int, typer.Option(min=1)] = os.cpu_count() or 1,
     engine_name: EngineOption = None,
 ) -> None:
-    """Verification accuracy, FAR and FRR at the engine's configured threshold, and the best threshold.
+    """Verification accuracy: on labelled pairs (`--pairs --images`), or templates against fused probes
+    (`--protocol templates DIR`: TAR at FAR 1 %, 0.1 %, 0.01 % and the figures at the shipped threshold, with
+    the 1:1 figures of the same identities beside them).
 
-    A pair whose face is not found in one image counts as an error (a false reject or a false accept).
+    A face not found counts as an error (a false reject or a false accept).
     """
+    if protocol == Protocol.TEMPLATES:
+        if folder is None:
+            raise typer.BadParameter("the templates protocol needs a folder of identities", param_hint="DIR")
+        _evaluate_templates(folder, enroll=enroll, probe=probe, draws=draws, seed=seed, as_json=as_json,
+                            workers=workers, engine_name=engine_name)
+        return
+    if pairs is None or images is None:
+        raise typer.BadParameter("the pairs protocol needs --pairs and --images", param_hint="--pairs")
+    _evaluate_pairs(pairs, images, as_json=as_json, plot=plot, workers=workers, engine_name=engine_name)
+
+
+def _evaluate_pairs(pairs: Path, images: Path, *, as_json: bool, plot: Path | None, workers: int,
+                    engine_name: EngineName | None) -> None:
     from models.faces.evaluation import best_threshold, rates_at
 
     settings = _settings(engine_name)
@@ -174,29 +204,146 @@ def evaluate(
                    f"errors={rates.errors}/{len(scored)} faces_not_found={rates.faces_not_found}")
 
 
+TARGET_FARS = (0.01, 0.001, 0.0001)
+
+
+def template_report(folder: Path, *, enroll: int, probe: int, draws: int, seed: int, workers: int,
+                    engine_name: EngineName | None) -> dict[str, Any]:
+    """The templates protocol (K against M) and the 1:1 protocol on the same identities, as one dict."""
+    from models.faces.engines import UNIT_LENGTH_TAGS
+    from models.faces.evaluation import rates_at_threshold, read_identities, tar_at_far, template_scores
+
+    settings = _settings(engine_name)
+    try:
+        identities = read_identities(folder)
+    except BedcheckError as e:
+        _fail(e.code.value, e.message, as_json=False)
+    paths = {name: [str(p) for p in found] for name, found in identities.items()}
+    encodings = encode_files([Path(p) for found in paths.values() for p in found], workers, engine_name)
+    report: dict[str, Any] = {"engine": settings.engine.value, "engine_version": settings.engine_tag,
+                              "folder": str(folder), "identities": len(paths), "draws": draws, "seed": seed,
+                              "images": len(encodings),
+                              "images_without_face": sum(1 for v in encodings.values() if v is None)}
+    for label, (k, m) in (("templates", (enroll, probe)), ("one_to_one", (1, 1))):
+        scores = template_scores(paths, encodings, enroll=k, probe=m, draws=draws, seed=seed,
+                                 unit=settings.engine_tag in UNIT_LENGTH_TAGS)
+        report[label] = {
+            "enroll": k, "probe": m, "templates_per_draw": scores.templates, "probes_per_draw": scores.probes,
+            "probe_images_mean": round(scores.probe_images_mean, 3),
+            "at_far": [asdict(tar_at_far(scores, far)) for far in TARGET_FARS],
+            "shipped": rates_at_threshold(scores, settings.match_threshold),
+            "genuine_median": _nan_quantile(scores.genuine, 0.5),
+            "impostor_mean": _nan_stat(scores.impostor, "mean"), "impostor_sd": _nan_stat(scores.impostor, "std")}
+    return report
+
+
+def _nan_quantile(values, q: float) -> float | None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    found = values[~np.isnan(values)]
+    return round(float(np.quantile(found, q)), 4) if found.size else None
+
+
+def _nan_stat(values, stat: str) -> float | None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    found = values[~np.isnan(values)]
+    return round(float(getattr(np, stat)(found)), 4) if found.size else None
+
+
+def _evaluate_templates(folder: Path, *, enroll: int, probe: int, draws: int, seed: int, as_json: bool,
+                        workers: int, engine_name: EngineName | None) -> None:
+    report = template_report(folder, enroll=enroll, probe=probe, draws=draws, seed=seed, workers=workers,
+                             engine_name=engine_name)
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    typer.echo(f"engine: {report['engine']} ({report['engine_version']}); {report['identities']} identities, "
+               f"{report['images']} images ({report['images_without_face']} without a face found), "
+               f"{draws} draws")
+    for label in ("templates", "one_to_one"):
+        part = report[label]
+        typer.echo(f"{label}: {part['enroll']} enrolled against {part['probe']} probe images "
+                   f"(mean {part['probe_images_mean']:.2f} per genuine probe); per draw {part['templates_per_draw']} "
+                   f"templates x {part['probes_per_draw']} probes; genuine {part['shipped']['genuine']}, "
+                   f"impostor {part['shipped']['impostor']}")
+        for point in part["at_far"]:
+            typer.echo(f"  TAR at FAR {point['target_far']:.2%}: {point['true_accept_rate']:.4f} "
+                       f"(threshold {point['threshold']:.4f}, FAR {point['false_accept_rate']:.5f})")
+        shipped = part["shipped"]
+        typer.echo(f"  shipped threshold {shipped['threshold']:.4f}: accuracy {shipped['accuracy']:.4f} "
+                   f"TAR {shipped['true_accept_rate']:.4f} FAR {shipped['false_accept_rate']:.5f} "
+                   f"faces_not_found {shipped['faces_not_found']}")
+
+
 @app.command()
 def calibrate(
-    pairs: Annotated[Path, typer.Option(help=_PAIRS_HELP, exists=True)],
-    images: Annotated[Path, typer.Option(help="Directory the pairs' image paths are relative to", exists=True)],
-    target_far: Annotated[float, typer.Option(min=0.0, max=1.0, help="Largest false-accept rate")] = 0.005,
+    folder: Annotated[Path | None, typer.Argument(help="templates: an LFW-layout folder of the site's own people",
+                                                  exists=True)] = None,
+    protocol: Annotated[Protocol, typer.Option(help="pairs: fit on labelled pairs; templates: on K enrolled "
+                                                    "against M probe images (what a bed check decides on)")]
+    = Protocol.PAIRS,
+    pairs: Annotated[Path | None, typer.Option(help=_PAIRS_HELP, exists=True)] = None,
+    images: Annotated[Path | None, typer.Option(help="Directory the pairs' image paths are relative to",
+                                                exists=True)] = None,
+    target_far: Annotated[float, typer.Option(min=0.0, max=1.0, help="Largest false-accept rate")] = 0.001,
+    enroll: Annotated[int, typer.Option(min=1, max=20)] = 2,
+    probe: Annotated[int, typer.Option(min=1, max=20)] = 3,
+    draws: Annotated[int, typer.Option(min=1, max=1000)] = 20,
     out: Annotated[Path | None, typer.Option(help="Settings file to write")] = None,
     workers: Annotated[int, typer.Option(min=1)] = os.cpu_count() or 1,
     engine_name: EngineOption = None,
 ) -> None:
-    """Fit the engine's match threshold to a target false-accept rate on labelled pairs (a site's own
-    population, for example) and write it to the engine settings file."""
-    from models.faces.evaluation import calibrate as pick
-
+    """Fit the engine's match threshold to a target false-accept rate on a site's own faces and write it to the
+    engine settings file: on templates against fused probes (`--protocol templates DIR`, the rule a bed check,
+    duplicate identity and naming use) or on labelled pairs."""
     settings = _settings(engine_name)
-    scored = _score_pairs(pairs, images, workers, engine_name)
-    rates = pick(scored, target_far)
+    if protocol == Protocol.TEMPLATES:
+        if folder is None:
+            raise typer.BadParameter("the templates protocol needs a folder of identities", param_hint="DIR")
+        threshold, summary = _fit_templates(folder, target_far, enroll=enroll, probe=probe, draws=draws,
+                                            workers=workers, engine_name=engine_name)
+    else:
+        if pairs is None or images is None:
+            raise typer.BadParameter("the pairs protocol needs --pairs and --images", param_hint="--pairs")
+        from models.faces.evaluation import calibrate as pick
+
+        scored = _score_pairs(pairs, images, workers, engine_name)
+        try:
+            rates = pick(scored, target_far)
+        except BedcheckError as e:
+            _fail(e.code.value, e.message, as_json=False)
+        threshold = rates.threshold
+        summary = (f"accuracy={rates.accuracy:.4f} FAR={rates.false_accept_rate:.4f} "
+                   f"FRR={rates.false_reject_rate:.4f}")
     key = f"BEDCHECK_ENGINE_{settings.engine.value.upper()}_MATCH_THRESHOLD"
     path = out or default_calibration_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     kept = [line for line in (path.read_text().splitlines() if path.exists() else []) if not line.startswith(f"{key}=")]
-    path.write_text("\n".join([*kept, f"{key}={rates.threshold:.4f}"]) + "\n")
-    typer.echo(f"engine={settings.engine.value} threshold={rates.threshold:.4f} accuracy={rates.accuracy:.4f} "
-               f"FAR={rates.false_accept_rate:.4f} FRR={rates.false_reject_rate:.4f} -> {path}")
+    path.write_text("\n".join([*kept, f"{key}={threshold:.4f}"]) + "\n")
+    typer.echo(f"engine={settings.engine.value} threshold={threshold:.4f} {summary} -> {path}")
+
+
+def _fit_templates(folder: Path, target_far: float, *, enroll: int, probe: int, draws: int, workers: int,
+                   engine_name: EngineName | None) -> tuple[float, str]:
+    from models.faces.engines import UNIT_LENGTH_TAGS
+    from models.faces.evaluation import read_identities, tar_at_far, template_scores
+
+    settings = _settings(engine_name)
+    try:
+        identities = read_identities(folder)
+    except BedcheckError as e:
+        _fail(e.code.value, e.message, as_json=False)
+    paths = {name: [str(p) for p in found] for name, found in identities.items()}
+    encodings = encode_files([Path(p) for found in paths.values() for p in found], workers, engine_name)
+    scores = template_scores(paths, encodings, enroll=enroll, probe=probe, draws=draws, seed=0,
+                             unit=settings.engine_tag in UNIT_LENGTH_TAGS)
+    if scores.genuine.size == 0 or scores.impostor.size == 0:
+        _fail("invalid_input", f"{folder}: needs identities with more than {enroll} images, and at least two "
+                               "identities", as_json=False)
+    point = tar_at_far(scores, target_far)
+    return point.threshold, (f"TAR={point.true_accept_rate:.4f} FAR={point.false_accept_rate:.5f} "
+                             f"(templates {enroll} against {probe}, {draws} draws)")
 
 
 def _plot_roc(scored, path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -226,34 +373,25 @@ def liveness(
                                                 "turn_right, look_up, look_down, open_mouth")] = "",
     motion: Annotated[bool, typer.Option("--motion", help="Judge as a fixed bed camera (signs of life, no "
                                                           "challenge)")] = False,
-    prompts: Annotated[str, typer.Option(help="When each prompt was shown, seconds into the clip, comma-separated "
-                                              "(one per action): each action is judged after its prompt and within "
-                                              "the response window. Without: prompts at the clip's start, each "
-                                              "action after the previous")] = "",
     time_limit: Annotated[float | None, typer.Option(min=0.0, help="Seconds allowed per action (0 = none; "
-                                                                  "default: the engine setting, or the response "
-                                                                  "window with --prompts)")] = None,
+                                                                  "default: the engine setting)")] = None,
     max_s: Annotated[float | None, typer.Option(min=0.1, help="Read at most this many seconds")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
-    """Judge a clip as the server judges a device's capture session; exit 0 when live, 1 when not, 2 on bad input.
+    """Judge a burst against a challenge, in order; exit 0 when live, 1 when not, 2 on bad input.
 
-    The clip is filmed into a capture session as a device would (face regions, a few frames a second, denser
-    round the actions) and judged by the one judge the server uses (models/faces/liveness/session.py). Directions
-    are in image coordinates of the upright frame: turn_left = the nose moves towards the image's left edge. A
-    single image or a still is never live.
+    Directions are in image coordinates of the upright frame: turn_left = the nose moves towards the
+    image's left edge. A single image or a still is never live.
     """
     import time
 
-    from models.faces.decode import fit_side
-    from models.faces.liveness.actions import RESPONSE_WINDOW_S, LivenessMethod, parse_challenge
+    from models.faces.liveness.actions import parse_challenge
     from models.faces.liveness.burst import read_burst
-    from models.faces.liveness.session import capture_session, judge_session
-    from models.faces.liveness.track import DlibLandmarker, track_frames
+    from models.faces.liveness.judge import check_challenge, check_motion
+    from models.faces.liveness.track import default_landmarker, track_frames
 
     try:
         actions = [] if motion and not challenge else parse_challenge(challenge)
-        prompt_times = _parse_prompts(prompts, len(actions))
     except ValueError as e:
         _fail("invalid_input", str(e), as_json)
     settings = EngineSettings.load()
@@ -264,32 +402,18 @@ def liveness(
         burst = read_burst(source, settings, max_s=max_s)
     except BedcheckError as e:
         _fail(e.code.value, e.message, as_json)
-    frames = [fit_side(f, 640) for f in burst.frames]  # what a device keeps (edge_client/prompt.py)
-    landmarker = DlibLandmarker(settings)
-    track = track_frames(frames, burst.times_s, landmarker, settings)
-    method = LivenessMethod.MOTION if motion else LivenessMethod.CHALLENGE
-    if not track.tracked:
-        _answer(source=burst.description, is_live=False, reasons=["no_face"], actions=actions, frames=len(frames),
-                tracked=0, times=burst.times_s, started=started, as_json=as_json)
-    try:
-        _, session = capture_session(frames, burst.times_s, track, actions if not motion else [], prompt_times,
-                                     settings)
-    except ValueError as e:
-        _fail("invalid_input", f"{e}: read less of the clip (--max-s)", as_json)
-    window = time_limit if time_limit else RESPONSE_WINDOW_S
-    judged = judge_session(session, actions if not motion else [], landmarker, settings, method=method,
-                           window_s=window)
-    result = judged.as_result()
+    track = track_frames(burst.frames, burst.times_s, default_landmarker(settings), settings)
+    result = check_motion(track, settings) if motion else check_challenge(track, actions, settings)
     cpu_s = time.process_time() - started
     planarity = result.planarity.as_dict() if result.planarity is not None else None
     answer = {
         "source": burst.description, "is_live": result.is_live, "score": result.score, "method": result.method,
-        "challenge": [a.value for a in actions], "prompts_s": prompt_times,
+        "challenge": [a.value for a in actions],
         "actions": [{"action": a.action.value, "passed": a.passed, "time_s": a.time_s, "value": a.value}
                     for a in result.actions],
         "residual": planarity["residual"] if planarity else None, "planarity": planarity,
         "motion": result.motion, "reasons": list(result.reasons),
-        "frames": len(burst.frames), "session_frames": len(session.frames), "frames_with_face": len(track.tracked),
+        "frames": len(burst.frames), "frames_with_face": len(track.tracked),
         "duration_s": round(burst.times_s[-1], 3) if burst.times_s else 0.0, "cpu_s": round(cpu_s, 3),
     }
     if as_json:
@@ -304,36 +428,6 @@ def liveness(
                        f"residual={planarity['residual']} threshold={planarity['threshold']} "
                        f"pose_change={planarity['pose_change_deg']} deg")
     raise typer.Exit(0 if result.is_live else 1)
-
-
-def _parse_prompts(text: str, count: int) -> list[float]:
-    """`1.5,5.2` -> prompt times (one per action, in order, finite, not negative); empty -> []."""
-    if not text.strip():
-        return []
-    try:
-        times = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError as e:
-        raise ValueError(f"--prompts takes seconds, e.g. 1.5,5.2 ({e})") from e
-    if len(times) != count:
-        raise ValueError(f"--prompts gives {len(times)} time(s) for {count} action(s)")
-    if any(not math.isfinite(t) or t < 0 for t in times) or times != sorted(times):
-        raise ValueError("--prompts are seconds into the clip, in order, not negative")
-    return times
-
-
-def _answer(*, source: str, is_live: bool, reasons: list[str], actions: list[Any], frames: int, tracked: int,
-            times: list[float], started: float, as_json: bool) -> NoReturn:
-    import time
-
-    answer = {"source": source, "is_live": is_live, "score": 0.0, "challenge": [a.value for a in actions],
-              "actions": [], "reasons": reasons, "frames": frames, "frames_with_face": tracked, "planarity": None,
-              "residual": None, "duration_s": round(times[-1], 3) if times else 0.0,
-              "cpu_s": round(time.process_time() - started, 3)}
-    if as_json:
-        typer.echo(json.dumps(answer, ensure_ascii=False))
-    else:
-        typer.echo(f"not live\treasons={','.join(reasons)}")
-    raise typer.Exit(1)
 
 
 def _fail(code: str, message: str, as_json: bool) -> NoReturn:

@@ -30,7 +30,7 @@ _stopping = threading.Event()
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     if _stopping.is_set():
-        log.warning("signal %s: already stopping", signal.Signals(signum).name)
+        log.info("signal %s: already stopping", signal.Signals(signum).name)
         return
     _stopping.set()
     raise KeyboardInterrupt(signal.Signals(signum).name)

@@ -51,7 +51,7 @@ def checkpoint_job(engine: Engine, settings: ServerSettings) -> None:
 
     try:
         with db_scope(engine) as db:
-            write_checkpoint(db, settings.resolved_checkpoint_path)
+            write_checkpoint(db, settings.resolved_checkpoint_path, settings.resolved_checkpoint_mirror)
     except Exception:  # the next run writes it
         log.exception("audit checkpoint failed")
 
@@ -116,9 +116,10 @@ def start_scheduler(engine: Engine, settings: ServerSettings, engine_settings: E
     scheduler = BackgroundScheduler(timezone=settings.timezone)
     scheduler.add_job(sweep_job, "interval", seconds=settings.sweep_interval_s, args=[engine, gate],
                       max_instances=1, coalesce=True, id="deadline-sweep")
-    scheduler.add_job(evidence_job, "interval", seconds=settings.evidence_interval_s,
-                      args=[engine, gate, EvidenceChecker(settings, engine_settings)],
-                      max_instances=1, coalesce=True, id="evidence-check")
+    if settings.evidence_in_server:  # else evidence worker processes take the queue (`bedcheck evidence work`)
+        scheduler.add_job(evidence_job, "interval", seconds=settings.evidence_interval_s,
+                          args=[engine, gate, EvidenceChecker(settings, engine_settings)],
+                          max_instances=1, coalesce=True, id="evidence-check")
     scheduler.add_job(checkpoint_job, "interval", seconds=settings.audit_checkpoint_interval_s,
                       args=[engine, settings], max_instances=1, coalesce=True, id="audit-checkpoint")
     from server.reports.jobs import tally_job

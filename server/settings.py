@@ -32,6 +32,12 @@ class ServerSettings(BaseSettings):
                                                "the database; default beside the SQLite file, or in data_dir")
     audit_checkpoint_interval_s: float = Field(default=60.0, gt=0.0, description="How often the chain's head "
                                                "is checkpointed")
+    audit_checkpoint_mirror: Path | None = Field(default=None, description="A second directory (another disk, "
+                                                 "a share of the bureau's) that receives every checkpoint too; "
+                                                 "`audit verify` then checks both")
+    audit_checkpoint_max_age_s: float = Field(default=3600.0, gt=0.0, description="Audit records older than this "
+                                              "and not covered by a checkpoint fail `audit verify` (checkpoints "
+                                              "stopped, or the file was rolled back)")
     # Behind a reverse proxy the client's address is in X-Forwarded-For; a header any client can write
     # decides sign-in throttling only when it comes from a proxy named here.
     trusted_proxies: str = Field(default="", max_length=2000, description="Comma-separated addresses or "
@@ -90,8 +96,18 @@ class ServerSettings(BaseSettings):
     # engine's, measured for it: models/faces/engines.py.
     evidence_interval_s: float = Field(default=2.0, gt=0.0, description="How often new results are re-checked")
     evidence_batch: int = Field(default=500, ge=1, le=10_000)
+    # The evidence queue (server/evidence/queue.py, `bedcheck evidence work`).
+    evidence_in_server: bool = Field(default=True, description="The scheduler's leader also checks evidence "
+                                     "(false where `bedcheck evidence work` processes do it)")
+    evidence_lease_s: float = Field(default=120.0, gt=0.0, le=86_400.0,
+                                    description="How long a worker holds the results it claimed; a worker that "
+                                    "died mid-job leaves them to another after this")
     cross_hospital_window_h: float = Field(default=24.0, gt=0.0,
                                            description="The same face in two hospitals within this window")
+    # Evidence used once (server/evidence/fingerprints.py): a byte copy is found however old; near-copies are
+    # looked for among the same bed's, person's and device's captures of this many days (an admission's length).
+    replay_window_days: float = Field(default=90.0, gt=0.0, le=3650.0,
+                                      description="Earlier captures a new one's images are compared with")
     # Place (实地, server/evidence/place.py). Measured on the real-scene set (models/place/evaluation.py,
     # docs/benchmarks.md, 1,000 ORB features a frame): the same place keeps at least 30 inliers, another room
     # at most 9.
@@ -170,6 +186,12 @@ class ServerSettings(BaseSettings):
             return Path(f"{url.removeprefix('sqlite:///')}.audit-checkpoints.jsonl")
         tag = hashlib.sha256(url.encode()).hexdigest()[:12]
         return self.data_dir / f"audit-checkpoints-{tag}.jsonl"
+
+    @property
+    def resolved_checkpoint_mirror(self) -> Path | None:
+        """The mirror copy of the checkpoint file (same name, in the mirror directory), if one is configured."""
+        return self.audit_checkpoint_mirror / self.resolved_checkpoint_path.name if self.audit_checkpoint_mirror \
+            else None
 
     def startup_message(self) -> str:
         """Says which mode the server runs in and where its secrets come from."""

@@ -6,6 +6,7 @@ from server.audit.tables import AuditRecord
 from server.campaigns.tables import Campaign, CheckTask
 from server.checks.tables import CheckResult, KeyFrame
 from server.devices.tables import Device, PairingCode
+from server.evidence.tables import EvidenceFingerprint
 from server.flags.tables import Appeal, AppealAttachment, Flag, Review
 from server.funds.tables import AgreementRule
 from server.hospitals.tables import Bed, Hospital, Ward
@@ -20,4 +21,5 @@ __all__ = [
     "Device", "Exemption", "FaceEmbedding", "Flag", "Hospital", "InsuredPerson", "KeyFrame", "PairingCode", "Region",
     "Review", "SignInThrottle", "StaffMember", "UserAccount", "Ward",
     "BedReference", "HospitalGeofence", "SceneEvidence", "WardFingerprint",
+    "EvidenceFingerprint",
 ]

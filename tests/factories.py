@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -77,9 +78,16 @@ def build_world(db: Session, *, hospitals_n: int, patients_per_ward: list[str] |
     return world
 
 
-def scene_b64(bed_id: int, *, at_home: bool = False, seed: int = 0) -> str:
-    """A scene key frame of a check at this bed (matches its reference), or somewhere else `at_home`."""
-    return base64.b64encode(scene_jpeg(bed_id, np.random.default_rng(seed), at_home=at_home)).decode("ascii")
+_CAPTURES = itertools.count(1_000)
+
+
+def scene_b64(bed_id: int, *, at_home: bool = False, seed: int | None = None) -> str:
+    """A scene key frame of a check at this bed (matches its reference), or somewhere else `at_home`.
+
+    Each call without a seed is another capture (light, tablet, patient): the server keeps every scene's
+    fingerprint, and the same frame sent for two checks is replayed evidence (server/evidence/fingerprints.py)."""
+    rng = np.random.default_rng(next(_CAPTURES) if seed is None else seed)
+    return base64.b64encode(scene_jpeg(bed_id, rng, at_home=at_home)).decode("ascii")
 
 
 def exempt(db: Session, patient: Patient, reason: ExemptionReason = ExemptionReason.ICU) -> None:

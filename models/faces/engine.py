@@ -2,8 +2,9 @@
 
 Two backends behind one interface, chosen by `EngineSettings.engine`: `sface` (YuNet detection with 5
 landmarks, SFace embedding; models/faces/sface.py) and `dlib` (HOG/CNN detection, 68 landmarks, ResNet
-embedding through face_recognition). Whatever embeds, dlib's 68-point landmarks stay available
-(`landmarks68`) for what needs eye and mouth contours: blinks, head pose, challenge liveness.
+embedding through face_recognition). Liveness reads its own landmarks, whatever embeds: Face Mesh through
+models/faces/liveness/track.py `default_landmarker`; dlib's 68-point predictor (`landmarks68`, iBUG 300-W,
+non-commercial terms) is used only by the dlib engine.
 
 Evidence crops (`crop`): the face box plus `crop_margin` (35 %) on each side, at most `crop_max_side_px`
 (256 px). That is what a device uploads and what enrollment keeps as the face chip, and both backends find
@@ -105,7 +106,8 @@ class FaceEngine:
         """Detect every face, measure its quality and (for the largest, or all) compute its encoding.
 
         Frames are analysed without the slow detector fallback (`thorough`): a burst has other frames.
-        `landmarks68`: dlib's 68 points for each face even when the sface backend detects (blinks need them).
+        `landmarks68`: dlib's 68 points for each face even when the sface backend detects (not on any default
+        path: the predictor's terms are non-commercial; liveness has its own landmarks).
         """
         faces = []
         for index, (box, yunet) in enumerate(self._detect(image, thorough=thorough)):
@@ -205,14 +207,15 @@ class FaceEngine:
     def check_burst(self, frames: list[RGBImage], *, encode_best: int = 3) -> BurstResult:
         """Judge one capture burst at a bed: liveness over all frames, encoding fused from the best few.
 
-        Every frame is detected and landmarked (cheap; blinks need them all); only the `encode_best`
-        sharpest usable frames are encoded (the expensive step), then fused.
+        Every frame is detected and its quality measured on the engine's own landmarks (blinks and actions are
+        judged on the liveness track, not here); only the `encode_best` sharpest usable frames are encoded (the
+        expensive step), then fused.
         """
         seen: list[tuple[int, DetectedFace]] = []
         ears: list[float] = []
         other_faces = 0
         for index, frame in enumerate(frames):
-            analysis = self.analyze(frame, encode=False, landmarks68=True)
+            analysis = self.analyze(frame, encode=False)
             if analysis.largest is None:
                 continue
             seen.append((index, analysis.largest))

@@ -139,3 +139,126 @@ def roc_points(scored: list[Scored]) -> tuple[np.ndarray, np.ndarray]:
     thresholds = candidate_thresholds(scored)
     rates = [rates_at(scored, float(t)) for t in thresholds]
     return (np.array([r.false_accept_rate for r in rates]), np.array([1 - r.false_reject_rate for r in rates]))
+
+
+# --- the templates protocol ---------------------------------------------------------------------------------
+# A bed check compares a template of the enrolled photos with a probe fused from several frames, so that is
+# what is measured: over repeated random draws, each identity's images are shuffled, the first K form its
+# template and the next (up to) M its probe; identities with fewer than K + 1 images give probes only. Every
+# template is compared with every probe (same identity: genuine; other: impostor).
+
+
+def read_identities(root: Path) -> dict[str, list[Path]]:
+    """An LFW-layout folder (`ROOT/<id>/<id>_000N.jpg`, or the same under `ROOT/images/`): images per identity."""
+    base = root / "images" if (root / "images").is_dir() else root
+    found = {d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+             for d in sorted(base.iterdir()) if d.is_dir()}
+    found = {name: paths for name, paths in found.items() if paths}
+    if not found:
+        raise InvalidInput(f"{root}: no identity folders with images (expected DIR/<id>/<id>_0001.jpg)")
+    return found
+
+
+@dataclass(frozen=True)
+class TemplateScores:
+    """Distances of one protocol run; NaN where a side had no face found in any of its images."""
+
+    genuine: np.ndarray
+    impostor: np.ndarray
+    templates: int  # per draw
+    probes: int  # per draw
+    probe_images_mean: float  # images per genuine probe (fewer than M where an identity has too few)
+
+
+def template_scores(identities: dict[str, list[str]], encodings: dict[str, list[float] | None], *, enroll: int,
+                    probe: int, draws: int, seed: int, unit: bool = True) -> TemplateScores:
+    """Every template against every probe over `draws` random draws (see the protocol above)."""
+    from functools import partial
+
+    from models.faces.templates import template_of as plain_template_of
+
+    template_of = partial(plain_template_of, unit=unit)
+    rng = np.random.default_rng(seed)
+    genuine: list[np.ndarray] = []
+    impostor: list[np.ndarray] = []
+    probe_sizes: list[int] = []
+    n_templates = n_probes = 0
+    for _ in range(draws):
+        template_ids: list[str] = []
+        template_vectors: list[np.ndarray | None] = []
+        probe_ids: list[str] = []
+        probe_vectors: list[np.ndarray | None] = []
+        for name, paths in identities.items():
+            order = [paths[i] for i in rng.permutation(len(paths))]
+            if len(order) > enroll:
+                template_ids.append(name)
+                template_vectors.append(_mean_of(order[:enroll], encodings, template_of))
+                probe_images = order[enroll:enroll + probe]
+                probe_sizes.append(len(probe_images))
+            else:
+                probe_images = order[:probe]
+            probe_ids.append(name)
+            probe_vectors.append(_mean_of(probe_images, encodings, template_of))
+        dist = _distance_matrix(template_vectors, probe_vectors)
+        same = np.array(template_ids)[:, None] == np.array(probe_ids)[None, :]
+        genuine.append(dist[same])
+        impostor.append(dist[~same])
+        n_templates, n_probes = len(template_ids), len(probe_ids)
+    return TemplateScores(np.concatenate(genuine), np.concatenate(impostor), n_templates, n_probes,
+                          float(np.mean(probe_sizes)) if probe_sizes else 0.0)
+
+
+def _mean_of(paths: list[str], encodings: dict[str, list[float] | None], template_of) -> np.ndarray | None:  # type: ignore[no-untyped-def]
+    found = [encodings[p] for p in paths if encodings.get(p) is not None]
+    return template_of(np.asarray(found, dtype=np.float64)) if found else None
+
+
+def _distance_matrix(left: list[np.ndarray | None], right: list[np.ndarray | None]) -> np.ndarray:
+    """Euclidean distances; NaN where either side is None."""
+    dim = next((v.shape[0] for v in [*left, *right] if v is not None), 1)
+    a = np.stack([v if v is not None else np.full(dim, np.nan) for v in left])
+    b = np.stack([v if v is not None else np.full(dim, np.nan) for v in right])
+    squared = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2.0 * (a @ b.T)
+    return np.asarray(np.sqrt(np.clip(squared, 0.0, None)), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    target_far: float
+    threshold: float  # the largest distance whose FAR stays at or below the target
+    true_accept_rate: float
+    false_accept_rate: float
+
+
+def tar_at_far(scores: TemplateScores, target_far: float) -> OperatingPoint:
+    """TAR at the largest threshold whose FAR is at most `target_far`. A comparison with no face found is an
+    error on either side: a genuine one is never accepted, an impostor one counts as accepted."""
+    impostor = scores.impostor
+    missing = int(np.isnan(impostor).sum())
+    found = np.sort(impostor[~np.isnan(impostor)])
+    allowed = int(np.floor(target_far * impostor.size + 1e-9)) - missing
+    if allowed < 0 or found.size == 0:
+        threshold = float(found[0]) - 1e-6 if found.size else 0.0
+    else:
+        # Accept at most `allowed` impostors: just under the (allowed+1)-th smallest impostor distance.
+        threshold = float(found[allowed]) - 1e-6 if allowed < found.size else float(found[-1])
+    return OperatingPoint(target_far, threshold, *_rates(scores, threshold))
+
+
+def rates_at_threshold(scores: TemplateScores, threshold: float) -> dict[str, float | int]:
+    """TAR, FAR and accuracy at one threshold, a face not found counted as an error."""
+    tar, far = _rates(scores, threshold)
+    total = scores.genuine.size + scores.impostor.size
+    errors = (1 - tar) * scores.genuine.size + far * scores.impostor.size
+    return {"threshold": threshold, "true_accept_rate": tar, "false_accept_rate": far,
+            "accuracy": 1 - errors / total if total else 0.0, "genuine": int(scores.genuine.size),
+            "impostor": int(scores.impostor.size),
+            "faces_not_found": int(np.isnan(scores.genuine).sum() + np.isnan(scores.impostor).sum())}
+
+
+def _rates(scores: TemplateScores, threshold: float) -> tuple[float, float]:
+    genuine, impostor = scores.genuine, scores.impostor
+    with np.errstate(invalid="ignore"):
+        tar = float(np.sum(genuine <= threshold)) / genuine.size if genuine.size else 0.0
+        accepted = np.sum(impostor <= threshold) + np.isnan(impostor).sum()
+    return tar, float(accepted) / impostor.size if impostor.size else 0.0

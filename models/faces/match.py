@@ -2,8 +2,9 @@
 impostor all compare faces through `person_distance`, and 1:N naming through `identify`.
 
 Distance: Euclidean between embeddings of one engine (lower = closer; models/faces/engines.py). A person
-with several enrolled photos is as far as the mean of the distances to them. Embeddings carry the tag of
-the engine that made them; two engines' embeddings are never compared (EngineMismatch).
+with several enrolled photos is compared through their template, and a probe of several frames through its
+fused vector (models/faces/templates.py): the distance between the two unit-length means. Embeddings carry the
+tag of the engine that made them; two engines' embeddings are never compared (EngineMismatch).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Generic, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from models.faces.engines import require_same_engine
+from models.faces.engines import UNIT_LENGTH_TAGS, require_same_engine
+from models.faces.templates import template_distance, template_of
 
 Encoding = NDArray[np.float64]
 K = TypeVar("K", bound=Hashable)
@@ -53,15 +55,18 @@ def distances(enrolled: Embeddings, probe: Embeddings) -> NDArray[np.float64]:
 
 
 def person_distance(enrolled: Embeddings, probe: Embeddings) -> float:
-    """Distance from a probe to one person with several enrolled encodings: the mean distance to them.
+    """Distance from a probe (one or several frames of one capture) to a person (one or several enrolled faces):
+    between the person's template and the probe's fused vector (models/faces/templates.py).
 
-    An impostor who happens to resemble one enrolment photo has to resemble them all. Measured on the ten
-    people/ identities with dlib (3 enrolled photos, 7 probes each): with the nearest photo deciding, the
-    closest impostor came within 0.582 (under the threshold); with the mean, no impostor came within 0.604.
-    Infinity when nothing is enrolled.
+    An impostor who happens to resemble one enrolment photo has to resemble their mean; and the mean of two
+    photos lies nearer the person than either (docs/benchmarks.md, the templates protocol). Infinity when
+    nothing is enrolled or the probe is empty.
     """
-    found = distances(enrolled, probe)
-    return float(found.mean()) if found.size else float("inf")
+    require_same_engine(enrolled.engine, probe.engine)
+    if len(enrolled) == 0 or len(probe) == 0:
+        return float("inf")
+    unit = enrolled.engine in UNIT_LENGTH_TAGS
+    return template_distance(template_of(enrolled.vectors, unit=unit), template_of(probe.vectors, unit=unit))
 
 
 def match(enrolled: Embeddings, probe: Embeddings, threshold: float) -> MatchResult:

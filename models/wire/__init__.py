@@ -16,7 +16,7 @@ Errors answer `{"code", "message", "details"}` with the status of `models.errors
 """
 
 from models.wire.devices import HeartbeatRequest, HeartbeatResponse, PairRequest, PairResponse
-from models.wire.place import GeoFix, PlaceCues, ReferenceRead, ReferenceUpload, SceneSource
+from models.wire.place import GeoFix, PlaceCues, ReferenceRead, ReferenceStatus, ReferenceUpload, SceneSource
 from models.wire.results import (
     MAX_BATCH,
     ActionReport,
@@ -59,6 +59,7 @@ __all__ = [
     "PairResponse",
     "PlaceCues",
     "ReferenceRead",
+    "ReferenceStatus",
     "ReferenceUpload",
     "ResultAck",
     "ResultBatch",

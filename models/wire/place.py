@@ -22,6 +22,14 @@ class SceneSource(StrEnum):
     BED_CAMERA = "bed_camera"  # a camera fixed at the bed: its view does not move
 
 
+class ReferenceStatus(StrEnum):
+    """A reference frame's standing: one taken by a hospital's device waits for a bureau user's approval."""
+
+    PENDING = "pending"    # taken, not yet looked at: never what a capture is judged against
+    APPROVED = "approved"  # a bureau user saw the frame and accepted it as the bed's surroundings
+    REJECTED = "rejected"  # a bureau user refused it (another room, a blank wall, a planted picture)
+
+
 class GeoFix(WireModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -67,3 +75,4 @@ class ReferenceRead(WireModel):
     source: SceneSource
     feature_count: int
     created_at: datetime
+    status: ReferenceStatus = Field(description="pending until a bureau user approves it")

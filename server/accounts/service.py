@@ -11,6 +11,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlmodel import Session, select
 
 from models.errors import Conflict, InvalidCredential
+from models.names import clean_name
 from server.accounts.passwords import check_password_policy
 from server.accounts.tables import Role, UserAccount
 from server.audit import service as audit
@@ -27,6 +28,8 @@ def create_user(
     """Creates a user; hospital staff must belong to a hospital; the password must meet the policy."""
     if role == Role.HOSPITAL_STAFF and hospital_id is None:
         raise Conflict("hospital staff need a hospital")
+    # Typed exactly at every sign-in and shown in every audit line: no invisible or bidi characters at all.
+    clean_name(username, field="username", strict=True)
     check_password_policy(password, username=username)
     if db.exec(select(UserAccount).where(UserAccount.username == username)).first():
         raise Conflict(f"user {username!r} exists")

@@ -8,13 +8,15 @@ agreement forbids it, is flagged `leave_overnight` when registered.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, col, or_, select
 
-from models.errors import Conflict, InvalidInput, NotFound
+from models.errors import ApproversNotDistinct, Conflict, InvalidInput, NotFound
+from models.names import CleanedName, clean_name
 from models.verdicts import FlagKind
 from server.accounts.deps import check_hospital, scope
 from server.accounts.tables import UserAccount
@@ -23,6 +25,8 @@ from server.audit import service as audit
 from server.db import utcnow
 from server.flags.tables import Flag
 from server.funds import rules
+from server.hospitals.tables import Ward
+from server.localtime import LOCAL_TZ
 
 # A tablet's or a browser's clock a little behind the server's must not make a leave "already started".
 START_TOLERANCE = timedelta(minutes=5)
@@ -37,15 +41,16 @@ def register_leave(db: Session, *, actor: UserAccount, admission_id: int, starts
         raise NotFound("admission not found")
     check_hospital(actor, admission.hospital_id, "admission")
     now = utcnow()
-    _check(admission, starts_at, ends_at, now, reason, approved_by_doctor, approved_by_insurance_officer)
+    doctor, officer = approvers(approved_by_doctor, approved_by_insurance_officer)
+    _check(admission, starts_at, ends_at, now, reason, doctor.value, officer.value)
     overlapping = db.exec(select(Leave.id).where(Leave.admission_id == admission_id, Leave.starts_at < ends_at,
                                                  Leave.ends_at > starts_at,
                                                  col(Leave.returned_at).is_(None))).first()
     if overlapping is not None:
         raise Conflict(f"this admission already has leave #{overlapping} in that time")
     leave = Leave(admission_id=admission_id, hospital_id=admission.hospital_id, starts_at=starts_at, ends_at=ends_at,
-                  reason=reason.strip(), approved_by_doctor=approved_by_doctor.strip(),
-                  approved_by_insurance_officer=approved_by_insurance_officer.strip(), created_by=actor.username,
+                  reason=reason.strip(), approved_by_doctor=doctor.value,
+                  approved_by_insurance_officer=officer.value, created_by=actor.username,
                   created_at=now)
     db.add(leave)
     db.flush()
@@ -55,9 +60,52 @@ def register_leave(db: Session, *, actor: UserAccount, admission_id: int, starts
         _raise(db, FlagKind.LEAVE_OVERNIGHT, leave, admission, {"night": f"{rule.night_starts}-{rule.night_ends}"})
     audit.record(db, actor=f"user:{actor.id}", action="leave.registered", object_type="admission",
                  object_id=admission_id, data={"leave_id": leave.id, "starts_at": starts_at.isoformat(),
-                                               "ends_at": ends_at.isoformat(), "overnight": overnight})
+                                               "ends_at": ends_at.isoformat(), "overnight": overnight,
+                                               "names_cleaned": [*doctor.removed, *officer.removed]})
     db.commit()
     return leave
+
+
+def approvers(doctor: str, officer: str) -> tuple[CleanedName, CleanedName]:
+    """The two approvers' names under the name rule (models/names.py), or an error: a name of nothing visible,
+    a bidi or control character (NameRefused), or one person as both (ApproversNotDistinct)."""
+    cleaned = (clean_name(doctor, field="approved_by_doctor"),
+               clean_name(officer, field="approved_by_insurance_officer"))
+    same = [name.value.casefold().replace(" ", "") for name in cleaned]
+    if same[0] == same[1]:
+        raise ApproversNotDistinct(field="approved_by_insurance_officer", name=cleaned[0].value)
+    return cleaned
+
+
+@dataclass(frozen=True)
+class LeaveVolume:
+    hospital_id: int
+    ward_id: int
+    ward: str
+    day: date
+    leaves: int
+
+
+def leave_volume(db: Session, user: UserAccount, *, today: date, days_back: int = 13,
+                 days_ahead: int = 7) -> list[LeaveVolume]:
+    """Leaves in scope covering each local day, per ward, from `days_back` before today to `days_ahead` after:
+    many patients of one ward away on one day is a bed-hanging pattern. Busiest first within each day."""
+    first, last = today - timedelta(days=days_back), today + timedelta(days=days_ahead)
+    start = datetime(first.year, first.month, first.day, tzinfo=LOCAL_TZ)
+    end = datetime(last.year, last.month, last.day, tzinfo=LOCAL_TZ) + timedelta(days=1)
+    stmt = scope(select(Leave, Admission.ward_id, Ward.code, Ward.name)
+                 .join(Admission, col(Admission.id) == Leave.admission_id)
+                 .join(Ward, col(Ward.id) == Admission.ward_id)
+                 .where(Leave.starts_at < end, Leave.ends_at > start), user, Leave.hospital_id)
+    counts: Counter[tuple[int, int, str, date]] = Counter()
+    for leave, ward_id, code, name in db.exec(stmt):
+        back = min(leave.ends_at, leave.returned_at or leave.ends_at)
+        day = max(leave.starts_at.astimezone(LOCAL_TZ).date(), first)
+        while day <= min(back.astimezone(LOCAL_TZ).date(), last):
+            counts[(leave.hospital_id, ward_id, f"{name or code}", day)] += 1
+            day += timedelta(days=1)
+    rows = [LeaveVolume(h, w, label, day, n) for (h, w, label, day), n in counts.items()]
+    return sorted(rows, key=lambda r: (-r.day.toordinal(), -r.leaves, r.hospital_id, r.ward))
 
 
 def _check(admission: Admission, starts_at: datetime, ends_at: datetime, now: datetime, *texts: str) -> None:

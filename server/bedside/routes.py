@@ -78,7 +78,10 @@ class _ImmutableFiles(StaticFiles):
 
 
 def mount_bedside(app: FastAPI) -> None:
+    from server.bedside.pages import router as pages_router
+
     app.include_router(shell_router)
+    app.include_router(pages_router)
     for folder in ("assets", "ort", "models"):
         app.mount(f"/bedside/{folder}", _ImmutableFiles(directory=STATIC_DIR / folder, check_dir=False),
                   name=f"bedside_{folder}")

@@ -223,18 +223,25 @@ def mark_expired(db: Session, *, campaign_id: int, now: datetime) -> list[tuple[
     """One campaign's past-deadline pending tasks, closed with the verdict policy's deadline rule."""
     expired = list(db.exec(select(CheckTask.id, CheckTask.delivered_at, CheckTask.admission_id, CheckTask.issued_at,
                                   CheckTask.deadline_at).where(
-        CheckTask.campaign_id == campaign_id, CheckTask.verdict == Verdict.PENDING, CheckTask.deadline_at <= now)))
+        CheckTask.campaign_id == campaign_id, CheckTask.verdict == Verdict.PENDING, CheckTask.deadline_at <= now)
+        # PostgreSQL: the tasks are locked here; one an upload holds is skipped (its result is being stored,
+        # and a failed upload leaves it to the next sweep), so the two never wait on each other.
+        .order_by(col(CheckTask.id)).with_for_update(skip_locked=True)))
     leaves = leave_service.leaves_of(db, [row[2] for row in expired])
-    changes = [(int(tid), policy.at_deadline(delivered=delivered is not None, on_leave=leave_service.covering_leave(
+    planned = [(int(tid), policy.at_deadline(delivered=delivered is not None, on_leave=leave_service.covering_leave(
         leaves.get(admission_id, []), issued_at=issued_at, at=deadline_at) is not None))
         for tid, delivered, admission_id, issued_at, deadline_at in expired]
-    for verdict in {v for _, v in changes}:
-        ids = [tid for tid, v in changes if v == verdict]
+    # Conditional on the task still being pending when the row is written (PostgreSQL re-reads a row another
+    # transaction locked; SQLite's writers are serialised): a result stored meanwhile wins, and only the rows
+    # this statement changed are reported, so the sweep flags no task a result has answered.
+    changed: set[int] = set()
+    for verdict in {v for _, v in planned}:
+        ids = [tid for tid, v in planned if v == verdict]
         for chunk in chunks(ids):
-            db.execute(update(CheckTask).where(and_(col(CheckTask.id).in_(chunk),
-                                                    CheckTask.verdict == Verdict.PENDING))
-                       .values(verdict=verdict, verdict_at=now))
-    return changes
+            changed.update(int(tid) for tid in db.execute(
+                update(CheckTask).where(and_(col(CheckTask.id).in_(chunk), CheckTask.verdict == Verdict.PENDING))
+                .values(verdict=verdict, verdict_at=now).returning(CheckTask.id)).scalars())
+    return [(tid, v) for tid, v in planned if tid in changed]
 
 
 def chunks(ids: list[int], size: int = 10_000) -> list[list[int]]:

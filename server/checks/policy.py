@@ -48,6 +48,9 @@ class Answer:
     on_leave: bool = False
     # The liveness methods this task accepts from this device (`allowed_methods`); None: not judged here.
     methods: frozenset[LivenessMethod] | None = None
+    # The distance past which the face is clearly someone else (the engine's threshold times
+    # EngineSettings.clearly_other_ratio); None: not judged.
+    clearly_other: float | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,22 @@ def _empty_on_leave(answer: Answer) -> Decision | None:
 def _bed_empty(answer: Answer) -> Decision | None:
     if answer.upload.outcome in (CaptureOutcome.BED_EMPTY, CaptureOutcome.NO_FACE):
         return Decision(Verdict.ABSENT, None, answer.upload.outcome.value)
+    return None
+
+
+def _clearly_someone_else(answer: Answer) -> Decision | None:
+    # Not the billed person is fraud whether the face was live or a picture: a face far over the threshold is
+    # impersonation even when liveness was not established or the patient could not take part, never softened
+    # to a review of the face. (A live-looking match still has to pass every rule below.)
+    liveness = answer.upload.liveness
+    failed = answer.upload.outcome == CaptureOutcome.SPOOF or (
+        liveness is not None and not liveness.is_live and liveness.method != LivenessMethod.CANNOT_TAKE_PART
+        and "liveness_not_established" not in liveness.reasons)
+    if failed:
+        return None  # a failed liveness test is spoof, a fraud kind already (_not_live)
+    distance = _distance(answer)
+    if distance is not None and answer.clearly_other is not None and distance > answer.clearly_other:
+        return Decision(Verdict.IMPERSONATED, distance, "clearly_not_the_person")
     return None
 
 
@@ -153,20 +172,19 @@ def _face_match(answer: Answer) -> Decision:
 
 # In order of precedence; the last rule always decides.
 ANSWER_RULES: list[Callable[[Answer], Decision | None]] = [
-    _empty_on_leave, _bed_empty, _cannot_take_part, _method_not_allowed, _liveness_not_established, _not_live,
-    _no_face_in_crop,
-    _nobody_enrolled, _face_match]
+    _empty_on_leave, _bed_empty, _clearly_someone_else, _cannot_take_part, _method_not_allowed,
+    _liveness_not_established, _not_live, _no_face_in_crop, _nobody_enrolled, _face_match]
 
 
 def decide(upload: ResultUpload, enrolled: Embeddings | None, threshold: float | None, *,
-           probe: Embeddings | None, on_leave: bool = False,
+           probe: Embeddings | None, on_leave: bool = False, clearly_other: float | None = None,
            methods: frozenset[LivenessMethod] | None = None) -> Decision:
     """verified | on_leave | absent | impersonated | spoof | unrecognised, from what the device saw at the bed.
 
     `probe` is the server's own encoding of the uploaded crop, never the device's embedding; `enrolled` holds
     the person's embeddings of the probe's engine only, `threshold` is that engine's.
     """
-    answer = Answer(upload, enrolled, threshold, probe, on_leave, methods)
+    answer = Answer(upload, enrolled, threshold, probe, on_leave, methods, clearly_other)
     for rule in ANSWER_RULES:
         decision = rule(answer)
         if decision is not None:
@@ -180,6 +198,12 @@ def at_deadline(*, delivered: bool, on_leave: bool = False) -> Verdict:
     its own (device_offline); a late answer still decides the verdict. Inside an approved leave: on_leave."""
     del delivered  # kept in the signature: whether the device had the task is evidence, not the verdict
     return Verdict.ON_LEAVE if on_leave else Verdict.OVERDUE
+
+
+def after_naming(verdict: Verdict, *, named_someone_else: bool) -> Verdict:
+    """The verdict once the 1:N search has looked at the face: an unrecognised face that the search names as
+    another enrolled person or a staff member is impersonation (the naming is the evidence)."""
+    return Verdict.IMPERSONATED if verdict == Verdict.UNRECOGNISED and named_someone_else else verdict
 
 
 def place_mismatch(score: int, threshold: int) -> bool:

@@ -28,10 +28,10 @@ from server.admissions.tables import Admission
 from server.audit import service as audit
 from server.campaigns import service as campaign_service
 from server.campaigns.tables import Campaign, CampaignKind, CampaignStatus, CheckTask
-from server.checks.evidence import CropEncoder, Evidence
+from server.checks.evidence import CropEncoder, Evidence, frame_distances
 from server.checks.policy import allowed_methods, decide
 from server.checks.tables import CheckResult, KeyFrame
-from server.db import utcnow
+from server.db import claim_write, utcnow
 from server.devices.tables import Device
 from server.flags import service as flag_service
 from server.hospitals.tables import Bed
@@ -105,9 +105,16 @@ def prepare_evidence(encoder: CropEncoder, uploads: list[ResultUpload]) -> list[
 
 def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], evidence: list[Evidence | BedcheckError],
                   engine_settings: EngineSettings, clock_tolerance_s: float) -> list[Accepted | BedcheckError]:
+    # The deadline race: the tasks are read under the write gate (SQLite) or their row locks (PostgreSQL), and
+    # the arrival time is taken after, so an upload and the deadline sweep are ordered. A result that gets
+    # here first is on time and the sweep's conditional update skips its task; one that gets here after the
+    # sweep is late and supersedes the overdue flag. Never on time and flagged overdue.
+    claim_write(db)
     existing = _existing_results(db, [u.idempotency_key for u in uploads])
     task_ids = {u.task_id for u in uploads}
-    tasks = {t.id: t for t in db.exec(select(CheckTask).where(col(CheckTask.id).in_(task_ids)))} if task_ids else {}
+    tasks = {t.id: t for t in db.exec(select(CheckTask).where(col(CheckTask.id).in_(task_ids))
+                                      .order_by(col(CheckTask.id)).with_for_update()
+                                      .execution_options(populate_existing=True))} if task_ids else {}
     person_ids = sorted({t.insured_person_id for t in tasks.values()})
     # Each face is compared with the person's embeddings of the engine that encoded it (the server's, from
     # the crop), and no other's.
@@ -147,8 +154,9 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], evid
         checked_at = min(max(upload.captured_at, task.issued_at), now)
         on_leave = leave_service.covering_leave(leaves.get(task.admission_id, []), issued_at=task.issued_at,
                                                 at=checked_at) is not None
-        decision = decide(upload, enrolled.get(probe.engine, {}).get(task.insured_person_id) if probe else None,
-                          threshold, probe=probe, on_leave=on_leave,
+        person = enrolled.get(probe.engine, {}).get(task.insured_person_id) if probe else None
+        decision = decide(upload, person, threshold, probe=probe, on_leave=on_leave,
+                          clearly_other=threshold * engine_settings.clearly_other_ratio if threshold else None,
                           methods=allowed_methods(device.fixed_camera_bed_ids, task.bed_id))
         late = now > task.deadline_at
         result = CheckResult(
@@ -162,7 +170,8 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], evid
             # Kept until the evidence check has looked at it; then dropped for verified checks (privacy).
             face_crop_jpeg=seen.crop,
             evidence_sha256=seen.sha256 or upload.evidence_sha256, engine_version=upload.engine_version,
-            threshold=threshold, late=late, note=upload.note, session=seen.session or {})
+            threshold=threshold, late=late, note=upload.note, face_frames=frame_distances(seen, person),
+            session=seen.session or {})
         db.add(result)
         task.verdict, task.verdict_at, task.late = decision.verdict, now, late
         # Marks the task answered before the flush, so a second key for the same task in this batch is
@@ -265,6 +274,12 @@ def _clock_refusal(device: Device, task: CheckTask | None, upload: ResultUpload,
     except OverflowError:
         return ClockImplausible("captured_at is out of range")
     tolerance = timedelta(seconds=tolerance_s)
+    if now > task.deadline_at and not task.issued_at <= on_server_clock <= task.deadline_at:
+        # A late result decides its task only as a capture made during the task's life: one dated before the
+        # task was issued (or after its deadline) is not an answer to it, whatever the clock tolerance.
+        return ClockImplausible("a late result's capture must lie between the task's issue and its deadline",
+                                captured_at=on_server_clock.isoformat(), issued_at=task.issued_at.isoformat(),
+                                deadline_at=task.deadline_at.isoformat())
     if on_server_clock < task.issued_at - tolerance:
         return ClockImplausible("captured_at is before the task was issued", captured_at=on_server_clock.isoformat(),
                                 issued_at=task.issued_at.isoformat())

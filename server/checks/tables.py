@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from models.verdicts import CaptureOutcome
@@ -33,6 +34,10 @@ class CheckResult(SQLModel, table=True):
     evidence_sha256: str | None = Field(default=None, max_length=64, index=True)
     engine_version: str = Field(default="", max_length=80)  # the engine of the device's `embedding`
     threshold: float | None = None
+    # The fused probe's frames (the crop, then each key frame) with their distances to the person's template,
+    # whether each was used and why not (server/checks/evidence.frame_distances): the verdict's evidence.
+    face_frames: list[dict[str, Any]] = Field(default_factory=list,
+                                              sa_column=Column(JSON, nullable=False, server_default="[]"))
     late: bool = False
     note: str = Field(default="", max_length=500)
     # The capture session's frames as uploaded, without their JPEGs (those are `KeyFrame` rows of role
@@ -40,6 +45,10 @@ class CheckResult(SQLModel, table=True):
     session: dict[str, Any] = json_field()
     # Set by the evidence check (server/evidence) once the crop, replays and 1:N search have been looked at.
     evidence_checked_at: datetime | None = utc_field(nullable=True, index=True)
+    # The evidence queue (server/evidence/queue.py): the worker judging it, until when. A worker that dies
+    # mid-job leaves its claim to expire, and another worker takes the result again.
+    evidence_claimed_by: str | None = Field(default=None, max_length=80)
+    evidence_claimed_until: datetime | None = utc_field(nullable=True)
 
 
 SESSION_ROLE = "session"

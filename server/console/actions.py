@@ -30,7 +30,7 @@ def form_error(message: str, key: str, field: str) -> InvalidInput:
     return InvalidInput(message, text_key=key, field=field)
 
 
-def review_flag(db: Session, *, flag: Flag, actor: UserAccount, to: FlagStatus | None, reason_code: str,
+def review_flag(db: Session, *, flag: Flag, actor: UserAccount, to: workflow.Decision | None, reason_code: str,
                 comment: str) -> Flag:
     """First or final review: a decision, a reason fitting it (plus a comment, required for 'other')."""
     comment = comment.strip()
@@ -48,8 +48,8 @@ class BulkOutcome:
     skipped: list[int]  # not in scope, or the decision does not apply to the flag's status
 
 
-def bulk_review(db: Session, *, flags: list[Flag], actor: UserAccount, to: FlagStatus | None, reason_code: str,
-                comment: str) -> BulkOutcome:
+def bulk_review(db: Session, *, flags: list[Flag], actor: UserAccount, to: workflow.Decision | None,
+                reason_code: str, comment: str) -> BulkOutcome:
     """One decision for many flags (a ward's device outage): each flag through the same review, each audited."""
     if not flags:
         raise form_error("select at least one flag", "err_select_flags", "ids")
@@ -59,10 +59,12 @@ def bulk_review(db: Session, *, flags: list[Flag], actor: UserAccount, to: FlagS
         raise form_error("choose a decision", "err_choose_decision", "to")
     if reason_code == "other" and not comment.strip():
         raise form_error("a comment is required when the reason is 'other'", "err_comment_required", "comment")
+    to = workflow.as_decision(to, reason_code)
     outcome = BulkOutcome([], [])
     for flag in flags:
         allowed = workflow.available_moves(db, flag=flag, user=actor)
-        if to not in allowed or reason_code not in reasons_for(flag.status, to):
+        fitting = [r.value for r in workflow.decision_reasons(flag, to)]
+        if workflow.target_of(to) not in allowed or reason_code not in fitting:
             outcome.skipped.append(flag.id or 0)
             continue
         review_flag(db, flag=flag, actor=actor, to=to, reason_code=reason_code, comment=comment)

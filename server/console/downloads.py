@@ -58,6 +58,12 @@ def captured_crop(flag_id: int, user: CurrentUser, db: Db) -> Response:
     return _image(service.captured_crop(db, flag_service.load_flag(db, user, flag_id)))
 
 
+@router.get("/flags/{flag_id}/earlier.jpg")
+def earlier_crop(flag_id: int, user: CurrentUser, db: Db) -> Response:
+    """A replay's earlier capture, shown beside this one (server/console/service.earlier_capture decides who)."""
+    return _image(service.earlier_capture(db, user, flag_service.load_flag(db, user, flag_id))[0])
+
+
 @router.get("/flags/{flag_id}/scene.jpg")
 def captured_scene(flag_id: int, user: CurrentUser, db: Db) -> Response:
     """The capture's scene key frame (faces blurred): as private as the crop, for those who may see the flag."""

@@ -125,6 +125,26 @@ class Formatter:
             return words
         return f"{words}（{self.t(subject)}）" if self.lang == "zh" else f"{words} ({self.t(subject)})"
 
+    def face_frames(self, frames: list[Mapping[str, Any]] | None) -> str:
+        """`合并 3 帧比对：人脸截图 0.71、正脸 0.68、眨眼 0.74；未用：向画面左侧转头（质量不合格）`."""
+        if not frames:
+            return DASH
+        sep = "、" if self.lang == "zh" else ", "
+        used = [f"{self._frame_role(f)} {self.number(f['distance'])}" for f in frames if f.get("used")]
+        unused = [f"{self._frame_role(f)}{self._paren(self.t('frame_' + str(f.get('reason'))))}"
+                  for f in frames if not f.get("used")]
+        text = self.t("frames_fused").format(count=len(used)) + sep.join(used)
+        if unused:
+            text += ("；" if self.lang == "zh" else "; ") + self.t("frames_unused") + sep.join(unused)
+        return text
+
+    def _frame_role(self, frame: Mapping[str, Any]) -> str:
+        role = str(frame.get("role"))
+        return self.t("frame_" + role) if role in ("crop", "motion") else self.t(role)
+
+    def _paren(self, words: str) -> str:
+        return f"（{words}）" if self.lang == "zh" else f" ({words})"
+
     def liveness(self, report: Mapping[str, Any] | None) -> str:
         """`活体通过 · 方式 动作指令 · 动作 眨眼 完成于 1.2 秒 …`, every code translated."""
         if not report:

@@ -58,6 +58,13 @@ class Pile:
     hint: str         # text key of what to do with it
 
 
+def views(user: UserAccount) -> list[str]:
+    """The queue's status filters of this user's piles (no counting: the queue's menu needs only their names)."""
+    if _level_of(user) != workflow.Level.FINAL_REVIEW:
+        return [MINE_KEY]
+    return [MINE_KEY, f"{MINE_KEY}:{FlagStatus.FIRST_REVIEWED.value}", f"{MINE_KEY}:{FlagStatus.APPEALED.value}"]
+
+
 def piles(db: Session, user: UserAccount) -> list[Pile]:
     """The landing page's counts, each with the queue view that lists exactly those flags."""
     from server.console.queue import FlagFilter, flag_query

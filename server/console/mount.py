@@ -14,7 +14,7 @@ from server.console.web import PREFIX, SECURITY_HEADERS
 
 def mount_console(app: FastAPI) -> None:
     from server.admissions import pages as leave_pages
-    from server.console import downloads, pages
+    from server.console import downloads, pages, references
     from server.reports import pages as report_pages
 
     app.include_router(pages.public)
@@ -22,8 +22,9 @@ def mount_console(app: FastAPI) -> None:
     app.include_router(downloads.router)
     app.include_router(report_pages.router)
     app.include_router(leave_pages.router)
+    app.include_router(references.router)
     # The address a person types first: the console, not the API's JSON.
-    app.add_api_route("/", lambda: RedirectResponse(PREFIX, status_code=307), include_in_schema=False)
+    app.add_api_route("/", lambda: RedirectResponse(PREFIX, status_code=307), include_in_schema=False, name="root")
     static = Path(__file__).resolve().parent / "static"
     app.mount(f"{PREFIX}/static", StaticFiles(directory=str(static)), name="console_static")
     _html_errors_under_console(app)

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from models.errors import InvalidCredential, InvalidInput, SignInThrottled
+from models.errors import InvalidCredential, InvalidInput, PayloadTooLarge, SignInThrottled
 from models.verdicts import FlagKind, Verdict
 from server.accounts import service as account_service
 from server.accounts import throttle
@@ -17,7 +17,7 @@ from server.accounts.deps import ANY_USER, SUPERVISORS, CurrentUser, client_addr
 from server.accounts.tables import Role, UserAccount
 from server.audit import service as audit
 from server.campaigns import service as campaign_service
-from server.console import actions, details, inbox, people, queue, service, todo
+from server.console import actions, details, inbox, people, queue, references, service, todo
 from server.console.web import (
     PREFIX,
     PageRoute,
@@ -158,7 +158,8 @@ def dashboard(request: Request, user: CurrentUser, db: Db, campaign_id: str = ""
               "not_fetched_n": t("not_fetched_n"), "deadline_passed": t("deadline_passed"),
               "hospitals": board.hospitals}
     return render(request, "dashboard.html", {"board": board, "verdicts": [v.value for v in Verdict],
-                                              "hospital_columns": HOSPITAL_COLUMNS, "labels": labels}, user=user)
+                                              "hospital_columns": HOSPITAL_COLUMNS, "labels": labels,
+                                              "setup": references.setup_summary(db, user)}, user=user)
 
 
 @router.get("/campaigns/{campaign_id}/progress")
@@ -183,7 +184,11 @@ def launch(request: Request, user: CurrentUser, db: Db, scope: Annotated[str, Fo
     chosen = [h for h in hospitals or [] if h]
     by_county = not chosen and scope == "county"
     if not chosen and not (by_county and county):
-        raise InvalidInput("choose a county or at least one hospital", text_key="err_choose_scope")
+        # Shown on the form, beside the choice, with what was typed kept (not on a separate error page).
+        return render(request, "launch.html", {
+            "counties": service.county_names(db), "hospitals": service.hospital_names(db, user),
+            "error": "err_choose_scope", "form": {"scope": scope, "deadline_minutes": str(deadline_minutes)}},
+            user=user, status_code=422)
     ids = campaign_service.resolve_scope(db, county=county if by_county else None,
                                          hospitals=None if by_county else chosen)
     beds = campaign_service.scope_size(db, hospital_ids=ids)
@@ -211,8 +216,7 @@ def flag_queue(request: Request, user: CurrentUser, db: Db, filters: Filters,
         "result": result, "filters": filters, "query": filters.query(), "page_sizes": queue.PAGE_SIZES,
         "hospitals": service.hospital_names(db, user), "wards": queue.ward_names(db, user),
         "kinds": [k.value for k in FlagKind],
-        "statuses": [inbox.MINE_KEY, *(p.status for p in inbox.piles(db, user) if p.status != inbox.MINE_KEY),
-                     queue.ACTIONABLE_KEY, *(s.value for s in FlagStatus)], "restore": restore,
+        "statuses": [*inbox.views(user), queue.ACTIONABLE_KEY, *(s.value for s in FlagStatus)], "restore": restore,
         "bulk": _bulk_choices(user), "done": request.query_params.get("bulk_done"),
         "skipped": request.query_params.get("bulk_skipped")}, user=user)
     response.set_cookie(QUEUE_COOKIE, urlencode(filters.query()), max_age=30 * 24 * 3600, httponly=True,
@@ -224,8 +228,15 @@ def _bulk_choices(user: UserAccount) -> dict[str, tuple[str, ...]]:
     """Decisions this role can take in bulk, each with the reasons that fit it from an open flag."""
     allowed = {to for (frm, to), move in workflow.TRANSITIONS.items()
                if user.role in move.roles and move.level != workflow.Level.APPEAL}
-    return {to.value: actions.reasons_for(FlagStatus.OPEN, to) or actions.reasons_for(FlagStatus.FIRST_REVIEWED, to)
-            for to in (FlagStatus.FIRST_REVIEWED, FlagStatus.CONFIRMED, FlagStatus.DISMISSED) if to in allowed}
+    choices: dict[str, tuple[str, ...]] = {}
+    if FlagStatus.FIRST_REVIEWED in allowed:  # a first review recommends (server/flags/workflow.py)
+        choices[workflow.Recommendation.CONFIRM.value] = tuple(r.value for r in (*workflow.CONFIRMING,
+                                                                                 workflow.ReviewReason.OTHER))
+        choices[workflow.Recommendation.DISMISS.value] = tuple(r.value for r in (*workflow.DISMISSING,
+                                                                                 workflow.ReviewReason.OTHER))
+    choices.update({to.value: actions.reasons_for(FlagStatus.FIRST_REVIEWED, to)
+                    for to in (FlagStatus.CONFIRMED, FlagStatus.DISMISSED) if to in allowed})
+    return choices
 
 
 def _queue_filter(raw: str) -> service.FlagFilter:
@@ -239,7 +250,7 @@ def bulk_review(request: Request, user: CurrentUser, db: Db, ids: Annotated[list
                 comment: Annotated[str, Form(max_length=400)] = "",
                 queue_query: Annotated[str, Form()] = "") -> Response:
     flags = [flag_service.load_flag(db, user, i) for i in dict.fromkeys(ids or [])]
-    outcome = actions.bulk_review(db, flags=flags, actor=user, to=_enum(FlagStatus, to), reason_code=reason,
+    outcome = actions.bulk_review(db, flags=flags, actor=user, to=workflow.parse_decision(to), reason_code=reason,
                                   comment=comment)
     back = dict(parse_qsl(queue_query[:2000]), bulk_done=str(len(outcome.done)),
                 bulk_skipped=str(len(outcome.skipped)))
@@ -252,14 +263,15 @@ def flag_detail(request: Request, flag_id: int, user: CurrentUser, db: Db, queue
 
 
 def _flag_page(request: Request, db: Db, user: UserAccount, flag_id: int, *, queue_query: str = "",
-               form: dict[str, str] | None = None, error: InvalidInput | None = None) -> Response:
+               form: dict[str, str] | None = None, error: InvalidInput | PayloadTooLarge | None = None) -> Response:
     view = service.flag_view(db, user, flag_id)
     return render(request, "flag.html", {
         "view": view, "detail_rows": details.rows(db, user, formatter(request), view.detail_items, PREFIX),
         "first_level": view.flag.status == FlagStatus.OPEN, "queue_query": queue_query,
         "form": form or {}, "form_error": error.details.get("text_key") if error else None,
+        "form_error_file": error.details.get("file", "") if error else "",
         "error_field": error.details.get("field") if error else None}, user=user,
-        status_code=422 if error else 200)
+        status_code=error.http_status if error else 200)
 
 
 @router.post("/flags/{flag_id}/review", dependencies=[Csrf])
@@ -270,7 +282,7 @@ def review(request: Request, flag_id: int, user: CurrentUser, db: Db, to: Annota
     ids = queue.ordered_ids(db, user, _queue_filter(queue_query)) if then == "next" else []
     try:
         flag = flag_service.load_flag(db, user, flag_id)
-        actions.review_flag(db, flag=flag, actor=user, to=_enum(FlagStatus, to), reason_code=reason,
+        actions.review_flag(db, flag=flag, actor=user, to=workflow.parse_decision(to), reason_code=reason,
                             comment=comment)
     except InvalidInput as e:
         if "text_key" not in e.details:
@@ -294,7 +306,7 @@ def appeal(request: Request, flag_id: int, user: CurrentUser, db: Db, statement:
     try:
         flag = flag_service.load_flag(db, user, flag_id)
         actions.file_appeal(db, flag=flag, actor=user, statement=statement, uploads=uploads)
-    except InvalidInput as e:
+    except (InvalidInput, PayloadTooLarge) as e:
         if "text_key" not in e.details:
             raise
         db.rollback()

@@ -20,17 +20,19 @@ from server.places.tables import BedReference, SceneEvidence
 
 # Details a place flag records that this section shows in words; the generic detail table leaves them out.
 PLACE_DETAILS = frozenset({"place_score", "place_threshold", "reference_id", "matched_bed_id", "wifi", "location",
-                           "reason", "code"})
+                           "reason", "code", "reference_status"})
 
 
 @dataclass
 class PlaceView:
     score: int | None
     threshold: int | None
-    reason: str                      # match | no_match | no_reference | scene_unreadable | unchecked
+    reason: str                      # match | no_match | unapproved_reference | no_approved_reference |
+    #                                  scene_unreadable | unchecked (no_reference: before references were approved)
     has_scene: bool
     has_reference: bool
     matched_other_bed: str | None    # label of another bed of the ward whose reference matched
+    closest_other_bed: str | None = None  # another bed's reference came closest, short of the threshold
     cues: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (text key, format arguments)
 
 
@@ -87,9 +89,14 @@ def place_view(db: Session, flag: Flag, result: CheckResult | None) -> PlaceView
     if scene.matched_bed_id and task is not None and scene.matched_bed_id != task.bed_id:
         bed = db.get(Bed, scene.matched_bed_id)
         other = bed.label if bed else None
+    # The best-scoring reference is recorded even below the threshold: that bed "came closest", it did not
+    # match, so the page never says both "matches no bed" and "matches bed 03".
+    reached = (scene.place_score is not None and scene.place_threshold is not None
+               and scene.place_score >= scene.place_threshold)
     view = PlaceView(score=scene.place_score, threshold=scene.place_threshold, reason=reason,
                      has_scene=scene.scene_jpeg is not None,
-                     has_reference=_reference(db, flag, scene) is not None, matched_other_bed=other)
+                     has_reference=_reference(db, flag, scene) is not None,
+                     matched_other_bed=other if reached else None, closest_other_bed=None if reached else other)
     view.cues = cue_sentences(details)
     return view
 

@@ -29,7 +29,8 @@ PAGE_SIZES = (20, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
 # Fraud first, then what a reviewer can settle quickly, device trouble last.
 KIND_PRIORITY = [FlagKind.IMPERSONATED, FlagKind.SPOOF, FlagKind.LIVENESS_MISMATCH, FlagKind.TAMPERED_EVIDENCE,
-                 FlagKind.REPLAYED_PHOTO, FlagKind.CROSS_HOSPITAL_FACE, FlagKind.PLACE_MISMATCH,
+                 FlagKind.REPLAYED_PHOTO, FlagKind.REPLAYED_EVIDENCE, FlagKind.CROSS_HOSPITAL_FACE,
+                 FlagKind.PLACE_MISMATCH,
                  FlagKind.DUPLICATE_ADMISSION, FlagKind.DUPLICATE_IDENTITY, FlagKind.FACE_REPLACED, FlagKind.ABSENT,
                  FlagKind.UNRECOGNISED, FlagKind.LATE, FlagKind.OVERDUE, FlagKind.DEVICE_OFFLINE]
 SORTS = ("priority", "created", "-created", "kind", "status", "hospital", "patient", "bed", "distance",

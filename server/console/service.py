@@ -17,7 +17,7 @@ from server.campaigns.tables import Campaign, CampaignStatus, CheckTask
 from server.checks.tables import CheckResult
 from server.console import people, timeline
 from server.console import place as place_section
-from server.console.actions import REVIEW_REASONS, reasons_for
+from server.console.actions import REVIEW_REASONS
 from server.console.queue import FlagFilter, FlagPage, flag_page, flag_query  # noqa: F401  (used as service.*)
 from server.db import utcnow
 from server.devices import service as device_service
@@ -133,7 +133,7 @@ class FlagView:
     has_enrolled_photo: bool = False
     reviews: list[Review] = field(default_factory=list)
     appeals: list[tuple[Appeal, list[AppealAttachment]]] = field(default_factory=list)
-    transitions: list[FlagStatus] = field(default_factory=list)
+    transitions: list[workflow.Decision] = field(default_factory=list)  # what the review form offers
     can_appeal: bool = False
     named: list[people.Named] = field(default_factory=list)
     # The 1:N search ran and named nobody (no one under the identification threshold, or no clear winner).
@@ -144,6 +144,9 @@ class FlagView:
     detail_items: list[tuple[str, Any]] = field(default_factory=list)
     awaiting_other_reviewer: bool = False
     place: place_section.PlaceView | None = None
+    earlier_crop: bool = False            # a replay's earlier capture can be shown beside this one
+    earlier_flag_id: int | None = None    # the flag raised on that earlier capture, if any
+    related: list[Flag] = field(default_factory=list)  # other flags of the same bed in the same campaign
 
     @property
     def history(self) -> list[tuple[Review, str | None, str]]:
@@ -175,15 +178,18 @@ def flag_view(db: Session, user: UserAccount, flag_id: int) -> FlagView:
                         .order_by(col(AppealAttachment.id)))
         view.appeals.append((appeal, list(files)))
     moves = workflow.available_moves(db, flag=flag, user=user)
-    view.transitions = [to for to, move in moves.items() if move.level != workflow.Level.APPEAL]
+    view.transitions = workflow.decisions(flag, moves)
     view.can_appeal = FlagStatus.APPEALED in moves and flag.hospital_id is not None
     view.awaiting_other_reviewer = (not moves and flag.status in (FlagStatus.FIRST_REVIEWED, FlagStatus.APPEALED)
-                                    and workflow.first_reviewer(db, flag) == user.username)
-    view.reasons = {to.value: reasons_for(flag.status, to) for to in view.transitions}
+                                    and user.username in workflow.excluded_deciders(db, flag))
+    view.reasons = {d.value: tuple(r.value for r in workflow.decision_reasons(flag, d)) for d in view.transitions}
     view.named = people.named_in(db, user, flag)
     view.named_nobody = "naming" in flag.details and not view.named
     view.detail_items = detail_items(db, user, flag)
     view.place = place_section.place_view(db, flag, view.result)
+    crop, view.earlier_flag_id = earlier_capture(db, user, flag)
+    view.earlier_crop = crop is not None
+    view.related = related_flags(db, user, flag)
     view.appeal_deadline = timeline.appeal_deadline(db, flag)
     keys = {rv.id or 0: key for rv, key, _ in view.history if key}
     comments = {rv.id or 0: comment for rv, _, comment in view.history}
@@ -193,7 +199,8 @@ def flag_view(db: Session, user: UserAccount, flag_id: int) -> FlagView:
 
 
 # Shown elsewhere on the page (distance, images, named persons) or internal ids no reader needs.
-HIDDEN_DETAILS = frozenset({"distance", "result_id", "device_id", "named", "naming", "evidence_sha256", "late", "funds",
+HIDDEN_DETAILS = frozenset({"recommendation",
+                            "distance", "result_id", "device_id", "named", "naming", "evidence_sha256", "late", "funds",
                             "embedding_id", "other_embedding_id", "insured_person_id", "leave_id",
                             "pending_embedding_id", "face_review", "addition"})
 HOSPITAL_DETAILS = frozenset({"other_hospital_id", "also_admitted_in_hospital_ids", "hospital_ids"})
@@ -209,6 +216,10 @@ def detail_items(db: Session, user: UserAccount, flag: Flag) -> list[tuple[str, 
             ids = value if isinstance(value, list) else [value]
             value = [h.name if (h := db.get(Hospital, i or 0)) else i for i in ids]
         items.append((key, value))
+    recommended = flag.details.get("recommendation")
+    if isinstance(recommended, dict) and recommended.get("decision"):
+        items.append(("recommendation", f"to_{recommended['decision']}"))
+        items.append(("recommendation_reason", f"reason_{recommended.get('reason')}"))
     return items + _pending_face_items(flag) + _funds_items(flag)
 
 
@@ -241,6 +252,28 @@ def _funds_items(flag: Flag) -> list[tuple[str, Any]]:
     if basis.get("on"):
         items.append(("funds_on", f"funds_on_{basis['on']}"))
     return items
+
+
+def earlier_capture(db: Session, user: UserAccount, flag: Flag) -> tuple[bytes | None, int | None]:
+    """A replayed photo's earlier capture (its crop) and the flag raised on it, for a reader who may see the
+    earlier task's hospital; (None, None) for other kinds."""
+    earlier_id = flag.details.get("earlier_result_id") if flag.kind == FlagKind.REPLAYED_PHOTO else None
+    earlier = db.get(CheckResult, int(earlier_id)) if isinstance(earlier_id, int) else None
+    task = db.get(CheckTask, earlier.task_id) if earlier else None
+    if earlier is None or task is None or (user.role == Role.HOSPITAL_STAFF and task.hospital_id != user.hospital_id):
+        return None, None
+    flag_id = db.exec(flag_service.scoped(select(Flag.id).where(Flag.task_id == task.id), user)
+                      .order_by(col(Flag.id)).limit(1)).first()
+    return earlier.face_crop_jpeg, flag_id
+
+
+def related_flags(db: Session, user: UserAccount, flag: Flag, limit: int = 20) -> list[Flag]:
+    """Other flags of the same admission (bed) in the same campaign: one bed's story is read together."""
+    if flag.campaign_id is None or flag.admission_id is None:
+        return []
+    stmt = select(Flag).where(Flag.campaign_id == flag.campaign_id, Flag.admission_id == flag.admission_id,
+                              Flag.id != flag.id)
+    return list(db.exec(flag_service.scoped(stmt, user).order_by(col(Flag.id)).limit(limit)))
 
 
 def enrolled_thumbnail(db: Session, flag: Flag) -> bytes | None:

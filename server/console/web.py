@@ -153,6 +153,10 @@ def _answers_get(request: Request, path: str) -> bool:
     return any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes)
 
 
+def error_text(request: Request, error: BedcheckError) -> str:
+    return _error_text(request, error)
+
+
 def _error_text(request: Request, error: BedcheckError) -> str:
     """The error in the page's language: the form's own text, else the text of its reason code."""
     t = formatter(request).t

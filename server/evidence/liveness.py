@@ -112,9 +112,9 @@ class LivenessRecheck:
     @property
     def landmarker(self) -> Any:
         if self._landmarker is None:
-            from models.faces.liveness.track import DlibLandmarker
+            from models.faces.liveness.track import default_landmarker
 
-            self._landmarker = DlibLandmarker(self.engine_settings)
+            self._landmarker = default_landmarker(self.engine_settings)
         return self._landmarker
 
 

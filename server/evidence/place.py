@@ -5,10 +5,17 @@ for a hand-held tablet, against the other references of its ward (a nurse may fr
 bed). A fixed bed camera must match its own bed: a camera moved to another bed, or swapped, is seen.
 No reference reached `place_min_inliers`: a `place_mismatch` flag, with the score, the threshold, the
 best reference and the Wi-Fi and location cues beside it, for a reviewer. Never silently verified.
+
+Only references a bureau user approved count: one taken by a hospital's device waits (server/places). A bed
+with no approved reference yet is a setup task (listed once on the console's reference page and dashboard),
+not a flag on every capture: its captures are recorded `no_approved_reference`. But a scene that matches
+only an unapproved reference of its bed is `place_mismatch` (`unapproved_reference`): the room its captures
+are made in was planted by the hospital, and the bureau has not seen it.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +50,11 @@ class PlaceOutcome:
 
     @property
     def mismatch(self) -> bool:
+        reason = self.details.get("reason")
+        if reason == "unapproved_reference":
+            return True
+        if reason == "no_approved_reference":  # a setup task of the bed, not a finding about this capture
+            return False
         return policy.place_mismatch(self.score, self.threshold)
 
     def flag_details(self, result: CheckResult) -> dict[str, Any]:
@@ -58,10 +70,18 @@ class PlaceOutcome:
         return scene
 
 
+# Reference features kept per worker process, by reference id (a reference's frame never changes; a new
+# frame is a new reference): ~40 KB each, so a county's 5,000 beds hold ~200 MB. A worker judging a ward's
+# captures pays for each reference once, not once per capture (a tablet capture that misses its own bed is
+# tried against up to `place_ward_max_references` of the ward's others; every roll-call meets them again).
+REFERENCE_CACHE_SIZE = 5000
+
+
 @dataclass
 class PlaceChecker:
     settings: ServerSettings
     engine_settings: EngineSettings
+    _reference_features: OrderedDict[int, SceneFeatures] = field(default_factory=OrderedDict, init=False)
 
     def check(self, db: Session, result: CheckResult, task: CheckTask) -> PlaceOutcome | None:
         """The place outcome of a result with a scene frame; None for results without one (no face)."""
@@ -76,6 +96,8 @@ class PlaceChecker:
             return PlaceOutcome(scene, 0, threshold, None, None, {**details, "reason": "scene_unreadable",
                                                                    "code": e.code.value})
         own = self._references(db, task, scene.source, own_bed=True)
+        if not own:
+            return self._unapproved(db, task, scene, features, threshold, details)
         best = self._best(features, own, threshold)
         if (best is None or best[0] < threshold) and scene.source == SceneSource.TABLET:
             others = self._references(db, task, scene.source, own_bed=False)
@@ -87,6 +109,22 @@ class PlaceChecker:
         score, reference = best
         reason = "match" if score >= threshold else "no_match"
         return PlaceOutcome(scene, score, threshold, reference.id, reference.bed_id, {**details, "reason": reason})
+
+    def _unapproved(self, db: Session, task: CheckTask, scene: SceneEvidence, features: SceneFeatures,
+                    threshold: int, details: dict[str, Any]) -> PlaceOutcome:
+        """A bed without an approved reference: flagged only when the scene matches one nobody approved."""
+        waiting = list(db.exec(select(BedReference).where(BedReference.bed_id == task.bed_id,
+                                                          BedReference.source == scene.source,
+                                                          BedReference.is_active == False)  # noqa: E712
+                               .order_by(col(BedReference.id))))
+        best = self._best(features, waiting, threshold)
+        if best is not None and best[0] >= threshold:
+            score, reference = best
+            return PlaceOutcome(scene, score, threshold, reference.id, reference.bed_id,
+                                {**details, "reason": "unapproved_reference",
+                                 "reference_status": reference.status.value})
+        return PlaceOutcome(scene, best[0] if best else 0, threshold, None, None,
+                            {**details, "reason": "no_approved_reference"})
 
     @property
     def _limits(self) -> EngineSettings:
@@ -104,8 +142,24 @@ class PlaceChecker:
               threshold: int) -> tuple[int, BedReference] | None:
         if not references:
             return None
-        found = best_reference(scene, [r.scene_jpeg for r in references], self._limits, threshold)
+        # Stops at a clear match, not at the threshold: the ward's identical beds can reach it by chance,
+        # and the reviewer should see the bed the scene really shows.
+        found = match_scene(scene, [self.reference_features(r) for r in references], enough=2 * threshold)
         return found.score, references[found.reference_index]
+
+    def reference_features(self, reference: BedReference) -> SceneFeatures:
+        """A reference's features, computed once per worker process (LRU of `REFERENCE_CACHE_SIZE`)."""
+        key = reference.id or 0
+        found = self._reference_features.get(key)
+        if found is not None:
+            self._reference_features.move_to_end(key)
+            return found
+        found = scene_features(reference.scene_jpeg, self._limits)
+        if key:
+            self._reference_features[key] = found
+            if len(self._reference_features) > REFERENCE_CACHE_SIZE:
+                self._reference_features.popitem(last=False)
+        return found
 
     def _cues(self, db: Session, scene: SceneEvidence, task: CheckTask) -> dict[str, Any]:
         """The device's Wi-Fi and location cues against the ward's fingerprint and the hospital's fence."""

@@ -40,16 +40,36 @@ class RecentCaptures:
     _buffer: np.ndarray = field(default_factory=lambda: np.zeros((1024, DIM), dtype=np.float32))
     _sq_norms: np.ndarray = field(default_factory=lambda: np.zeros(1024, dtype=np.float32))
     loaded: bool = False
+    _ids: set[int] = field(default_factory=set)
+    _result_ids: np.ndarray = field(default_factory=lambda: np.zeros(1024, dtype=np.int64))
+    _refreshed_at: datetime | None = None
 
     @property
     def vectors(self) -> np.ndarray:
         return self._buffer[: len(self.captures)]
 
     def load(self, db: Session, now: datetime) -> None:
-        # The server's encoding of the crop, as EvidenceChecker._check compares with (the device's embedding
-        # is its word, not evidence), of this index's engine only.
-        where = [col(CheckResult.evidence_checked_at).is_not(None), col(CheckResult.server_embedding).is_not(None),
-                 CheckResult.received_at >= now - self.window]
+        """Every capture of the window with the server's encoding, checked or not: several workers judge
+        results at once, and each compares a result with the captures uploaded before it (`nearest`'s
+        `before_result_id`), whoever judges those."""
+        self.captures, self._ids = [], set()
+        self._buffer = np.zeros((1024, DIM), dtype=np.float32)
+        self._sq_norms = np.zeros(1024, dtype=np.float32)
+        self._result_ids = np.zeros(1024, dtype=np.int64)
+        self._refreshed_at = None
+        self.refresh(db, now)
+        self.loaded = True
+
+    # Uploads commit a moment after their `received_at`: a refresh looks this far back past the last one.
+    COMMIT_SLACK = timedelta(minutes=2)
+
+    def refresh(self, db: Session, now: datetime) -> None:
+        """Adds the captures stored since the last refresh (the server's encoding of the crop, as
+        EvidenceChecker._check compares with; the device's embedding is its word, not evidence)."""
+        since = now - self.window
+        if self._refreshed_at is not None:
+            since = max(since, self._refreshed_at - self.COMMIT_SLACK)
+        where = [col(CheckResult.server_embedding).is_not(None), CheckResult.received_at >= since]
         if self.engine is not None:
             where.append(CheckResult.server_engine_version == self.engine)
         rows = db.exec(
@@ -58,23 +78,30 @@ class RecentCaptures:
             .join(CheckTask, col(CheckTask.id) == col(CheckResult.task_id))
             .where(*where)
             .order_by(col(CheckResult.id))).all()
-        self.captures = [Capture(int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4]) for r in rows]
-        self._buffer = np.zeros((max(1024, 2 * len(rows)), DIM), dtype=np.float32)
-        self._sq_norms = np.zeros(len(self._buffer), dtype=np.float32)
-        if rows:
-            stored = np.frombuffer(b"".join(r[5] for r in rows), dtype=EMBEDDING_DTYPE)
-            self._buffer[: len(rows)] = stored.reshape(-1, DIM)
-            self._sq_norms[: len(rows)] = np.einsum("ij,ij->i", self.vectors, self.vectors)
-        self.loaded = True
+        self._refreshed_at = now
+        for r in rows:
+            if int(r[0]) not in self._ids:
+                self.add(Capture(int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4]),
+                         np.frombuffer(r[5], dtype=EMBEDDING_DTYPE))
 
-    def nearest(self, vector: np.ndarray, k: int = 8) -> list[tuple[Capture, float]]:
+    def nearest(self, vector: np.ndarray, k: int = 8, *,
+                before_result_id: int | None = None) -> list[tuple[Capture, float]]:
+        """The k nearest captures; with `before_result_id`, among those of earlier results only."""
         n = len(self.captures)
         if not n:
             return []
         query = vector.astype(np.float32)
         approx = self._sq_norms[:n] - 2.0 * (self.vectors @ query) + float(query @ query)
-        k = min(k, n)
+        eligible = n
+        if before_result_id is not None:
+            later = self._result_ids[:n] >= before_result_id
+            approx[later] = np.inf
+            eligible = n - int(later.sum())
+            if not eligible:
+                return []
+        k = min(k, eligible)
         candidates = np.argpartition(approx, k - 1)[:k] if k < n else np.arange(n)
+        candidates = candidates[np.isfinite(approx[candidates])]
         # Exact distances for the few candidates: the expanded form loses precision near zero, where the
         # replay threshold (0.1) lives.
         exact = np.linalg.norm(self._buffer[candidates] - query, axis=1)
@@ -82,12 +109,20 @@ class RecentCaptures:
         return [(self.captures[int(candidates[i])], float(exact[i])) for i in order]
 
     def add(self, capture: Capture, vector: np.ndarray) -> None:
+        if capture.result_id and capture.result_id in self._ids:
+            return  # a refresh found it already
+        self._ids.add(capture.result_id)
         if len(self.captures) == len(self._buffer):  # grow by doubling: adding stays O(1) amortised
             self._buffer = np.vstack([self._buffer, np.zeros_like(self._buffer)])
             self._sq_norms = np.concatenate([self._sq_norms, np.zeros_like(self._sq_norms)])
+        if len(self._result_ids) < len(self._buffer):
+            grown = np.zeros(len(self._buffer), dtype=np.int64)
+            grown[: len(self._result_ids)] = self._result_ids
+            self._result_ids = grown
         row = vector.astype(np.float32)
         self._buffer[len(self.captures)] = row
         self._sq_norms[len(self.captures)] = float(row @ row)
+        self._result_ids[len(self.captures)] = capture.result_id
         self.captures.append(capture)
 
     def forget_before(self, now: datetime) -> None:
@@ -97,4 +132,6 @@ class RecentCaptures:
             remaining = len(self.captures) - keep
             self._buffer[:remaining] = self._buffer[keep: len(self.captures)]
             self._sq_norms[:remaining] = self._sq_norms[keep: len(self.captures)]
+            self._result_ids[:remaining] = self._result_ids[keep: len(self.captures)]
+            self._ids.difference_update(c.result_id for c in self.captures[:keep])
             self.captures = self.captures[keep:]

@@ -16,7 +16,10 @@ seconds later, in result order:
   threshold for the gallery's size and clearly ahead of the runner-up (models/faces/match.py `identify`),
   otherwise the flag says "unknown person";
 - liveness: the uploaded key frames must show the task's challenge done by a 3-D head (`liveness.py`);
-- the place (实地, `place.py`): the scene key frame against the bed's reference frames.
+- the place (实地, `place.py`): the scene key frame against the bed's reference frames;
+- evidence used once (`replay.py`, `fingerprints.py`): every image's sha256 and perceptual hash, compared with
+  the earlier captures of the same bed, person and device (any capture for a byte copy); kept after the images
+  are dropped, so a frame, crop, scene or sequence sent again is `replayed_evidence`.
 
 Every comparison stays within one engine: the server's encoding of a result's crop is compared with enrolled
 faces, staff faces and recent captures of the engine that made it, with that engine's tolerances
@@ -52,11 +55,14 @@ from server.campaigns.tables import CheckTask
 from server.checks import policy
 from server.checks.tables import CheckResult, KeyFrame
 from server.db import utcnow
+from server.evidence import queue as evidence_queue
+from server.evidence import replay
+from server.evidence.fingerprints import Fingerprint
 from server.evidence.liveness import LivenessRecheck
 from server.evidence.place import PlaceChecker, PlaceOutcome, drop_scene
 from server.evidence.recent import Capture, RecentCaptures
 from server.flags import service as flag_service
-from server.flags.tables import Flag
+from server.flags.tables import Flag, FlagStatus
 from server.persons.duplicates import candidate_persons
 from server.persons.face_index import catch_up, load_or_rebuild
 from server.persons.service import bytes_to_vector, enrolled_vectors
@@ -85,6 +91,8 @@ class EvidenceChecker:
     _recent: dict[str, RecentCaptures] = field(default_factory=dict, init=False)  # by engine tag
     _face_engines: dict[EngineName, FaceEngine] = field(default_factory=dict, init=False)
     _indexes: dict[str, Any] = field(default_factory=dict, init=False)  # by engine tag
+    worker: str = field(default_factory=evidence_queue.worker_name)  # as its claims name it
+    in_hand: list[int] = field(default_factory=list, init=False)  # claimed, not yet written
 
     def __post_init__(self) -> None:
         self.liveness = LivenessRecheck(self.engine_settings, self.settings.simulated_liveness_allowed)
@@ -99,29 +107,44 @@ class EvidenceChecker:
             found.load(db, now)
         return found
 
-    def run_once(self, db: Session, gate: AbstractContextManager[Any] | None = None) -> int:
-        """Checks up to `evidence_batch` unchecked results; commits; returns how many were checked.
+    def run_once(self, db: Session, gate: AbstractContextManager[Any] | None = None, *,
+                 batch: int | None = None) -> int:
+        """Claims up to `batch` (`evidence_batch`) unchecked results from the queue (`queue.py`), checks them,
+        commits; returns how many were checked. Any number of these run at once, in any processes.
 
-        The costly part (re-encoding crops) runs before `gate` is taken: only the writes hold it.
+        The costly part (re-encoding crops, landmarks, place matching) runs before `gate` is taken: only the
+        claim and the writes hold it.
         """
+        with gate or nullcontext():
+            ids = evidence_queue.claim(db, worker=self.worker, limit=batch or self.settings.evidence_batch,
+                                       lease_s=self.settings.evidence_lease_s)
+        if not ids:
+            return 0
+        self.in_hand = ids
         now = utcnow()
         for recent in self._recent.values():
             recent.forget_before(now)
+            recent.refresh(db, now)
         rows = db.exec(select(CheckResult, CheckTask).join(CheckTask, col(CheckTask.id) == col(CheckResult.task_id))
-                       .where(col(CheckResult.evidence_checked_at).is_(None))
-                       .order_by(col(CheckResult.id)).limit(self.settings.evidence_batch)).all()
-        if not rows:
-            return 0
+                       .where(col(CheckResult.id).in_(ids)).order_by(col(CheckResult.id))).all()
         person_ids = sorted({task.insured_person_id for _, task in rows})
         enrolled = {tag: enrolled_vectors(db, person_ids, engine=tag)
                     for tag in {r.server_engine_version for r, _ in rows if r.server_engine_version}}
         checked = [(result, task, *self._check(db, result, task, enrolled.get(result.server_engine_version, {}).get(
                     task.insured_person_id), now), self.place.check(db, result, task)) for result, task in rows]
+        mark = replay.watermark(db)
+        used = self._replays(db, [(r, t, f) for r, t, f, _, _ in checked], now)
         db.commit()  # ends the read transaction before the write one
         with gate or nullcontext():
             entries: list[audit.Entry] = []
-            for result, task, findings, named, place in checked:
-                findings = findings + _place_findings(result, place)
+            # Another worker may have written earlier captures' fingerprints since this one read them.
+            written = replay.written_after(db, mark)
+            for (result, task, findings, named, place), (capture, prints, reused) in zip(checked, used, strict=True):
+                if prints and not reused and written:
+                    late = replay.check_late(capture, prints, written, skip_crop_copy=_copied_crop(findings))
+                    reused = [Finding(FlagKind.REPLAYED_EVIDENCE, late)] if late else []
+                findings = findings + _place_findings(result, place) + reused
+                db.add_all(replay.fingerprint_rows(capture, prints))
                 overruled = _overrule(task, findings)
                 if overruled is not None:
                     entries.append(audit.Entry("system", "evidence.verdict_overruled", "check_task", task.id or 0,
@@ -138,6 +161,7 @@ class EvidenceChecker:
                 if named:
                     _name_in_flag(db, task, named)
                 result.evidence_checked_at = now
+                result.evidence_claimed_by, result.evidence_claimed_until = None, None
                 if task.verdict == Verdict.VERIFIED and not findings and not self.settings.keep_verified_crops:
                     result.face_crop_jpeg = None
                     db.execute(update(KeyFrame).where(col(KeyFrame.result_id) == result.id).values(jpeg=None))
@@ -147,6 +171,7 @@ class EvidenceChecker:
                 db.add(result)
             audit.record_many(db, entries)
             db.commit()
+        self.in_hand = []
         return len(rows)
 
     def run_until_done(self, db: Session, gate: AbstractContextManager[Any] | None = None) -> int:
@@ -154,6 +179,20 @@ class EvidenceChecker:
         while checked := self.run_once(db, gate):
             total += checked
         return total
+
+    def _replays(self, db: Session, rows: list[tuple[CheckResult, CheckTask, list[Finding]]], now: Any
+                 ) -> list[tuple[replay.Capture, list[Fingerprint], list[Finding]]]:
+        """Each result's fingerprints and whether any repeats an earlier capture's (this run's included)."""
+        since = now - timedelta(days=self.settings.replay_window_days)
+        batch: list[tuple[replay.Capture, Fingerprint]] = []
+        out = []
+        for result, task, findings in rows:
+            capture = replay.Capture.of(result, task)
+            prints = replay.fingerprints_of(db, result)
+            details = replay.check_replay(db, capture, prints, since, batch, skip_crop_copy=_copied_crop(findings))
+            out.append((capture, prints, [Finding(FlagKind.REPLAYED_EVIDENCE, details)] if details else []))
+            batch += [(capture, p) for p in prints]
+        return out
 
     # --- one result ---------------------------------------------------------------------------------
     def _check(self, db: Session, result: CheckResult, task: CheckTask, enrolled: Embeddings | None,
@@ -253,7 +292,8 @@ class EvidenceChecker:
         # with how many there are, as naming's does, so strangers are not joined by chance.
         same_face = identification_threshold(engine, len(recent.captures),
                                              stranger_named_rate=self.engine_settings.naming_stranger_rate)
-        for capture, distance in recent.nearest(vector):
+        # Only captures uploaded before this one: the same findings whichever worker judges which result first.
+        for capture, distance in recent.nearest(vector, before_result_id=result.id or 0):
             if capture.task_id == task.id:
                 continue
             if not replayed and distance <= engine.replay_max_distance:
@@ -349,6 +389,11 @@ def _overrule(task: CheckTask, findings: list[Finding]) -> Finding | None:
     return _Overruled(kind, {"reason": reason, "overruled": Verdict.VERIFIED.value}, verdict, reason)
 
 
+def _copied_crop(findings: list[Finding]) -> bool:
+    """The crop's byte copy is already a replayed_photo (same_image): not flagged again as replayed_evidence."""
+    return any(f.kind == FlagKind.REPLAYED_PHOTO and f.details.get("reason") == "same_image" for f in findings)
+
+
 def _place_findings(result: CheckResult, place: PlaceOutcome | None) -> list[Finding]:
     if place is None or not place.mismatch:
         return []
@@ -362,6 +407,16 @@ def _name_in_flag(db: Session, task: CheckTask, naming: dict[str, Any]) -> None:
         flag.details = {**flag.details, "named": naming["named"],
                         "naming": {k: v for k, v in naming.items() if k != "named"}}
         flag.updated_at = utcnow()
+        someone_else = any(n.get("kind") == "staff" or n.get("insured_person_id") != task.insured_person_id
+                           for n in naming["named"])
+        verdict = policy.after_naming(task.verdict, named_someone_else=someone_else)
+        if verdict != task.verdict and flag.status == FlagStatus.OPEN:
+            # Named as someone else: impersonation, ranked with the fraud kinds (server/checks/policy.py).
+            audit.record(db, actor="system", action="verdict.named", object_type="check_task", object_id=task.id or 0,
+                         data={"from": task.verdict.value, "to": verdict.value, "flag_id": flag.id})
+            task.verdict, flag.kind = verdict, policy.flag_kind(verdict) or flag.kind
+            flag.details = {**flag.details, "reason": "named_someone_else", "reason_before": flag.details.get("reason")}
+            db.add(task)
         db.add(flag)
 
 

@@ -53,7 +53,8 @@ def file_appeal(db: Session, *, flag: Flag, actor: UserAccount, statement: str, 
         raise InvalidInput(f"the statement is longer than {MAX_STATEMENT_CHARS} characters")
     uploads = [u for u in uploads if u.content or u.filename]
     if len(uploads) > MAX_ATTACHMENTS:
-        raise InvalidInput(f"at most {MAX_ATTACHMENTS} attachments")
+        raise InvalidInput(f"at most {MAX_ATTACHMENTS} attachments", text_key="err_too_many_attachments",
+                           field="attachments")
     checked = [_checked(u) for u in uploads]
     if flag.hospital_id is None or actor.hospital_id != flag.hospital_id:
         raise NotFound("flag not found")
@@ -82,14 +83,19 @@ def file_appeal(db: Session, *, flag: Flag, actor: UserAccount, statement: str, 
 
 
 def _checked(upload: Upload) -> AppealAttachment:
+    # Each refusal names the file (as the reader chose it) and the field, so the form can say which one.
+    name = (upload.filename or "")[:200]
     if not upload.content:
-        raise InvalidInput(f"attachment {safe_filename(upload.filename)!r} is empty")
+        raise InvalidInput(f"attachment {safe_filename(upload.filename)!r} is empty", text_key="err_attachment_empty",
+                           field="attachments", file=name)
     if len(upload.content) > MAX_ATTACHMENT_BYTES:
         raise PayloadTooLarge(f"attachment {safe_filename(upload.filename)!r} is larger than "
-                              f"{MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB", max_bytes=MAX_ATTACHMENT_BYTES)
+                              f"{MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB", max_bytes=MAX_ATTACHMENT_BYTES,
+                              text_key="err_attachment_too_large", field="attachments", file=name)
     content_type = sniff_type(upload.content)
     if content_type is None:
-        raise InvalidInput(f"attachment {safe_filename(upload.filename)!r} is not a JPEG, PNG or PDF file")
+        raise InvalidInput(f"attachment {safe_filename(upload.filename)!r} is not a JPEG, PNG or PDF file",
+                           text_key="err_attachment_type", field="attachments", file=name)
     return AppealAttachment(appeal_id=0, filename=safe_filename(upload.filename), content_type=content_type,
                             size_bytes=len(upload.content), sha256=hashlib.sha256(upload.content).hexdigest(),
                             content=upload.content)

@@ -41,7 +41,8 @@ class FlagPage(BaseModel):
 class TransitionCreate(BaseModel):
     """A review decision: a reason from the list (`ReviewReason`), a comment (required for 'other')."""
 
-    to: FlagStatus
+    # First review: recommend_confirm | recommend_dismiss (建议确认 / 建议排除); final review: confirmed | dismissed.
+    to: workflow.Recommendation | FlagStatus
     reason: ReviewReason
     comment: str = Field(default="", max_length=400)
 

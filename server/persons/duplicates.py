@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from sqlmodel import Session, col, select
 
+from models.faces.engines import UNIT_LENGTH_TAGS
 from models.faces.match import Embeddings, person_distance
+from models.faces.templates import candidate_radius
 from models.verdicts import FlagKind
 from server.flags import service as flag_service
 from server.flags.tables import Flag
@@ -30,7 +32,7 @@ class DuplicateMatch:
     insured_person_id: int
     insurance_number: str
     embedding_id: int  # the other person's photo nearest to the new face
-    distance: float  # person_distance: mean over the other person's enrolled photos (models/faces/match.py)
+    distance: float  # person_distance: to the other person's template (models/faces/match.py)
 
 
 @dataclass(frozen=True)
@@ -45,15 +47,17 @@ def candidate_persons(db: Session, *, index: FaceIndex, vector: np.ndarray, pers
                       threshold: float) -> list[Candidate]:
     """Other insured persons with a photo within `threshold`, with all their photos, for `person_distance`.
 
-    The index ranks single photos; the matching rule is the mean over a person's photos, which is never below
-    the nearest photo's distance, so every person that can match is among those the index proposes.
+    The index ranks single photos; the matching rule compares with the person's template, which can lie nearer
+    the probe than any one photo, so the index is asked within `candidate_radius(threshold)`, the distance
+    within which one photo of every person whose template matches must lie (models/faces/templates.py).
     """
     k = NEIGHBOURS
+    radius = candidate_radius(threshold, unit=index.engine in UNIT_LENGTH_TAGS)
     while True:
         found = index.search(vector, k)
-        candidates = _candidates(db, index.engine, found, vector, person_id, threshold)
+        candidates = _candidates(db, index.engine, found, vector, person_id, radius)
         # A person with many photos can fill every neighbour slot; widen once the slots are all theirs.
-        if candidates or len(found) < k or any(d > threshold for _, d in found) or k >= NEIGHBOURS * 16:
+        if candidates or len(found) < k or any(d > radius for _, d in found) or k >= NEIGHBOURS * 16:
             return candidates
         k *= 4
 

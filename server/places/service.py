@@ -8,11 +8,12 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from models.errors import InvalidInput, NotFound, ReferenceTooPlain
+from models.errors import InvalidInput, NotFound, ReferenceAlreadyDecided, ReferenceTooPlain
 from models.faces.decode import check_image_header, decode_image
 from models.place.features import extract_features
 from models.settings import EngineSettings
-from models.wire.place import PlaceCues, SceneSource
+from models.wire.place import PlaceCues, ReferenceStatus, SceneSource
+from server.admissions.tables import Admission
 from server.audit import service as audit
 from server.db import utcnow
 from server.hospitals.tables import Bed, Hospital, Ward
@@ -39,7 +40,10 @@ def decode_scene_b64(data_b64: str, limits: EngineSettings, field: str = "scene_
 def add_reference(db: Session, *, bed_id: int, ward_id: int, jpeg_b64: str, source: SceneSource,
                   cues: PlaceCues | None, actor: str, settings: ServerSettings,
                   engine_settings: EngineSettings) -> BedReference:
-    """Stores a reference frame of a bed of `ward_id`, refused when it shows too little to match again."""
+    """Stores a reference frame of a bed of `ward_id`, refused when it shows too little to match again.
+
+    It waits, inactive, for a bureau user's approval (`decide_reference`): the hospital holds the device, and a
+    reference it could activate itself would let a room at home pass as the bed."""
     bed = db.get(Bed, bed_id)
     if bed is None or bed.ward_id != ward_id:
         raise NotFound("bed not found in this ward")
@@ -52,13 +56,54 @@ def add_reference(db: Session, *, bed_id: int, ward_id: int, jpeg_b64: str, sour
         raise ReferenceTooPlain(features=len(features), required=settings.reference_min_features)
     reference = BedReference(bed_id=bed_id, ward_id=ward_id, hospital_id=ward.hospital_id, source=source,
                              scene_jpeg=jpeg, feature_count=len(features),
-                             cues=cues.model_dump(mode="json") if cues else {}, created_by=actor)
+                             cues=cues.model_dump(mode="json") if cues else {}, created_by=actor,
+                             status=ReferenceStatus.PENDING, is_active=False)
     db.add(reference)
     db.flush()
     audit.record(db, actor=actor, action="place.reference_added", object_type="bed", object_id=bed_id,
                  data={"reference_id": reference.id, "source": source.value, "features": len(features)})
     db.commit()
     return reference
+
+
+def decide_reference(db: Session, *, reference_id: int, approve: bool, actor: str, note: str = "") -> BedReference:
+    """Approves (puts in force) or rejects a pending reference; audited; commits. Bureau users only (routes)."""
+    reference = db.get(BedReference, reference_id)
+    if reference is None:
+        raise NotFound("reference not found")
+    if reference.status != ReferenceStatus.PENDING:
+        raise ReferenceAlreadyDecided(status=reference.status.value)
+    reference.status = ReferenceStatus.APPROVED if approve else ReferenceStatus.REJECTED
+    reference.is_active = approve
+    reference.decided_by, reference.decided_at, reference.decision_note = actor, utcnow(), note.strip()[:200]
+    db.add(reference)
+    audit.record(db, actor=actor, action="place.reference_approved" if approve else "place.reference_rejected",
+                 object_type="bed_reference", object_id=reference_id,
+                 data={"bed_id": reference.bed_id, "hospital_id": reference.hospital_id,
+                       "created_by": reference.created_by})
+    db.commit()
+    return reference
+
+
+def pending_references(db: Session, *, hospital_id: int | None = None) -> list[BedReference]:
+    """References waiting for a bureau user's decision, oldest first (one hospital's, or every one)."""
+    query = select(BedReference).where(BedReference.status == ReferenceStatus.PENDING)
+    if hospital_id is not None:
+        query = query.where(BedReference.hospital_id == hospital_id)
+    return list(db.exec(query.order_by(col(BedReference.created_at), col(BedReference.id))))
+
+
+def beds_without_reference(db: Session, *, hospital_id: int | None = None) -> list[tuple[Bed, Ward, Hospital]]:
+    """Beds of current admissions with no approved reference yet: the place check's setup tasks."""
+    approved = select(BedReference.bed_id).where(BedReference.is_active == True)  # noqa: E712
+    query = (select(Bed, Ward, Hospital).join(Ward, col(Ward.id) == col(Bed.ward_id))
+             .join(Hospital, col(Hospital.id) == col(Ward.hospital_id))
+             .where(col(Bed.id).in_(select(Admission.bed_id).where(col(Admission.discharged_at).is_(None))),
+                    col(Bed.id).not_in(approved)))
+    if hospital_id is not None:
+        query = query.where(Hospital.id == hospital_id)
+    return [(bed, ward, hospital) for bed, ward, hospital in
+            db.exec(query.order_by(col(Hospital.id), col(Ward.id), col(Bed.label)))]
 
 
 def references_for(db: Session, *, ward_id: int, source: SceneSource) -> list[BedReference]:

@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlmodel import Field, SQLModel
 
-from models.wire.place import SceneSource
+from models.wire.place import ReferenceStatus, SceneSource
 from server.tables_base import bytes_field, json_field, utc_field
 
 
@@ -28,7 +28,12 @@ class BedReference(SQLModel, table=True):
     cues: dict[str, Any] = json_field()
     created_by: str = Field(max_length=80)
     created_at: datetime = utc_field(now=True)
+    # In force: approved by a bureau user (a hospital's device cannot plant the room its captures match).
     is_active: bool = Field(default=True, index=True)
+    status: ReferenceStatus = Field(default=ReferenceStatus.APPROVED, index=True)
+    decided_by: str | None = Field(default=None, max_length=80)
+    decided_at: datetime | None = utc_field(nullable=True)
+    decision_note: str = Field(default="", max_length=200)
 
 
 class WardFingerprint(SQLModel, table=True):

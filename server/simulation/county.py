@@ -4,7 +4,11 @@ offline), each person's insurance (a few not insured on the admission date) and 
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import random
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
@@ -15,7 +19,7 @@ from sqlmodel import Session, select
 
 from models.faces.engines import SYNTHETIC
 from models.verdicts import ExemptionReason
-from models.wire.place import SceneSource
+from models.wire.place import ReferenceStatus, SceneSource
 from server.admissions.eligibility import flag_ineligible
 from server.admissions.tables import Admission, Exemption, Leave
 from server.db import utcnow
@@ -24,8 +28,10 @@ from server.hospitals.tables import Bed, HospitalKind, Ward
 from server.persons.service import vector_to_bytes
 from server.persons.tables import FaceEmbedding, InsuranceStatus, InsuredPerson
 from server.places.tables import BedReference
-from server.simulation.embeddings import identity
+from server.simulation.embeddings import identity, photo_of
 from server.simulation.scenes import reference_jpeg
+
+ENROLLED_PHOTOS = 2  # per person, as the admission desk takes them
 
 
 class Truth(StrEnum):
@@ -42,7 +48,7 @@ class Truth(StrEnum):
 
 @dataclass
 class CountySpec:
-    name: str = "Demo County"
+    name: str = "示范县"  # the demo is read in a Chinese console: its places have Chinese names
     hospitals: int = 46
     public_hospitals: int = 28
     inpatients: int = 5000
@@ -66,6 +72,23 @@ class CountySpec:
     seed: int = 7
 
 
+# Wards as a county hospital names them; a hospital with more wards than departments numbers the second round.
+DEPARTMENTS = ("内科", "外科", "骨科", "妇产科", "儿科", "心血管内科", "呼吸内科", "消化内科", "神经内科", "肿瘤科",
+               "康复科", "中医科")
+
+
+def hospital_name(county: str, index: int, public: int) -> str:
+    """`示范县第3人民医院` for public hospitals, `示范县第2民营医院` for private ones (numbered within each)."""
+    return f"{county}第{index + 1}人民医院" if index < public else f"{county}第{index - public + 1}民营医院"
+
+
+def ward_name(index: int) -> str:
+    """`内科病区`, `外科病区`, ..., then `内科二病区`."""
+    department = DEPARTMENTS[index % len(DEPARTMENTS)]
+    round_ = index // len(DEPARTMENTS)
+    return f"{department}病区" if round_ == 0 else f"{department}{'二三四五六七八九'[min(round_ - 1, 8)]}病区"
+
+
 @dataclass
 class SeededBed:
     admission_id: int
@@ -87,13 +110,14 @@ class County:
     fund_per_day_fen: dict[int, int] = field(default_factory=dict)  # admission id -> what the HIS reports
 
 
-def build_county(db: Session, spec: CountySpec, *, province: str = "Demo Province", city: str = "Demo City",
+def build_county(db: Session, spec: CountySpec, *, province: str = "示范省", city: str = "示范市",
                  code_prefix: str = "H") -> County:
     """Creates the county in bulk and returns the truth a simulation answers from."""
     rng, pick = np.random.default_rng(spec.seed), random.Random(spec.seed)
     region = hospital_service.get_or_create_county(db, province=province, city=city, county=spec.name)
     hospitals = [hospital_service.upsert_hospital(
-        db, code=f"{code_prefix}{i + 1:03d}", name=f"{spec.name} Hospital {i + 1}", county_id=region.id or 0,
+        db, code=f"{code_prefix}{i + 1:03d}", name=hospital_name(spec.name, i, spec.public_hospitals),
+        county_id=region.id or 0,
         kind=HospitalKind.PUBLIC if i < spec.public_hospitals else HospitalKind.PRIVATE)
         for i in range(spec.hospitals)]
     per_hospital = [spec.inpatients // spec.hospitals + (1 if i < spec.inpatients % spec.hospitals else 0)
@@ -102,7 +126,7 @@ def build_county(db: Session, spec: CountySpec, *, province: str = "Demo Provinc
     for i, (hospital, count) in enumerate(zip(hospitals, per_hospital, strict=True)):
         ward_sizes = _ward_sizes(spec, i, count)
         for w, n in enumerate(ward_sizes):
-            ward = Ward(hospital_id=hospital.id or 0, code=f"W{w + 1:02d}", name=f"Ward {w + 1}")
+            ward = Ward(hospital_id=hospital.id or 0, code=f"W{w + 1:02d}", name=ward_name(w))
             db.add(ward)
             db.flush()
             db.execute(insert(Bed), [{"ward_id": ward.id, "label": f"{b + 1:02d}"} for b in range(n)])
@@ -114,12 +138,33 @@ def build_county(db: Session, spec: CountySpec, *, province: str = "Demo Provinc
 
 
 def add_references(db: Session, beds: list[tuple[int, int, int]]) -> None:
-    """One reference frame per bed, rendered from the bed's id (devices render its scenes the same way)."""
-    for start in range(0, len(beds), 500):
+    """One reference frame per bed, rendered from the bed's id (devices render its scenes the same way).
+
+    Rendering a room is ~8 ms of one core, most of a county's building time (a province's 100,000 beds: over
+    13 minutes on one core), so the frames are rendered on every core; the same bytes either way."""
+    for start, frames in zip(range(0, len(beds), 500), _rendered([b for _, _, b in beds]), strict=True):
         db.execute(insert(BedReference), [
-            {"bed_id": b, "ward_id": w, "hospital_id": h, "source": SceneSource.TABLET, "scene_jpeg": reference_jpeg(b),
-             "feature_count": 0, "cues": {}, "created_by": "simulation", "created_at": utcnow(), "is_active": True}
-            for h, w, b in beds[start:start + 500]])
+            {"bed_id": b, "ward_id": w, "hospital_id": h, "source": SceneSource.TABLET, "scene_jpeg": frame,
+             "feature_count": 0, "cues": {}, "created_by": "simulation", "created_at": utcnow(), "is_active": True,
+             # set up with the county by the bureau's own simulation: approved from the start
+             "status": ReferenceStatus.APPROVED, "decided_by": "simulation", "decision_note": ""}
+            for (h, w, b), frame in zip(beds[start:start + 500], frames, strict=True)])
+
+
+def _rendered(bed_ids: list[int], chunk: int = 500) -> Iterator[list[bytes]]:
+    """The reference frames of `bed_ids`, `chunk` at a time, rendered by forked processes (one per core)."""
+    chunks = [bed_ids[i:i + chunk] for i in range(0, len(bed_ids), chunk)]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores < 2 or len(bed_ids) < 2 * chunk:
+        yield from ([reference_jpeg(b) for b in c] for c in chunks)
+        return
+    # fork: the children only render (no database), and leave by os._exit, closing nothing they inherited.
+    with ProcessPoolExecutor(max_workers=cores, mp_context=mp.get_context("fork")) as pool:
+        yield from pool.map(_render_chunk, chunks)
+
+
+def _render_chunk(bed_ids: list[int]) -> list[bytes]:
+    return [reference_jpeg(b) for b in bed_ids]
 
 
 def _ward_sizes(spec: CountySpec, hospital_index: int, beds: int) -> list[int]:
@@ -141,10 +186,11 @@ def _admit(db: Session, spec: CountySpec, rng: np.random.Generator, pick: random
     person_ids = list(db.exec(select(InsuredPerson.id).where(InsuredPerson.insurance_number.startswith(f"SIM{tag}"))
                               .order_by(InsuredPerson.id)))
     faces = {pid: identity(rng) for pid in person_ids}
-    db.execute(insert(FaceEmbedding), [{"insured_person_id": pid, "vector": vector_to_bytes(faces[pid]),
+    # Two photos per person, as the admission desk takes them (issue 28): a template, not the face itself.
+    db.execute(insert(FaceEmbedding), [{"insured_person_id": pid, "vector": vector_to_bytes(photo_of(faces[pid], rng)),
                                         "source": "simulation", "engine_version": SYNTHETIC.tag,
                                         "photo_sha256": "", "is_active": True, "created_at": now}
-                                       for pid in person_ids])
+                                       for pid in person_ids for _ in range(ENROLLED_PHOTOS)])
     db.execute(insert(Admission), [{"insured_person_id": pid, "hospital_id": h, "ward_id": w, "bed_id": b,
                                     "his_admission_no": f"A{tag}{i:07d}", "admitted_at": now - timedelta(days=2),
                                     "discharged_at": None, "fund_per_day_fen": 100 * pick.randrange(80, 600)}

@@ -30,7 +30,7 @@ from models.faces.engine import BurstResult, FaceEngine
 from models.faces.liveness.actions import Action
 from models.faces.liveness.judge import check_challenge
 from models.faces.liveness.passive import LivenessResult
-from models.faces.liveness.track import DlibLandmarker, track_frames
+from models.faces.liveness.track import default_landmarker, track_frames
 from models.settings import EngineSettings
 from server.persons.service import add_embedding
 from server.persons.tables import FaceEmbedding
@@ -38,7 +38,7 @@ from server.simulation.county import County, Truth
 
 log = logging.getLogger("bedcheck.simulation")
 
-ENROLL_PHOTOS = 3
+ENROLL_PHOTOS = 2  # as the admission desk takes them (issue 28)
 PROBE_INDEX = 4  # the fifth photo: never one of the enrolled ones
 IMPOSTOR_PROBE_INDEX = 5
 THUMBNAIL_PX = 96  # as enrollment keeps for reviewers
@@ -85,7 +85,7 @@ class RealFaces:
             image = load_image_file(bed.probe, self.engine.settings)
             frames = [image] * 15
             burst = self.engine.check_burst(frames[:3])
-            track = track_frames(frames, [i / 15 for i in range(15)], DlibLandmarker(self.engine.settings),
+            track = track_frames(frames, [i / 15 for i in range(15)], default_landmarker(self.engine.settings),
                                  self.engine.settings)
             return burst, check_challenge(track, challenge, self.engine.settings,
                                           passive_score=burst.liveness.passive_score, cues=burst.liveness.cues)

@@ -60,6 +60,13 @@ def is_seeded_fraud(county: County, kind: FlagKind, admission_id: int | None) ->
     return county.beds[admission_id].truth in NAMES.get(kind, set())
 
 
+def _dismissal_reason(kind: FlagKind) -> str:
+    """The first dismissal reason that fits the kind (server/flags/workflow.py: no "false match" for an empty bed)."""
+    from server.flags.workflow import DISMISSING, KIND_REASONS
+
+    return KIND_REASONS.get(kind, (DISMISSING, DISMISSING))[1][0].value
+
+
 def review_by_truth(base_url: str, county: County, users: dict[str, str]) -> int:
     """Reviews every open flag of the county's hospitals once; returns how many were decided."""
     hospitals = set(county.hospital_ids)
@@ -79,8 +86,9 @@ def review_by_truth(base_url: str, county: County, users: dict[str, str]) -> int
                 reviewer.post(path, json={"to": "first_reviewed", "reason": why}).raise_for_status()
                 supervisor.post(path, json={"to": "confirmed", "reason": why}).raise_for_status()
             else:  # a dismissal too is two people's: the first review proposes it, the final review decides
-                reviewer.post(path, json={"to": "first_reviewed", "reason": "false_match"}).raise_for_status()
-                supervisor.post(path, json={"to": "dismissed", "reason": "false_match"}).raise_for_status()
+                why = _dismissal_reason(FlagKind(flag["kind"]))
+                reviewer.post(path, json={"to": "recommend_dismiss", "reason": why}).raise_for_status()
+                supervisor.post(path, json={"to": "dismissed", "reason": why}).raise_for_status()
     return len(flags)
 
 

@@ -9,6 +9,13 @@ import pytest
 from server.bedside.routes import STATIC_DIR
 
 CHROMIUM = Path("/usr/bin/chromium")
+# Screenshots for the README: the demo's synthetic wards and Chromium's own fake camera pattern, never a real face.
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"bedside-{name}.png"), full_page=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

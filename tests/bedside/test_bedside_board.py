@@ -13,7 +13,7 @@ from server.campaigns.tables import CheckTask
 from server.checks.tables import CheckResult
 from server.devices.tables import Device
 from tests import factories
-from tests.bedside.conftest import CHROMIUM
+from tests.bedside.conftest import CHROMIUM, screenshot
 
 pytestmark = [
     pytest.mark.browser,
@@ -73,6 +73,7 @@ def test_pairing_by_code_then_the_board_in_words_at_390px(engine, live_server, l
     assert "剩余" in page.inner_text("#beds")
     _no_horizontal_scroll(page)
     _visible_text_is_words(page)
+    screenshot(page, "board-390")
     with Session(engine) as db:
         device = db.exec(select(Device).order_by(col(Device.id).desc())).first()
         assert device is not None and device.ward_id == world.ward_ids[0]
@@ -106,6 +107,8 @@ def test_offline_checks_wait_in_the_outbox_and_arrive_once_after_a_reload(engine
     page.reload()  # offline: the shell comes from the service worker, the outbox from IndexedDB
     page.wait_for_selector("#outbox:not([hidden])")
     assert "待上传 2" in page.inner_text("#outbox")
+    assert page.eval_on_selector_all("#beds li[data-state='waiting']", "els => els.length") == 2
+    screenshot(page, "offline-outbox")
     with Session(engine) as db:
         assert db.exec(select(CheckResult)).all() == []
 
@@ -123,3 +126,27 @@ def test_offline_checks_wait_in_the_outbox_and_arrive_once_after_a_reload(engine
         assert sorted(t.verdict.value for t in tasks) == ["absent", "absent", "pending"]
     assert sorted(page.eval_on_selector_all("#beds li", "els => els.map(e => e.dataset.state)")) == [
         "empty", "empty", "pending"]
+
+
+def test_a_check_screen_at_390px_without_a_face_keeps_the_one_tap_choices(engine, live_server,
+                                                                         launch_chromium) -> None:
+    """Chromium's own fake camera (a moving test pattern, no face): the camera opens mirrored with the face
+    guide, the app waits for a face in words, and bed empty / cannot take part stay one tap away."""
+    _, code, _ = _world(engine, beds=2)
+    server = live_server()
+    browser = launch_chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream")
+    page = browser.new_context(base_url=server.url, locale="zh-CN", viewport={"width": 390, "height": 844},
+                               timezone_id="Asia/Shanghai", permissions=["camera"]).new_page()
+    _pair(page, code)
+    page.click("#beds li:first-child button")
+    page.wait_for_selector("#feedback:has-text('未检测到人脸')", timeout=60_000)
+    assert page.inner_text("#prompt") == "请将面部置于框内"
+    assert page.evaluate("document.getElementById('preview').videoWidth") > 0
+    _no_horizontal_scroll(page)
+    _visible_text_is_words(page)
+    screenshot(page, "check-390")
+    page.select_option("#unable-reason", "sedated")
+    page.click("#cannot-take-part")
+    assert "已记录无法配合" in page.inner_text("#feedback")
+    page.click("text=取消")
+    page.wait_for_selector("#beds li")

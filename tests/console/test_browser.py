@@ -57,12 +57,12 @@ def _sign_in(page, username: str) -> None:
     page.wait_for_url(re.compile(r"/console/dashboard"))
 
 
-def _review(page, to: str, reason: str, comment: str = "") -> None:
+def _review(page, to: str, reason: str, comment: str = "", status: str | None = None) -> None:
     page.check(f"#to-{to}")
     page.select_option("#reason", reason)
     page.fill("#comment", comment)
     page.click("#submit-review")
-    page.wait_for_selector(f'#flag-status[data-status="{to}"]')
+    page.wait_for_selector(f'#flag-status[data-status="{status or to}"]')
 
 
 def test_supervisor_runs_a_spot_check_and_reviews_then_a_hospital_appeals(engine, live_server, browser) -> None:
@@ -96,7 +96,10 @@ def test_supervisor_runs_a_spot_check_and_reviews_then_a_hospital_appeals(engine
         _shot(page, "02-spot-check-completed")
         campaign_id = int(page.locator("#campaign-id").inner_text())
 
-        page.click('a[data-nav="flags"]')
+        page.click('a[data-nav="flags"]')  # 我的待办 of a supervisor: nothing reviewed yet, nothing to decide
+        expect(page.locator("#flag-total")).to_have_text("0")
+        page.select_option("#f-status", "all")
+        page.click("#apply-filters")
         page.wait_for_selector("#flag-table")
         kinds = page.locator("#flag-table tr[data-flag-id]").evaluate_all("rows => rows.map(r => r.dataset.kind)")
         # The evidence check may add its own flags (our stand-in crops hold no face); these four are the verdicts'.
@@ -119,12 +122,13 @@ def test_supervisor_runs_a_spot_check_and_reviews_then_a_hospital_appeals(engine
         assert page.eval_on_selector("#captured-crop", "img => img.naturalWidth") > 0
         assert page.eval_on_selector("#enrolled-photo", "img => img.naturalWidth") > 0
         expect(page.locator("#review-level")).to_have_text("初审")
-        _review(page, "first_reviewed", "face_mismatch", "床上不是登记的参保人")
+        # First review recommends (建议确认); the final review decides.
+        _review(page, "recommend_confirm", "face_mismatch", "床上不是登记的参保人", status="first_reviewed")
         expect(page.locator("#awaiting-other-reviewer")).to_be_visible()  # the final review is another person's
         page.goto(absent_url)
         page.locator("#flag-table tr[data-flag-id] a.open").first.click()
         dismissed_url = page.url
-        _review(page, "first_reviewed", "valid_exemption", "外出检查，有检查单")
+        _review(page, "recommend_dismiss", "valid_exemption", "外出检查，有检查单", status="first_reviewed")
         page.click("#sign-out")
         page.wait_for_url(re.compile(r"/console/sign-in"))
 

@@ -101,3 +101,25 @@ def test_first_visit_small_things(county) -> None:
         missing = rev.get("/console/flags/abc")
         assert missing.status_code == 404 and 'id="current-user"' in missing.text
         assert factories.PASSWORD not in missing.text
+
+
+def test_form_errors_stand_beside_the_field_with_what_was_typed(county) -> None:
+    server, world, flags = county
+    h1 = world.hospital_ids[0]
+    flag_id = flags[(h1, "impersonated")]
+    with closing(sign_in(server.url, "rev")) as rev:
+        _review(rev, flag_id, "first_reviewed", "face_mismatch")
+    with closing(sign_in(server.url, "staff1")) as staff:
+        page = staff.get(f"/console/flags/{flag_id}")
+        refused = staff.post(f"/console/flags/{flag_id}/appeal", data={
+            "csrf_token": csrf_of(page), "statement": "患者当时在放射科检查"},
+            files=[("attachments", ("检查单.docx", b"PK\x03\x04 not a pdf", "application/octet-stream"))])
+        assert refused.status_code == 422
+        assert "检查单.docx" in refused.text and "患者当时在放射科检查" in refused.text  # named, and kept
+        assert re.search(r'id="attachments"[^>]*class="invalid"', refused.text)
+    with closing(sign_in(server.url, "sup")) as sup:
+        form = sup.get("/console/launch")
+        launch = sup.post("/console/launch", data={"csrf_token": csrf_of(form), "scope": "hospitals",
+                                                   "deadline_minutes": "45"})
+        assert launch.status_code == 422 and 'id="scope-error"' in launch.text and 'id="launch-form"' in launch.text
+        assert 'value="45"' in launch.text and re.search(r'id="scope-hospitals"\s+checked', launch.text)

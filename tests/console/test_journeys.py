@@ -219,13 +219,15 @@ def test_each_role_works_a_day_on_the_demo_county(demo, browser) -> None:
     assert shown == as_local(target.created_at, "Asia/Shanghai").strftime("%Y-%m-%d %H:%M:%S")
     assert shown != target.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")  # 8 hours ahead of UTC
     assert page.locator("#distance-note").inner_text().startswith("高于阈值")
-    assert page.locator("#to-first_reviewed").is_checked() is False  # no decision chosen for the reviewer
+    # A first review recommends (建议确认 / 建议排除); no recommendation is chosen for the reviewer.
+    assert page.locator("#to-recommend_confirm").is_checked() is False
     assert page.locator("#reason").input_value() == ""
     if faces:
-        enrolled = page.locator("#enrolled-photo")
-        natural, rendered = enrolled.evaluate("i => [i.naturalWidth, i.getBoundingClientRect().width]")
-        assert natural > 0 and rendered == natural  # the 96 px thumbnail is shown at its size, not stretched
-        assert page.eval_on_selector("#captured-crop", "i => i.naturalWidth") > 0
+        # The enrolled photo and the crop side by side at the same size, above the fold at 1366x900.
+        enrolled = page.locator("#enrolled-photo").evaluate("i => [i.naturalWidth, i.getBoundingClientRect()]")
+        crop = page.locator("#captured-crop").evaluate("i => [i.naturalWidth, i.getBoundingClientRect()]")
+        assert enrolled[0] > 0 and crop[0] > 0
+        assert abs(enrolled[1]["width"] - crop[1]["width"]) < 1 and enrolled[1]["top"] == crop[1]["top"]
         named = page.locator("figure.named")
         expect(named.first).to_be_visible()
         assert named.first.locator(".named-name").inner_text().strip()
@@ -233,7 +235,9 @@ def test_each_role_works_a_day_on_the_demo_county(demo, browser) -> None:
         assert named.first.locator("img").evaluate("i => i.naturalWidth") > 0
         page.click("#captured-crop")
         expect(page.locator("#zoom-dialog")).to_be_visible()
-        assert page.locator("#zoom-dialog img").evaluate("i => i.getBoundingClientRect().width") > 180
+        # The zoom shows the pair, enrolled beside captured, each larger than on the page.
+        widths = page.locator("#zoom-dialog img").evaluate_all("l => l.map(i => i.getBoundingClientRect().width)")
+        assert len(widths) >= 2 and min(widths) > 180
         page.keyboard.press("Escape")
     pages.look(page, "03-impersonation-evidence")
 
@@ -242,7 +246,7 @@ def test_each_role_works_a_day_on_the_demo_county(demo, browser) -> None:
     page.select_option("#reason", "other")
     page.click("#submit-review")
     expect(page.locator("#form-error")).to_contain_text("其他")
-    assert page.locator("#to-first_reviewed").is_checked() and page.locator("#reason").input_value() == "other"
+    assert page.locator("#to-recommend_confirm").is_checked() and page.locator("#reason").input_value() == "other"
     pages.look(page, "04-other-needs-a-comment")
 
     # The session expires while a comment is being typed: signing in again brings the page back with it.
@@ -285,8 +289,8 @@ def test_each_role_works_a_day_on_the_demo_county(demo, browser) -> None:
     assert len(ids) >= silent_count
     page.check("#select-all")
     expect(page.locator("#selected-count")).to_have_text(str(len(ids)))
-    page.select_option("#bulk-to", "first_reviewed")
-    _choose_reason(page, "#bulk-reason", "first_reviewed", "device_fault")
+    page.select_option("#bulk-to", "recommend_dismiss")
+    _choose_reason(page, "#bulk-reason", "recommend_dismiss", "device_fault")
     page.fill("#bulk-comment", "病区平板断电，核查期间离线")
     page.click("#bulk-submit")
     expect(page.locator("#bulk-result")).to_contain_text(f"已处理 {len(ids)} 条")
@@ -295,8 +299,8 @@ def test_each_role_works_a_day_on_the_demo_county(demo, browser) -> None:
     page.goto(f"/console/flags?hospital_id={first_hospital}&status=open&per_page=200")
     if _flag_ids(page):
         page.check("#select-all")
-        page.select_option("#bulk-to", "first_reviewed")
-        _choose_reason(page, "#bulk-reason", "first_reviewed", "evidence_clear")
+        page.select_option("#bulk-to", "recommend_confirm")
+        _choose_reason(page, "#bulk-reason", "recommend_confirm", "evidence_clear")
         page.click("#bulk-submit")
         expect(page.locator("#bulk-result")).to_be_visible()
 

@@ -112,3 +112,22 @@ def test_every_liveness_word_a_flag_can_show_has_chinese_text() -> None:
         "actions": [{"action": "blink", "passed": True, "time_s": 1.2}, {"action": "turn_left", "passed": False}],
         "reasons": ["not_done:turn_left", "wrong_action:look_up", "planar_motion"]})
     assert not any(code in shown for code in ("turn_left", "look_up", "planar", "not_done", "challenge", "blink"))
+
+
+def test_the_fused_probes_frames_are_shown_in_words_in_both_languages() -> None:
+    from server.console.format import Formatter
+    from server.console.i18n import translator
+
+    frames = [{"role": "crop", "distance": 0.71, "used": True, "reason": "used"},
+              {"role": "neutral", "distance": 0.684, "used": True, "reason": "used"},
+              {"role": "blink", "distance": 1.31, "used": False, "reason": "disagrees"},
+              {"role": "turn_left", "distance": None, "used": False, "reason": "quality"},
+              {"role": "motion", "distance": None, "used": False, "reason": "no_face"}]
+    zh = Formatter("zh", "Asia/Shanghai", translator("zh")).face_frames(frames)
+    assert zh == ("合并 2 帧比对：人脸截图 0.710、正脸 0.684；未用：眨眼（与截图不像同一人）、"
+                  "向画面左侧转头（质量不合格）、动作帧（未见人脸）")
+    en = Formatter("en", "Asia/Shanghai", translator("en")).face_frames(frames)
+    assert en.startswith("2 frames fused: face crop 0.710, neutral face 0.684; not used: blink (not the crop's face)")
+    assert not any(code in zh for code in ("turn_left", "disagrees", "quality", "no_face", "crop", "motion"))
+    assert not any(code in en for code in ("turn_left", "disagrees", "no_face", "motion,"))
+    assert Formatter("zh", "Asia/Shanghai", translator("zh")).face_frames([]) == "—"

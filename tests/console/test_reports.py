@@ -62,5 +62,14 @@ def test_hospital_staff_register_a_leave_and_its_return_in_the_console(county) -
             "csrf_token": csrf_of(listed), "his_admission_no": "A1away", "starts_at": start.strftime("%Y-%m-%dT%H:%M"),
             "ends_at": (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"), "reason": "x",
             "approved_by_doctor": "a", "approved_by_insurance_officer": "b"})
-        assert other.status_code == 404  # another hospital's admission number
+        # Another hospital's admission number: refused on the form, beside it, with what was typed kept.
+        assert other.status_code == 422 and 'id="leave-error"' in other.text and "住院号" in other.text
+        assert 'value="A1away"' in other.text and 'value="a"' in other.text
+        listed = staff.get("/console/leaves")
+        assert "患者away" in listed.text and "record-return" in listed.text  # the patient's name; the ward records
+        assert "外出检查" not in staff.get("/console/leaves", params={"q": "nobody-such"}).text
+        assert "外出检查" in staff.get("/console/leaves", params={"q": "away"}).text
         assert rev.get("/console/leaves").status_code == 403
+    with closing(sign_in(server.url, "sup")) as sup:
+        page = sup.get("/console/leaves").text
+        assert "外出检查" in page and "record-return" not in page  # the bureau reads; the hospital records

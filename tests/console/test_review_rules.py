@@ -24,10 +24,18 @@ def test_a_reason_that_does_not_fit_the_decision_is_refused_and_the_form_keeps_t
                          data={"csrf_token": token, "to": "first_reviewed", "reason": "appeal_accepted",
                                "comment": "x"})
         assert wrong.status_code == 422 and "所选理由与处理结果不符" in wrong.text
+        # No "bed empty" for an impersonation: a first review's reasons fit the flag's kind.
+        unfit = rev.post(f"/console/flags/{flag_id}/review",
+                         data={"csrf_token": token, "to": "recommend_confirm", "reason": "bed_empty"})
+        assert unfit.status_code == 422 and "所选理由与处理结果不符" in unfit.text
+        page = rev.get(f"/console/flags/{flag_id}").text
+        assert "建议确认" in page and "建议排除" in page
+        assert 'value="bed_empty" data-for="recommend_confirm"' not in page
+        assert 'value="face_mismatch" data-for="recommend_confirm"' in page
         other = rev.post(f"/console/flags/{flag_id}/review",
-                         data={"csrf_token": token, "to": "first_reviewed", "reason": "other", "comment": " "})
+                         data={"csrf_token": token, "to": "recommend_confirm", "reason": "other", "comment": " "})
         assert other.status_code == 422 and 'id="form-error"' in other.text
-        assert 'value="first_reviewed" id="to-first_reviewed" required checked' in other.text
+        assert 'value="recommend_confirm" id="to-recommend_confirm" required checked' in other.text
         none = rev.post(f"/console/flags/{flag_id}/review", data={"csrf_token": token, "reason": "false_match"})
         assert none.status_code == 422 and "请选择处理结果" in none.text
     with Session(engine) as db:
@@ -68,8 +76,8 @@ def test_the_todo_list_and_the_appeal_deadline(county, engine) -> None:
     late = flags[(h1, "absent")]
     with closing(sign_in(server.url, "rev")) as rev:  # a hospital answers once a person has looked
         token = csrf_of(rev.get("/console/flags"))
-        rev.post("/console/flags/bulk", data={"csrf_token": token, "to": "first_reviewed", "reason": "bed_empty",
-                                              "ids": [str(flags[(h, k)]) for h in (h1, h2)
+        rev.post("/console/flags/bulk", data={"csrf_token": token, "to": "recommend_confirm",
+                                              "reason": "evidence_clear", "ids": [str(flags[(h, k)]) for h in (h1, h2)
                                                       for k in ("absent", "impersonated")]})
     with Session(engine) as db:
         flag = db.get(Flag, late)

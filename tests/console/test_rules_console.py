@@ -50,11 +50,12 @@ def test_a_first_review_cannot_dismiss_a_flag_in_the_console(county, engine) -> 
     flag_id = flags[(world.hospital_ids[0], "absent")]
     with closing(sign_in(server.url, "rev")) as rev, closing(sign_in(server.url, "sup")) as sup:
         page = rev.get(f"/console/flags/{flag_id}").text
-        assert 'id="to-first_reviewed"' in page and 'id="to-dismissed"' not in page  # not offered...
+        # A first review recommends (建议确认 / 建议排除); dismissing is not offered...
+        assert 'id="to-recommend_dismiss"' in page and 'id="to-dismissed"' not in page
         assert _review(rev, flag_id, "dismissed", "false_match").status_code == 409  # ...nor accepted
         assert _review(sup, flag_id, "dismissed", "false_match").status_code == 409
-        assert _review(rev, flag_id, "first_reviewed", "false_match", "光线差，同一人").status_code == 303
-        assert _review(sup, flag_id, "dismissed", "false_match").status_code == 303
+        assert _review(rev, flag_id, "recommend_dismiss", "valid_exemption", "外出检查").status_code == 303
+        assert _review(sup, flag_id, "dismissed", "valid_exemption").status_code == 303
     assert _status(engine, flag_id) == FlagStatus.DISMISSED
 
 

@@ -29,6 +29,9 @@ def test_demo_json_reports_every_verdict_and_finds_the_seeded_frauds(tmp_path: P
     for kind in ("bed_hanging", "impersonation"):
         assert summary["recall"][kind] == 1.0
         assert summary["precision"][kind] >= 0.99
+    # Two enrolled photos per person (a template): honest patients are rarely sent to review for their face.
+    review = summary["genuine_sent_to_review_for_face"]
+    assert review["present"] > 300 and review["rate"] <= 0.005
     assert summary["seeded"]["ineligible"] > 0 and summary["seeded"]["on_leave"] > 0
     for kind in ("ineligible", "on_leave"):
         assert summary["precision"][kind] == 1.0 and summary["recall"][kind] == 1.0

@@ -40,6 +40,14 @@ def _descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
+def _command(p: psutil.Process) -> str:
+    """Its command line; empty for one that is gone or a zombie meanwhile (a pool's child exiting)."""
+    try:
+        return " ".join(p.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def _answers(port: int) -> bool:
     try:
         return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0).status_code == 200
@@ -127,7 +135,7 @@ def test_sigterm_to_the_demo_stops_its_server_and_devices(tmp_path: Path) -> Non
     # Mid-run: the server answers, and the offline ward keeps the spot check open.
     _wait_for("server", lambda: _answers(port), process)
     started = _descendants(process.pid)
-    assert any("uvicorn" in " ".join(p.cmdline()) for p in started)
+    assert any("uvicorn" in _command(p) for p in started)
     assert process.poll() is None
     _terminate_and_check(process, started, port, lambda: _serving_on(port))
 
@@ -155,13 +163,13 @@ def _simulate_and_terminate(tmp_path: Path, postgres: bool) -> None:
         cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 
     def server_and_devices() -> bool:
-        commands = [" ".join(p.cmdline()) for p in _descendants(process.pid)]
+        commands = [_command(p) for p in _descendants(process.pid)]
         return (any("uvicorn" in c for c in commands)
                 and sum("simulate.py" in c for c in commands) >= 2)  # the forked device processes
 
     _wait_for("server and device processes", server_and_devices, process)
     started = _descendants(process.pid)
-    uvicorn = next(p for p in started if "uvicorn" in " ".join(p.cmdline()))
+    uvicorn = next(p for p in started if "uvicorn" in _command(p))
     cmdline = uvicorn.cmdline()
     port = int(cmdline[cmdline.index("--port") + 1])
     _wait_for("server", lambda: _answers(port), process)

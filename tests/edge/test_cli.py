@@ -155,6 +155,7 @@ def test_a_bed_reference_is_captured_with_faces_blurred_and_a_blank_wall_is_refu
     taken = runner.invoke(app, ["reference", "--bed", ward.bed_labels["a"], "--source", str(clip), *state])
     assert taken.exit_code == 0, taken.output
     assert f"bed {ward.bed_labels['a']}: reference" in taken.output and "tablet" in taken.output
+    assert "待医保部门审批后生效" in taken.output  # a device's reference waits for the bureau
     fixed = runner.invoke(app, ["reference", "--bed", ward.bed_labels["a"], "--source", str(clip), "--fixed-camera",
                                 *state])
     assert fixed.exit_code == 0 and "bed_camera" in fixed.output, fixed.output

@@ -24,7 +24,7 @@ import numpy as np
 from models.faces.decode import RGBImage, fit_side
 from models.faces.liveness.actions import RESPONSE_WINDOW_S, Action, draw_challenge, prompt_schedule
 from models.faces.liveness.burst import read_burst
-from models.faces.liveness.track import DlibLandmarker, FaceTrack, Landmarker, TrackedFrame, track_frames
+from models.faces.liveness.track import FaceTrack, Landmarker, TrackedFrame, default_landmarker, track_frames
 from models.settings import EngineSettings
 
 CLIP_SIDE_PX = 640  # the device keeps frames this small (edge_client/prompt.py)
@@ -83,7 +83,7 @@ def load_clip(folder: str, name: str) -> Clip:
     burst = read_burst(str(Path(folder) / name), settings)
     frames = [fit_side(f, CLIP_SIDE_PX) for f in burst.frames]
     fps = (len(burst.times_s) - 1) / burst.times_s[-1] if burst.times_s[-1] > 0 else settings.liveness_fps
-    track = track_frames(frames, burst.times_s, DlibLandmarker(settings), settings)
+    track = track_frames(frames, burst.times_s, default_landmarker(settings), settings)
     return Clip(name, frames, fps, track)
 
 
@@ -153,7 +153,7 @@ def replayed(clip: Clip, actions: list[Action], nonce: str, start_s: float) -> B
 
 
 def landmarker(settings: EngineSettings) -> Landmarker:
-    return DlibLandmarker(settings)
+    return default_landmarker(settings)
 
 
 def spread(values: Sequence[float]) -> str:

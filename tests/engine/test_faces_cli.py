@@ -91,7 +91,10 @@ def test_eval_runs_each_engine_and_says_which(lfw_layout: Path, engine: str) -> 
                                  "--images", str(lfw_layout / "images"), "--json", "--workers", "1"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["engine"] == engine and report["configured"]["accuracy"] == 1.0
+    assert report["engine"] == engine and report["configured"]["false_accept_rate"] == 0.0
+    if engine == "sface":
+        assert report["configured"]["accuracy"] == 1.0
+    # dlib's threshold is fitted to East-Asian templates (0.37, docs/benchmarks.md): strict on single LFW photos.
 
 
 @pytest.mark.faces
@@ -123,3 +126,65 @@ def test_a_calibration_file_from_before_two_engines_still_loads_as_dlibs(tmp_pat
     legacy.write_text("BEDCHECK_ENGINE_MATCH_THRESHOLD=0.55\n")  # what `faces calibrate` wrote before
     settings = EngineSettings.load(env_file=legacy)
     assert settings.profile_of("dlib").match == 0.55 and settings.profile_of("sface").match == SFACE.match
+
+
+@pytest.fixture
+def identities_layout(faces_dir: Path, tmp_path: Path) -> Path:
+    """Four people/ identities of five images each under DIR/images/<id>/<id>_000N.jpg (asian_dev's layout), and
+    one identity whose only image holds no face."""
+    images = tmp_path / "site" / "images"
+    for name in ["george_w_bush", "colin_powell", "tony_blair", "hugo_chavez"]:
+        (images / name).mkdir(parents=True)
+        for i in range(1, 6):
+            (images / name / f"{name}_{i:04d}.jpg").symlink_to(faces_dir / "people" / name / f"{i:02d}.jpg")
+    (images / "dogs").mkdir()
+    (images / "dogs" / "dogs_0001.jpg").symlink_to(faces_dir / "bad" / "no_face_dogs.jpg")
+    return tmp_path / "site"
+
+
+@pytest.mark.faces
+def test_eval_templates_compares_every_template_with_every_probe_and_counts_missing_faces(
+        identities_layout: Path) -> None:
+    result = runner.invoke(app, ["faces", "eval", "--protocol", "templates", "--enroll", "2", "--probe", "3",
+                                 "--draws", "3", "--json", "--workers", "1", str(identities_layout)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["identities"] == 5 and report["images"] == 21 and report["images_without_face"] == 1
+    part = report["templates"]
+    # Four templates (the faceless identity has too few images) against five probes, three draws.
+    assert (part["templates_per_draw"], part["probes_per_draw"]) == (4, 5)
+    assert part["probe_images_mean"] == 3.0
+    shipped = part["shipped"]
+    assert shipped["genuine"] == 4 * 3 and shipped["impostor"] == 4 * 4 * 3
+    assert shipped["true_accept_rate"] == 1.0
+    # The faceless probe is an error against every template: counted as accepted, never skipped.
+    assert shipped["faces_not_found"] == 4 * 3
+    assert shipped["false_accept_rate"] == pytest.approx(12 / 48)
+    assert [p["target_far"] for p in part["at_far"]] == [0.01, 0.001, 0.0001]
+    assert report["one_to_one"]["enroll"] == 1 and report["one_to_one"]["probe"] == 1
+    text = runner.invoke(app, ["faces", "eval", "--protocol", "templates", "--draws", "1", "--workers", "1",
+                               str(identities_layout)])
+    assert text.exit_code == 0 and "TAR at FAR 0.10%" in text.stdout
+
+
+@pytest.mark.faces
+def test_calibrate_on_templates_writes_a_threshold_that_keeps_strangers_out(identities_layout: Path) -> None:
+    import shutil
+
+    from models.settings import EngineSettings
+
+    shutil.rmtree(identities_layout / "images" / "dogs")
+    out = identities_layout / "engine.env"
+    result = runner.invoke(app, ["faces", "calibrate", "--protocol", "templates", "--target-far", "0.0",
+                                 "--draws", "3", "--out", str(out), "--workers", "1", str(identities_layout)])
+    assert result.exit_code == 0, result.output
+    threshold = EngineSettings.load(env_file=out).match_threshold
+    report = json.loads(runner.invoke(app, ["faces", "eval", "--protocol", "templates", "--draws", "3", "--json",
+                                            "--workers", "1", str(identities_layout)]).stdout)
+    assert report["templates"]["genuine_median"] < threshold < report["templates"]["impostor_mean"]
+
+
+def test_eval_templates_needs_a_folder_of_identities(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["faces", "eval", "--protocol", "templates", str(tmp_path)])
+    assert result.exit_code == 2 and "no identity folders" in " ".join(result.output.split())
+    assert runner.invoke(app, ["faces", "eval", "--protocol", "templates"]).exit_code == 2

@@ -124,16 +124,3 @@ def test_an_undecodable_clip_is_a_clear_error(tmp_path: Path, content: bytes) ->
 def test_an_unknown_action_is_refused() -> None:
     code, answer = _liveness("/nonexistent.mp4", "--challenge", "wave")
     assert code == 2 and answer["error"]["code"] == "invalid_input" and "wave" in answer["error"]["message"]
-
-
-def test_prompt_times_judge_each_action_after_its_prompt(clip: Path) -> None:
-    """`--prompts`: the clip judged as the server judges a device's session. The turn begins at 2.0 s (README):
-    prompted at 1.2 s it is an answer; prompted at 2.6 s the head had turned before it was asked."""
-    code, answer = _liveness(f"{clip}", "--challenge", "turn_right", "--prompts", "1.2", "--max-s", "5")
-    assert code == 0 and answer["is_live"] and answer["prompts_s"] == [1.2], answer
-    code, answer = _liveness(f"{clip}", "--challenge", "turn_right", "--prompts", "2.6", "--max-s", "5")
-    assert code == 1 and "before_prompt:turn_right" in answer["reasons"], answer
-    code, answer = _liveness(f"{clip}", "--challenge", "turn_right,blink", "--prompts", "1.2")
-    assert code == 2 and answer["error"]["code"] == "invalid_input" and "--prompts" in answer["error"]["message"]
-    code, answer = _liveness(f"{clip}", "--challenge", "turn_right", "--prompts", "nan")
-    assert code == 2 and answer["error"]["code"] == "invalid_input"

@@ -13,7 +13,7 @@ import pytest
 from models.faces.liveness.actions import HEAD_ACTIONS, Action, draw_challenge, parse_challenge
 from models.faces.liveness.burst import read_burst
 from models.faces.liveness.judge import check_challenge, check_motion
-from models.faces.liveness.track import DlibLandmarker, FaceTrack, track_frames
+from models.faces.liveness.track import FaceTrack, default_landmarker, track_frames
 from models.settings import EngineSettings
 from tests.conftest import faces_root
 
@@ -29,7 +29,7 @@ def tracked(name: str) -> FaceTrack:
     assert root is not None
     path = root / "video_liveness" / name if (root / "video_liveness" / name).exists() else root / "video" / name
     burst = read_burst(str(path), UNTIMED)
-    return track_frames(burst.frames, burst.times_s, DlibLandmarker(UNTIMED), UNTIMED)
+    return track_frames(burst.frames, burst.times_s, default_landmarker(UNTIMED), UNTIMED)
 
 
 @pytest.fixture(autouse=True)

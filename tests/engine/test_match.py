@@ -21,14 +21,21 @@ def _unit(rng: np.random.Generator) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-def test_an_impostor_must_resemble_every_enrolled_photo() -> None:
+def test_an_impostor_must_resemble_the_template_not_one_enrolled_photo() -> None:
     rng = np.random.default_rng(1)
     probe = _unit(rng)
     enrolled = np.stack([_unit(rng), probe + 0.01, _unit(rng)])
     assert not match(E(enrolled), E(probe), threshold=0.6).is_match
-    genuine = np.stack([probe + 0.01, probe - 0.01])
-    assert person_distance(E(genuine), E(probe)) == pytest.approx(0.01 * np.sqrt(128), rel=1e-6)
-    assert match(E(genuine), E(probe), threshold=0.2).is_match
+    # Two photos either side of the probe (an offset at right angles): their template is the probe's direction.
+    offset = _unit(rng)
+    offset = 0.3 * _unit_vector(offset - offset @ probe * probe)
+    genuine = np.stack([probe + offset, probe - offset])
+    assert person_distance(E(genuine), E(probe)) == pytest.approx(0.0, abs=1e-9)
+    assert match(E(genuine), E(probe), threshold=0.01).is_match
+
+
+def _unit_vector(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
 
 
 def test_nothing_enrolled_never_matches() -> None:
@@ -37,11 +44,16 @@ def test_nothing_enrolled_never_matches() -> None:
 
 
 def test_threshold_is_inclusive_and_reported() -> None:
+    # Two unit vectors at 60 degrees are exactly 1.0 apart.
     probe = np.zeros(128)
+    probe[0] = 1.0
     enrolled = np.zeros((1, 128))
-    enrolled[0, 0] = 0.5
-    assert match(E(enrolled), E(probe), threshold=0.5).is_match
-    assert not match(E(enrolled), E(probe), threshold=0.49).is_match
+    enrolled[0, 0], enrolled[0, 1] = 0.5, np.sqrt(3) / 2
+    distance = match(E(enrolled), E(probe), threshold=1.0).distance
+    assert distance == pytest.approx(1.0)
+    assert match(E(enrolled), E(probe), threshold=distance).is_match
+    assert not match(E(enrolled), E(probe), threshold=distance - 1e-9).is_match
+    assert match(E(enrolled), E(probe), threshold=0.5).threshold == 0.5
 
 
 def test_embeddings_of_two_engines_are_never_compared() -> None:

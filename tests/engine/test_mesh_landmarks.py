@@ -151,3 +151,18 @@ def test_a_rolled_head_is_fitted_upright(faces_dir: Path, degrees: float) -> Non
     eye_line = points[45] - points[36]
     assert abs(np.degrees(np.arctan2(eye_line[1], eye_line[0])) + degrees) < 8.0
     assert abs(eye_aspect_ratio(points) / eye_aspect_ratio(upright) - 1.0) < 0.2
+
+
+def test_dlib_landmarks_are_read_only_by_the_dlib_engine() -> None:
+    """dlib's 68-point predictor (iBUG 300-W, non-commercial terms) is called in one place, the dlib engine's
+    `landmarks68`; every liveness path takes `default_landmarker` (Face Mesh)."""
+    root = Path(__file__).resolve().parents[2]
+    allowed = {root / "models" / "faces" / "engine.py", root / "scripts" / "bench_dlib.py"}
+    callers = [path.relative_to(root).as_posix()
+               for folder in ("models", "server", "edge_client", "enrollment", "scripts")
+               for path in (root / folder).rglob("*.py")
+               if "face_landmarks(" in path.read_text(encoding="utf-8") and path not in allowed]
+    assert callers == []
+    from models.faces.liveness.track import default_landmarker
+
+    assert isinstance(default_landmarker(SETTINGS), MeshLandmarker)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from models.faces.liveness.planarity import Planarity
-from models.faces.liveness.track import DlibLandmarker
+from models.faces.liveness.track import default_landmarker
 from models.settings import EngineSettings
 from tests.engine.print_attacks import judged_attacks
 
@@ -37,7 +37,7 @@ def test_print_attacks_are_refused_by_the_3d_test(faces_dir: Path) -> None:
     verdicts: list[Planarity] = []
     passed: list[str] = []
     refused_by_3d = 0
-    for judged in judged_attacks(_photos(faces_dir), DlibLandmarker(settings), settings, 1515, frames=FRAMES):
+    for judged in judged_attacks(_photos(faces_dir), default_landmarker(settings), settings, 1515, frames=FRAMES):
         if judged.result is None:
             continue
         assert judged.result.planarity is not None

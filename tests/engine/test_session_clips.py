@@ -17,7 +17,7 @@ import pytest
 
 from models.faces.liveness.actions import draw_challenge, prompt_schedule
 from models.faces.liveness.session import capture_session, decode_session, judge_session
-from models.faces.liveness.track import DlibLandmarker
+from models.faces.liveness.track import default_landmarker
 from models.settings import EngineSettings
 from models.wire import CaptureSession
 from tests.engine.sessions import (
@@ -49,7 +49,7 @@ def folder(faces_dir: Path) -> str:
 
 
 def _device_and_server(burst: Burst, nonce: str, settings: EngineSettings) -> tuple[bool, bool, tuple[str, ...]]:
-    landmarker = DlibLandmarker(settings)
+    landmarker = default_landmarker(settings)
     schedule = prompt_schedule(nonce, len(burst.actions))
     wire, session = capture_session(burst.frames, burst.times_s, burst.track, burst.actions, burst.prompts_s,
                                     settings)
@@ -106,7 +106,7 @@ def test_the_same_session_with_its_prompts_moved_is_refused(folder: str) -> None
     clip = load_clip(folder, ALIGNED_CLIPS[0])
     actions, nonce = drawable(ALIGNED_CLIPS[0], rng)
     burst = prompt_aligned(clip, actions, nonce, rng)
-    landmarker = DlibLandmarker(settings)
+    landmarker = default_landmarker(settings)
     _, session = capture_session(burst.frames, burst.times_s, burst.track, actions, burst.prompts_s, settings)
     schedule = prompt_schedule(nonce, len(actions))
     assert judge_session(session, actions, landmarker, settings, schedule=schedule).is_live

@@ -153,3 +153,32 @@ def test_a_desk_replacement_needs_a_reason_is_audited_and_raises_a_review_flag(d
         assert [f.id for f in db.exec(select(FaceEmbedding).where(
             FaceEmbedding.insured_person_id == body["insured_person_id"],
             FaceEmbedding.is_active == True))] == [again.json()["embedding_id"]]  # noqa: E712
+
+
+@pytest.mark.faces
+def test_a_desk_name_with_a_bidi_override_is_refused_and_zero_width_characters_removed(desk, engine,
+                                                                                        faces_dir) -> None:
+    from server.persons.tables import InsuredPerson
+
+    _, clients = desk
+    photo = (faces_dir / "people" / "colin_powell" / "01.jpg").read_bytes()
+    refused = _post(clients["admin"], "NEW-RTL", photo, name="张三\u202eLQ")
+    assert refused.status_code == 422 and refused.json()["code"] == "name_refused"
+    assert refused.json()["details"]["code_points"] == ["U+202E RIGHT-TO-LEFT OVERRIDE"]
+    cleaned = _post(clients["admin"], "NEW-ZW", photo, name="\u200b李\u200b四")
+    assert cleaned.status_code == 201, cleaned.text
+    assert cleaned.json()["name_cleaned"] == ["U+200B ZERO WIDTH SPACE"]
+    with Session(engine) as db:
+        names = {p.insurance_number: p.name for p in db.exec(select(InsuredPerson))}
+    assert "NEW-RTL" not in names and names["NEW-ZW"] == "李四"
+
+
+@pytest.mark.faces
+def test_the_desk_asks_for_a_second_photo_and_says_why_until_two_are_enrolled(desk, faces_dir) -> None:
+    _, clients = desk
+    chavez = faces_dir / "people" / "hugo_chavez"
+    first = _post(clients["admin"], "NEW-CHAVEZ", (chavez / "01.jpg").read_bytes(), name="H. Chavez").json()
+    assert (first["photos_enrolled"], first["photos_wanted"]) == (1, 3)
+    assert "再拍 1 张" in first["advice"] and "模板" in first["advice"]
+    second = _post(clients["admin"], "NEW-CHAVEZ", (chavez / "02.jpg").read_bytes()).json()
+    assert second["photos_enrolled"] == 2 and second["advice"] == "" and second["duplicate_flag_ids"] == []

@@ -27,7 +27,8 @@ def audited_server(engine, db_url, live_server, tmp_path, monkeypatch):
         world = factories.build_world(db, hospitals_n=1)
         factories.user(db, "sup", Role.SUPERVISOR)
     server = live_server(environment="development", data_dir=tmp_path, run_scheduler=True,
-                         audit_checkpoint_interval_s=0.3, roll_call_times="")
+                         audit_checkpoint_interval_s=0.3, roll_call_times="",
+                         audit_checkpoint_mirror=tmp_path / "bureau-share")
     with httpx.Client(base_url=server.url) as client:
         token = client.post("/api/v1/auth/token", json={"username": "sup", "password": factories.PASSWORD}).json()
         client.headers["authorization"] = f"Bearer {token['access_token']}"
@@ -42,14 +43,87 @@ def audited_server(engine, db_url, live_server, tmp_path, monkeypatch):
         time.sleep(0.1)
     server.stop()
     for name, value in {"BEDCHECK_DATABASE_URL": db_url, "BEDCHECK_ENVIRONMENT": "development",
-                        "BEDCHECK_DATA_DIR": str(tmp_path)}.items():
+                        "BEDCHECK_DATA_DIR": str(tmp_path),
+                        "BEDCHECK_AUDIT_CHECKPOINT_MIRROR": str(tmp_path / "bureau-share")}.items():
         monkeypatch.setenv(name, value)
     return last, checkpoints
 
 
 def _verify() -> tuple[int, str]:
     result = CliRunner().invoke(app, ["audit", "verify"])
+    assert "Traceback" not in result.output and (result.exception is None or isinstance(result.exception, SystemExit))
     return result.exit_code, result.stdout
+
+
+def _mirror(checkpoints: Path) -> Path:
+    return checkpoints.parent / "bureau-share" / checkpoints.name
+
+
+def test_every_checkpoint_is_written_to_the_mirror_too(audited_server) -> None:
+    _, checkpoints = audited_server
+    assert _mirror(checkpoints).read_text() == checkpoints.read_text() != ""
+
+
+@pytest.mark.parametrize("mirror", [True, False])
+def test_a_deleted_checkpoint_file_fails_the_verification(audited_server, monkeypatch, mirror) -> None:
+    _, checkpoints = audited_server
+    if not mirror:
+        monkeypatch.delenv("BEDCHECK_AUDIT_CHECKPOINT_MIRROR")
+    checkpoints.unlink()
+    code, out = _verify()
+    assert code == 1 and "检查点文件缺失" in out and "checkpoint file is missing" in out
+    assert "audit verification FAILED" in out
+
+
+@pytest.mark.parametrize("damage", ["not_utf8", "a_directory"])
+def test_an_unreadable_checkpoint_file_fails_the_verification(audited_server, damage) -> None:
+    _, checkpoints = audited_server
+    checkpoints.unlink()
+    if damage == "a_directory":
+        checkpoints.mkdir()
+    else:
+        checkpoints.write_bytes(b"\xff\xfe\x00garbage")
+    code, out = _verify()
+    assert code == 1 and "无法读取" in out and "cannot be read" in out
+
+
+def test_a_rolled_back_checkpoint_file_is_older_than_expected(audited_server, engine, monkeypatch) -> None:
+    from server.audit import service as audit
+    from server.settings import ServerSettings
+
+    last, checkpoints = audited_server
+    monkeypatch.delenv("BEDCHECK_AUDIT_CHECKPOINT_MIRROR")  # the machine's own file only
+    monkeypatch.setenv("BEDCHECK_AUDIT_CHECKPOINT_MAX_AGE_S", "1")
+    before = checkpoints.read_text()
+    audit.use_key(engine, ServerSettings().audit_secret)
+    with Session(engine) as db:
+        for i in range(3):
+            audit.record(db, actor="user:1", action="test.later", object_type="thing", object_id=i)
+        db.commit()
+    assert CliRunner().invoke(app, ["audit", "checkpoint"]).exit_code == 0
+    assert _verify()[0] == 0
+    with Session(engine) as db:  # the newest records go, and the checkpoint file is put back as it was
+        db.execute(text("DELETE FROM audit_record WHERE seq > :seq"), {"seq": last + 1})
+        db.commit()
+    checkpoints.write_text(before)
+    time.sleep(1.2)
+    code, out = _verify()
+    assert code == 1 and "检查点过旧" in out and "older than expected" in out and f"after seq {last}" in out
+
+
+def test_the_mirror_names_a_truncation_the_rolled_back_local_file_hides(audited_server, engine) -> None:
+    last, checkpoints = audited_server
+    with Session(engine) as db:
+        db.execute(text("DELETE FROM audit_record WHERE seq > :seq"), {"seq": last - 3})
+        db.commit()
+    lines = checkpoints.read_text().splitlines()
+    checkpoints.write_text("\n".join(line for line in lines if json.loads(line)["seq"] <= last - 3) + "\n")
+    code, out = _verify()
+    assert code == 1
+    assert "tail truncated" in out and "lacks the mirror's checkpoints" in out
+    _mirror(checkpoints).unlink()
+    code, out = _verify()
+    assert code == 1 and "检查点镜像缺失" in out and "mirror is missing" in out
 
 
 def test_an_untouched_chain_with_checkpoints_verifies(audited_server) -> None:

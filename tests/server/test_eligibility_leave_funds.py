@@ -200,7 +200,7 @@ def test_confirmed_flags_carry_the_agreement_amount_an_upheld_appeal_clears_it_a
         db.commit()
         rules.set_rule(db, region_name=world.county, actor="test", counted_days=CountedDays.SINCE_LAST_VERIFIED,
                        deduction_multiple=2.0, kind_multiples={"impersonated": 10})
-        for name, role in (("sup", Role.SUPERVISOR), ("rev", Role.REVIEWER)):
+        for name, role in (("sup", Role.SUPERVISOR), ("rev", Role.REVIEWER), ("sup2", Role.SUPERVISOR)):
             factories.user(db, name, role)
         factories.user(db, "staff1", Role.HOSPITAL_STAFF, hospital_id=world.hospital_ids[0])
         codes = [factories.pairing_code(db, ward) for ward in world.ward_ids]
@@ -241,7 +241,12 @@ def test_confirmed_flags_carry_the_agreement_amount_an_upheld_appeal_clears_it_a
             db.commit()
         appeal = staff.post(f"/api/v1/flags/{upheld}/appeals", data={"statement": "家属陪护，非冒名"})
         assert appeal.status_code == 201, appeal.text
-        cleared = sup.post(f"/api/v1/flags/{upheld}/transition", json={"to": "dismissed", "reason": "appeal_accepted"})
+        # The appeal is decided by a third person: the confirmer may not (neither may the first reviewer).
+        assert sup.post(f"/api/v1/flags/{upheld}/transition",
+                        json={"to": "dismissed", "reason": "appeal_accepted"}).json()["code"] == "same_reviewer"
+        with closing(_api(server.url, "sup2")) as third:
+            cleared = third.post(f"/api/v1/flags/{upheld}/transition",
+                                 json={"to": "dismissed", "reason": "appeal_accepted"})
         assert (cleared.json()["refused_fen"], cleared.json()["deduction_fen"]) == (0, 0)
 
         today = datetime.now(LOCAL_TZ).date().isoformat()

@@ -397,7 +397,8 @@ def test_a_session_that_shows_no_challenge_is_a_liveness_mismatch_and_not_verifi
     assert _live_upload(device, tasks[b.admission_id], photo_of(b.face, rng), still,
                         TURNS).json()["verdict"] == "verified"
     flags = _flags_when_checked(engine, 2, timeout_s=180)
-    assert _kinds(flags) == ["liveness_mismatch", "spoof"]
+    assert {"liveness_mismatch", "spoof"} <= set(_kinds(flags))
+    assert all(f.admission_id == b.admission_id for f in flags)  # the honest session raised nothing
     mismatch = next(f for f in flags if f.kind == FlagKind.LIVENESS_MISMATCH)
     assert mismatch.admission_id == b.admission_id and mismatch.details["reason"] == "session_fails"
     assert "not_done:turn_right" in mismatch.details["found"]

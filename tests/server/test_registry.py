@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import re
 from contextlib import closing
+from pathlib import Path
 
 import httpx
+import pytest
 from sqlmodel import Session, select
 
 from models.verdicts import FlagKind
@@ -20,6 +22,7 @@ from server.persons.tables import InsuranceStatus, InsuredPerson
 from tests import factories
 from tests.console.helpers import sign_in
 
+CHROMIUM = Path("/usr/bin/chromium")
 HEADER = "hospital_code,ward_code,bed_label,insurance_number,name,his_admission_no,admitted_at"
 REGISTRY = ("insurance_number,name,insurance_status,insurance_type,insured_from,insured_until\n"
             "P-ENDED,丙,ended,职工医保,2019-01-01,2026-10-31\n"
@@ -129,3 +132,51 @@ def test_names_with_bidi_or_control_characters_are_refused_and_invisible_ones_re
     with Session(engine) as db:
         assert {p.insurance_number for p in db.exec(select(InsuredPerson))} == {"P-2", "P-11"}
         assert db.exec(select(Flag).where(Flag.kind == FlagKind.REGISTRY_MISMATCH)).first() is None
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium not found at /usr/bin/chromium")
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_reviewer_reads_the_disagreement_in_words_in_chromium_at_390_px(engine, live_server) -> None:
+    from playwright.sync_api import sync_playwright
+
+    _world(engine)
+    server = live_server()
+    roster = (f"{HEADER},insurance_status,insured_from,insured_until\n"
+              "R1,W1,01,P-ENDED,丙,A1,2026-11-10T08:00:00+08:00,active,2019-01-01,\n").encode()
+    with closing(_api(server.url, "sup")) as sup:
+        sup.post("/api/v1/registry/import", files={"file": ("r.csv", REGISTRY.encode())}).raise_for_status()
+        assert _import(sup, roster)["registry_mismatches"] == 1
+        [flag] = sup.get("/api/v1/flags", params={"kind": "registry_mismatch"}).json()["items"]
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = chromium.new_context(base_url=server.url, viewport={"width": 390, "height": 844}, is_mobile=True,
+                                    locale="zh-CN").new_page()
+        page.goto("/console/dashboard")
+        page.fill("#username", "sup")
+        page.fill("#password", factories.PASSWORD)
+        page.click("#sign-in")
+        page.wait_for_url(re.compile(r"/console/"))
+        page.goto(f"/console/flags/{flag['id']}")
+        text = page.inner_text("body")
+        assert "参保信息与登记不符" in text
+        assert re.search(r"医院上报参保状态\s*参保缴费中", text) and re.search(r"医保登记参保状态\s*终止", text)
+        assert "registry_" not in text and "ended" not in text
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        chromium.close()
+
+
+def test_the_cli_feeds_the_registry_and_lists_bad_rows_by_line(engine, db_url, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from server.cli import app
+
+    _world(engine)
+    feed = tmp_path / "registry.csv"
+    feed.write_bytes((REGISTRY + "P-BAD,某,maybe,,,\n").encode("gb18030"))
+    env = {"BEDCHECK_DATABASE_URL": db_url, "BEDCHECK_DATA_DIR": str(tmp_path)}
+    result = CliRunner().invoke(app, ["registry", "import", str(feed)], env=env)
+    assert result.exit_code == 1, result.output
+    assert "line 4: invalid_row" in result.output and "Traceback" not in result.output
+    assert _person(engine, "P-ENDED").insurance_status == InsuranceStatus.ENDED
+    assert _person(engine, "P-OK").name == "甲"  # the GBK file read right

@@ -103,7 +103,7 @@ def test_an_appeal_through_the_api_creates_the_same_appeal_record_as_the_console
     from tests.console.helpers import csrf_of, sign_in
 
     server = live_server()
-    by_api, by_console = _flag(engine, world), _flag(engine, world)
+    by_api, by_console = _flag(engine, world, kind=FlagKind.ABSENT), _flag(engine, world, kind=FlagKind.ABSENT)
     with closing(login(server.url, "rev")) as rev:
         for flag_id in (by_api, by_console):
             assert _move(rev, flag_id, "first_reviewed", "bed_empty").status_code == 200
@@ -240,3 +240,21 @@ def test_the_deadline_sweep_audits_each_campaigns_expiries_under_that_campaign(e
     with Session(engine) as db:
         flags = db.exec(select(Flag.campaign_id, Flag.kind)).all()
     assert sorted(k.value for c, k in flags if c == one.id) == ["device_offline"] + ["overdue"] * 2
+
+
+def test_a_first_review_is_a_recommendation_with_reasons_that_fit_the_flags_kind(engine, world, live_server) -> None:
+    server = live_server()
+    flag_id = _flag(engine, world)  # an impersonation
+    with closing(login(server.url, "rev")) as rev, closing(login(server.url, "sup")) as sup:
+        unfit = _move(rev, flag_id, "recommend_confirm", "bed_empty")  # no "bed empty" for an impersonation
+        assert unfit.status_code == 422 and "face_mismatch" in unfit.json()["details"]["allowed"]
+        assert _move(rev, flag_id, "recommend_dismiss", "valid_exemption").status_code == 422
+        assert _move(rev, flag_id, "first_reviewed", "other", "看不清").status_code == 422  # which side?
+        assert rev.get(f"/api/v1/flags/{flag_id}").json()["status"] == "open"
+        made = _move(rev, flag_id, "recommend_dismiss", "false_match", "同一人，光线差")
+        assert made.status_code == 200 and made.json()["status"] == "first_reviewed"
+        assert made.json()["details"]["recommendation"] == {"decision": "recommend_dismiss", "reason": "false_match",
+                                                           "by": "rev"}
+        # The final review decides, whatever was recommended.
+        final = _move(sup, flag_id, "confirmed", "face_mismatch")
+        assert final.status_code == 200 and final.json()["status"] == "confirmed"

@@ -10,11 +10,13 @@ import pytest
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
-from models.errors import WeakPassword
+from models.errors import NameRefused, WeakPassword
 from server.accounts.passwords import check_password_policy
+from server.accounts.service import create_user
 from server.accounts.tables import Role, SignInThrottle, ThrottleScope, UserAccount
 from server.accounts.throttle import ThrottlePolicy
 from server.audit.tables import AuditRecord
+from server.db import make_engine
 from server.settings import ServerSettings
 from tests import factories
 from tests.console.helpers import csrf_of
@@ -228,3 +230,22 @@ def test_the_cli_refuses_a_weak_password_with_exit_2_and_no_traceback(db_url, tm
     assert ok.exit_code == 0, ok.output
     again = CliRunner().invoke(app, ["users", "create", "clerk", "admin", "--password", "Desk-2026-admit"], env=env)
     assert again.exit_code == 1 and "exists" in again.output and "Traceback" not in again.output
+
+
+@pytest.mark.parametrize("username", ["adm\u202ein", "clerk\u200b", "clerk\u3000two", "\u200b", "a\x1bb"])
+def test_a_user_name_with_invisible_bidi_or_control_characters_is_refused(db_url, tmp_path, username) -> None:
+    from server.cli import app
+
+    env = {"BEDCHECK_DATABASE_URL": db_url, "BEDCHECK_DATA_DIR": str(tmp_path)}
+    result = CliRunner().invoke(app, ["users", "create", username, "admin", "--password", "Desk-2026-admit"],
+                                env=env)
+    assert result.exit_code == 2, result.output
+    assert "U+" in result.output and "Traceback" not in result.output
+    engine = make_engine(db_url)
+    try:
+        with Session(engine) as db:
+            with pytest.raises(NameRefused):
+                create_user(db, username=username, password="Desk-2026-admit", role=Role.ADMIN)
+            assert db.exec(select(UserAccount)).first() is None
+    finally:
+        engine.dispose()

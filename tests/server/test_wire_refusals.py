@@ -122,3 +122,41 @@ def test_the_device_sends_a_cue_that_came_out_nan_as_not_measured() -> None:
                             motion=float("nan"))
     report = liveness_report(result)
     assert report.motion is None and report.score == 0.0
+
+
+def test_a_tablet_whose_clock_reset_to_1970_hears_clock_implausible_instead_of_failing(device, monkeypatch) -> None:
+    import edge_client.api as edge_api
+
+    class Reset(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            return datetime(1970, 1, 1, tzinfo=tz)
+
+    _, client, _ = device
+    api = edge_api.DeviceApi(str(client.base_url), client.headers["authorization"].removeprefix("Bearer "))
+    try:
+        monkeypatch.setattr(edge_api, "datetime", Reset)
+        with pytest.raises(edge_api.ApiError) as refused:
+            api.heartbeat(0)
+        assert refused.value.code == "clock_implausible" and refused.value.retryable is False
+    finally:
+        api.close()
+
+
+def test_a_hospital_geofence_of_nan_is_refused(device, engine) -> None:
+    from server.accounts.tables import Role
+
+    world, client, _ = device
+    with Session(engine) as db:
+        factories.user(db, "sup", Role.SUPERVISOR)
+    with httpx.Client(base_url=str(client.base_url), timeout=30) as sup:
+        token = sup.post("/api/v1/auth/token", json={"username": "sup", "password": factories.PASSWORD}).json()
+        sup.headers["authorization"] = f"Bearer {token['access_token']}"
+        path = f"/api/v1/places/hospitals/{world.hospital_ids[0]}/geofence"
+        refused = _post_put(sup, path, {"lat": float("nan"), "lon": 120.0, "radius_m": 300.0})
+        assert refused.status_code == 422 and refused.json()["code"] == "non_finite_number"
+        assert _post_put(sup, path, {"lat": 30.0, "lon": 120.0, "radius_m": 300.0}).status_code == 200
+
+
+def _post_put(client: httpx.Client, path: str, body: object) -> httpx.Response:
+    return client.put(path, content=json.dumps(body, allow_nan=True), headers={"content-type": "application/json"})

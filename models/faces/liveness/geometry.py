@@ -1,4 +1,5 @@
-"""Measurements on 68-point face landmarks (the iBUG/dlib layout): eyes, mouth, head pose, planarity.
+"""Measurements on 68-point face landmarks (the iBUG layout; mesh.py maps Face Mesh onto it): eyes, mouth, head
+pose, planarity.
 
 Every quantity is a ratio of distances or an angle, so it does not depend on how large the face is in the
 frame. Indices are those of the 68-point scheme: 0-16 jaw, 17-26 brows, 27-35 nose, 36-47 eyes (36-41 the
@@ -47,24 +48,6 @@ _MEAN_FACE_3D = np.array([
 # Points that move with the skull, not with expressions: the jaw contour at ear height, the nose and the eye
 # corners. Brows, eyelids, lips and the chin move when the patient blinks, talks or opens the mouth.
 RIGID = np.array([0, 1, 2, 14, 15, 16, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45])
-
-_FACE_RECOGNITION_PARTS = ("chin", "left_eyebrow", "right_eyebrow", "nose_bridge", "nose_tip", "left_eye",
-                           "right_eye")
-
-
-def points_from_parts(parts: dict[str, list[tuple[int, int]]]) -> Points | None:
-    """face_recognition's named landmark groups (model "large") back to the 68 points, or None."""
-    try:
-        head = [p for name in _FACE_RECOGNITION_PARTS for p in parts[name]]
-        top, bottom = parts["top_lip"], parts["bottom_lip"]
-    except KeyError:
-        return None
-    if len(head) != 48 or len(top) != 12 or len(bottom) != 12:
-        return None
-    # top_lip = 48..54 then 64, 63, 62, 61, 60; bottom_lip = 54..59, 48 then 60, 67, 66, 65, 64.
-    mouth = [*top[:7], *bottom[1:6], top[11], top[10], top[9], top[8], top[7], bottom[10], bottom[9], bottom[8]]
-    return np.asarray([*head, *mouth], dtype=np.float64)
-
 
 def inter_ocular(points: Points) -> float:
     """Distance between the eye centres, the face's own unit of length."""

@@ -12,7 +12,8 @@ nose that really landed on the plane (its residual under half what a head's nose
 change measured). A low depth with a large residual is a model mismatch (a reference frame already turned, a
 half-hidden face), not a plane: `not_measured`. For a challenge the 3-D test is a proof to give, not a finding
 to avoid: anything but `3d` fails it (judge.py). A `3d` verdict from the landmarks must also be witnessed by the
-texture when the burst's images are at hand (texture.py): dlib can lay a turned head over a hard-swung print.
+texture when the burst's images are at hand (texture.py): a landmark model can lay a turned head over a hard-swung
+print.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The 3-D test's second witness: the nose and the face plane followed by their texture, not by the shape model.
 
-dlib's predictor fits a whole learned face shape to the image. Shown a print turned hard or bent round a cup, it
-can lay the shape of a turned head over the foreshortened photo, nose and all, and the landmarks then show the
-parallax a head would. The texture cannot: a painted nose tip moves with the sheet. Here the eye corners, mouth
-corners and nose tip of the neutral frame are followed frame by frame with pyramidal Lucas-Kanade optical flow
-(each step seeded with the landmarks' motion) and the nose depth is measured again on the followed points. On a
-print the texture pulls the nose back onto the plane.
+A landmark model (dlib's predictor before, Face Mesh now) fits a whole learned face shape to the image. Shown a
+print turned hard or bent round a cup, it can lay the shape of a turned head over the foreshortened photo, nose and
+all, and the landmarks then show the parallax a head would. The texture cannot: a painted nose tip moves with the
+sheet. Here the eye corners, mouth corners and nose tip of the neutral frame are followed frame by frame with
+pyramidal Lucas-Kanade optical flow (each step seeded with the landmarks' motion) and the nose depth is measured
+again on the followed points. On a print the texture pulls the nose back onto the plane.
 
 Only a small window round the face is handed to the flow, so following a burst costs a few milliseconds. A step
 whose points do not come back to where they started (forward-backward check) ends the chain: the frames beyond

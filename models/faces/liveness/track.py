@@ -2,7 +2,7 @@
 
 Detecting a face in a whole 640x480 frame costs tens of milliseconds; once the face is known, it is looked for
 again only in a window around where it was, scaled so the face is about the detector's smallest size, which
-costs a few. Every frame's landmarks are predicted from a detector box (what dlib's predictor was trained on):
+costs a few. Every frame's landmarks are predicted from a detector box (what the landmark model expects):
 boxes carried over from the previous frame's landmarks drift on a moving face and make up a 3-D motion.
 
 The detector runs only every `liveness_redetect_s` (every third frame at 30 frames a second); the frames in
@@ -14,8 +14,9 @@ jumped) or the second one fails, the frames in between are detected one by one a
 When the face escapes the detector for one frame (a strongly turned head), that frame uses the box of the
 previous landmarks; a second miss in a row ends the track until the face is found again.
 
-The liveness code needs only a `Landmarker`; the default one is dlib's HOG detector and 68-point shape
-predictor through face_recognition, whatever engine computes the embeddings.
+The liveness code needs only a `Landmarker`; every path takes `default_landmarker`: YuNet's boxes and MediaPipe
+Face Mesh's points in the 68-point layout (mesh.py), whatever engine computes the embeddings. (dlib's 68-point
+predictor, used here before, is trained on iBUG 300-W, whose terms exclude commercial use.)
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import numpy as np
 
 from models.faces.decode import RGBImage
 from models.faces.detect import Box
-from models.faces.liveness.geometry import Points, inter_ocular, points_from_parts
+from models.faces.liveness.geometry import Points, inter_ocular
+from models.faces.liveness.mesh import MeshLandmarker
 from models.settings import EngineSettings
 
 
@@ -40,62 +42,10 @@ class Landmarker(Protocol):
     def landmarks(self, image: RGBImage, box: Box) -> Points | None: ...
 
 
-# The face is searched for at about this width in the window around its last box: HOG's window is 80 px.
-_WINDOW_FACE_PX = 110
-# The window reaches this much of the face's size beyond its last box on each side: a tenth of a second
-# between detections moves a face far less, and HOG's cost grows with the window's area (a whole face size
-# each side cost twice as much per detection). A face that escapes it is looked for in the whole frame.
-_WINDOW_MARGIN = 0.35
-
-
-@dataclass
-class DlibLandmarker:
-    """dlib's HOG detector (whole frame reduced, or a window round the last face) and its 68-point predictor."""
-
-    settings: EngineSettings
-
-    def detect(self, image: RGBImage, near: Box | None = None) -> Box | None:
-        from models.faces.detect import detect_faces
-
-        if near is not None:
-            found = self._detect_near(image, near)
-            if found is not None:
-                return found
-        small = self.settings.model_copy(update={"detect_max_side_px": self.settings.liveness_detect_side_px})
-        boxes = detect_faces(image, small, thorough=False)
-        return boxes[0] if boxes else None
-
-    def _detect_near(self, image: RGBImage, near: Box) -> Box | None:
-        import cv2
-
-        from models.faces._fr import face_recognition
-
-        height, width = image.shape[:2]
-        size = max(near.width, near.height, 1)
-        margin = int(size * _WINDOW_MARGIN)
-        top, bottom = max(0, near.top - margin), min(height, near.bottom + margin)
-        left, right = max(0, near.left - margin), min(width, near.right + margin)
-        window: np.ndarray = image[top:bottom, left:right]
-        if window.size == 0:
-            return None
-        scale = min(1.0, _WINDOW_FACE_PX / size)
-        if scale < 1.0:
-            window = cv2.resize(window, (max(1, int(window.shape[1] * scale)), max(1, int(window.shape[0] * scale))),
-                                interpolation=cv2.INTER_AREA)
-        upsample = 1 if size * scale < 90 else 0
-        found = face_recognition().face_locations(np.ascontiguousarray(window), upsample, "hog")
-        if not found:
-            return None
-        t, r, b, lft = max(found, key=lambda c: (c[1] - c[3]) * (c[2] - c[0]))
-        return Box(int(top + t / scale), int(left + r / scale), int(top + b / scale), int(left + lft / scale))
-
-    def landmarks(self, image: RGBImage, box: Box) -> Points | None:
-        from models.faces._fr import face_recognition
-
-        height, width = image.shape[:2]
-        css = (max(box.top, 0), min(box.right, width), min(box.bottom, height), max(box.left, 0))
-        found = face_recognition().face_landmarks(image, [css], model="large")
-        return points_from_parts(dict(found[0])) if found else None
+def default_landmarker(settings: EngineSettings) -> Landmarker:
+    """The landmarker of every liveness path (the device, the server's re-check, the CLI, the benchmarks), so
+    device and server read the same landmarks: YuNet boxes and Face Mesh points (mesh.py)."""
+    return MeshLandmarker(settings)
 
 
 @dataclass(frozen=True)
@@ -247,8 +197,8 @@ def _next_box(points: Points, relation: tuple[float, float, float, float] | None
 def _agree(first: Box, second: Box) -> bool:
     """Two detections of the same face a few frames apart: about the same size and place.
 
-    HOG's boxes come in sizes 1.2x apart (its image pyramid), so one step is normal; more, or a centre moved
-    by more than a third of the face, is a jump the frames in between should not be interpolated over.
+    A detector's box size wavers by a pyramid step (1.2x) between frames; more, or a centre moved by more than a
+    third of the face, is a jump the frames in between should not be interpolated over.
     """
     size = max(first.width, first.height, 1)
     ratio = max(second.width, 1) / max(first.width, 1)

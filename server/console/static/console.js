@@ -232,14 +232,28 @@
     });
   }
 
-  /* --- zoom: an image opens at its own size ------------------------------------------------------------ */
+  /* --- zoom: the pictures of one group (enrolled beside captured) open together, side by side ---------- */
   function zoom() {
     var dialog = document.getElementById("zoom-dialog");
     if (!dialog || typeof dialog.showModal !== "function") { return; }
+    var pair = dialog.querySelector(".zoom-pair");
     $all("a[data-zoom]").forEach(function (link) {
       link.addEventListener("click", function (e) {
         e.preventDefault();
-        dialog.querySelector("img").src = link.href;
+        var group = link.closest(".faces");
+        var links = group ? $all("a[data-zoom]", group) : [link];
+        pair.textContent = "";
+        links.forEach(function (other) {
+          var figure = document.createElement("figure");
+          var caption = other.closest("figure") && other.closest("figure").querySelector("figcaption");
+          var img = document.createElement("img");
+          img.src = other.href;
+          img.alt = caption ? caption.textContent : "";
+          if (caption) { var c = document.createElement("figcaption"); c.textContent = caption.textContent; figure.appendChild(c); }
+          figure.appendChild(img);
+          pair.appendChild(figure);
+        });
+        pair.style.setProperty("--n", String(links.length));
         dialog.showModal();
       });
     });
@@ -280,6 +294,11 @@
     if (form) { reviewForm(form); }
     drafts();
     zoom();
+    // On a phone the queue's filters fold away: the rows come first; a search typed stays open.
+    var fold = document.getElementById("filters-fold");
+    if (fold && window.matchMedia("(max-width: 640px)").matches && !($("#f-q") && $("#f-q").value)) {
+      fold.removeAttribute("open");
+    }
     var box = document.getElementById("hospital-picker");
     if (box) { picker(box); }
     $all("a[data-back]").forEach(function (link) {

@@ -1,7 +1,7 @@
 // One check at the bed: the camera, the server's challenge as prompts (shown and spoken), live feedback from
 // the on-device detector, and the session the server re-judges (face-region frames with their times and boxes,
 // the prompt times, the crop among the frames, a scene frame with the face blurred).
-import { detectFaces, loadDetector, noseDrop, noseOffset } from "./detector.js";
+import { detectFaces, loadDetector, noseDrop, noseOffset, stats } from "./detector.js";
 import { promptFor } from "./i18n.js";
 
 export const FRAME_INTERVAL_MS = 200;     // 5 frames a second: blinks last 100-400 ms, turns about a second
@@ -183,6 +183,8 @@ export async function runChallenge(video, task, ui, { signal, stopEarly } = {}) 
   ui({ phase: "done", prompt: "录制完成", feedback: "正在保存…" });
 
   if (frames.length < 2) return { noFace: true };
+  stats.sessionFrames = frames.length;
+  stats.sessionSeconds = frames[frames.length - 1].time_s - frames[0].time_s;
   const before = frames.filter((f) => promptsS.length === 0 || f.time_s < promptsS[0]);
   const pool = before.length ? before : frames;
   const frontal = (f) => f.face.score - Math.abs(noseOffset(f.face));

@@ -3,10 +3,10 @@
 import "./style.css";
 import { api, ApiError } from "./api.js";
 import { openCamera, runChallenge } from "./capture.js";
-import { loadDetector } from "./detector.js";
+import { loadDetector, stats } from "./detector.js";
 import { BED_STATE, CANNOT_TAKE_PART, VERDICT, errorText, localTime, timeLeft } from "./i18n.js";
 import { onChange, recent, startSyncLoop, submit, sync } from "./outbox.js";
-import { credential, forgetCredential, pending, saveCredential } from "./store.js";
+import { credential, forgetCredential, lastBoard, pending, saveBoard, saveCredential } from "./store.js";
 import { bedEmptyResult, faceResult, noFaceResult } from "./upload.js";
 
 const app = document.getElementById("app");
@@ -160,6 +160,17 @@ async function loadBoard() {
   const open = new Set(batch.tasks.map((t) => t.task_id));
   for (const [bed, task] of state.tasks) if (!open.has(task.task_id)) state.tasks.delete(bed);
   document.getElementById("ward-name").textContent = board.ward_name || "";
+  await saveBoard({ board, tasks: [...state.tasks.values()] });
+}
+
+async function restoreBoard() {
+  const saved = await lastBoard();
+  if (!saved) return false;
+  state.board = saved.board;
+  state.tasks = new Map(saved.tasks.map((task) => [task.bed_id, task]));
+  state.inspector = (await credential())?.kind === "inspector";
+  document.getElementById("ward-name").textContent = saved.board.ward_name || "";
+  return true;
 }
 
 function bedState(bed) {
@@ -203,8 +214,12 @@ async function boardView() {
       app.prepend(message(errorText("not_authenticated"), "error"));
       return;
     }
-    if (state.board) renderBoard();  // offline: the last board known, with what waits in the outbox
-    else show(message(err.code === "network" ? "离线：联网后显示床位。已保存的结果会在联网后自动上传。" : describe(err), "error"));
+    if (state.board || (err.code === "network" && await restoreBoard())) {
+      renderBoard();  // offline: the last board known, with what waits in the outbox
+      if (err.code === "network") app.prepend(message("离线：显示的是最后一次联网时的床位，结果会在联网后自动上传。", "warn"));
+    } else {
+      show(message(err.code === "network" ? "离线：联网后显示床位。已保存的结果会在联网后自动上传。" : describe(err), "error"));
+    }
   }
   clearInterval(state.timer);
   state.timer = setInterval(() => { if (location.hash.startsWith("#/board")) boardView(); }, 10000);
@@ -220,7 +235,7 @@ async function checkView(bedId) {
   const bed = state.board?.beds.find((b) => b.bed_id === bedId);
   const meta = { bed_id: bedId, bed_label: bed?.bed_label ?? task.bed_label, task_id: task.task_id };
   const video = h("video", { id: "preview", playsinline: true, muted: true, autoplay: true });
-  const prompt = h("p", { class: "prompt", id: "prompt" }, "正在打开摄像头…");
+  const prompt = h("p", { class: "prompt", id: "prompt" }, "正在准备…");
   const feedback = h("p", { class: "feedback", id: "feedback" });
   const note = h("input", { id: "note", maxlength: "500", placeholder: "护士备注（可选）" });
   const unable = h("select", { id: "unable-reason" }, h("option", { value: "" }, "无法配合的原因…"),
@@ -230,6 +245,7 @@ async function checkView(bedId) {
   const finish = async (result, text) => {
     controller.abort();
     state.stopCamera?.();
+    stats.lastUploadBytes = JSON.stringify(result).length;
     show(message(text), h("p", { class: "muted" }, "正在上传…"));
     const answer = await submit(result, meta);
     const waiting = (await pending()).some((e) => e.idempotency_key === result.idempotency_key);
@@ -253,11 +269,15 @@ async function checkView(bedId) {
       h("div", { class: "actions" }, emptyButton, h("span", { class: "unable" }, unable, unableButton)),
       note,
       h("button", { class: "link", onclick: () => { controller.abort(); state.stopCamera?.(); location.hash = "#/board"; } }, "取消")));
+  stats.tappedAt = performance.now();
+  stats.firstPromptAt = null;
   try {
-    state.stopCamera = await openCamera(video);
     prompt.textContent = "正在准备人脸检测…";
-    await loadDetector();
+    await loadDetector();  // before the camera opens: the patient is filmed only once the check can run
+    prompt.textContent = "正在打开摄像头…";
+    state.stopCamera = await openCamera(video);
     const session = await runChallenge(video, task, (ui) => {
+      if (ui.phase === "action" && stats.firstPromptAt === null) stats.firstPromptAt = performance.now();
       prompt.textContent = ui.prompt;
       feedback.textContent = ui.feedback || "";
     }, { signal: controller.signal, stopEarly: () => unableChosen });
@@ -294,7 +314,7 @@ async function route() {
   }
   const check = location.hash.match(/^#\/check\/(\d+)/);
   if (check) {
-    if (!state.board) await loadBoard().catch(() => {});
+    if (!state.board) await loadBoard().catch(() => restoreBoard());
     await checkView(Number(check[1]));
     return;
   }
@@ -302,7 +322,7 @@ async function route() {
 }
 
 window.addEventListener("hashchange", route);
-window.addEventListener("online", setNet);
+window.addEventListener("online", () => { setNet(); if (location.hash.startsWith("#/board")) boardView(); });
 window.addEventListener("offline", setNet);
 onChange(setOutbox);
 setNet();
@@ -311,4 +331,4 @@ if ("serviceWorker" in navigator) {
   navigator.serviceWorker.register("/bedside/sw.js", { scope: "/bedside/" }).catch(() => {});
 }
 route();
-window.bedside = { sync, pending };  // for the nurse's support staff and the tests: the outbox at a glance
+window.bedside = { sync, pending, stats };  // for the nurse's support staff and the tests: the outbox at a glance

@@ -26,6 +26,15 @@ export async function forgetCredential() {
   await (await db()).delete("kv", "credential");
 }
 
+// The last ward board and its tasks: an offline tablet still shows its beds and checks them after a reload.
+export async function saveBoard(value) {
+  await (await db()).put("kv", value, "board");
+}
+
+export async function lastBoard() {
+  return (await db()).get("kv", "board");
+}
+
 export async function enqueue(entry) {
   await (await db()).put("outbox", { ...entry, created_ms: Date.now(), attempts: 0 });
 }
