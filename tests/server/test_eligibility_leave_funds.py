@@ -160,8 +160,14 @@ def test_overdue_return_and_a_leave_over_a_night_are_flagged(engine, live_server
     p = world.patients
     server = live_server()
     now = datetime.now(UTC)
-    tomorrow = (now.astimezone(LOCAL_TZ) + timedelta(days=1)).date()
-    evening = datetime(tomorrow.year, tomorrow.month, tomorrow.day, 20, 0, tzinfo=LOCAL_TZ)
+    # The agreement's night is placed hours away from now (its default, 22:00-06:00, would hold the short leave
+    # below whenever the test ran at night): the outcome must not depend on the time of day the suite runs.
+    night_from = now.astimezone(LOCAL_TZ) + timedelta(hours=3)
+    with Session(engine) as db:
+        rules.set_rule(db, region_name=world.county, actor="test", leave_overnight_allowed=False,
+                       night_starts=night_from.strftime("%H:%M"),
+                       night_ends=(night_from + timedelta(hours=6)).strftime("%H:%M"))
+    evening = night_from - timedelta(hours=1)
     with closing(_api(server.url, "staff1")) as staff, closing(_api(server.url, "sup")) as sup:
         short = _leave(staff, p["h1:short"].admission_id, now, now + timedelta(seconds=1)).json()
         night = _leave(staff, p["h1:night"].admission_id, evening, evening + timedelta(hours=12))
