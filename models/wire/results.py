@@ -147,7 +147,8 @@ class ResultUpload(WireModel):
     # item), not the whole request; the server checks it (server/checks/service.py, _clock_refusal).
     captured_at: datetime = Field(description="Device clock, with its zone")
     clock_offset_ms: int = Field(default=0, description="server_time - device_time at the last sync")
-    embedding: list[float] | None = Field(default=None, description="128-d embedding of the best frame")
+    embedding: list[float] | None = Field(default=None, description="The device's own 128-d embedding of its best "
+                                          "frame, if it computes one (evidence only: the server encodes the crop)")
     distance: float | None = Field(default=None, ge=0.0, description="Device's own distance to the enrolled")
     liveness: LivenessReport | None = None
     face_crop_jpeg_b64: str | None = Field(default=None, max_length=2_000_000, description="Evidence crop (JPEG or "
@@ -173,8 +174,10 @@ class ResultUpload(WireModel):
     @model_validator(mode="after")
     def _face_fields_match_outcome(self) -> ResultUpload:
         if self.outcome in (CaptureOutcome.FACE_CAPTURED, CaptureOutcome.SPOOF):
-            if self.embedding is None or len(self.embedding) != EMBEDDING_DIM:
-                raise ValueError(f"{self.outcome.value} needs a {EMBEDDING_DIM}-d embedding")
+            # The device's own embedding is optional evidence (compared with the server's encoding of the crop,
+            # which alone decides): a browser at the bed reports none.
+            if self.embedding is not None and len(self.embedding) != EMBEDDING_DIM:
+                raise ValueError(f"an embedding has {EMBEDDING_DIM} numbers")
             if self.liveness is None:
                 raise ValueError(f"{self.outcome.value} needs a liveness report")
         elif self.embedding is not None:
