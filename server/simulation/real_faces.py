@@ -109,13 +109,16 @@ def attach_real_faces(db: Session, county: County, faces_dir: Path, *, present: 
     order = {Truth.IMPERSONATION: 0, Truth.SPOOF: 1, Truth.PRESENT: 2}
     chosen = [bed for bed in sorted(county.beds.values(), key=lambda b: (order.get(b.truth, 3), b.admission_id))
               if bed.ward_id not in county.offline_ward_ids and bed.truth in wanted]
+    # Only people whose photos pass the enrollment gates: an impersonation's probe is the next person's photo,
+    # and that person must be enrolled for the evidence check to name them.
+    encoded = {person: _encodings(engine, person) for person in people}
+    people = [person for person in people if encoded[person]]
     used = 0
     for bed in chosen:
         if wanted[bed.truth] == 0 or used >= len(people):
             continue
         person = people[used]
-        if not _enroll(db, engine, bed.person_id, person):
-            continue
+        _enroll(db, engine, bed.person_id, encoded[person])
         wanted[bed.truth] -= 1
         if bed.truth == Truth.PRESENT:
             probe = _photos(person)[PROBE_INDEX]
@@ -136,7 +139,7 @@ def _photos(person: Path) -> list[Path]:
     return sorted(person.glob("*.jpg"))
 
 
-def _enroll(db: Session, engine: FaceEngine, person_id: int, person: Path) -> bool:
+def _encodings(engine: FaceEngine, person: Path) -> list[tuple[np.ndarray, bytes, bytes]]:
     encodings: list[tuple[np.ndarray, bytes, bytes]] = []
     for photo in _photos(person)[:ENROLL_PHOTOS]:
         try:
@@ -145,14 +148,15 @@ def _enroll(db: Session, engine: FaceEngine, person_id: int, person: Path) -> bo
             continue  # a photo failing the gates is skipped, as bulk enrollment does
         # The chip (the evidence-size crop) as enrollment keeps it, so `enroll reencode` can change engine.
         encodings.append((enrolled.encoding, _thumbnail(enrolled.crop_rgb), crop_to_jpeg(enrolled.crop_rgb)))
-    if not encodings:
-        return False
+    return encodings
+
+
+def _enroll(db: Session, engine: FaceEngine, person_id: int, encodings: list[tuple[np.ndarray, bytes, bytes]]) -> None:
     db.execute(update(FaceEmbedding).where(col(FaceEmbedding.insured_person_id) == person_id)
                .values(is_active=False))
     for encoding, thumbnail, chip in encodings:
         add_embedding(db, person_id=person_id, vector=encoding, source="simulation:real", engine_version=engine.tag,
                       thumbnail_jpeg=thumbnail, chip_jpeg=chip)
-    return True
 
 
 def _thumbnail(crop_rgb: np.ndarray) -> bytes:

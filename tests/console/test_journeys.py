@@ -31,7 +31,7 @@ from server.console.service import natural_key
 from server.db import make_engine
 from server.flags.tables import Flag, FlagStatus
 from server.hospitals.tables import Hospital
-from server.persons.tables import InsuredPerson
+from server.persons.tables import FaceEmbedding, InsuredPerson
 from server.simulation.real_faces import default_faces_dir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,7 +76,7 @@ def demo(tmp_path_factory):
          "--no-review"],  # the flags are left for the people of this test
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 420
-    while "Ctrl-C to stop" not in (data / "demo.log").read_text(errors="replace"):
+    while "按 Ctrl-C 结束演示" not in (data / "demo.log").read_text(errors="replace"):  # the demo serves
         assert process.poll() is None, (data / "demo.log").read_text()[-3000:]
         assert time.monotonic() < deadline, "the demo did not start serving within 7 minutes"
         time.sleep(1)
@@ -201,7 +201,22 @@ def test_each_role_works_a_day_on_the_demo_county(demo, browser) -> None:
     assert set(page.locator("#flag-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.status)")) <= {
         "open", "first_reviewed", "appealed"}
 
+    # With real faces, a bed the demo gave real photos (an enrolled thumbnail to show beside the crop); other
+    # impersonations are synthetic faces far from the billed person's.
     target = impersonated[0]
+    if faces:
+        with Session(engine) as db:
+            photographed = set(db.exec(select(FaceEmbedding.insured_person_id).where(
+                col(FaceEmbedding.thumbnail_jpeg).is_not(None), FaceEmbedding.is_active == True)))  # noqa: E712
+        target = next(f for f in impersonated if f.insured_person_id in photographed)
+        # The evidence check names the face in the bed; the demo's evidence workers may still be at it.
+        deadline = time.monotonic() + 300
+        while True:
+            with Session(engine) as db:
+                if "naming" in (db.get(Flag, target.id).details or {}):
+                    break
+            assert time.monotonic() < deadline, "the evidence check did not name the impostor within 5 minutes"
+            time.sleep(2)
     with Session(engine) as db:
         person = db.get(InsuredPerson, target.insured_person_id)
     page.fill("#f-q", person.insurance_number)
