@@ -85,8 +85,10 @@ def test_reencode_moves_a_seeded_county_from_dlib_to_sface_with_every_verdict_st
                                                        FaceEmbedding.engine_version == DLIB.tag)).all()
     engine.dispose()
     assert reencoded["rejected"] == 0 and reencoded["reencoded"] == len(chips) >= 2 * len(real)
-    # The synthetic rest of the county has no photos: listed as needing new ones, not dropped.
-    assert reencoded["without_chip"] == spec.inpatients - len(real)
+    # The synthetic rest of the county has no photos: listed as needing new ones, by person (each has two
+    # enrolled faces without a chip since the admission desk takes two photos), not dropped.
+    assert len(reencoded["needs_new_photos"]) == spec.inpatients - len(real)
+    assert reencoded["without_chip"] == sum(int(p["faces"]) for p in reencoded["needs_new_photos"])
 
     # After: server and devices on sface; the same beds, a new spot check, the same truth found.
     after = spot_check(db_url, seeded, replace(options, engine=EngineName.SFACE))
