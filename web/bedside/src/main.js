@@ -252,7 +252,9 @@ async function checkView(bedId) {
     show(
       waiting ? message("网络不可用，结果已保存在本设备，联网后自动上传。", "warn")
         : answer?.error ? message(errorText(answer.error, answer.message), "error")
-          : message(`${meta.bed_label} 床：${VERDICT[answer?.verdict] || "已上传"}`, "ok"),
+          // The answer at upload is a first judgement: the server's evidence check (the session re-judged, the
+          // faces compared, the place) may still overrule it, and the board shows the final state.
+          : message(`${meta.bed_label} 床：已上传。初判${VERDICT[answer?.verdict] || "待定"}，以服务器证据复核为准`, "ok"),
       h("button", { class: "primary", id: "back", onclick: () => { location.hash = "#/board"; } }, "返回床位"));
   };
   const emptyButton = h("button", { id: "bed-empty", onclick: () => finish(bedEmptyResult(task, note.value), "已记录：空床") }, "床上无人");
