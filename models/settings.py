@@ -152,8 +152,7 @@ class EngineSettings(BaseSettings):
     clearly_other_ratio: float = Field(
         default=1.3, gt=1.0, le=3.0, title="Clearly someone else",
         description="A captured face farther than this many times the engine's match threshold from the billed "
-        "person, and than the engine's mean impostor distance, is impersonation whatever liveness said "
-        "(server/checks/service.py, policy.py).",
+        "person is impersonation whatever liveness said (server/checks/policy.py).",
     )
     # The normal model of impostor distances under-states their near tail about twofold: asked for 1 %, sface
     # named 1.2 % of never-enrolled strangers on a 543-person dev gallery (scripts/bench_naming.py). Asked for

@@ -148,13 +148,8 @@ def _submit_batch(db: Session, device: Device, uploads: list[ResultUpload], evid
         if seen.scene is not None:
             scenes[key] = seen.scene
         probe = seen.probe
-        profile = engine_settings.profile_for_tag(probe.engine) if probe is not None else None
-        threshold = profile.match if profile is not None else None
-        # "Clearly someone else": well over the threshold and no nearer than a typical stranger (the impostor
-        # mean): an engine with a strict fused threshold (dlib's 0.37) would otherwise call a genuine but poorly
-        # matched patient an impersonator.
-        clearly_other = (max(profile.match * engine_settings.clearly_other_ratio, profile.impostor_mean)
-                         if profile is not None else None)
+        threshold = engine_settings.profile_for_tag(probe.engine).match if probe is not None else None
+        clearly_other = threshold * engine_settings.clearly_other_ratio if threshold else None
         # The device's capture time, kept within the task's life: a wrong tablet clock cannot move a check
         # into a leave beyond it.
         checked_at = min(max(upload.captured_at, task.issued_at), now)
