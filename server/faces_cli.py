@@ -4,6 +4,7 @@ labelled pairs and calibrate the match threshold, for either engine (`--engine s
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
@@ -68,7 +69,10 @@ def encode_files(paths: list[Path], workers: int, engine: EngineName | None = No
     """Largest-face encoding of each file, on `workers` processes with a progress bar."""
     results: dict[str, list[float] | None] = {}
     with (Progress(console=console, transient=True) as progress,
-          ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(engine,)) as pool):
+          # spawn, not fork: a forked child of a process with threads (a server, a browser driver) can inherit
+          # a held lock and hang; enrollment's pool does the same (enrollment/parallel.py).
+          ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                              initargs=(engine,)) as pool):
         task = progress.add_task("encoding faces", total=len(paths))
         for path, encoding, _ in pool.map(_encode_file, [str(p) for p in paths], chunksize=4):
             results[path] = encoding
