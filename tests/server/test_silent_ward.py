@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from contextlib import closing
+from datetime import timedelta
 
 import httpx
 import numpy as np
@@ -77,6 +78,10 @@ def test_silent_ward_is_overdue_with_a_device_offline_flag_and_late_results_supe
         uploads = [_result(t, faces[t.admission_id]) for t in silent[:4]]
         stranger = _result(silent[4], identity(np.random.default_rng(9)))
         stranger.outcome = CaptureOutcome.FACE_CAPTURED
+        # Captured while the ward was cut off, inside each task's life; only the upload is late (a capture made
+        # after the deadline decides nothing).
+        for upload, task in zip([*uploads, stranger], silent, strict=True):
+            upload.captured_at = task.issued_at + timedelta(seconds=1)
         acks = _upload(devices[0], [*uploads, stranger])["items"]
         assert [a["ack"]["late"] for a in acks] == [True] * 5
         assert [a["ack"]["verdict"] for a in acks] == ["verified"] * 4 + ["impersonated"]
