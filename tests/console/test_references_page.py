@@ -34,16 +34,6 @@ pytestmark = [
 
 
 @pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
 def planted(engine, live_server):
     """Hospital 1's ward: bed 1 and 2 lose their references; its tablet takes bed 1's real room and a room at
     home for bed 2."""
