@@ -228,45 +228,34 @@ class CropEncoder:
                                 width=width, height=height, max_side_px=self.limits.max_side_px)
         return crop
 
+    def _checked_frame_jpeg(self, what: str, jpeg_b64: str, sha256: str) -> bytes:
+        """A key or session frame's JPEG: valid base64, the hash it claims, a JPEG, within the size limit."""
+        try:
+            data = base64.b64decode(jpeg_b64, validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise InvalidInput(f"{what} is not valid base64") from e
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise InvalidInput(f"{what}: sha256 does not match the uploaded image")
+        image_format, width, height = check_image_header(data, self._key_frame_image_limits)
+        if image_format != "JPEG":
+            raise InvalidInput(f"{what} must be a JPEG, not {image_format}")
+        max_side = self.key_frame_limits.max_side_px
+        if max(width, height) > max_side:
+            raise InvalidInput(f"{what} is {width}x{height}; the longer side may be at most {max_side} px")
+        return data
+
     def _checked_key_frames(self, upload: ResultUpload) -> tuple[CheckedKeyFrame, ...]:
-        limits = self.key_frame_limits
-        frames = []
-        for position, frame in enumerate(upload.key_frames):
-            try:
-                data = base64.b64decode(frame.jpeg_b64, validate=True)
-            except (binascii.Error, ValueError) as e:
-                raise InvalidInput(f"key frame {position} is not valid base64") from e
-            if hashlib.sha256(data).hexdigest() != frame.sha256:
-                raise InvalidInput(f"key frame {position}: sha256 does not match the uploaded image")
-            image_format, width, height = check_image_header(data, self._key_frame_image_limits)
-            if image_format != "JPEG":
-                raise InvalidInput(f"key frame {position} must be a JPEG, not {image_format}")
-            if max(width, height) > limits.max_side_px:
-                raise InvalidInput(f"key frame {position} is {width}x{height}; the longer side may be at most "
-                                   f"{limits.max_side_px} px")
-            frames.append(CheckedKeyFrame(position, frame.role, frame.time_s, frame.sha256, data))
-        return tuple(frames)
+        return tuple(CheckedKeyFrame(position, frame.role, frame.time_s, frame.sha256,
+                                     self._checked_frame_jpeg(f"key frame {position}", frame.jpeg_b64, frame.sha256))
+                     for position, frame in enumerate(upload.key_frames))
 
     def _checked_session(self, upload: ResultUpload) -> tuple[dict[str, object] | None, tuple[CheckedKeyFrame, ...]]:
         """The session's frames checked like key frames (base64, hash, JPEG, size), and what is kept of the rest."""
         if upload.session is None:
             return None, ()
-        limits = self.key_frame_limits
-        frames = []
-        for position, frame in enumerate(upload.session.frames):
-            try:
-                data = base64.b64decode(frame.jpeg_b64, validate=True)
-            except (binascii.Error, ValueError) as e:
-                raise InvalidInput(f"session frame {position} is not valid base64") from e
-            if hashlib.sha256(data).hexdigest() != frame.sha256:
-                raise InvalidInput(f"session frame {position}: sha256 does not match the uploaded image")
-            image_format, width, height = check_image_header(data, self._key_frame_image_limits)
-            if image_format != "JPEG":
-                raise InvalidInput(f"session frame {position} must be a JPEG, not {image_format}")
-            if max(width, height) > limits.max_side_px:
-                raise InvalidInput(f"session frame {position} is {width}x{height}; the longer side may be at most "
-                                   f"{limits.max_side_px} px")
-            frames.append(CheckedKeyFrame(position, "session", frame.time_s, frame.sha256, data))
+        frames = [CheckedKeyFrame(position, "session", frame.time_s, frame.sha256,
+                                  self._checked_frame_jpeg(f"session frame {position}", frame.jpeg_b64, frame.sha256))
+                  for position, frame in enumerate(upload.session.frames)]
         meta = upload.session.model_dump(mode="json")
         for frame_meta in meta["frames"]:
             del frame_meta["jpeg_b64"]
